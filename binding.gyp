@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "inrun_blas",
+      "sources": ["native/inrun_blas.c"],
+      "cflags!": ["-O3"],
+      "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "include_dirs": ["/usr/include/openblas"],
+      "libraries": ["-lopenblas"],
+      "conditions": [
+        [
+          "OS=='mac'",
+          {
+            "include_dirs": ["/opt/homebrew/opt/openblas/include", "/usr/local/opt/openblas/include"],
+            "libraries": ["-L/opt/homebrew/opt/openblas/lib", "-L/usr/local/opt/openblas/lib"],
+            "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
+          }
+        ]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,353 @@
+/*
+ * inrun_blas: a small N-API addon that hands inrun's matrix products to OpenBLAS.
+ *
+ * Exports
+ *   gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+ *   gemmBatched(transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB,
+ *               beta, C, ldc, strideC, batch)
+ *   setThreads(n), getThreads()
+ *
+ * Matrices are row-major typed arrays (all Float32Array or all Float64Array) read and written in
+ * place: the data pointer comes straight from napi_get_typedarray_info, which already accounts for
+ * the view's byteOffset, so subarray views work without copying. Every argument is checked before
+ * OpenBLAS is called (same rules and messages as src/kernels/validate.ts), so a bad shape throws a
+ * TypeError or RangeError naming the argument instead of touching memory outside the arrays.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DIM 2147483647.0
+#define MAX_SAFE_INTEGER 9007199254740991.0
+#define MSG_LEN 512
+
+/* ---------------------------------------------------------------- errors and formatting */
+
+static void throw_fmt(napi_env env, bool range, const char *fmt, ...) {
+  char msg[MSG_LEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (range) {
+    napi_throw_range_error(env, NULL, msg);
+  } else {
+    napi_throw_type_error(env, NULL, msg);
+  }
+}
+
+/* Formats a double the way JavaScript's String(x) does for the cases that matter here. */
+static void fmt_number(double v, char *buf, size_t size) {
+  if (isnan(v)) {
+    snprintf(buf, size, "NaN");
+  } else if (isinf(v)) {
+    snprintf(buf, size, v > 0 ? "Infinity" : "-Infinity");
+  } else if (v == floor(v) && fabs(v) < 1e21) {
+    snprintf(buf, size, "%.0f", v == 0 ? 0.0 : v);
+  } else {
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf(buf, size, "%.*g", prec, v);
+      if (strtod(buf, NULL) == v) break;
+    }
+  }
+}
+
+static const char *value_type_name(napi_env env, napi_value value) {
+  napi_valuetype t;
+  if (napi_typeof(env, value, &t) != napi_ok) return "unknown";
+  switch (t) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_symbol: return "symbol";
+    case napi_object: return "object";
+    case napi_function: return "function";
+    case napi_external: return "object";
+    case napi_bigint: return "bigint";
+  }
+  return "unknown";
+}
+
+static const char *typedarray_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+/* ---------------------------------------------------------------- argument readers */
+/* Each returns false after throwing a JS exception. */
+
+static bool get_bool(napi_env env, const char *fn, const char *name, napi_value v, bool *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) {
+    throw_fmt(env, false, "%s: %s must be a boolean, got %s", fn, name, value_type_name(env, v));
+    return false;
+  }
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+static bool get_number(napi_env env, const char *fn, const char *name, napi_value v, double *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    throw_fmt(env, false, "%s: %s must be a number, got %s", fn, name, value_type_name(env, v));
+    return false;
+  }
+  return napi_get_value_double(env, v, out) == napi_ok;
+}
+
+static bool get_int(napi_env env, const char *fn, const char *name, napi_value v, double min, double max,
+                    int64_t *out) {
+  double d;
+  if (!get_number(env, fn, name, v, &d)) return false;
+  if (!(d == floor(d) && d >= min && d <= max)) {
+    char got[64];
+    fmt_number(d, got, sizeof got);
+    throw_fmt(env, true, "%s: %s must be an integer in [%.0f, %.0f], got %s", fn, name, min, max, got);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+typedef struct {
+  napi_typedarray_type type;
+  void *data; /* already offset by the view's byteOffset */
+  size_t length;
+} float_array;
+
+static bool get_array(napi_env env, const char *fn, const char *name, napi_value v, float_array *out) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    throw_fmt(env, false, "%s: %s must be a Float32Array or Float64Array, got %s", fn, name,
+              value_type_name(env, v));
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) {
+    throw_fmt(env, false, "%s: cannot read %s", fn, name);
+    return false;
+  }
+  if (type != napi_float32_array && type != napi_float64_array) {
+    throw_fmt(env, false, "%s: %s must be a Float32Array or Float64Array, got %s", fn, name,
+              typedarray_name(type));
+    return false;
+  }
+  out->type = type;
+  out->length = length;
+  out->data = data;
+  return true;
+}
+
+/* ---------------------------------------------------------------- gemm */
+
+/* Elements a row-major rows x width matrix with leading dimension ld occupies, `batch` times over.
+ * Computed in double: exact below 2^53, and anything larger exceeds every array length anyway. */
+static double elements_needed(int64_t rows, int64_t width, int64_t ld, int64_t stride, int64_t batch) {
+  if (rows == 0 || width == 0 || batch == 0) return 0;
+  return (double)(batch - 1) * (double)stride + (double)(rows - 1) * (double)ld + (double)width;
+}
+
+typedef struct {
+  const char *name;
+  const char *ld_name;
+  float_array arr;
+  int64_t rows, width, ld, stride;
+  bool trans;
+  char dims[160];
+} matrix_arg;
+
+static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
+  const char *fn = batched ? "gemmBatched" : "gemm";
+  size_t argc = 17;
+  napi_value argv[17];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  for (size_t i = argc; i < 17; i++) argv[i] = undef;
+
+  /* Argument positions. */
+  const int iA = 6, ilda = 7;
+  const int iB = batched ? 9 : 8, ildb = batched ? 10 : 9;
+  const int ibeta = batched ? 12 : 10, iC = batched ? 13 : 11, ildc = batched ? 14 : 12;
+
+  bool transA, transB;
+  int64_t M, N, K, lda, ldb, ldc, strideA = 0, strideB = 0, strideC = 0, batch = 1;
+  double alpha, beta;
+  float_array A, B, C;
+
+  if (!get_bool(env, fn, "transA", argv[0], &transA)) return NULL;
+  if (!get_bool(env, fn, "transB", argv[1], &transB)) return NULL;
+  if (!get_int(env, fn, "M", argv[2], 0, MAX_DIM, &M)) return NULL;
+  if (!get_int(env, fn, "N", argv[3], 0, MAX_DIM, &N)) return NULL;
+  if (!get_int(env, fn, "K", argv[4], 0, MAX_DIM, &K)) return NULL;
+  if (!get_number(env, fn, "alpha", argv[5], &alpha)) return NULL;
+  if (!get_number(env, fn, "beta", argv[ibeta], &beta)) return NULL;
+  if (!get_array(env, fn, "A", argv[iA], &A)) return NULL;
+  if (!get_array(env, fn, "B", argv[iB], &B)) return NULL;
+  if (!get_array(env, fn, "C", argv[iC], &C)) return NULL;
+  if (B.type != A.type) {
+    throw_fmt(env, false, "%s: B is a %s but A is a %s (A, B and C must share one element type)", fn,
+              typedarray_name(B.type), typedarray_name(A.type));
+    return NULL;
+  }
+  if (C.type != A.type) {
+    throw_fmt(env, false, "%s: C is a %s but A is a %s (A, B and C must share one element type)", fn,
+              typedarray_name(C.type), typedarray_name(A.type));
+    return NULL;
+  }
+  if (!get_int(env, fn, "lda", argv[ilda], 1, MAX_DIM, &lda)) return NULL;
+  if (!get_int(env, fn, "ldb", argv[ildb], 1, MAX_DIM, &ldb)) return NULL;
+  if (!get_int(env, fn, "ldc", argv[ildc], 1, MAX_DIM, &ldc)) return NULL;
+  if (batched) {
+    if (!get_int(env, fn, "strideA", argv[8], 0, MAX_SAFE_INTEGER, &strideA)) return NULL;
+    if (!get_int(env, fn, "strideB", argv[11], 0, MAX_SAFE_INTEGER, &strideB)) return NULL;
+    if (!get_int(env, fn, "strideC", argv[15], 0, MAX_SAFE_INTEGER, &strideC)) return NULL;
+    if (!get_int(env, fn, "batch", argv[16], 0, MAX_DIM, &batch)) return NULL;
+  }
+
+  /* Stored shapes: A is MxK (KxM transposed), B is KxN (NxK transposed), C is MxN. */
+  matrix_arg mats[3] = {
+    {"A", "lda", A, transA ? K : M, transA ? M : K, lda, strideA, transA, ""},
+    {"B", "ldb", B, transB ? N : K, transB ? K : N, ldb, strideB, transB, ""},
+    {"C", "ldc", C, M, N, ldc, strideC, false, ""},
+  };
+  snprintf(mats[0].dims, sizeof mats[0].dims, "%sM=%lld, K=%lld", transA ? "transA, " : "", (long long)M,
+           (long long)K);
+  snprintf(mats[1].dims, sizeof mats[1].dims, "%sK=%lld, N=%lld", transB ? "transB, " : "", (long long)K,
+           (long long)N);
+  snprintf(mats[2].dims, sizeof mats[2].dims, "M=%lld, N=%lld", (long long)M, (long long)N);
+
+  for (int i = 0; i < 3; i++) {
+    const matrix_arg *m = &mats[i];
+    if (m->ld < m->width) {
+      throw_fmt(env, true, "%s: %s=%lld is less than %lld, the row width of %s (stored %lldx%lld%s)", fn,
+                m->ld_name, (long long)m->ld, (long long)m->width, m->name, (long long)m->rows,
+                (long long)m->width, m->trans ? ", transposed" : "");
+      return NULL;
+    }
+  }
+  for (int i = 0; i < 3; i++) {
+    const matrix_arg *m = &mats[i];
+    double need = elements_needed(m->rows, m->width, m->ld, m->stride, batch);
+    if ((double)m->arr.length < need) {
+      char need_s[64], extra[96] = "";
+      fmt_number(need, need_s, sizeof need_s);
+      if (batched) {
+        snprintf(extra, sizeof extra, ", stride%s=%lld, batch=%lld", m->name, (long long)m->stride,
+                 (long long)batch);
+      }
+      throw_fmt(env, true, "%s: %s has %zu elements but %s, %s=%lld%s needs %s", fn, m->name, m->arr.length,
+                m->dims, m->ld_name, (long long)m->ld, extra, need_s);
+      return NULL;
+    }
+  }
+
+  if (M == 0 || N == 0 || batch == 0) return undef;
+
+  const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+  const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+  for (int64_t b = 0; b < batch; b++) {
+    if (A.type == napi_float32_array) {
+      const float *a = (const float *)A.data + b * strideA;
+      const float *bm = (const float *)B.data + b * strideB;
+      float *c = (float *)C.data + b * strideC;
+      if (beta == 0) {
+        /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
+        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(float));
+      }
+      if (K == 0 || alpha == 0) {
+        if (beta != 0 && beta != 1) {
+          for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) c[i * ldc + j] *= (float)beta;
+          }
+        }
+        continue;
+      }
+      cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, a, (blasint)lda, bm,
+                  (blasint)ldb, (float)beta, c, (blasint)ldc);
+    } else {
+      const double *a = (const double *)A.data + b * strideA;
+      const double *bm = (const double *)B.data + b * strideB;
+      double *c = (double *)C.data + b * strideC;
+      if (beta == 0) {
+        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(double));
+      }
+      if (K == 0 || alpha == 0) {
+        if (beta != 0 && beta != 1) {
+          for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) c[i * ldc + j] *= beta;
+          }
+        }
+        continue;
+      }
+      cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, a, (blasint)lda, bm,
+                  (blasint)ldb, beta, c, (blasint)ldc);
+    }
+  }
+  return undef;
+}
+
+static napi_value js_gemm(napi_env env, napi_callback_info info) { return do_gemm(env, info, false); }
+
+static napi_value js_gemm_batched(napi_env env, napi_callback_info info) { return do_gemm(env, info, true); }
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1) napi_get_undefined(env, &argv[0]);
+  int64_t n;
+  if (!get_int(env, "setThreads", "threads", argv[0], 1, 1024, &n)) return NULL;
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value js_get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_int32(env, openblas_get_num_threads(), &result);
+  return result;
+}
+
+static napi_value js_get_config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  const char *config = openblas_get_config();
+  napi_create_string_utf8(env, config ? config : "", NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"gemmBatched", NULL, js_gemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getConfig", NULL, js_get_config, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

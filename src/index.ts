@@ -1,0 +1,36 @@
+// inrun: In-Run Data Shapley — exact per-example data values computed while a model trains.
+
+export {
+  type Batch,
+  type Dataset,
+  type ExampleId,
+  TensorDataset,
+  type TensorDatasetOptions,
+} from './data/dataset.js';
+export { getKernels } from './kernels/index.js';
+export type { DType, FloatArray, KernelKind, Kernels } from './kernels/types.js';
+export { GELU, ReLU, Sigmoid, Tanh } from './layers/elementwise.js';
+export { Linear } from './layers/linear.js';
+export type { Activation, Layer, LayerTape, ParamSlot, ParamSpec, PassContext } from './layers/types.js';
+export { BinaryLogistic } from './losses/binary-logistic.js';
+export { MeanSquaredError } from './losses/mse.js';
+export { SoftmaxCrossEntropy } from './losses/softmax-cross-entropy.js';
+export type { Loss, Targets } from './losses/types.js';
+export {
+  type ActivationName,
+  type LogisticRegressionOptions,
+  type LossName,
+  logisticRegression,
+  type MlpOptions,
+  mlp,
+} from './models/builders.js';
+export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
+export { learningRate, type Schedule } from './optim/schedule.js';
+export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
+export type { Optimizer, StepPlan } from './optim/types.js';
+export { type GroupTotal, type LedgerEntry, ValueLedger } from './shapley/ledger.js';
+export { InRunValuer, type StepValues, type TraceEntry, type ValuerOptions } from './shapley/valuer.js';
+export { type StepReport, Trainer, type TrainerOptions, train } from './train/trainer.js';
+
+export { DivergenceError, InrunError } from './util/errors.js';
+export { Rng } from './util/rng.js';

@@ -1,0 +1,374 @@
+import { allocFloat } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
+import { fail } from '../util/errors.js';
+import {
+  type Activation,
+  activation,
+  type ExampleRange,
+  type Layer,
+  type LayerTape,
+  type ParamSlot,
+  type ParamSpec,
+  type PassContext,
+  slotView,
+} from './types.js';
+
+/** Pairwise route scratch is nTrain·T × nVal·T; above this many elements it is done in chunks. */
+const PAIRWISE_CHUNK_ELEMENTS = 1 << 22;
+
+/**
+ * y = x Wᵀ + b, applied to every token of every example.
+ * Shapes: x [n, T, in], W [out, in] (PyTorch's layout), b [out], y [n, T, out].
+ *
+ * Example i's weight gradient is G_iᵀ A_i (A_i = its inputs [T, in], G_i = its output gradients
+ * [T, out]) and its bias gradient Σ_t G_i,t; neither is ever formed by the ghost routes.
+ */
+export class Linear implements Layer {
+  readonly kind = 'linear';
+  params: ParamSlot[] = [];
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    readonly bias = true,
+  ) {
+    if (!Number.isInteger(inFeatures) || inFeatures < 1)
+      fail(`Linear: inFeatures must be a positive integer, got ${inFeatures}`);
+    if (!Number.isInteger(outFeatures) || outFeatures < 1)
+      fail(`Linear: outFeatures must be a positive integer, got ${outFeatures}`);
+  }
+
+  paramSpecs(): ParamSpec[] {
+    // PyTorch's nn.Linear default: U(−1/√in, 1/√in) for both weight and bias.
+    const bound = 1 / Math.sqrt(this.inFeatures);
+    const specs: ParamSpec[] = [
+      { name: 'weight', shape: [this.outFeatures, this.inFeatures], init: { kind: 'uniform', bound } },
+    ];
+    if (this.bias) specs.push({ name: 'bias', shape: [this.outFeatures], init: { kind: 'uniform', bound } });
+    return specs;
+  }
+
+  outputShape(input: { tokens: number; width: number }) {
+    if (input.width !== this.inFeatures)
+      fail(
+        `Linear(${this.inFeatures}→${this.outFeatures}) got inputs of width ${input.width}, expected ${this.inFeatures}`,
+      );
+    return { tokens: input.tokens, width: this.outFeatures };
+  }
+
+  private weight(flat: FloatArray): FloatArray {
+    return slotView(flat, this.params[0]);
+  }
+
+  private biasOf(flat: FloatArray): FloatArray | null {
+    return this.bias ? slotView(flat, this.params[1]) : null;
+  }
+
+  /** y = x Wᵀ (+ b): the shared affine map of forward and R-forward. */
+  private affine(ctx: PassContext, x: Activation, weights: FloatArray, y: Activation, beta: number): void {
+    const rows = x.n * x.tokens;
+    ctx.kernels.gemm(
+      false,
+      true,
+      rows,
+      this.outFeatures,
+      this.inFeatures,
+      1,
+      x.data,
+      this.inFeatures,
+      this.weight(weights),
+      this.inFeatures,
+      beta,
+      y.data,
+      this.outFeatures,
+    );
+    const b = this.biasOf(weights);
+    if (b) addRowVector(y.data, rows, b);
+  }
+
+  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
+    const y = activation(ctx.dtype, x.n, x.tokens, this.outFeatures);
+    this.affine(ctx, x, ctx.params, y, 0);
+    tape.input = x;
+    tape.output = y;
+    return y;
+  }
+
+  backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
+    tape.outputGrad = dy;
+    if (!needInputGrad) return null;
+    const dx = activation(ctx.dtype, dy.n, dy.tokens, this.inFeatures);
+    ctx.kernels.gemm(
+      false,
+      false,
+      dy.n * dy.tokens,
+      this.inFeatures,
+      this.outFeatures,
+      1,
+      dy.data,
+      this.outFeatures,
+      this.weight(ctx.params),
+      this.inFeatures,
+      0,
+      dx.data,
+      this.inFeatures,
+    );
+    return dx;
+  }
+
+  addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+    const { input: x, outputGrad: dy } = requireGrad(tape);
+    const T = x.tokens;
+    const rows = (examples.end - examples.start) * T;
+    if (rows === 0) return;
+    const first = examples.start * T;
+    const a = x.data.subarray(first * this.inFeatures);
+    const g = dy.data.subarray(first * this.outFeatures);
+    ctx.kernels.gemm(
+      true,
+      false,
+      this.outFeatures,
+      this.inFeatures,
+      rows,
+      scale,
+      g,
+      this.outFeatures,
+      a,
+      this.inFeatures,
+      1,
+      this.weight(out),
+      this.inFeatures,
+    );
+    const b = this.biasOf(out);
+    if (b) addColumnSums(b, g, rows, this.outFeatures, scale);
+  }
+
+  ghostCost(nTrain: number, nValidation: number, tokens: number) {
+    return {
+      pairwise: nTrain * nValidation * tokens * tokens * (this.inFeatures + this.outFeatures),
+      vector: nTrain * tokens * this.inFeatures * this.outFeatures,
+    };
+  }
+
+  ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
+    const { input: xa, outputGrad: ga } = requireGrad(train);
+    const { input: xv, outputGrad: gv } = requireGrad(validation);
+    const T = xa.tokens;
+    const nVal = xv.n;
+    const valRows = nVal * T;
+    const chunk = Math.max(1, Math.min(xa.n, Math.floor(PAIRWISE_CHUNK_ELEMENTS / (T * valRows))));
+    const inputGram = allocFloat(ctx.dtype, chunk * T * valRows);
+    const gradGram = allocFloat(ctx.dtype, chunk * T * valRows);
+    const gvSums = this.bias ? tokenSums(gv) : null;
+    for (let start = 0; start < xa.n; start += chunk) {
+      const count = Math.min(chunk, xa.n - start);
+      const rows = count * T;
+      // (A_i A_jᵀ)_{ts} and (G_i G_jᵀ)_{ts} for a block of training examples against all of V.
+      ctx.kernels.gemm(
+        false,
+        true,
+        rows,
+        valRows,
+        this.inFeatures,
+        1,
+        xa.data.subarray(start * T * this.inFeatures),
+        this.inFeatures,
+        xv.data,
+        this.inFeatures,
+        0,
+        inputGram,
+        valRows,
+      );
+      ctx.kernels.gemm(
+        false,
+        true,
+        rows,
+        valRows,
+        this.outFeatures,
+        1,
+        ga.data.subarray(start * T * this.outFeatures),
+        this.outFeatures,
+        gv.data,
+        this.outFeatures,
+        0,
+        gradGram,
+        valRows,
+      );
+      for (let i = 0; i < count; i++) {
+        const outRow = (start + i) * nVal;
+        for (let t = 0; t < T; t++) {
+          const rowBase = (i * T + t) * valRows;
+          for (let j = 0; j < nVal; j++) {
+            let sum = 0;
+            const base = rowBase + j * T;
+            for (let s = 0; s < T; s++) sum += inputGram[base + s] * gradGram[base + s];
+            out[outRow + j] += sum;
+          }
+        }
+      }
+      if (gvSums) {
+        // Bias: ⟨Σ_t G_i,t, Σ_s G_j,s⟩.
+        const gaSums = tokenSums({ ...ga, n: count, data: ga.data.subarray(start * T * this.outFeatures) });
+        for (let i = 0; i < count; i++) {
+          for (let j = 0; j < nVal; j++) {
+            let dot = 0;
+            for (let o = 0; o < this.outFeatures; o++)
+              dot += gaSums[i * this.outFeatures + o] * gvSums[j * this.outFeatures + o];
+            out[(start + i) * nVal + j] += dot;
+          }
+        }
+      }
+    }
+  }
+
+  ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+    const { input: x, outputGrad: dy } = requireGrad(tape);
+    const rows = x.n * x.tokens;
+    const T = x.tokens;
+    const width = this.outFeatures;
+    const projected = allocFloat(ctx.dtype, rows * width);
+    for (let k = 0; k < us.length; k++) {
+      // ⟨G_iᵀA_i, U⟩ = Σ_t ⟨G_i,t, U A_i,t⟩: one extra forward-sized product per vector.
+      ctx.kernels.gemm(
+        false,
+        true,
+        rows,
+        width,
+        this.inFeatures,
+        1,
+        x.data,
+        this.inFeatures,
+        this.weight(us[k]),
+        this.inFeatures,
+        0,
+        projected,
+        width,
+      );
+      const ub = this.biasOf(us[k]);
+      if (ub) addRowVector(projected, rows, ub);
+      const out = outs[k];
+      const g = dy.data;
+      for (let i = 0; i < x.n; i++) {
+        let sum = 0;
+        const end = (i + 1) * T * width;
+        for (let e = i * T * width; e < end; e++) sum += g[e] * projected[e];
+        out[i] += sum;
+      }
+    }
+  }
+
+  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
+    // R{y} = R{x} Wᵀ + x Vᵀ + v_b
+    const x = tape.input;
+    const ry = activation(ctx.dtype, x.n, x.tokens, this.outFeatures);
+    this.affine(ctx, x, v, ry, 0);
+    if (rx) {
+      ctx.kernels.gemm(
+        false,
+        true,
+        x.n * x.tokens,
+        this.outFeatures,
+        this.inFeatures,
+        1,
+        rx.data,
+        this.inFeatures,
+        this.weight(ctx.params),
+        this.inFeatures,
+        1,
+        ry.data,
+        this.outFeatures,
+      );
+    }
+    tape.rInput = rx;
+    tape.rOutput = ry;
+    return ry;
+  }
+
+  rBackward(
+    ctx: PassContext,
+    v: FloatArray,
+    tape: LayerTape,
+    rdy: Activation,
+    hv: FloatArray,
+    needInputGrad: boolean,
+  ): Activation | null {
+    const { input: x, outputGrad: dy } = requireGrad(tape);
+    const rows = x.n * x.tokens;
+    const inF = this.inFeatures;
+    const outF = this.outFeatures;
+    // R{dW} = R{dy}ᵀ x + dyᵀ R{x};  R{db} = Σ R{dy}
+    ctx.kernels.gemm(true, false, outF, inF, rows, 1, rdy.data, outF, x.data, inF, 1, this.weight(hv), inF);
+    if (tape.rInput)
+      ctx.kernels.gemm(
+        true,
+        false,
+        outF,
+        inF,
+        rows,
+        1,
+        dy.data,
+        outF,
+        tape.rInput.data,
+        inF,
+        1,
+        this.weight(hv),
+        inF,
+      );
+    const hb = this.biasOf(hv);
+    if (hb) addColumnSums(hb, rdy.data, rows, outF, 1);
+    if (!needInputGrad) return null;
+    // R{dx} = R{dy} W + dy V
+    const rdx = activation(ctx.dtype, x.n, x.tokens, inF);
+    ctx.kernels.gemm(
+      false,
+      false,
+      rows,
+      inF,
+      outF,
+      1,
+      rdy.data,
+      outF,
+      this.weight(ctx.params),
+      inF,
+      0,
+      rdx.data,
+      inF,
+    );
+    ctx.kernels.gemm(false, false, rows, inF, outF, 1, dy.data, outF, this.weight(v), inF, 1, rdx.data, inF);
+    return rdx;
+  }
+}
+
+export function requireGrad(tape: LayerTape): { input: Activation; outputGrad: Activation } {
+  if (!tape.outputGrad) throw new Error('internal: backward has not run on this tape');
+  return { input: tape.input, outputGrad: tape.outputGrad };
+}
+
+function addRowVector(data: FloatArray, rows: number, row: FloatArray): void {
+  const width = row.length;
+  for (let r = 0; r < rows; r++) {
+    const base = r * width;
+    for (let c = 0; c < width; c++) data[base + c] += row[c];
+  }
+}
+
+function addColumnSums(out: FloatArray, data: FloatArray, rows: number, width: number, scale: number): void {
+  for (let c = 0; c < width; c++) {
+    let sum = 0;
+    for (let r = 0; r < rows; r++) sum += data[r * width + c];
+    out[c] += scale * sum;
+  }
+}
+
+/** Per-example sums over tokens: [n, T, d] → [n, d], in float64. */
+function tokenSums(a: Activation): Float64Array {
+  const { n, tokens: T, width: d, data } = a;
+  const sums = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < T; t++) {
+      const base = (i * T + t) * d;
+      for (let c = 0; c < d; c++) sums[i * d + c] += data[base + c];
+    }
+  }
+  return sums;
+}

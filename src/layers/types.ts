@@ -1,0 +1,121 @@
+import { allocFloat } from '../kernels/index.js';
+import type { DType, FloatArray, Kernels } from '../kernels/types.js';
+
+/**
+ * A batch of activations: `n` examples, each made of `tokens` rows of `width` features, stored
+ * row-major as [n, tokens, width]. Dense data has tokens = 1; a language model's hidden states
+ * have tokens = sequence length.
+ */
+export interface Activation {
+  data: FloatArray;
+  n: number;
+  tokens: number;
+  width: number;
+}
+
+/** Where one parameter tensor lives inside the model's flat parameter vector. */
+export interface ParamSlot {
+  /** Stable tensor name, e.g. "layers.0.weight"; used in weight files. */
+  name: string;
+  /** Row-major shape; a Linear weight is [out, in] as in PyTorch. */
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+/** Parameter shapes a layer asks for before the model lays them out. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  init: ParamInit;
+}
+
+export type ParamInit =
+  | { kind: 'uniform'; bound: number }
+  | { kind: 'normal'; std: number }
+  | { kind: 'constant'; value: number };
+
+/**
+ * What one layer keeps from one pass over one batch: its input A, its output, the gradient G of
+ * the per-example losses with respect to its output, and for Hessian-vector products the
+ * directional derivatives R{A} and R{output}. Ghost products read A and G straight from here.
+ */
+export interface LayerTape {
+  input: Activation;
+  output: Activation;
+  outputGrad?: Activation;
+  rInput?: Activation | null;
+  rOutput?: Activation;
+}
+
+/** Everything a layer needs besides its tape: the kernels and the model's flat weights. */
+export interface PassContext {
+  kernels: Kernels;
+  dtype: DType;
+  params: FloatArray;
+}
+
+/** Half-open range of examples [start, end) within a batch. */
+export interface ExampleRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * A layer writes out its forward and backward passes (no tape-based autograd), and their
+ * forward-over-reverse counterparts (Pearlmutter's R-operator) for exact Hessian-vector products.
+ *
+ * Every batch-level quantity is a sum of independent per-example terms: a layer must not mix
+ * examples (no BatchNorm), because the ghost products rely on example i's gradient being built
+ * from example i's A and G alone.
+ */
+export interface Layer {
+  readonly kind: string;
+  /** Parameter slots, filled in by the model when it lays out the flat parameter vector. */
+  params: ParamSlot[];
+  paramSpecs(): ParamSpec[];
+  /** Output shape per example for a given input shape; throws a clear error on a mismatch. */
+  outputShape(input: { tokens: number; width: number }): { tokens: number; width: number };
+
+  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation;
+  /** Stores dy as the tape's G; returns dL/dx, or null when the caller does not need it. */
+  backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null;
+  /** R{output} along parameter direction v, given R{input} (null when the input is data). */
+  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation;
+  /**
+   * R{dL/dx} for the R{dL/dy} given; adds R{dL/dθ} — this layer's block of the Hessian-vector
+   * product H·v of the summed per-example losses — into `hv` (a flat, parameter-shaped vector).
+   */
+  rBackward(
+    ctx: PassContext,
+    v: FloatArray,
+    tape: LayerTape,
+    rdy: Activation,
+    hv: FloatArray,
+    needInputGrad: boolean,
+  ): Activation | null;
+
+  /** Adds scale · Σ_{i∈examples} g_i (this layer's parameter gradient) into the flat vector `out`. */
+  addGrad?(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void;
+  /**
+   * Pairwise ghost route: out[i·nVal + j] += ⟨g_i, g_j⟩ restricted to this layer's parameters,
+   * for every training example i and validation example j, without forming either gradient.
+   */
+  ghostPairwise?(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void;
+  /**
+   * Vector ghost route: outs[k][i] += ⟨g_i, us[k]⟩ restricted to this layer's parameters, for
+   * each parameter-shaped vector us[k] and each example i of the tape.
+   */
+  ghostDot?(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void;
+  /** Multiply–adds each route needs here; the engine takes the cheaper one. */
+  ghostCost?(nTrain: number, nValidation: number, tokens: number): { pairwise: number; vector: number };
+}
+
+export function activation(dtype: DType, n: number, tokens: number, width: number): Activation {
+  return { data: allocFloat(dtype, n * tokens * width), n, tokens, width };
+}
+
+/** This slot's part of a flat parameter-shaped vector, as a zero-copy view. */
+export function slotView(flat: FloatArray, slot: ParamSlot): FloatArray {
+  return flat.subarray(slot.offset, slot.offset + slot.size);
+}

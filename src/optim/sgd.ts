@@ -1,0 +1,125 @@
+import type { FloatArray } from '../kernels/types.js';
+import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
+import { checkSchedule, learningRate, type Schedule } from './schedule.js';
+import type { Optimizer, StepPlan } from './types.js';
+
+export interface SgdOptions {
+  lr: number;
+  /** Heavy-ball momentum μ (PyTorch convention: b ← μ b + ĝ, w ← w − η b). */
+  momentum?: number;
+  /** Coupled L2 penalty λ: adds λw to the gradient (and so to the momentum buffer). */
+  weightDecay?: number;
+  /** Decoupled decay λ_d: w ← w − η(b + λ_d w), outside the momentum buffer (as AdamW does). */
+  decoupledWeightDecay?: number;
+  /** 'mean': the batch gradient is the mean of per-example gradients; 'sum': their sum. */
+  reduction?: 'mean' | 'sum';
+  /** Rescale the reduced batch gradient to this global L2 norm when it is larger. */
+  clipNorm?: number;
+  schedule?: Schedule;
+}
+
+const SGD_KEYS = [
+  'lr',
+  'momentum',
+  'weightDecay',
+  'decoupledWeightDecay',
+  'reduction',
+  'clipNorm',
+  'schedule',
+];
+
+/**
+ * Stochastic gradient descent with momentum, both kinds of weight decay, clipping and a schedule.
+ * Its step is exactly w − η(c + K g_B) with c = μ b_{t−1} + (λ + λ_d) w and K = κ/|B| (κ = clip
+ * factor; |B| → 1 for a summed loss).
+ */
+export class Sgd implements Optimizer {
+  readonly kind = 'sgd';
+  readonly options: Required<Omit<SgdOptions, 'clipNorm'>> & { clipNorm: number | null };
+  private buffer: FloatArray | null = null;
+
+  constructor(options: SgdOptions) {
+    checkKnownKeys('sgd', options, SGD_KEYS);
+    checkNumber('sgd.lr', options.lr, { min: 0 });
+    const reduction = options.reduction ?? 'mean';
+    if (reduction !== 'mean' && reduction !== 'sum')
+      fail(`sgd.reduction must be "mean" or "sum", got ${JSON.stringify(reduction)}`);
+    this.options = {
+      lr: options.lr,
+      momentum: checkNumber('sgd.momentum', options.momentum ?? 0, { min: 0, max: 1 }),
+      weightDecay: checkNumber('sgd.weightDecay', options.weightDecay ?? 0, { min: 0 }),
+      decoupledWeightDecay: checkNumber('sgd.decoupledWeightDecay', options.decoupledWeightDecay ?? 0, {
+        min: 0,
+      }),
+      reduction,
+      clipNorm:
+        options.clipNorm === undefined ? null : checkNumber('sgd.clipNorm', options.clipNorm, { min: 0 }),
+      schedule: checkSchedule(options.schedule ?? { kind: 'constant' }),
+    };
+  }
+
+  plan(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepPlan {
+    const { momentum, weightDecay, decoupledWeightDecay, reduction, clipNorm } = this.options;
+    const reduce = reduction === 'mean' ? 1 / batchSize : 1;
+    let clipFactor = 1;
+    if (clipNorm !== null) {
+      let sq = 0;
+      for (let e = 0; e < gradSum.length; e++) sq += gradSum[e] * gradSum[e];
+      const norm = Math.sqrt(sq) * reduce;
+      // PyTorch's clip_grad_norm_: coefficient max/(norm + 1e-6), never above 1.
+      clipFactor = Math.min(1, clipNorm / (norm + 1e-6));
+    }
+    let c: FloatArray | null = null;
+    const decay = weightDecay + decoupledWeightDecay;
+    if ((momentum > 0 && this.buffer) || decay > 0) {
+      c = params instanceof Float64Array ? new Float64Array(params.length) : new Float32Array(params.length);
+      const b = momentum > 0 ? this.buffer : null;
+      for (let e = 0; e < c.length; e++) c[e] = (b ? momentum * b[e] : 0) + decay * params[e];
+    }
+    return {
+      step,
+      lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
+      c,
+      kScale: clipFactor * reduce,
+      kDiagonal: null,
+      clipFactor,
+    };
+  }
+
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void {
+    const { momentum, weightDecay, decoupledWeightDecay } = this.options;
+    const k = plan.kScale;
+    const lr = plan.lr;
+    if (momentum > 0) {
+      const first = this.buffer === null;
+      if (!this.buffer)
+        this.buffer =
+          params instanceof Float64Array ? new Float64Array(params.length) : new Float32Array(params.length);
+      const b = this.buffer;
+      for (let e = 0; e < params.length; e++) {
+        const g = k * gradSum[e] + weightDecay * params[e];
+        b[e] = first ? g : momentum * b[e] + g;
+        params[e] -= lr * (b[e] + decoupledWeightDecay * params[e]);
+      }
+    } else {
+      const decay = weightDecay + decoupledWeightDecay;
+      for (let e = 0; e < params.length; e++) params[e] -= lr * (k * gradSum[e] + decay * params[e]);
+    }
+  }
+
+  state(): Record<string, FloatArray> {
+    return this.buffer ? { momentum: this.buffer } : {};
+  }
+
+  loadState(state: Record<string, FloatArray>): void {
+    this.buffer = state.momentum ? state.momentum.slice() : null;
+  }
+}
+
+export const sgd = (options: SgdOptions) => new Sgd(options);

@@ -1,0 +1,43 @@
+import type { FloatArray } from '../kernels/types.js';
+
+/**
+ * One optimizer step written as w_{t+1} = w_t − η_t (c_t + K_t g_B), where g_B = Σ_{i∈B} g_i is
+ * the batch's summed per-example gradient (DESIGN §2). c_t collects everything that does not
+ * depend on this batch (momentum carried in, weight decay); K_t is linear in the batch gradient:
+ * K_t = scale · diag(diagonal), with diagonal = null meaning the identity.
+ */
+export interface StepPlan {
+  step: number;
+  lr: number;
+  c: FloatArray | null;
+  kScale: number;
+  kDiagonal: FloatArray | null;
+  /** Global-norm clip factor applied to the batch gradient this step (1 = not clipped). */
+  clipFactor: number;
+}
+
+export interface Optimizer {
+  readonly kind: string;
+  /**
+   * Freezes this step's (η_t, c_t, K_t) from the current weights, state and batch gradient
+   * without changing anything; `apply` then takes exactly this step.
+   */
+  plan(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepPlan;
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void;
+  /** Named state tensors, for checkpoints. */
+  state(): Record<string, FloatArray>;
+  loadState(state: Record<string, FloatArray>): void;
+}
+
+/** Applies K_t to a vector: out = K x. */
+export function applyK(plan: StepPlan, x: FloatArray, out: FloatArray): FloatArray {
+  const d = plan.kDiagonal;
+  for (let e = 0; e < x.length; e++) out[e] = plan.kScale * (d ? d[e] : 1) * x[e];
+  return out;
+}

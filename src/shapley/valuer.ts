@@ -1,0 +1,278 @@
+import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
+import { allocFloat } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
+import { mean, type Pass, type Sequential } from '../models/sequential.js';
+import { applyK, type StepPlan } from '../optim/types.js';
+import { checkKnownKeys, DivergenceError, fail } from '../util/errors.js';
+import { ValueLedger } from './ledger.js';
+
+export type GhostRouteChoice = 'auto' | 'pairwise' | 'vector';
+
+export interface ValuerOptions {
+  /** The validation set V: values measure the decrease of its mean loss. Evaluated in full every step. */
+  validation: Dataset;
+  /** 1: first-order values only; 2: second-order values too (one Hessian-vector product per step). */
+  order?: 1 | 2;
+  /** Keep each example's first-order value split by validation example (the train × validation matrix). */
+  perValidation?: boolean;
+  /** First steps of training stages after the first; values are also totalled per stage. */
+  stageStarts?: number[];
+  /** Ghost route for every layer; 'auto' takes the cheaper one per layer from the shapes. */
+  route?: GhostRouteChoice;
+  /** Record the ids of each step's batch in the trace. */
+  recordBatchIds?: boolean;
+}
+
+const VALUER_KEYS = ['validation', 'order', 'perValidation', 'stageStarts', 'route', 'recordBatchIds'];
+
+/** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
+export interface TraceEntry {
+  step: number;
+  lr: number;
+  batchSize: number;
+  clipFactor: number;
+  trainLoss: number;
+  validationLossBefore: number;
+  /** Known once the next step has run (or after `finish()`); NaN until then. */
+  validationLossAfter: number;
+  /** Σ of this step's first-order values, and the first-order Taylor utility η⟨g_V, K g_B⟩. */
+  firstOrderSum: number;
+  firstOrderUtility: number;
+  /** Same for second order (null for first-order runs). */
+  secondOrderSum: number | null;
+  secondOrderUtility: number | null;
+  /** Σ values − Taylor utility of the run's order: zero up to rounding (efficiency). */
+  efficiencyResidual: number;
+  /** validationLossBefore − validationLossAfter: what the step really did. */
+  actualUtility: number;
+  /** actualUtility − Taylor utility: the error of the Taylor expansion itself. */
+  taylorError: number;
+  batchIds?: ExampleId[];
+}
+
+export interface StepValues {
+  firstOrder: Float64Array;
+  secondOrder: Float64Array | null;
+  /** Row-major [batch, |V|] first-order values per validation example, when requested. */
+  perValidation?: Float64Array;
+}
+
+/**
+ * In-Run Data Shapley for one training run (DESIGN §1–§3). At each step it computes, for every
+ * example i of the batch, φ_i = ⟨g_i, u_t⟩ with
+ *   first order:  u_t = η Kᵀ g_V
+ *   second order: u_t = Kᵀ(η g_V − η² H_V (c + ½ K g_B))
+ * by ghost products (no per-example gradient is formed), adds them to the value ledger and writes
+ * a trace row. It never changes the weights: training with and without it is bit-identical.
+ */
+export class InRunValuer {
+  readonly order: 1 | 2;
+  readonly ledger: ValueLedger;
+  readonly trace: TraceEntry[] = [];
+  readonly validation: Dataset;
+  private readonly validationBatch: Batch;
+  private readonly route: GhostRouteChoice;
+  private readonly perValidation: boolean;
+  private readonly recordBatchIds: boolean;
+
+  constructor(
+    readonly model: Sequential,
+    options: ValuerOptions,
+  ) {
+    checkKnownKeys('valuation', options, VALUER_KEYS);
+    this.order = options.order ?? 1;
+    if (this.order !== 1 && this.order !== 2) fail(`valuation.order must be 1 or 2, got ${options.order}`);
+    this.route = options.route ?? 'auto';
+    if (!['auto', 'pairwise', 'vector'].includes(this.route))
+      fail(`valuation.route must be "auto", "pairwise" or "vector", got ${JSON.stringify(this.route)}`);
+    this.perValidation = options.perValidation ?? false;
+    if (this.perValidation && this.route === 'vector')
+      fail('valuation.perValidation needs the pairwise ghost route; do not set route: "vector" with it');
+    this.recordBatchIds = options.recordBatchIds ?? false;
+    this.validation = options.validation;
+    if (!this.validation || this.validation.size === 0)
+      fail('valuation.validation: the validation set is empty');
+    const stageStarts = options.stageStarts ?? [];
+    stageStarts.forEach((s, k) => {
+      if (!Number.isInteger(s) || s < 1 || (k > 0 && s <= stageStarts[k - 1]))
+        fail(
+          `valuation.stageStarts must be increasing positive step numbers, got [${stageStarts.join(', ')}]`,
+        );
+    });
+    model.checkDataset(this.validation);
+    const all = Array.from({ length: this.validation.size }, (_, i) => i);
+    this.validationBatch = this.validation.batch(all, model.dtype);
+    this.ledger = new ValueLedger({
+      stageStarts,
+      validationSize: this.perValidation ? this.validation.size : undefined,
+      hasSecondOrder: this.order === 2,
+    });
+  }
+
+  /** Mean validation loss at the given weights (the model's own by default). */
+  validationLoss(params: FloatArray = this.model.params): number {
+    const { input, targets } = this.validationBatch;
+    return mean(this.model.forward(input, targets, params).losses);
+  }
+
+  /**
+   * Values one step. Call after the training batch's backward pass and the optimizer's `plan`,
+   * before `apply`: everything here is at the current weights w_t.
+   */
+  valueStep(args: {
+    pass: Pass;
+    gradSum: FloatArray;
+    plan: StepPlan;
+    trainLoss: number;
+    ids: ExampleId[];
+    groups: (string | undefined)[];
+  }): StepValues {
+    const { pass, gradSum, plan } = args;
+    const model = this.model;
+    const P = model.parameterCount;
+    const n = pass.n;
+    const eta = plan.lr;
+
+    const { input, targets } = this.validationBatch;
+    const m = input.n;
+    const valPass = model.forward(input, targets);
+    model.backward(valPass);
+    const validationLoss = mean(valPass.losses);
+    if (!Number.isFinite(validationLoss)) throw new DivergenceError(plan.step, 'the validation loss');
+    this.completePrevious(validationLoss);
+
+    const gV = allocFloat(model.dtype, P);
+    model.addGrad(valPass, 1 / m, gV);
+    const kgB = applyK(plan, gradSum, allocFloat(model.dtype, P));
+    const u1 = applyK(plan, gV, allocFloat(model.dtype, P));
+    scaleInPlace(u1, eta);
+
+    let hx: FloatArray | null = null;
+    let u2: FloatArray | null = null;
+    if (this.order === 2) {
+      // x = c + ½ K g_B;  u2 = η² Kᵀ H_V x (H_V: Hessian of the *mean* validation loss).
+      const x = allocFloat(model.dtype, P);
+      for (let e = 0; e < P; e++) x[e] = (plan.c ? plan.c[e] : 0) + 0.5 * kgB[e];
+      hx = allocFloat(model.dtype, P);
+      model.hessianVectorProduct(valPass, x, hx);
+      scaleInPlace(hx, 1 / m);
+      u2 = applyK(plan, hx, allocFloat(model.dtype, P));
+      scaleInPlace(u2, eta * eta);
+    }
+
+    // Per-layer routes. The pairwise route gives ⟨g_i, g_V⟩ directly, so it serves the first-order
+    // term only when Kᵀ g_V is a multiple of g_V (scalar K); second-order terms take the vector route.
+    const canPair = plan.kDiagonal === null;
+    if (this.perValidation && !canPair)
+      fail('valuation.perValidation needs an optimizer whose batch term is a scalar multiple (SGD family)');
+    const routes = model.ghostRoutes(n, m);
+    const ctx = model.context();
+    const dots1 = new Float64Array(n);
+    const dots2 = new Float64Array(n);
+    const gram = new Float64Array(n * m);
+    let usedGram = false;
+    model.layers.forEach((layer, l) => {
+      if (!layer.ghostDot) return;
+      const pair =
+        canPair &&
+        layer.ghostPairwise !== undefined &&
+        (this.perValidation ||
+          this.route === 'pairwise' ||
+          (this.route === 'auto' && routes[l] === 'pairwise'));
+      const tape = pass.tapes[l];
+      if (pair) {
+        layer.ghostPairwise!(ctx, tape, valPass.tapes[l], gram);
+        usedGram = true;
+        if (u2) layer.ghostDot(ctx, tape, [u2], [dots2]);
+      } else if (u2) {
+        layer.ghostDot(ctx, tape, [u1, u2], [dots1, dots2]);
+      } else {
+        layer.ghostDot(ctx, tape, [u1], [dots1]);
+      }
+    });
+
+    const gramScale = (eta * plan.kScale) / m;
+    const firstOrder = dots1;
+    let perValidation: Float64Array | undefined;
+    if (usedGram) {
+      for (let i = 0; i < n; i++) {
+        let rowSum = 0;
+        for (let j = 0; j < m; j++) rowSum += gram[i * m + j];
+        firstOrder[i] += gramScale * rowSum;
+      }
+      if (this.perValidation) {
+        perValidation = gram;
+        scaleInPlace(perValidation, gramScale);
+      }
+    }
+    let secondOrder: Float64Array | null = null;
+    if (u2) {
+      secondOrder = new Float64Array(n);
+      for (let i = 0; i < n; i++) secondOrder[i] = firstOrder[i] - dots2[i];
+    }
+
+    // Taylor utilities from the full vectors, independently of the per-example dots.
+    const firstOrderUtility = eta * dot(gV, kgB);
+    const secondOrderUtility = hx ? firstOrderUtility - eta * eta * dot(kgB, hx) : null;
+    const firstOrderSum = sum(firstOrder);
+    const secondOrderSum = secondOrder ? sum(secondOrder) : null;
+    const mainSum = secondOrderSum ?? firstOrderSum;
+    const mainUtility = secondOrderUtility ?? firstOrderUtility;
+    this.trace.push({
+      step: plan.step,
+      lr: eta,
+      batchSize: n,
+      clipFactor: plan.clipFactor,
+      trainLoss: args.trainLoss,
+      validationLossBefore: validationLoss,
+      validationLossAfter: Number.NaN,
+      firstOrderSum,
+      firstOrderUtility,
+      secondOrderSum,
+      secondOrderUtility,
+      efficiencyResidual: mainSum - mainUtility,
+      actualUtility: Number.NaN,
+      taylorError: Number.NaN,
+      ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
+    });
+    this.ledger.addStep({
+      step: plan.step,
+      ids: args.ids,
+      groups: args.groups,
+      firstOrder,
+      secondOrder,
+      perValidation,
+    });
+    return { firstOrder, secondOrder, perValidation };
+  }
+
+  /** Evaluates the validation loss at the final weights to complete the last trace row. */
+  finish(): void {
+    const last = this.trace[this.trace.length - 1];
+    if (last && Number.isNaN(last.validationLossAfter)) this.completePrevious(this.validationLoss());
+  }
+
+  private completePrevious(validationLoss: number): void {
+    const last = this.trace[this.trace.length - 1];
+    if (!last || !Number.isNaN(last.validationLossAfter)) return;
+    last.validationLossAfter = validationLoss;
+    last.actualUtility = last.validationLossBefore - validationLoss;
+    last.taylorError = last.actualUtility - (last.secondOrderUtility ?? last.firstOrderUtility);
+  }
+}
+
+function scaleInPlace(a: FloatArray | Float64Array, s: number): void {
+  for (let e = 0; e < a.length; e++) a[e] *= s;
+}
+
+function dot(a: FloatArray, b: FloatArray): number {
+  let s = 0;
+  for (let e = 0; e < a.length; e++) s += a[e] * b[e];
+  return s;
+}
+
+function sum(a: Float64Array): number {
+  let s = 0;
+  for (const v of a) s += v;
+  return s;
+}

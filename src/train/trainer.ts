@@ -1,0 +1,130 @@
+import type { Dataset, ExampleId } from '../data/dataset.js';
+import { allocFloat } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
+import { mean, type Sequential } from '../models/sequential.js';
+import type { Optimizer } from '../optim/types.js';
+import { InRunValuer, type StepValues, type ValuerOptions } from '../shapley/valuer.js';
+import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+
+export interface TrainerOptions {
+  model: Sequential;
+  optimizer: Optimizer;
+  data: Dataset;
+  batchSize: number;
+  /** Number of optimizer steps; or give `epochs` (passes over the data, last batch may be smaller). */
+  steps?: number;
+  epochs?: number;
+  /** Seed of the data order (the model's weights have their own seed). */
+  seed?: number;
+  /** Attach In-Run Data Shapley; omit for plain training. */
+  valuation?: ValuerOptions;
+}
+
+const TRAINER_KEYS = ['model', 'optimizer', 'data', 'batchSize', 'steps', 'epochs', 'seed', 'valuation'];
+
+export interface StepReport {
+  step: number;
+  totalSteps: number;
+  lr: number;
+  trainLoss: number;
+  ids: ExampleId[];
+  values: StepValues | null;
+}
+
+/**
+ * Runs training step by step: draws a batch (epoch-wise shuffles from a seeded generator),
+ * back-propagates each example's own loss, lets the valuer (if any) value the step at the current
+ * weights, then takes the optimizer step. The training arithmetic is the same with and without
+ * a valuer, so the weights are bit-identical either way.
+ */
+export class Trainer {
+  readonly model: Sequential;
+  readonly optimizer: Optimizer;
+  readonly data: Dataset;
+  readonly batchSize: number;
+  readonly totalSteps: number;
+  readonly valuer: InRunValuer | null;
+  step = 0;
+  private readonly rng: Rng;
+  private order: Int32Array;
+  private position = 0;
+
+  constructor(options: TrainerOptions) {
+    checkKnownKeys('train', options, TRAINER_KEYS);
+    const { model, data } = options;
+    if (!model) fail('train: model is required');
+    if (!options.optimizer) fail('train: optimizer is required');
+    if (!data || data.size === 0) fail('train: the training data is empty');
+    this.model = model;
+    this.optimizer = options.optimizer;
+    this.data = data;
+    this.batchSize = checkNumber('train.batchSize', options.batchSize, { min: 1, integer: true });
+    if (this.batchSize > data.size)
+      fail(`train.batchSize (${this.batchSize}) is larger than the training data (${data.size} examples)`);
+    if (options.steps !== undefined && options.epochs !== undefined)
+      fail('train: give steps or epochs, not both');
+    const perEpoch = Math.ceil(data.size / this.batchSize);
+    this.totalSteps =
+      options.steps !== undefined
+        ? checkNumber('train.steps', options.steps, { min: 1, integer: true })
+        : perEpoch * checkNumber('train.epochs', options.epochs ?? 1, { min: 1, integer: true });
+    model.checkDataset(data);
+    this.rng = new Rng(checkNumber('train.seed', options.seed ?? 0, { integer: true }));
+    this.order = this.rng.permutation(data.size);
+    this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
+  }
+
+  get done(): boolean {
+    return this.step >= this.totalSteps;
+  }
+
+  /** The dataset indices of the next batch; advances the data order. */
+  private nextIndices(): Int32Array {
+    if (this.position >= this.order.length) {
+      this.order = this.rng.permutation(this.data.size);
+      this.position = 0;
+    }
+    const end = Math.min(this.position + this.batchSize, this.order.length);
+    const indices = this.order.slice(this.position, end);
+    this.position = end;
+    return indices;
+  }
+
+  /** Runs one step; throws DivergenceError (weights untouched) on a non-finite loss. */
+  runStep(): StepReport {
+    if (this.done) fail(`train: all ${this.totalSteps} steps have run`);
+    const { model, optimizer } = this;
+    const indices = this.nextIndices();
+    const { input, targets } = this.data.batch(indices, model.dtype);
+    const pass = model.forward(input, targets);
+    const trainLoss = mean(pass.losses);
+    if (!Number.isFinite(trainLoss)) throw new DivergenceError(this.step, 'the training loss');
+    model.backward(pass);
+    const gradSum: FloatArray = allocFloat(model.dtype, model.parameterCount);
+    model.addGrad(pass, 1, gradSum);
+    const plan = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
+    const ids = Array.from(indices, (i) => this.data.id(i));
+    let values: StepValues | null = null;
+    if (this.valuer) {
+      const groups = Array.from(indices, (i) => this.data.group(i));
+      values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups });
+    }
+    optimizer.apply(plan, model.params, gradSum);
+    const report = { step: this.step, totalSteps: this.totalSteps, lr: plan.lr, trainLoss, ids, values };
+    this.step += 1;
+    if (this.done) this.valuer?.finish();
+    return report;
+  }
+}
+
+/** Trains to the end, calling `onStep` after every step; returns the trainer (ledger and trace on its valuer). */
+export function train(options: TrainerOptions & { onStep?: (report: StepReport) => void }): Trainer {
+  const { onStep, ...rest } = options;
+  const trainer = new Trainer(rest);
+  while (!trainer.done) {
+    const report = trainer.runStep();
+    onStep?.(report);
+  }
+  return trainer;
+}

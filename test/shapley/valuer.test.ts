@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { TensorDataset } from '../../src/data/dataset.js';
+import { allocFloat } from '../../src/kernels/index.js';
+import type { FloatArray } from '../../src/kernels/types.js';
+import type { Sequential } from '../../src/models/sequential.js';
+import { type SgdOptions, sgd } from '../../src/optim/sgd.js';
+import { InRunValuer, type ValuerOptions } from '../../src/shapley/valuer.js';
+import { ARCHITECTURES, type Architecture, buildModel, randomBatch } from '../helpers/fixtures.js';
+import {
+  add,
+  denseHessian,
+  dot,
+  type Examples,
+  matVec,
+  meanLoss,
+  perExampleGradients,
+  relativeError,
+  shapleyByEnumeration,
+} from '../reference/brute-force.js';
+
+const ARCH = ARCHITECTURES[0]; // linear → tanh → linear, softmax cross-entropy
+
+function asDataset(arch: Architecture, batch: Examples, name: string): TensorDataset {
+  const classes = batch.targets instanceof Int32Array;
+  return new TensorDataset({
+    name,
+    features: batch.input.data,
+    width: arch.inputs,
+    tokens: arch.tokens,
+    labels: batch.targets,
+    labelKind: classes ? 'class' : 'real',
+    targetWidth: classes ? 1 : batch.targets.length / batch.input.n,
+  });
+}
+
+/**
+ * Values one SGD step with the real valuer. `warmup` first takes one optimizer step on another
+ * batch so momentum has a buffer (c_t ≠ 0).
+ */
+function valueOneStep(
+  model: Sequential,
+  train: Examples,
+  validation: Examples,
+  optimizer: SgdOptions,
+  valuation: Partial<ValuerOptions> = {},
+  warmup?: Examples,
+) {
+  const opt = sgd(optimizer);
+  const gradOf = (batch: Examples) => {
+    const pass = model.forward(batch.input, batch.targets);
+    model.backward(pass);
+    const gradSum = allocFloat(model.dtype, model.parameterCount);
+    model.addGrad(pass, 1, gradSum);
+    return { pass, gradSum };
+  };
+  if (warmup) {
+    const { gradSum } = gradOf(warmup);
+    opt.apply(opt.plan(0, 10, model.params, gradSum, warmup.input.n), model.params, gradSum);
+  }
+  const valuer = new InRunValuer(model, {
+    validation: asDataset(ARCH, validation, 'validation'),
+    ...valuation,
+  });
+  const { pass, gradSum } = gradOf(train);
+  const plan = opt.plan(1, 10, model.params, gradSum, train.input.n);
+  const ids = Array.from({ length: train.input.n }, (_, i) => `ex${i}`);
+  const values = valuer.valueStep({
+    pass,
+    gradSum,
+    plan,
+    trainLoss: 0,
+    ids,
+    groups: ids.map(() => undefined),
+  });
+  return { values, plan, valuer, gradSum };
+}
+
+/** w(S) − w for the linearised step: −η(c + K g_S). */
+function stepDelta(
+  plan: { lr: number; c: FloatArray | null; kScale: number },
+  grads: Float64Array[],
+  mask: number,
+) {
+  const P = grads[0].length;
+  const delta = new Float64Array(P);
+  grads.forEach((g, i) => {
+    if (mask & (1 << i)) for (let e = 0; e < P; e++) delta[e] += plan.kScale * g[e];
+  });
+  for (let e = 0; e < P; e++) delta[e] = -plan.lr * ((plan.c ? plan.c[e] : 0) + delta[e]);
+  return delta;
+}
+
+const OPTIMIZERS: [string, SgdOptions][] = [
+  ['plain SGD, mean reduction', { lr: 0.3 }],
+  [
+    'momentum with L2 and decoupled weight decay',
+    { lr: 0.3, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: 0.05 },
+  ],
+  ['sum reduction', { lr: 0.05, reduction: 'sum' }],
+  ['global-norm clipping that binds', { lr: 0.3, clipNorm: 0.05 }],
+];
+
+describe('closed-form values equal Shapley values by subset enumeration', () => {
+  for (const [name, optimizer] of OPTIMIZERS) {
+    test(name, () => {
+      const model = buildModel(ARCH, 'float64', 3);
+      const train = randomBatch(ARCH, 7, 21);
+      const validation = randomBatch(ARCH, 5, 22);
+      const { values, plan } = valueOneStep(
+        model,
+        train,
+        validation,
+        optimizer,
+        { order: 2 },
+        randomBatch(ARCH, 6, 23),
+      );
+      if (optimizer.clipNorm)
+        assert.ok(plan.clipFactor < 0.5, 'the clip must bind for this case to mean anything');
+      if (optimizer.momentum) assert.ok(plan.c !== null, 'momentum must contribute a c_t');
+      const grads = perExampleGradients(model, train);
+      const gV = perExampleGradients(model, validation).reduce(
+        (acc, g) => add(acc, g, 1 / 5),
+        new Float64Array(model.parameterCount),
+      );
+      const H = denseHessian(model, validation);
+      const firstOrderUtility = (mask: number) => -dot(gV, stepDelta(plan, grads, mask));
+      const secondOrderUtility = (mask: number) => {
+        const delta = stepDelta(plan, grads, mask);
+        return -dot(gV, delta) - 0.5 * dot(delta, matVec(H, delta));
+      };
+      const expected1 = shapleyByEnumeration(7, firstOrderUtility);
+      const expected2 = shapleyByEnumeration(7, secondOrderUtility);
+      assert.ok(
+        relativeError(values.firstOrder, expected1) < 1e-9,
+        `first order ${relativeError(values.firstOrder, expected1)}`,
+      );
+      assert.ok(
+        relativeError(values.secondOrder!, expected2) < 1e-6,
+        `second order ${relativeError(values.secondOrder!, expected2)}`,
+      );
+    });
+  }
+});
+
+describe('Shapley axioms', () => {
+  test('efficiency: values sum to the Taylor utility of the whole batch', () => {
+    const model = buildModel(ARCH, 'float64', 4);
+    const { values, valuer } = valueOneStep(
+      model,
+      randomBatch(ARCH, 9, 31),
+      randomBatch(ARCH, 6, 32),
+      { lr: 0.2, momentum: 0.5 },
+      { order: 2 },
+      randomBatch(ARCH, 4, 33),
+    );
+    const row = valuer.trace[0];
+    const sum1 = values.firstOrder.reduce((a, b) => a + b, 0);
+    const sum2 = values.secondOrder!.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum1 - row.firstOrderUtility) < 1e-12 * Math.abs(row.firstOrderUtility) + 1e-15);
+    assert.ok(Math.abs(sum2 - row.secondOrderUtility!) < 1e-12 * Math.abs(row.secondOrderUtility!) + 1e-15);
+    assert.ok(Math.abs(row.efficiencyResidual) < 1e-14);
+  });
+
+  test('symmetry: identical examples in one batch get identical values', () => {
+    const model = buildModel(ARCH, 'float64', 5);
+    const train = randomBatch(ARCH, 6, 41);
+    const per = ARCH.inputs;
+    train.input.data.copyWithin(4 * per, 1 * per, 2 * per); // example 4 := example 1
+    (train.targets as Int32Array)[4] = (train.targets as Int32Array)[1];
+    const { values } = valueOneStep(
+      model,
+      train,
+      randomBatch(ARCH, 5, 42),
+      { lr: 0.5, momentum: 0.9 },
+      { order: 2 },
+      randomBatch(ARCH, 4, 43),
+    );
+    assert.equal(values.firstOrder[4], values.firstOrder[1]);
+    assert.ok(
+      Math.abs(values.secondOrder![4] - values.secondOrder![1]) <= 1e-15 * Math.abs(values.secondOrder![1]),
+    );
+    assert.notEqual(values.firstOrder[4], values.firstOrder[0]);
+  });
+
+  test('null player: an example with zero gradient gets exactly 0', () => {
+    const arch = ARCHITECTURES[2]; // MSE: a target equal to the prediction has zero gradient
+    const model = buildModel(arch, 'float64', 6);
+    const train = randomBatch(arch, 5, 51);
+    const out = model.forward(train.input, train.targets).lossTape.output.data;
+    const d = arch.outputs;
+    for (let k = 0; k < d; k++) train.targets[2 * d + k] = out[2 * d + k];
+    const validation = randomBatch(arch, 4, 52);
+    const opt = sgd({ lr: 0.4, momentum: 0.9 });
+    const pass = model.forward(train.input, train.targets);
+    model.backward(pass);
+    const gradSum = allocFloat('float64', model.parameterCount);
+    model.addGrad(pass, 1, gradSum);
+    const valuer = new InRunValuer(model, {
+      validation: asDataset(arch, validation, 'validation'),
+      order: 2,
+    });
+    const plan = opt.plan(0, 1, model.params, gradSum, 5);
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const values = valuer.valueStep({
+      pass,
+      gradSum,
+      plan,
+      trainLoss: 0,
+      ids,
+      groups: ids.map(() => undefined),
+    });
+    assert.equal(values.firstOrder[2], 0);
+    assert.equal(values.secondOrder![2], 0);
+    assert.notEqual(values.firstOrder[1], 0);
+  });
+
+  test('η = 0 gives all-zero values', () => {
+    const model = buildModel(ARCH, 'float64', 7);
+    const { values } = valueOneStep(
+      model,
+      randomBatch(ARCH, 5, 61),
+      randomBatch(ARCH, 3, 62),
+      { lr: 0, momentum: 0.9 },
+      { order: 2 },
+      randomBatch(ARCH, 3, 63),
+    );
+    assert.ok(values.firstOrder.every((v) => v === 0));
+    assert.ok(values.secondOrder!.every((v) => v === 0));
+  });
+});
+
+test('as η → 0, first-order error shrinks like η² and second-order like η³', () => {
+  const train = randomBatch(ARCH, 6, 71);
+  const validation = randomBatch(ARCH, 5, 72);
+  const etas = [0.4, 0.2, 0.1, 0.05];
+  const errors1: number[] = [];
+  const errors2: number[] = [];
+  for (const eta of etas) {
+    const model = buildModel(ARCH, 'float64', 8);
+    const { values, plan } = valueOneStep(model, train, validation, { lr: eta }, { order: 2 });
+    const grads = perExampleGradients(model, train);
+    const before = meanLoss(model, validation);
+    const trueUtility = (mask: number) => {
+      const w = add(model.params, stepDelta(plan, grads, mask));
+      return before - meanLoss(model, validation, w);
+    };
+    const truth = shapleyByEnumeration(6, trueUtility);
+    errors1.push(relativeError(values.firstOrder, truth));
+    errors2.push(relativeError(values.secondOrder!, truth));
+  }
+  const slope = (errs: number[]) => {
+    const xs = etas.map(Math.log);
+    const ys = errs.map(Math.log);
+    const mx = xs.reduce((a, b) => a + b) / xs.length;
+    const my = ys.reduce((a, b) => a + b) / ys.length;
+    let num = 0;
+    let den = 0;
+    xs.forEach((x, k) => {
+      num += (x - mx) * (ys[k] - my);
+      den += (x - mx) ** 2;
+    });
+    return num / den;
+  };
+  // Relative errors are error/‖φ‖ with ‖φ‖ ∝ η, so their slopes are one less than the orders.
+  const s1 = slope(errors1) + 1;
+  const s2 = slope(errors2) + 1;
+  assert.ok(s1 > 1.8 && s1 < 2.2, `first-order slope ${s1} (errors ${errors1})`);
+  assert.ok(s2 > 2.7 && s2 < 3.3, `second-order slope ${s2} (errors ${errors2})`);
+  errors2.forEach((e, k) => {
+    assert.ok(e < errors1[k], 'second order is closer to the truth at every η');
+  });
+});
+
+describe('ghost routes', () => {
+  test('pairwise and vector routes give the same first-order values; per-validation values sum to them', () => {
+    const arch = ARCH;
+    const train = randomBatch(arch, 6, 81);
+    const validation = randomBatch(arch, 4, 82);
+    const run = (valuation: Partial<ValuerOptions>) =>
+      valueOneStep(buildModel(arch, 'float64', 9), train, validation, { lr: 0.3 }, valuation).values;
+    const viaVector = run({ route: 'vector' });
+    const viaPairwise = run({ route: 'pairwise' });
+    const withMatrix = run({ perValidation: true });
+    assert.ok(relativeError(viaPairwise.firstOrder, viaVector.firstOrder) < 1e-12);
+    const m = 4;
+    const rowSums = Float64Array.from({ length: 6 }, (_, i) =>
+      withMatrix.perValidation!.subarray(i * m, (i + 1) * m).reduce((a, b) => a + b, 0),
+    );
+    assert.ok(relativeError(rowSums, viaVector.firstOrder) < 1e-12);
+  });
+});
