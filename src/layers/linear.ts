@@ -7,6 +7,7 @@ import {
   type ExampleRange,
   type Layer,
   type LayerTape,
+  type ParamInit,
   type ParamSlot,
   type ParamSpec,
   type PassContext,
@@ -23,15 +24,26 @@ const PAIRWISE_CHUNK_ELEMENTS = 1 << 22;
  * Example i's weight gradient is G_iᵀ A_i (A_i = its inputs [T, in], G_i = its output gradients
  * [T, out]) and its bias gradient Σ_t G_i,t; neither is ever formed by the ghost routes.
  */
+export interface LinearOptions {
+  /** Add a bias b (default true). */
+  bias?: boolean;
+  /** Weight initialisation; default PyTorch's U(−1/√in, 1/√in). GPT-2 uses normal(0, 0.02). */
+  init?: ParamInit;
+  /** Use another layer's [out, in] parameter as this weight (e.g. an LM head tied to the token embedding). */
+  tiedWeight?: { layer: Layer; index: number };
+}
+
 export class Linear implements Layer {
   readonly kind = 'linear';
   params: ParamSlot[] = [];
+  readonly bias: boolean;
 
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    readonly bias = true,
+    private readonly options: LinearOptions = {},
   ) {
+    this.bias = options.bias ?? true;
     if (!Number.isInteger(inFeatures) || inFeatures < 1)
       fail(`Linear: inFeatures must be a positive integer, got ${inFeatures}`);
     if (!Number.isInteger(outFeatures) || outFeatures < 1)
@@ -39,13 +51,19 @@ export class Linear implements Layer {
   }
 
   paramSpecs(): ParamSpec[] {
-    // PyTorch's nn.Linear default: U(−1/√in, 1/√in) for both weight and bias.
+    // PyTorch's nn.Linear default: U(−1/√in, 1/√in) for both weight and bias; a custom weight
+    // initialisation (GPT-2 style) comes with zero biases.
     const bound = 1 / Math.sqrt(this.inFeatures);
-    const specs: ParamSpec[] = [
-      { name: 'weight', shape: [this.outFeatures, this.inFeatures], init: { kind: 'uniform', bound } },
-    ];
-    if (this.bias) specs.push({ name: 'bias', shape: [this.outFeatures], init: { kind: 'uniform', bound } });
-    return specs;
+    const custom = this.options.init;
+    const weight: ParamSpec = {
+      name: 'weight',
+      shape: [this.outFeatures, this.inFeatures],
+      init: custom ?? { kind: 'uniform', bound },
+      tiedTo: this.options.tiedWeight,
+    };
+    if (!this.bias) return [weight];
+    const biasInit: ParamInit = custom ? { kind: 'constant', value: 0 } : { kind: 'uniform', bound };
+    return [weight, { name: 'bias', shape: [this.outFeatures], init: biasInit }];
   }
 
   outputShape(input: { tokens: number; width: number }) {

@@ -11,6 +11,8 @@ export interface Activation {
   n: number;
   tokens: number;
   width: number;
+  /** Token ids [n, tokens] when this is a language model's input (then width = 1 and data is empty). */
+  ids?: Int32Array;
 }
 
 /** Where one parameter tensor lives inside the model's flat parameter vector. */
@@ -28,6 +30,11 @@ export interface ParamSpec {
   name: string;
   shape: number[];
   init: ParamInit;
+  /**
+   * Share another layer's parameter instead of owning one (weight tying): that layer's
+   * `params[index]`, laid out earlier in the model. Gradients from both uses add up.
+   */
+  tiedTo?: { layer: Layer; index: number };
 }
 
 export type ParamInit =
@@ -46,6 +53,8 @@ export interface LayerTape {
   outputGrad?: Activation;
   rInput?: Activation | null;
   rOutput?: Activation;
+  /** Tapes of a composite layer's children, in order. */
+  children?: LayerTape[];
 }
 
 /** Everything a layer needs besides its tape: the kernels and the model's flat weights. */
@@ -73,6 +82,13 @@ export interface Layer {
   readonly kind: string;
   /** Parameter slots, filled in by the model when it lays out the flat parameter vector. */
   params: ParamSlot[];
+  /**
+   * Sub-layers of a composite (e.g. a residual block). The model lays out their parameters and
+   * the engine runs their ghost routes; the composite itself owns no parameters.
+   */
+  readonly children?: Layer[];
+  /** Checks a model input when this is the first layer (token ids, say); default: float features. */
+  checkInput?(x: Activation, where: string): void;
   paramSpecs(): ParamSpec[];
   /** Output shape per example for a given input shape; throws a clear error on a mismatch. */
   outputShape(input: { tokens: number; width: number }): { tokens: number; width: number };

@@ -3,9 +3,32 @@ import { type Activation, activation, type PassContext } from '../layers/types.j
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';
 
-/** −log softmax(z)_y per token, summed over an example's tokens. Targets are class indices. */
+/** Target value that marks a token to ignore (padding): it adds nothing to the loss or gradient. */
+export const IGNORE_INDEX = -1;
+
+export interface SoftmaxCrossEntropyOptions {
+  /**
+   * How an example's token losses combine: 'mean' over its unmasked tokens (default; a language
+   * model's usual per-sequence loss) or 'sum'. A fully masked example has loss 0 either way.
+   */
+  tokenReduction?: 'mean' | 'sum';
+}
+
+/**
+ * −log softmax(z)_y per token; targets are class indices, or IGNORE_INDEX (−1) for tokens that do
+ * not count. Example i's loss is the mean (or sum) over its unmasked tokens.
+ */
 export class SoftmaxCrossEntropy implements Loss {
   readonly kind = 'softmax-cross-entropy';
+  readonly tokenReduction: 'mean' | 'sum';
+
+  constructor(options: SoftmaxCrossEntropyOptions = {}) {
+    this.tokenReduction = options.tokenReduction ?? 'mean';
+    if (this.tokenReduction !== 'mean' && this.tokenReduction !== 'sum')
+      fail(
+        `softmax cross-entropy: tokenReduction must be "mean" or "sum", got ${JSON.stringify(this.tokenReduction)}`,
+      );
+  }
 
   checkTargets(
     targets: Targets,
@@ -20,16 +43,29 @@ export class SoftmaxCrossEntropy implements Loss {
     if (targets.length !== n * tokens) fail(`${where}: expected ${n * tokens} labels, got ${targets.length}`);
     for (let e = 0; e < targets.length; e++) {
       const y = targets[e];
-      if (y < 0 || y >= width)
+      if (y !== IGNORE_INDEX && (y < 0 || y >= width))
         fail(
           `${where}: ${position(firstExample, e, tokens)} has label ${y}, outside the model's classes 0..${width - 1}`,
         );
     }
   }
 
+  /** Weight of each token's loss within its example: 1/(unmasked count) for 'mean', 1 for 'sum', 0 if ignored. */
+  private tokenWeights(targets: Targets, n: number, T: number): Float64Array {
+    const weights = new Float64Array(n * T);
+    for (let i = 0; i < n; i++) {
+      let count = 0;
+      for (let t = 0; t < T; t++) if (targets[i * T + t] !== IGNORE_INDEX) count++;
+      const w = this.tokenReduction === 'mean' ? 1 / count : 1;
+      for (let t = 0; t < T; t++) if (targets[i * T + t] !== IGNORE_INDEX) weights[i * T + t] = w;
+    }
+    return weights;
+  }
+
   forward(ctx: PassContext, output: Activation, targets: Targets, tape: LossTape): Float64Array {
     const { n, tokens: T, width: C, data: z } = output;
     const p = allocFloat(ctx.dtype, z.length);
+    const weights = this.tokenWeights(targets, n, T);
     const losses = new Float64Array(n);
     for (let r = 0; r < n * T; r++) {
       const base = r * C;
@@ -42,34 +78,45 @@ export class SoftmaxCrossEntropy implements Loss {
         sum += e;
       }
       for (let c = 0; c < C; c++) p[base + c] /= sum;
-      const y = targets[r];
-      losses[Math.floor(r / T)] += Math.log(sum) + max - z[base + y];
+      if (weights[r] !== 0)
+        losses[Math.floor(r / T)] += weights[r] * (Math.log(sum) + max - z[base + targets[r]]);
     }
     tape.output = output;
     tape.targets = targets;
     tape.probabilities = p;
+    tape.tokenWeights = weights;
     return losses;
   }
 
   backward(ctx: PassContext, tape: LossTape): Activation {
+    // dz = w_t (p − onehot(y)) per token.
     const { n, tokens, width: C } = tape.output;
     const p = tape.probabilities!;
+    const weights = tape.tokenWeights!;
     const dz = activation(ctx.dtype, n, tokens, C);
-    dz.data.set(p);
-    for (let r = 0; r < n * tokens; r++) dz.data[r * C + tape.targets[r]] -= 1;
+    for (let r = 0; r < n * tokens; r++) {
+      const w = weights[r];
+      if (w === 0) continue;
+      const base = r * C;
+      for (let c = 0; c < C; c++) dz.data[base + c] = w * p[base + c];
+      dz.data[base + tape.targets[r]] -= w;
+    }
     return dz;
   }
 
   rBackward(ctx: PassContext, tape: LossTape, rz: Activation): Activation {
-    // Softmax Jacobian: R{dz} = p ⊙ Rz − p (p·Rz).
+    // Softmax Jacobian: R{dz} = w_t (p ⊙ Rz − p (p·Rz)).
     const { n, tokens, width: C } = tape.output;
     const p = tape.probabilities!;
+    const weights = tape.tokenWeights!;
     const rdz = activation(ctx.dtype, n, tokens, C);
     for (let r = 0; r < n * tokens; r++) {
+      const w = weights[r];
+      if (w === 0) continue;
       const base = r * C;
       let pr = 0;
       for (let c = 0; c < C; c++) pr += p[base + c] * rz.data[base + c];
-      for (let c = 0; c < C; c++) rdz.data[base + c] = p[base + c] * (rz.data[base + c] - pr);
+      for (let c = 0; c < C; c++) rdz.data[base + c] = w * p[base + c] * (rz.data[base + c] - pr);
     }
     return rdz;
   }

@@ -9,10 +9,12 @@ export interface LossTape {
   targets: Targets;
   /** Cached link-function values (softmax or sigmoid probabilities) where the loss has one. */
   probabilities?: FloatArray;
+  /** Per-token loss weights within each example (masking and the token reduction). */
+  tokenWeights?: Float64Array;
 }
 
 /**
- * A per-example loss. Example i's loss is the sum over its tokens; backward returns, for every
+ * A per-example loss. Example i's loss combines its tokens' losses (see each loss); backward returns, for every
  * example, the gradient of *its own* loss (not of a batch mean) — the ghost products need each
  * example's signal separately, and the optimizer applies the batch reduction afterwards.
  */

@@ -1,7 +1,21 @@
 import type { Dataset } from '../data/dataset.js';
 import { allocFloat, getKernels } from '../kernels/index.js';
 import type { DType, FloatArray, KernelKind, Kernels } from '../kernels/types.js';
-import type { Activation, Layer, LayerTape, ParamSlot, PassContext } from '../layers/types.js';
+import {
+  chainBackward,
+  chainForward,
+  chainRBackward,
+  chainRForward,
+  forEachParamLayer,
+} from '../layers/chain.js';
+import {
+  type Activation,
+  type Layer,
+  type LayerTape,
+  type ParamSlot,
+  type PassContext,
+  slotView,
+} from '../layers/types.js';
 import type { Loss, LossTape, Targets } from '../losses/types.js';
 import { fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -38,7 +52,10 @@ export class Sequential {
   readonly dtype: DType;
   readonly kernels: Kernels;
   readonly params: FloatArray;
+  /** Every parameter tensor, in layout order (tied parameters appear once). */
   readonly slots: ParamSlot[] = [];
+  /** Slots used by more than one layer (weight tying). */
+  readonly sharedSlots = new Set<ParamSlot>();
   readonly inputShape: { tokens: number; width: number };
   readonly outputShape: { tokens: number; width: number };
 
@@ -58,15 +75,34 @@ export class Sequential {
     this.inputShape = { tokens: options.input.tokens ?? 1, width: options.input.width };
     let shape = this.inputShape;
     let offset = 0;
-    layers.forEach((layer, index) => {
-      shape = layer.outputShape(shape);
+    // Lay out every parameter of every (nested) layer in one flat vector; tied specs reuse a slot.
+    const layOut = (layer: Layer, prefix: string) => {
+      if (layer.children) {
+        layer.children.forEach((child, k) => {
+          layOut(child, `${prefix}.${k}`);
+        });
+        return;
+      }
       layer.params = layer.paramSpecs().map((spec) => {
+        if (spec.tiedTo) {
+          const slot = spec.tiedTo.layer.params[spec.tiedTo.index];
+          if (!slot || slot.shape.join() !== spec.shape.join())
+            fail(
+              `${prefix}.${spec.name}: cannot tie to a parameter of shape [${slot?.shape ?? ''}] laid out earlier`,
+            );
+          this.sharedSlots.add(slot);
+          return slot;
+        }
         const size = spec.shape.reduce((a, b) => a * b, 1);
-        const slot = { name: `layers.${index}.${spec.name}`, shape: spec.shape, offset, size };
+        const slot = { name: `${prefix}.${spec.name}`, shape: spec.shape, offset, size };
         offset += size;
         this.slots.push(slot);
         return slot;
       });
+    };
+    layers.forEach((layer, index) => {
+      shape = layer.outputShape(shape);
+      layOut(layer, `layers.${index}`);
     });
     this.outputShape = shape;
     this.params = allocFloat(this.dtype, offset);
@@ -80,11 +116,11 @@ export class Sequential {
   /** Re-draws every parameter from its layer's initialisation rule with the given seed. */
   initialize(seed: number): void {
     const rng = new Rng(seed);
-    for (const layer of this.layers) {
-      const specs = layer.paramSpecs();
-      layer.params.forEach((slot, k) => {
-        const init = specs[k].init;
-        const view = this.params.subarray(slot.offset, slot.offset + slot.size);
+    forEachParamLayer(this.layers, [], (layer) => {
+      layer.paramSpecs().forEach((spec, k) => {
+        if (spec.tiedTo) return;
+        const { init } = spec;
+        const view = slotView(this.params, layer.params[k]);
         for (let e = 0; e < view.length; e++) {
           view[e] =
             init.kind === 'uniform'
@@ -94,7 +130,16 @@ export class Sequential {
                 : init.value;
         }
       });
-    }
+    });
+  }
+
+  /** Parameter layers in order (nested ones included). */
+  get paramLayers(): Layer[] {
+    const out: Layer[] = [];
+    forEachParamLayer(this.layers, [], (layer) => {
+      out.push(layer);
+    });
+    return out;
   }
 
   context(params: FloatArray = this.params): PassContext {
@@ -104,11 +149,13 @@ export class Sequential {
   /** Checks a batch against the model's input shape and the loss's target rules. */
   checkBatch(input: Activation, targets: Targets, where: string, firstExample = 0): void {
     const { tokens, width } = this.inputShape;
-    if (input.tokens !== tokens || input.width !== width)
+    const first = this.layers[0];
+    if (first.checkInput) first.checkInput(input, where);
+    else if (input.tokens !== tokens || input.width !== width)
       fail(
         `${where}: examples have shape [${input.tokens}, ${input.width}], the model expects [${tokens}, ${width}]`,
       );
-    if (input.data.length !== input.n * tokens * width)
+    else if (input.data.length !== input.n * tokens * width)
       fail(`${where}: input holds ${input.data.length} values, expected ${input.n}·${tokens}·${width}`);
     this.loss.checkTargets(
       targets,
@@ -135,24 +182,16 @@ export class Sequential {
   forward(input: Activation, targets: Targets, params: FloatArray = this.params): Pass {
     const ctx = this.context(params);
     const tapes: LayerTape[] = [];
-    let x = input;
-    for (const layer of this.layers) {
-      const tape = { input: x, output: x } as LayerTape;
-      x = layer.forward(ctx, x, tape);
-      tapes.push(tape);
-    }
-    const lossTape = { output: x, targets } as LossTape;
-    const losses = this.loss.forward(ctx, x, targets, lossTape);
+    const output = chainForward(this.layers, ctx, input, tapes);
+    const lossTape = { output, targets } as LossTape;
+    const losses = this.loss.forward(ctx, output, targets, lossTape);
     return { n: input.n, tapes, lossTape, losses, backwardDone: false };
   }
 
   /** Backward pass: every layer's tape gets G, the gradient of each example's own loss. */
   backward(pass: Pass): void {
     const ctx = this.context();
-    let dy: Activation | null = this.loss.backward(ctx, pass.lossTape);
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      dy = this.layers[l].backward(ctx, dy!, pass.tapes[l], l > 0);
-    }
+    chainBackward(this.layers, ctx, this.loss.backward(ctx, pass.lossTape), pass.tapes, false);
     pass.backwardDone = true;
   }
 
@@ -160,8 +199,8 @@ export class Sequential {
   addGrad(pass: Pass, scale: number, out: FloatArray, start = 0, end = pass.n): void {
     requireBackward(pass);
     const ctx = this.context();
-    this.layers.forEach((layer, l) => {
-      layer.addGrad?.(ctx, pass.tapes[l], { start, end }, scale, out);
+    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
+      layer.addGrad?.(ctx, tape, { start, end }, scale, out);
     });
   }
 
@@ -182,32 +221,51 @@ export class Sequential {
   hessianVectorProduct(pass: Pass, v: FloatArray, out: FloatArray): void {
     requireBackward(pass);
     const ctx = this.context();
-    let rx: Activation | null = null;
-    this.layers.forEach((layer, l) => {
-      rx = layer.rForward(ctx, v, pass.tapes[l], rx);
-    });
-    let rdy: Activation | null = this.loss.rBackward(ctx, pass.lossTape, rx!);
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      rdy = this.layers[l].rBackward(ctx, v, pass.tapes[l], rdy!, out, l > 0);
-    }
+    const rOutput = chainRForward(this.layers, ctx, v, pass.tapes, null);
+    chainRBackward(
+      this.layers,
+      ctx,
+      v,
+      pass.tapes,
+      this.loss.rBackward(ctx, pass.lossTape, rOutput),
+      out,
+      false,
+    );
   }
 
-  /** The route each parameterised layer takes for these batch sizes (cheaper multiply–adds). */
+  /**
+   * The ghost route of each parameter layer (in `paramLayers` order) for these batch sizes: the
+   * cheaper one, except that layers sharing a tied parameter must take the vector route (the
+   * pairwise route would miss the cross terms between the two uses).
+   */
   ghostRoutes(nTrain: number, nValidation: number): GhostRoute[] {
     const tokens = this.inputShape.tokens;
-    return this.layers.map((layer) => {
+    return this.paramLayers.map((layer) => {
+      if (!layer.ghostPairwise || layer.params.some((slot) => this.sharedSlots.has(slot))) return 'vector';
       const cost = layer.ghostCost?.(nTrain, nValidation, tokens);
       return cost && cost.pairwise < cost.vector ? 'pairwise' : 'vector';
     });
   }
 
-  /** out[i·nVal + j] += ⟨g_i, g_j⟩ over the given layers (all by default): the train × validation Gram matrix. */
-  ghostPairwise(train: Pass, validation: Pass, out: Float64Array, layers?: number[]): void {
+  /** out[i·nVal + j] += ⟨g_i, g_j⟩ (all parameters, or the parameter layers listed): the train × validation Gram matrix. */
+  ghostPairwise(train: Pass, validation: Pass, out: Float64Array, only?: number[]): void {
     requireBackward(train);
     requireBackward(validation);
+    if (this.sharedSlots.size > 0) fail('the pairwise ghost route does not support tied weights');
     const ctx = this.context();
-    (layers ?? this.layers.map((_, l) => l)).forEach((l) => {
-      this.layers[l].ghostPairwise?.(ctx, train.tapes[l], validation.tapes[l], out);
+    let index = 0;
+    forEachParamLayer(this.layers, [train.tapes, validation.tapes], (layer, [trainTape, valTape]) => {
+      if (!only || only.includes(index)) layer.ghostPairwise?.(ctx, trainTape, valTape, out);
+      index++;
+    });
+  }
+
+  /** outs[k][i] += ⟨g_i, us[k]⟩ for every example of the pass: the vector ghost route over all layers. */
+  ghostDot(pass: Pass, us: FloatArray[], outs: Float64Array[]): void {
+    requireBackward(pass);
+    const ctx = this.context();
+    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
+      layer.ghostDot?.(ctx, tape, us, outs);
     });
   }
 }

@@ -1,6 +1,7 @@
 import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
+import { forEachParamLayer } from '../layers/chain.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
 import { checkKnownKeys, DivergenceError, fail } from '../util/errors.js';
@@ -86,8 +87,6 @@ export class InRunValuer {
     if (!['auto', 'pairwise', 'vector'].includes(this.route))
       fail(`valuation.route must be "auto", "pairwise" or "vector", got ${JSON.stringify(this.route)}`);
     this.perValidation = options.perValidation ?? false;
-    if (this.perValidation && this.route === 'vector')
-      fail('valuation.perValidation needs the pairwise ghost route; do not set route: "vector" with it');
     this.recordBatchIds = options.recordBatchIds ?? false;
     this.validation = options.validation;
     if (!this.validation || this.validation.size === 0)
@@ -160,50 +159,44 @@ export class InRunValuer {
       scaleInPlace(u2, eta * eta);
     }
 
-    // Per-layer routes. The pairwise route gives ⟨g_i, g_V⟩ directly, so it serves the first-order
-    // term only when Kᵀ g_V is a multiple of g_V (scalar K); second-order terms take the vector route.
-    const canPair = plan.kDiagonal === null;
-    if (this.perValidation && !canPair)
-      fail('valuation.perValidation needs an optimizer whose batch term is a scalar multiple (SGD family)');
-    const routes = model.ghostRoutes(n, m);
-    const ctx = model.context();
-    const dots1 = new Float64Array(n);
+    // The pairwise route gives ⟨g_i, g_j⟩ directly, so it serves the first-order term only when
+    // Kᵀ g_V is a multiple of g_V (scalar K) and no parameter is tied; second-order terms always
+    // take the vector route.
+    const canPair = plan.kDiagonal === null && model.sharedSlots.size === 0;
     const dots2 = new Float64Array(n);
-    const gram = new Float64Array(n * m);
-    let usedGram = false;
-    model.layers.forEach((layer, l) => {
-      if (!layer.ghostDot) return;
-      const pair =
-        canPair &&
-        layer.ghostPairwise !== undefined &&
-        (this.perValidation ||
-          this.route === 'pairwise' ||
-          (this.route === 'auto' && routes[l] === 'pairwise'));
-      const tape = pass.tapes[l];
-      if (pair) {
-        layer.ghostPairwise!(ctx, tape, valPass.tapes[l], gram);
-        usedGram = true;
-        if (u2) layer.ghostDot(ctx, tape, [u2], [dots2]);
-      } else if (u2) {
-        layer.ghostDot(ctx, tape, [u1, u2], [dots1, dots2]);
-      } else {
-        layer.ghostDot(ctx, tape, [u1], [dots1]);
-      }
-    });
-
-    const gramScale = (eta * plan.kScale) / m;
-    const firstOrder = dots1;
+    let firstOrder: Float64Array;
     let perValidation: Float64Array | undefined;
-    if (usedGram) {
-      for (let i = 0; i < n; i++) {
-        let rowSum = 0;
-        for (let j = 0; j < m; j++) rowSum += gram[i * m + j];
-        firstOrder[i] += gramScale * rowSum;
+    if (this.perValidation && (!canPair || this.route === 'vector')) {
+      // Per-validation values without the Gram matrix: one vector u_j = η Kᵀ g_j / |V| per
+      // validation example (its gradient materialised once), all dotted in one sweep.
+      const us: FloatArray[] = [];
+      for (let j = 0; j < m; j++) {
+        const gj = allocFloat(model.dtype, P);
+        model.addGrad(valPass, 1, gj, j, j + 1);
+        const uj = applyK(plan, gj, gj);
+        scaleInPlace(uj, eta / m);
+        us.push(uj);
       }
-      if (this.perValidation) {
-        perValidation = gram;
-        scaleInPlace(perValidation, gramScale);
-      }
+      const outs = us.map(() => new Float64Array(n));
+      model.ghostDot(pass, u2 ? [...us, u2] : us, u2 ? [...outs, dots2] : outs);
+      perValidation = new Float64Array(n * m);
+      firstOrder = new Float64Array(n);
+      outs.forEach((out, j) => {
+        for (let i = 0; i < n; i++) {
+          perValidation![i * m + j] = out[i];
+          firstOrder[i] += out[i];
+        }
+      });
+    } else {
+      const ghost = this.ghostFirstOrder(pass, valPass, {
+        u1,
+        u2,
+        dots2,
+        canPair,
+        gramScale: eta * plan.kScale,
+      });
+      firstOrder = ghost.values;
+      if (this.perValidation) perValidation = ghost.gram!;
     }
     let secondOrder: Float64Array | null = null;
     if (u2) {
@@ -244,6 +237,51 @@ export class InRunValuer {
       perValidation,
     });
     return { firstOrder, secondOrder, perValidation };
+  }
+
+  /**
+   * First-order values ⟨g_i, u1⟩ by each layer's chosen ghost route (and ⟨g_i, u2⟩ into dots2).
+   * Layers on the pairwise route add into the train × validation Gram matrix instead, which is
+   * turned into values at the end (and kept, scaled, as per-validation values).
+   */
+  private ghostFirstOrder(
+    pass: Pass,
+    valPass: Pass,
+    args: { u1: FloatArray; u2: FloatArray | null; dots2: Float64Array; canPair: boolean; gramScale: number },
+  ): { values: Float64Array; gram: Float64Array | null } {
+    const { u1, u2, dots2, canPair } = args;
+    const model = this.model;
+    const n = pass.n;
+    const m = valPass.n;
+    const routes = model.ghostRoutes(n, m);
+    const ctx = model.context();
+    const dots1 = new Float64Array(n);
+    const gram = new Float64Array(n * m);
+    let usedGram = false;
+    let index = 0;
+    forEachParamLayer(model.layers, [pass.tapes, valPass.tapes], (layer, [tape, valTape]) => {
+      const route = routes[index++];
+      const pair =
+        canPair &&
+        layer.ghostPairwise !== undefined &&
+        (this.perValidation || this.route === 'pairwise' || (this.route === 'auto' && route === 'pairwise'));
+      if (pair) {
+        layer.ghostPairwise!(ctx, tape, valTape, gram);
+        usedGram = true;
+        if (u2) layer.ghostDot!(ctx, tape, [u2], [dots2]);
+      } else {
+        layer.ghostDot!(ctx, tape, u2 ? [u1, u2] : [u1], u2 ? [dots1, dots2] : [dots1]);
+      }
+    });
+    if (!usedGram) return { values: dots1, gram: null };
+    // u1 = η·kScale·g_V and g_V is the mean of the g_j, so each Gram entry counts η·kScale/|V|.
+    scaleInPlace(gram, args.gramScale / m);
+    for (let i = 0; i < n; i++) {
+      let rowSum = 0;
+      for (let j = 0; j < m; j++) rowSum += gram[i * m + j];
+      dots1[i] += rowSum;
+    }
+    return { values: dots1, gram };
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */

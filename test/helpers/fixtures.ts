@@ -15,7 +15,12 @@ import type { Examples } from '../reference/brute-force.js';
 export interface Architecture {
   name: string;
   tokens: number;
+  /** Feature width; ignored when `vocab` is set (inputs are then token ids). */
   inputs: number;
+  /** Vocabulary size for token-id inputs (language models). */
+  vocab?: number;
+  /** Fraction of targets set to the ignore index (padding), for token-level losses. */
+  maskFraction?: number;
   layers: () => Layer[];
   loss: () => Loss;
   outputs: number;
@@ -43,7 +48,7 @@ export const ARCHITECTURES: Architecture[] = [
     name: 'gelu+sigmoid, bias-free layer, MSE',
     tokens: 1,
     inputs: 3,
-    layers: () => [new Linear(3, 5), GELU(), new Linear(5, 4, false), Sigmoid(), new Linear(4, 2)],
+    layers: () => [new Linear(3, 5), GELU(), new Linear(5, 4, { bias: false }), Sigmoid(), new Linear(4, 2)],
     loss: () => new MeanSquaredError(),
     outputs: 2,
   },
@@ -81,16 +86,24 @@ export function toFloat32(arch: Architecture, model: Sequential): Sequential {
 export function randomBatch(arch: Architecture, n: number, seed: number, dtype: DType = 'float64'): Examples {
   const rng = new Rng(seed);
   const T = arch.tokens;
-  const data =
-    dtype === 'float64' ? new Float64Array(n * T * arch.inputs) : new Float32Array(n * T * arch.inputs);
-  for (let e = 0; e < data.length; e++) data[e] = rng.normal();
+  const alloc = (length: number) =>
+    dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
   const kind = arch.loss().kind;
   let targets: Targets;
-  if (kind === 'softmax-cross-entropy')
+  if (kind === 'softmax-cross-entropy') {
     targets = Int32Array.from({ length: n * T }, () => rng.int(arch.outputs));
-  else if (kind === 'binary-logistic') targets = Float64Array.from({ length: n * T }, () => rng.int(2));
+    if (arch.maskFraction)
+      for (let e = 0; e < targets.length; e++) if (rng.uniform() < arch.maskFraction) targets[e] = -1;
+  } else if (kind === 'binary-logistic') targets = Float64Array.from({ length: n * T }, () => rng.int(2));
   else targets = Float64Array.from({ length: n * T * arch.outputs }, () => rng.normal());
   if (dtype === 'float32' && !(targets instanceof Int32Array)) targets = Float32Array.from(targets);
+  if (arch.vocab) {
+    const vocab = arch.vocab;
+    const ids = Int32Array.from({ length: n * T }, () => rng.int(vocab));
+    return { input: { data: alloc(0), n, tokens: T, width: 1, ids }, targets };
+  }
+  const data = alloc(n * T * arch.inputs);
+  for (let e = 0; e < data.length; e++) data[e] = rng.normal();
   return { input: { data, n, tokens: T, width: arch.inputs }, targets };
 }
 

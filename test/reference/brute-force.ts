@@ -16,8 +16,15 @@ export function slice(batch: Examples, i: number): Examples {
   const { tokens, width } = batch.input;
   const per = tokens * width;
   const targetsPer = batch.targets.length / batch.input.n;
+  const ids = batch.input.ids?.slice(i * tokens, (i + 1) * tokens);
   return {
-    input: { data: batch.input.data.slice(i * per, (i + 1) * per), n: 1, tokens, width },
+    input: {
+      data: ids ? batch.input.data : batch.input.data.slice(i * per, (i + 1) * per),
+      n: 1,
+      tokens,
+      width,
+      ids,
+    },
     targets: batch.targets.slice(i * targetsPer, (i + 1) * targetsPer) as Targets,
   };
 }

@@ -273,7 +273,7 @@ test('as η → 0, first-order error shrinks like η² and second-order like η�
 });
 
 describe('ghost routes', () => {
-  test('pairwise and vector routes give the same first-order values; per-validation values sum to them', () => {
+  test('pairwise and vector routes give the same first-order and per-validation values, which sum to them', () => {
     const arch = ARCH;
     const train = randomBatch(arch, 6, 81);
     const validation = randomBatch(arch, 4, 82);
@@ -282,6 +282,8 @@ describe('ghost routes', () => {
     const viaVector = run({ route: 'vector' });
     const viaPairwise = run({ route: 'pairwise' });
     const withMatrix = run({ perValidation: true });
+    const withVectors = run({ perValidation: true, route: 'vector' });
+    assert.ok(relativeError(withVectors.perValidation!, withMatrix.perValidation!) < 1e-12);
     assert.ok(relativeError(viaPairwise.firstOrder, viaVector.firstOrder) < 1e-12);
     const m = 4;
     const rowSums = Float64Array.from({ length: 6 }, (_, i) =>

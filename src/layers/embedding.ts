@@ -1,0 +1,329 @@
+import { allocFloat } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
+import { fail } from '../util/errors.js';
+import { requireGrad } from './linear.js';
+import {
+  type Activation,
+  activation,
+  type ExampleRange,
+  type Layer,
+  type LayerTape,
+  type ParamSlot,
+  type ParamSpec,
+  type PassContext,
+  slotView,
+} from './types.js';
+
+/** Pairwise scratch above this many elements is done in chunks of training examples. */
+const PAIRWISE_CHUNK_ELEMENTS = 1 << 22;
+
+/**
+ * Token embedding: ids [n, T] → W[id] rows, [n, T, d]; W is [vocab, d] (GPT-2's wte).
+ *
+ * Example i's gradient scatters its output gradients into the rows of its tokens:
+ * g_i[v] = Σ_{t: x_i,t = v} G_i,t. Hence ⟨g_i, U⟩ = Σ_t ⟨G_i,t, U[x_i,t]⟩ (a gather) and
+ * ⟨g_i, g_j⟩ = Σ_{t,s} [x_i,t = x_j,s] ⟨G_i,t, G_j,s⟩.
+ */
+export class TokenEmbedding implements Layer {
+  readonly kind = 'token-embedding';
+  params: ParamSlot[] = [];
+
+  constructor(
+    readonly vocabSize: number,
+    readonly width: number,
+    private readonly std = 0.02,
+  ) {
+    if (!Number.isInteger(vocabSize) || vocabSize < 1)
+      fail(`TokenEmbedding: vocabSize must be a positive integer, got ${vocabSize}`);
+    if (!Number.isInteger(width) || width < 1)
+      fail(`TokenEmbedding: width must be a positive integer, got ${width}`);
+  }
+
+  paramSpecs(): ParamSpec[] {
+    return [{ name: 'weight', shape: [this.vocabSize, this.width], init: { kind: 'normal', std: this.std } }];
+  }
+
+  outputShape(input: { tokens: number; width: number }) {
+    if (input.width !== 1)
+      fail(`TokenEmbedding takes token ids (width 1), got inputs of width ${input.width}`);
+    return { tokens: input.tokens, width: this.width };
+  }
+
+  checkInput(x: Activation, where: string): void {
+    const ids = x.ids;
+    if (!ids) fail(`${where}: the model takes token ids, but the batch holds features`);
+    if (ids.length !== x.n * x.tokens)
+      fail(`${where}: ${ids.length} token ids for ${x.n} sequences of ${x.tokens} tokens`);
+    for (let e = 0; e < ids.length; e++) {
+      const id = ids[e];
+      if (!(id >= 0 && id < this.vocabSize))
+        fail(
+          `${where}: sequence ${Math.floor(e / x.tokens)}, token ${e % x.tokens} has id ${id}, outside the vocabulary 0..${this.vocabSize - 1}`,
+        );
+    }
+  }
+
+  private table(flat: FloatArray): FloatArray {
+    return slotView(flat, this.params[0]);
+  }
+
+  /** out[i, t] = table[ids[i, t]] */
+  private gather(
+    ctx: PassContext,
+    ids: Int32Array,
+    n: number,
+    tokens: number,
+    table: FloatArray,
+  ): Activation {
+    const d = this.width;
+    const out = activation(ctx.dtype, n, tokens, d);
+    for (let r = 0; r < ids.length; r++) out.data.set(table.subarray(ids[r] * d, (ids[r] + 1) * d), r * d);
+    return out;
+  }
+
+  /** table[ids[r]] += scale · rows[r] for r in [first, end) */
+  private scatter(
+    ids: Int32Array,
+    rows: FloatArray,
+    first: number,
+    end: number,
+    scale: number,
+    table: FloatArray,
+  ): void {
+    const d = this.width;
+    for (let r = first; r < end; r++) {
+      const base = ids[r] * d;
+      for (let c = 0; c < d; c++) table[base + c] += scale * rows[r * d + c];
+    }
+  }
+
+  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
+    const y = this.gather(ctx, x.ids!, x.n, x.tokens, this.table(ctx.params));
+    tape.input = x;
+    tape.output = y;
+    return y;
+  }
+
+  backward(_ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
+    if (needInputGrad) throw new Error('internal: TokenEmbedding must be the first layer');
+    tape.outputGrad = dy;
+    return null;
+  }
+
+  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+    const { input, outputGrad } = requireGrad(tape);
+    const T = input.tokens;
+    this.scatter(input.ids!, outputGrad.data, examples.start * T, examples.end * T, scale, this.table(out));
+  }
+
+  ghostCost(nTrain: number, nValidation: number, tokens: number) {
+    return {
+      pairwise: nTrain * nValidation * tokens * tokens * this.width,
+      vector: nTrain * tokens * this.width,
+    };
+  }
+
+  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+    const { input, outputGrad } = requireGrad(tape);
+    const ids = input.ids!;
+    const T = input.tokens;
+    const d = this.width;
+    const g = outputGrad.data;
+    us.forEach((u, k) => {
+      const table = this.table(u);
+      const out = outs[k];
+      for (let i = 0; i < input.n; i++) {
+        let sum = 0;
+        for (let t = 0; t < T; t++) {
+          const r = i * T + t;
+          const base = ids[r] * d;
+          for (let c = 0; c < d; c++) sum += g[r * d + c] * table[base + c];
+        }
+        out[i] += sum;
+      }
+    });
+  }
+
+  ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
+    const { input: xa, outputGrad: ga } = requireGrad(train);
+    const { input: xv, outputGrad: gv } = requireGrad(validation);
+    const T = xa.tokens;
+    const d = this.width;
+    const nVal = xv.n;
+    const valRows = nVal * T;
+    const chunk = Math.max(1, Math.min(xa.n, Math.floor(PAIRWISE_CHUNK_ELEMENTS / (T * valRows))));
+    const gram = allocFloat(ctx.dtype, chunk * T * valRows);
+    const idsA = xa.ids!;
+    const idsV = xv.ids!;
+    for (let start = 0; start < xa.n; start += chunk) {
+      const count = Math.min(chunk, xa.n - start);
+      ctx.kernels.gemm(
+        false,
+        true,
+        count * T,
+        valRows,
+        d,
+        1,
+        ga.data.subarray(start * T * d),
+        d,
+        gv.data,
+        d,
+        0,
+        gram,
+        valRows,
+      );
+      for (let i = 0; i < count; i++) {
+        for (let t = 0; t < T; t++) {
+          const id = idsA[(start + i) * T + t];
+          const row = (i * T + t) * valRows;
+          for (let j = 0; j < nVal; j++) {
+            let sum = 0;
+            for (let s = 0; s < T; s++) if (idsV[j * T + s] === id) sum += gram[row + j * T + s];
+            out[(start + i) * nVal + j] += sum;
+          }
+        }
+      }
+    }
+  }
+
+  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, _rx: Activation | null): Activation {
+    // The input is data, so R{y} = V[ids]: the direction's rows for these tokens.
+    const x = tape.input;
+    const ry = this.gather(ctx, x.ids!, x.n, x.tokens, this.table(v));
+    tape.rInput = null;
+    tape.rOutput = ry;
+    return ry;
+  }
+
+  rBackward(
+    _ctx: PassContext,
+    _v: FloatArray,
+    tape: LayerTape,
+    rdy: Activation,
+    hv: FloatArray,
+    needInputGrad: boolean,
+  ): Activation | null {
+    if (needInputGrad) throw new Error('internal: TokenEmbedding must be the first layer');
+    // dW = scatter(dy) is linear in dy alone, so R{dW} = scatter(R{dy}).
+    this.scatter(tape.input.ids!, rdy.data, 0, rdy.n * rdy.tokens, 1, this.table(hv));
+    return null;
+  }
+}
+
+/**
+ * Learned positional embedding added to the token embeddings: y[i, t] = x[i, t] + P[t], with
+ * P [context, d] (GPT-2's wpe). Example i's gradient is P-rows G_i,t for t < T.
+ */
+export class PositionalEmbedding implements Layer {
+  readonly kind = 'positional-embedding';
+  params: ParamSlot[] = [];
+
+  constructor(
+    readonly context: number,
+    readonly width: number,
+    private readonly std = 0.01,
+  ) {
+    if (!Number.isInteger(context) || context < 1)
+      fail(`PositionalEmbedding: context must be a positive integer, got ${context}`);
+  }
+
+  paramSpecs(): ParamSpec[] {
+    return [{ name: 'weight', shape: [this.context, this.width], init: { kind: 'normal', std: this.std } }];
+  }
+
+  outputShape(input: { tokens: number; width: number }) {
+    if (input.width !== this.width)
+      fail(`PositionalEmbedding(width ${this.width}) got inputs of width ${input.width}`);
+    if (input.tokens > this.context)
+      fail(`sequences of ${input.tokens} tokens are longer than the model's context of ${this.context}`);
+    return input;
+  }
+
+  private table(flat: FloatArray): FloatArray {
+    return slotView(flat, this.params[0]);
+  }
+
+  /** out[i, t] = base[i, t] + table[t] (base may be absent: then just the table rows). */
+  private addPositions(
+    ctx: PassContext,
+    shape: Activation,
+    base: Activation | null,
+    table: FloatArray,
+  ): Activation {
+    const { n, tokens: T, width: d } = shape;
+    const out = activation(ctx.dtype, n, T, d);
+    for (let i = 0; i < n; i++) {
+      for (let e = 0; e < T * d; e++)
+        out.data[i * T * d + e] = (base ? base.data[i * T * d + e] : 0) + table[e];
+    }
+    return out;
+  }
+
+  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
+    tape.input = x;
+    tape.output = this.addPositions(ctx, x, x, this.table(ctx.params));
+    return tape.output;
+  }
+
+  backward(_ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
+    tape.outputGrad = dy;
+    return needInputGrad ? dy : null;
+  }
+
+  /** table[t] += scale · Σ_{i∈range} rows[i, t] */
+  private accumulate(rows: Activation, start: number, end: number, scale: number, table: FloatArray): void {
+    const span = rows.tokens * rows.width;
+    for (let i = start; i < end; i++) {
+      for (let e = 0; e < span; e++) table[e] += scale * rows.data[i * span + e];
+    }
+  }
+
+  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+    this.accumulate(requireGrad(tape).outputGrad, examples.start, examples.end, scale, this.table(out));
+  }
+
+  ghostCost(nTrain: number, nValidation: number, tokens: number) {
+    return { pairwise: nTrain * nValidation * tokens * this.width, vector: nTrain * tokens * this.width };
+  }
+
+  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+    const g = requireGrad(tape).outputGrad;
+    const span = g.tokens * g.width;
+    us.forEach((u, k) => {
+      const table = this.table(u);
+      for (let i = 0; i < g.n; i++) {
+        let sum = 0;
+        for (let e = 0; e < span; e++) sum += g.data[i * span + e] * table[e];
+        outs[k][i] += sum;
+      }
+    });
+  }
+
+  ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
+    const ga = requireGrad(train).outputGrad;
+    const gv = requireGrad(validation).outputGrad;
+    const span = ga.tokens * ga.width;
+    const gram = allocFloat(ctx.dtype, ga.n * gv.n);
+    // ⟨g_i, g_j⟩ = Σ_t ⟨G_i,t, G_j,t⟩: one product of the flattened [n, T·d] gradients.
+    ctx.kernels.gemm(false, true, ga.n, gv.n, span, 1, ga.data, span, gv.data, span, 0, gram, gv.n);
+    for (let e = 0; e < gram.length; e++) out[e] += gram[e];
+  }
+
+  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
+    tape.rInput = rx;
+    tape.rOutput = this.addPositions(ctx, tape.input, rx, this.table(v));
+    return tape.rOutput;
+  }
+
+  rBackward(
+    _ctx: PassContext,
+    _v: FloatArray,
+    _tape: LayerTape,
+    rdy: Activation,
+    hv: FloatArray,
+    needInputGrad: boolean,
+  ): Activation | null {
+    this.accumulate(rdy, 0, rdy.n, 1, this.table(hv));
+    return needInputGrad ? rdy : null;
+  }
+}
