@@ -177,7 +177,8 @@ export class Linear implements Layer {
     const chunk = Math.max(1, Math.min(xa.n, Math.floor(PAIRWISE_CHUNK_ELEMENTS / (T * valRows))));
     const inputGram = allocFloat(ctx.dtype, chunk * T * valRows);
     const gradGram = allocFloat(ctx.dtype, chunk * T * valRows);
-    const gvSums = this.bias ? tokenSums(gv) : null;
+    // The bias acts like an extra input fixed at 1, so it adds 1 to every input Gram entry.
+    const biasTerm = this.bias ? 1 : 0;
     for (let start = 0; start < xa.n; start += chunk) {
       const count = Math.min(chunk, xa.n - start);
       const rows = count * T;
@@ -219,20 +220,8 @@ export class Linear implements Layer {
           for (let j = 0; j < nVal; j++) {
             let sum = 0;
             const base = rowBase + j * T;
-            for (let s = 0; s < T; s++) sum += inputGram[base + s] * gradGram[base + s];
+            for (let s = 0; s < T; s++) sum += (inputGram[base + s] + biasTerm) * gradGram[base + s];
             out[outRow + j] += sum;
-          }
-        }
-      }
-      if (gvSums) {
-        // Bias: ⟨Σ_t G_i,t, Σ_s G_j,s⟩.
-        const gaSums = tokenSums({ ...ga, n: count, data: ga.data.subarray(start * T * this.outFeatures) });
-        for (let i = 0; i < count; i++) {
-          for (let j = 0; j < nVal; j++) {
-            let dot = 0;
-            for (let o = 0; o < this.outFeatures; o++)
-              dot += gaSums[i * this.outFeatures + o] * gvSums[j * this.outFeatures + o];
-            out[(start + i) * nVal + j] += dot;
           }
         }
       }
@@ -376,17 +365,4 @@ function addColumnSums(out: FloatArray, data: FloatArray, rows: number, width: n
     for (let r = 0; r < rows; r++) sum += data[r * width + c];
     out[c] += scale * sum;
   }
-}
-
-/** Per-example sums over tokens: [n, T, d] → [n, d], in float64. */
-function tokenSums(a: Activation): Float64Array {
-  const { n, tokens: T, width: d, data } = a;
-  const sums = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) {
-    for (let t = 0; t < T; t++) {
-      const base = (i * T + t) * d;
-      for (let c = 0; c < d; c++) sums[i * d + c] += data[base + c];
-    }
-  }
-  return sums;
 }

@@ -80,6 +80,8 @@ export interface ExampleRange {
  */
 export interface Layer {
   readonly kind: string;
+  /** Optional name used in parameter names (e.g. "wte", "h.0.attn"); default: its position. */
+  name?: string;
   /** Parameter slots, filled in by the model when it lays out the flat parameter vector. */
   params: ParamSlot[];
   /**
@@ -134,4 +136,10 @@ export function activation(dtype: DType, n: number, tokens: number, width: numbe
 /** This slot's part of a flat parameter-shaped vector, as a zero-copy view. */
 export function slotView(flat: FloatArray, slot: ParamSlot): FloatArray {
   return flat.subarray(slot.offset, slot.offset + slot.size);
+}
+
+/** Sets a layer's name (used in parameter names such as "h.0.mlp.c_fc.weight") and returns it. */
+export function named<L extends Layer>(name: string, layer: L): L {
+  layer.name = name;
+  return layer;
 }

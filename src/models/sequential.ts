@@ -79,7 +79,7 @@ export class Sequential {
     const layOut = (layer: Layer, prefix: string) => {
       if (layer.children) {
         layer.children.forEach((child, k) => {
-          layOut(child, `${prefix}.${k}`);
+          layOut(child, `${prefix}.${child.name ?? k}`);
         });
         return;
       }
@@ -102,7 +102,7 @@ export class Sequential {
     };
     layers.forEach((layer, index) => {
       shape = layer.outputShape(shape);
-      layOut(layer, `layers.${index}`);
+      layOut(layer, layer.name ?? `layers.${index}`);
     });
     this.outputShape = shape;
     this.params = allocFloat(this.dtype, offset);

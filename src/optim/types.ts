@@ -35,9 +35,11 @@ export interface Optimizer {
   loadState(state: Record<string, FloatArray>): void;
 }
 
-/** Applies K_t to a vector: out = K x. */
+/** Applies K_t to a vector: out = K x (out may be x itself). */
 export function applyK(plan: StepPlan, x: FloatArray, out: FloatArray): FloatArray {
   const d = plan.kDiagonal;
-  for (let e = 0; e < x.length; e++) out[e] = plan.kScale * (d ? d[e] : 1) * x[e];
+  const k = plan.kScale;
+  if (d) for (let e = 0; e < x.length; e++) out[e] = k * d[e] * x[e];
+  else for (let e = 0; e < x.length; e++) out[e] = k * x[e];
   return out;
 }

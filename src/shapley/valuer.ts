@@ -140,23 +140,25 @@ export class InRunValuer {
     if (!Number.isFinite(validationLoss)) throw new DivergenceError(plan.step, 'the validation loss');
     this.completePrevious(validationLoss);
 
-    const gV = allocFloat(model.dtype, P);
-    model.addGrad(valPass, 1 / m, gV);
-    const kgB = applyK(plan, gradSum, allocFloat(model.dtype, P));
-    const u1 = applyK(plan, gV, allocFloat(model.dtype, P));
-    scaleInPlace(u1, eta);
-
-    let hx: FloatArray | null = null;
+    // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K.
+    const u1 = this.workspace('u1');
+    model.addGrad(valPass, eta / m, u1);
+    applyK(plan, u1, u1);
+    // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
+    // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
+    const firstOrderUtility = dot(u1, gradSum);
+    let secondOrderUtility: number | null = null;
     let u2: FloatArray | null = null;
     if (this.order === 2) {
-      // x = c + ½ K g_B;  u2 = η² Kᵀ H_V x (H_V: Hessian of the *mean* validation loss).
-      const x = allocFloat(model.dtype, P);
-      for (let e = 0; e < P; e++) x[e] = (plan.c ? plan.c[e] : 0) + 0.5 * kgB[e];
-      hx = allocFloat(model.dtype, P);
-      model.hessianVectorProduct(valPass, x, hx);
-      scaleInPlace(hx, 1 / m);
-      u2 = applyK(plan, hx, allocFloat(model.dtype, P));
-      scaleInPlace(u2, eta * eta);
+      // x = c + ½ K g_B;  u2 = η² Kᵀ H_V x, with H_V the Hessian of the *mean* validation loss.
+      const x = applyK(plan, gradSum, this.workspace('x'));
+      const c = plan.c;
+      for (let e = 0; e < P; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
+      u2 = this.workspace('u2');
+      model.hessianVectorProduct(valPass, x, u2);
+      scaleInPlace(u2, (eta * eta) / m);
+      applyK(plan, u2, u2);
+      secondOrderUtility = firstOrderUtility - dot(u2, gradSum);
     }
 
     // The pairwise route gives ⟨g_i, g_j⟩ directly, so it serves the first-order term only when
@@ -204,9 +206,6 @@ export class InRunValuer {
       for (let i = 0; i < n; i++) secondOrder[i] = firstOrder[i] - dots2[i];
     }
 
-    // Taylor utilities from the full vectors, independently of the per-example dots.
-    const firstOrderUtility = eta * dot(gV, kgB);
-    const secondOrderUtility = hx ? firstOrderUtility - eta * eta * dot(kgB, hx) : null;
     const firstOrderSum = sum(firstOrder);
     const secondOrderSum = secondOrder ? sum(secondOrder) : null;
     const mainSum = secondOrderSum ?? firstOrderSum;
@@ -282,6 +281,20 @@ export class InRunValuer {
       dots1[i] += rowSum;
     }
     return { values: dots1, gram };
+  }
+
+  private readonly buffers = new Map<string, FloatArray>();
+
+  /** A zeroed parameter-shaped scratch vector, reused from step to step. */
+  private workspace(name: string): FloatArray {
+    let buffer = this.buffers.get(name);
+    if (!buffer) {
+      buffer = allocFloat(this.model.dtype, this.model.parameterCount);
+      this.buffers.set(name, buffer);
+    } else {
+      buffer.fill(0);
+    }
+    return buffer;
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */

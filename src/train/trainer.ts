@@ -47,6 +47,8 @@ export class Trainer {
   readonly valuer: InRunValuer | null;
   step = 0;
   private readonly rng: Rng;
+  /** Σ_i g_i of the current batch; reused every step. */
+  private readonly gradSum: FloatArray;
   private order: Int32Array;
   private position = 0;
 
@@ -73,6 +75,7 @@ export class Trainer {
     this.rng = new Rng(checkNumber('train.seed', options.seed ?? 0, { integer: true }));
     this.order = this.rng.permutation(data.size);
     this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
+    this.gradSum = allocFloat(model.dtype, model.parameterCount);
   }
 
   get done(): boolean {
@@ -101,7 +104,8 @@ export class Trainer {
     const trainLoss = mean(pass.losses);
     if (!Number.isFinite(trainLoss)) throw new DivergenceError(this.step, 'the training loss');
     model.backward(pass);
-    const gradSum: FloatArray = allocFloat(model.dtype, model.parameterCount);
+    const gradSum = this.gradSum;
+    gradSum.fill(0);
     model.addGrad(pass, 1, gradSum);
     const plan = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
     const ids = Array.from(indices, (i) => this.data.id(i));

@@ -1,0 +1,161 @@
+// safetensors: an 8-byte little-endian header length, a JSON header
+// { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": { string: string } },
+// then the raw little-endian tensor bytes. Readable by PyTorch / Hugging Face `safetensors`.
+import { readFile } from 'node:fs/promises';
+import type { FloatArray } from '../kernels/types.js';
+import type { Sequential } from '../models/sequential.js';
+import { fail } from '../util/errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: FloatArray;
+}
+
+const DTYPES = { F32: Float32Array, F64: Float64Array } as const;
+type SafetensorsDType = keyof typeof DTYPES;
+
+/** Encodes tensors (and string metadata) as one safetensors file image. */
+export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    if (t.name in header) fail(`safetensors: duplicate tensor name "${t.name}"`);
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (size !== t.data.length)
+      fail(`safetensors: tensor "${t.name}" has ${t.data.length} values but shape [${t.shape}]`);
+    header[t.name] = {
+      dtype: t.data instanceof Float32Array ? 'F32' : 'F64',
+      shape: t.shape,
+      data_offsets: [offset, offset + t.data.byteLength],
+    };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  // Pad the header with spaces so the data starts 8-byte aligned (as the reference writer does).
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let cursor = 8 + headerBytes.length;
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), cursor);
+    cursor += t.data.byteLength;
+  }
+  return out;
+}
+
+/** Decodes a safetensors image; every structural problem is reported with the file name. */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  where: string,
+): { tensors: NamedTensor[]; metadata: Record<string, string> } {
+  if (bytes.length < 8)
+    fail(`${where}: not a safetensors file (${bytes.length} bytes, shorter than its 8-byte header length)`);
+  const headerLength = Number(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true),
+  );
+  if (headerLength > bytes.length - 8)
+    fail(
+      `${where}: truncated safetensors file (header says ${headerLength} bytes, ${bytes.length - 8} present)`,
+    );
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8'));
+  } catch {
+    return fail(`${where}: the safetensors header is not valid JSON`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail(`${where}: the safetensors header is not a JSON object`);
+  const dataStart = 8 + headerLength;
+  const dataLength = bytes.length - dataStart;
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const tensors: NamedTensor[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = (info ?? {}) as { dtype?: string; shape?: unknown; data_offsets?: unknown };
+    if (!(dtype && dtype in DTYPES))
+      fail(`${where}: tensor "${name}" has dtype ${JSON.stringify(dtype)}; inrun reads F32 and F64`);
+    if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0))
+      fail(`${where}: tensor "${name}" has an invalid shape`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    )
+      fail(`${where}: tensor "${name}" has invalid data_offsets`);
+    const [begin, end] = offsets as [number, number];
+    const Type = DTYPES[dtype as SafetensorsDType];
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (end < begin || end - begin !== count * Type.BYTES_PER_ELEMENT)
+      fail(
+        `${where}: tensor "${name}" has ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${count * Type.BYTES_PER_ELEMENT}`,
+      );
+    if (end > dataLength) fail(`${where}: truncated: tensor "${name}" ends at byte ${end} of ${dataLength}`);
+    // Copy out so the tensor is aligned and independent of the file buffer.
+    const data = new Type(count);
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
+    tensors.push({ name, shape: shape as number[], data });
+  }
+  return { tensors, metadata };
+}
+
+export async function writeSafetensors(
+  path: string,
+  tensors: NamedTensor[],
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export async function readSafetensors(
+  path: string,
+): Promise<{ tensors: NamedTensor[]; metadata: Record<string, string> }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    return fail(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  return decodeSafetensors(bytes, path);
+}
+
+/**
+ * The model's parameters as named tensors, one per slot (tied parameters once), in layout order.
+ * Names follow the model's layer names, e.g. "h.0.attn.c_attn.weight"; Linear weights are
+ * [out, in] as in PyTorch's nn.Linear.
+ */
+export function modelTensors(model: Sequential, params: FloatArray = model.params): NamedTensor[] {
+  return model.slots.map((slot) => ({
+    name: slot.name,
+    shape: slot.shape,
+    data: params.subarray(slot.offset, slot.offset + slot.size),
+  }));
+}
+
+/** Copies named tensors into the model's parameters; names and shapes must match exactly. */
+export function loadModelTensors(model: Sequential, tensors: NamedTensor[], where: string): void {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const needed = new Set(model.slots.map((slot) => slot.name));
+  const extra = tensors.filter((t) => !needed.has(t.name)).map((t) => t.name);
+  if (extra.length > 0) fail(`${where}: tensors the model does not have: ${extra.join(', ')}`);
+  for (const slot of model.slots) {
+    const t = byName.get(slot.name);
+    if (!t) fail(`${where}: no tensor "${slot.name}" (the model needs: ${[...needed].join(', ')})`);
+    if (t.shape.join() !== slot.shape.join())
+      fail(`${where}: tensor "${slot.name}" has shape [${t.shape}], the model needs [${slot.shape}]`);
+    for (let e = 0; e < t.data.length; e++) {
+      if (!Number.isFinite(t.data[e]))
+        fail(`${where}: tensor "${slot.name}" holds a non-finite value at index ${e}`);
+    }
+  }
+  // Only after every check passed: the model is never left half-loaded.
+  for (const slot of model.slots) model.params.set(byName.get(slot.name)!.data, slot.offset);
+}
