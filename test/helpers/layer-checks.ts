@@ -33,6 +33,9 @@ const N_VAL = 4;
 export function checkArchitecture(arch: Architecture): void {
   describe(arch.name, () => {
     const model = buildModel(arch, 'float64');
+    // Move every parameter off its initial value (γ = 1, β = 0, zero biases hide whole classes of bugs).
+    const noise = randomVector(model.parameterCount, 99);
+    for (let e = 0; e < noise.length; e++) model.params[e] += 0.2 * noise[e];
     const train = randomBatch(arch, N_TRAIN, 11);
     const validation = randomBatch(arch, N_VAL, 12);
     const gTrain = perExampleGradients(model, train);

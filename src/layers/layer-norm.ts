@@ -1,0 +1,397 @@
+import { allocFloat } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
+import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
+import {
+  type Activation,
+  activation,
+  type ExampleRange,
+  type Layer,
+  type LayerTape,
+  type ParamSlot,
+  type ParamSpec,
+  type PassContext,
+  slotView,
+} from './types.js';
+
+/**
+ * What a normalisation layer keeps on its tape besides A and G. Per token row (n·T rows of
+ * `width` features):
+ * - normalized: x̂ = z·r, with z = x − μ (LayerNorm) or z = x (RMSNorm), [n, T, width];
+ * - rstd: r = 1/√(mean(z²) + eps), [n·T] in float64;
+ * - rNormalized: R{x̂} from the latest rForward (null when its input was data);
+ * - rShrink: c = −R{r}/r = r·mean(x̂ ⊙ R{z}), [n·T] (null when R{x̂} is).
+ */
+type NormTape = LayerTape & {
+  normalized?: FloatArray;
+  rstd?: Float64Array;
+  rNormalized?: FloatArray | null;
+  rShrink?: Float64Array | null;
+};
+
+/**
+ * Shared body of LayerNorm and RMSNorm, over the last dimension of every token (width d):
+ *
+ *   z = x − mean(x) (centred) or x,   r = 1/√(mean(z²) + eps),   x̂ = z·r,   y = γ ⊙ x̂ (+ β).
+ *
+ * Each token is normalised on its own, so examples never mix and example i's gradients are
+ * γ_i = Σ_t G_i,t ⊙ x̂_i,t and β_i = Σ_t G_i,t: only 2d numbers, cheap to form outright, so
+ * both ghost routes form them.
+ *
+ * The Jacobian of x ↦ x̂ is J = r(P − x̂x̂ᵀ/d), with P = I − 11ᵀ/d when centred (x̂ ⊥ 1 then)
+ * and P = I otherwise; it is symmetric, so backward and R-forward share its form.
+ */
+abstract class TokenNorm implements Layer {
+  abstract readonly kind: string;
+  params: ParamSlot[] = [];
+
+  constructor(
+    readonly width: number,
+    readonly eps: number,
+    private readonly center: boolean,
+    readonly bias: boolean,
+    private readonly label: string,
+  ) {
+    if (!Number.isInteger(width) || width < 1)
+      fail(`${label}: width must be a positive integer, got ${width}`);
+    checkNumber(`${label}: eps`, eps, { min: 0 });
+  }
+
+  paramSpecs(): ParamSpec[] {
+    const specs: ParamSpec[] = [
+      { name: 'weight', shape: [this.width], init: { kind: 'constant', value: 1 } },
+    ];
+    if (this.bias) specs.push({ name: 'bias', shape: [this.width], init: { kind: 'constant', value: 0 } });
+    return specs;
+  }
+
+  outputShape(input: { tokens: number; width: number }) {
+    if (input.width !== this.width)
+      fail(`${this.label}(${this.width}) got inputs of width ${input.width}, expected ${this.width}`);
+    return input;
+  }
+
+  private gamma(flat: FloatArray): FloatArray {
+    return slotView(flat, this.params[0]);
+  }
+
+  private betaOf(flat: FloatArray): FloatArray | null {
+    return this.bias ? slotView(flat, this.params[1]) : null;
+  }
+
+  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
+    const d = this.width;
+    const rows = x.n * x.tokens;
+    const xd = x.data;
+    const y = activation(ctx.dtype, x.n, x.tokens, d);
+    const yd = y.data;
+    const xhat = allocFloat(ctx.dtype, rows * d);
+    const rstd = new Float64Array(rows);
+    const g = this.gamma(ctx.params);
+    const b = this.betaOf(ctx.params);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      let mu = 0;
+      if (this.center) {
+        for (let c = 0; c < d; c++) mu += xd[base + c];
+        mu /= d;
+      }
+      let ms = 0;
+      for (let c = 0; c < d; c++) {
+        const z = xd[base + c] - mu;
+        ms += z * z;
+      }
+      const r = 1 / Math.sqrt(ms / d + this.eps);
+      rstd[row] = r;
+      for (let c = 0; c < d; c++) {
+        const h = (xd[base + c] - mu) * r;
+        xhat[base + c] = h;
+        yd[base + c] = g[c] * h + (b ? b[c] : 0);
+      }
+    }
+    const t = tape as NormTape;
+    t.input = x;
+    t.output = y;
+    t.normalized = xhat;
+    t.rstd = rstd;
+    return y;
+  }
+
+  backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
+    tape.outputGrad = dy;
+    if (!needInputGrad) return null;
+    // h = γ ⊙ G;  dx = r (h − mean(h)·[centred] − x̂ mean(h ⊙ x̂))  (= Jᵀ h)
+    const { xhat, rstd } = saved(tape);
+    const d = this.width;
+    const rows = dy.n * dy.tokens;
+    const gamma = this.gamma(ctx.params);
+    const gd = dy.data;
+    const dx = activation(ctx.dtype, dy.n, dy.tokens, d);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      let a = 0;
+      let bdot = 0;
+      for (let c = 0; c < d; c++) {
+        const h = gamma[c] * gd[base + c];
+        a += h;
+        bdot += h * xhat[base + c];
+      }
+      a = this.center ? a / d : 0;
+      bdot /= d;
+      const r = rstd[row];
+      for (let c = 0; c < d; c++)
+        dx.data[base + c] = r * (gamma[c] * gd[base + c] - a - xhat[base + c] * bdot);
+    }
+    return dx;
+  }
+
+  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+    const d = this.width;
+    const sums = this.gradientSums(tape, examples.start, examples.end);
+    if (!sums) return;
+    const og = this.gamma(out);
+    for (let c = 0; c < d; c++) og[c] += scale * sums[c];
+    const ob = this.betaOf(out);
+    if (ob) for (let c = 0; c < d; c++) ob[c] += scale * sums[d + c];
+  }
+
+  /** Σ over examples [start, end) of [γ-gradient, β-gradient] (β part only with a bias), in float64. */
+  private gradientSums(tape: LayerTape, start: number, end: number): Float64Array | null {
+    if (end <= start) return null;
+    const per = this.perExampleGradients(tape, start, end);
+    const K = this.gradWidth;
+    const sums = new Float64Array(K);
+    for (let i = 0; i < end - start; i++) for (let k = 0; k < K; k++) sums[k] += per[i * K + k];
+    return sums;
+  }
+
+  /** Length of one example's gradient here: d (γ) or 2d (γ, β). */
+  private get gradWidth(): number {
+    return this.bias ? 2 * this.width : this.width;
+  }
+
+  /**
+   * Per-example gradients of examples [start, end), [count, K] in float64, each row laid out
+   * [γ_i (d), β_i (d)]: γ_i = Σ_t G_i,t ⊙ x̂_i,t, β_i = Σ_t G_i,t.
+   */
+  private perExampleGradients(tape: LayerTape, start = 0, end = tape.input.n): Float64Array {
+    const dy = tape.outputGrad;
+    if (!dy) throw new Error('internal: backward has not run on this tape');
+    const { xhat } = saved(tape);
+    const d = this.width;
+    const T = dy.tokens;
+    const K = this.gradWidth;
+    const gd = dy.data;
+    const per = new Float64Array((end - start) * K);
+    for (let i = start; i < end; i++) {
+      const o = (i - start) * K;
+      for (let t = 0; t < T; t++) {
+        const base = (i * T + t) * d;
+        for (let c = 0; c < d; c++) per[o + c] += gd[base + c] * xhat[base + c];
+        if (this.bias) for (let c = 0; c < d; c++) per[o + d + c] += gd[base + c];
+      }
+    }
+    return per;
+  }
+
+  ghostCost(nTrain: number, nValidation: number, tokens: number) {
+    // Forming the per-example gradients costs (examples)·T·K; pairwise then adds nTrain·nVal·K,
+    // vector nTrain·K per u. Pairwise also forms the validation gradients, so vector is never dearer.
+    const K = this.gradWidth;
+    return {
+      pairwise: (nTrain + nValidation) * tokens * K + nTrain * nValidation * K,
+      vector: nTrain * tokens * K + nTrain * K,
+    };
+  }
+
+  ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
+    // out[i, j] += ⟨g_i, g_j⟩ = (Ga Gvᵀ)_ij, Ga [nTrain, K], Gv [nVal, K].
+    const ga = this.perExampleGradients(train);
+    const gv = this.perExampleGradients(validation);
+    const nTrain = train.input.n;
+    const nVal = validation.input.n;
+    if (nTrain === 0 || nVal === 0) return;
+    const K = this.gradWidth;
+    ctx.kernels.gemm(false, true, nTrain, nVal, K, 1, ga, K, gv, K, 1, out, nVal);
+  }
+
+  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+    const per = this.perExampleGradients(tape);
+    const d = this.width;
+    const K = this.gradWidth;
+    const n = tape.input.n;
+    for (let k = 0; k < us.length; k++) {
+      const ug = this.gamma(us[k]);
+      const ub = this.betaOf(us[k]);
+      const out = outs[k];
+      for (let i = 0; i < n; i++) {
+        let sum = 0;
+        const o = i * K;
+        for (let c = 0; c < d; c++) sum += per[o + c] * ug[c];
+        if (ub) for (let c = 0; c < d; c++) sum += per[o + d + c] * ub[c];
+        out[i] += sum;
+      }
+    }
+  }
+
+  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
+    // R{z} = R{x} − mean(R{x})·[centred];  c = r·mean(x̂ ⊙ R{z})  (so R{r} = −r c);
+    // R{x̂} = r R{z} − c x̂  (= J R{x});  R{y} = v_γ ⊙ x̂ + γ ⊙ R{x̂} + v_β.
+    const t = tape as NormTape;
+    const { xhat, rstd } = saved(tape);
+    const x = tape.input;
+    const d = this.width;
+    const rows = x.n * x.tokens;
+    const gamma = this.gamma(ctx.params);
+    const vg = this.gamma(v);
+    const vb = this.betaOf(v);
+    const ry = activation(ctx.dtype, x.n, x.tokens, d);
+    const ryd = ry.data;
+    let rxhat: FloatArray | null = null;
+    let shrink: Float64Array | null = null;
+    if (rx) {
+      rxhat = allocFloat(ctx.dtype, rows * d);
+      shrink = new Float64Array(rows);
+      const rxd = rx.data;
+      for (let row = 0; row < rows; row++) {
+        const base = row * d;
+        let rmu = 0;
+        if (this.center) {
+          for (let c = 0; c < d; c++) rmu += rxd[base + c];
+          rmu /= d;
+        }
+        let dotz = 0;
+        for (let c = 0; c < d; c++) dotz += xhat[base + c] * (rxd[base + c] - rmu);
+        const r = rstd[row];
+        const cShrink = (r * dotz) / d;
+        shrink[row] = cShrink;
+        for (let c = 0; c < d; c++) rxhat[base + c] = r * (rxd[base + c] - rmu) - cShrink * xhat[base + c];
+      }
+    }
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      for (let c = 0; c < d; c++) {
+        let value = vg[c] * xhat[base + c] + (vb ? vb[c] : 0);
+        if (rxhat) value += gamma[c] * rxhat[base + c];
+        ryd[base + c] = value;
+      }
+    }
+    t.rInput = rx;
+    t.rOutput = ry;
+    t.rNormalized = rxhat;
+    t.rShrink = shrink;
+    return ry;
+  }
+
+  rBackward(
+    ctx: PassContext,
+    v: FloatArray,
+    tape: LayerTape,
+    rdy: Activation,
+    hv: FloatArray,
+    needInputGrad: boolean,
+  ): Activation | null {
+    const t = tape as NormTape;
+    const dy = tape.outputGrad;
+    if (!dy) throw new Error('internal: backward has not run on this tape');
+    const { xhat, rstd } = saved(tape);
+    const rxhat = t.rNormalized ?? null;
+    const shrink = t.rShrink ?? null;
+    const d = this.width;
+    const rows = dy.n * dy.tokens;
+    const gd = dy.data;
+    const rgd = rdy.data;
+
+    // R{dγ} = Σ_rows (R{G} ⊙ x̂ + G ⊙ R{x̂});  R{dβ} = Σ_rows R{G}.
+    const hg = this.gamma(hv);
+    const hb = this.betaOf(hv);
+    const accG = new Float64Array(d);
+    const accB = new Float64Array(d);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      for (let c = 0; c < d; c++) {
+        let s = rgd[base + c] * xhat[base + c];
+        if (rxhat) s += gd[base + c] * rxhat[base + c];
+        accG[c] += s;
+        accB[c] += rgd[base + c];
+      }
+    }
+    for (let c = 0; c < d; c++) hg[c] += accG[c];
+    if (hb) for (let c = 0; c < d; c++) hb[c] += accB[c];
+    if (!needInputGrad) return null;
+
+    // With h = γ ⊙ G, a = mean(h)·[centred], b = mean(h ⊙ x̂), dx = r (h − a − x̂ b):
+    //   R{h} = v_γ ⊙ G + γ ⊙ R{G},  R{a} = mean(R{h})·[centred],
+    //   R{b} = mean(R{h} ⊙ x̂ + h ⊙ R{x̂}),
+    //   R{dx} = R{r}/r · dx + r (R{h} − R{a} − b R{x̂} − x̂ R{b})   with R{r}/r = −c.
+    const gamma = this.gamma(ctx.params);
+    const vg = this.gamma(v);
+    const rdx = activation(ctx.dtype, dy.n, dy.tokens, d);
+    const out = rdx.data;
+    const h = new Float64Array(d);
+    const rh = new Float64Array(d);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      let a = 0;
+      let b = 0;
+      let ra = 0;
+      let rb = 0;
+      for (let c = 0; c < d; c++) {
+        const g = gd[base + c];
+        const hc = gamma[c] * g;
+        const rhc = vg[c] * g + gamma[c] * rgd[base + c];
+        h[c] = hc;
+        rh[c] = rhc;
+        a += hc;
+        ra += rhc;
+        b += hc * xhat[base + c];
+        rb += rhc * xhat[base + c];
+        if (rxhat) rb += hc * rxhat[base + c];
+      }
+      a = this.center ? a / d : 0;
+      ra = this.center ? ra / d : 0;
+      b /= d;
+      rb /= d;
+      const r = rstd[row];
+      const cShrink = shrink ? shrink[row] : 0;
+      for (let c = 0; c < d; c++) {
+        const xh = xhat[base + c];
+        const dxc = r * (h[c] - a - xh * b);
+        let value = -cShrink * dxc + r * (rh[c] - ra - xh * rb);
+        if (rxhat) value -= r * b * rxhat[base + c];
+        out[base + c] = value;
+      }
+    }
+    return rdx;
+  }
+}
+
+function saved(tape: LayerTape): { xhat: FloatArray; rstd: Float64Array } {
+  const t = tape as NormTape;
+  if (!t.normalized || !t.rstd) throw new Error('internal: forward has not run on this tape');
+  return { xhat: t.normalized, rstd: t.rstd };
+}
+
+/**
+ * PyTorch's nn.LayerNorm over the last dimension: y = γ ⊙ (x − μ)/√(var + eps) + β, with the
+ * biased variance. γ starts at 1, β at 0.
+ */
+export class LayerNorm extends TokenNorm {
+  readonly kind = 'layer-norm';
+
+  constructor(width: number, options: { eps?: number; bias?: boolean } = {}) {
+    checkKnownKeys('LayerNorm', options, ['eps', 'bias']);
+    const bias = options.bias ?? true;
+    if (typeof bias !== 'boolean') fail(`LayerNorm: bias must be a boolean, got ${String(bias)}`);
+    super(width, options.eps ?? 1e-5, true, bias, 'LayerNorm');
+  }
+}
+
+/** RMSNorm: y = γ ⊙ x/√(mean(x²) + eps), no centring and no bias. γ starts at 1. */
+export class RMSNorm extends TokenNorm {
+  readonly kind = 'rms-norm';
+
+  constructor(width: number, options: { eps?: number } = {}) {
+    checkKnownKeys('RMSNorm', options, ['eps']);
+    super(width, options.eps ?? 1e-6, false, false, 'RMSNorm');
+  }
+}
