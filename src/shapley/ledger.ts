@@ -1,4 +1,5 @@
 import type { ExampleId } from '../data/dataset.js';
+import { fail } from '../util/errors.js';
 
 /** Accumulated values of one training example (one id) over a run. */
 export interface LedgerEntry {
@@ -98,6 +99,31 @@ export class ValueLedger {
         for (let j = 0; j < m; j++) entry.perValidation[j] += step.perValidation[r * m + j];
       }
     });
+  }
+
+  /** Deep copies of all entries, in first-seen order (for checkpoints). */
+  snapshot(): LedgerEntry[] {
+    return this.all().map((entry) => ({
+      ...entry,
+      stages: entry.stages.slice(),
+      ...(entry.perValidation ? { perValidation: entry.perValidation.slice() } : {}),
+    }));
+  }
+
+  /** Replaces the ledger's contents with a snapshot. */
+  restore(entries: LedgerEntry[]): void {
+    this.entries.clear();
+    for (const entry of entries) {
+      if (entry.stages.length !== this.stageCount)
+        throw new Error(
+          `internal: ledger snapshot has ${entry.stages.length} stages, expected ${this.stageCount}`,
+        );
+      this.entries.set(entry.id, {
+        ...entry,
+        stages: entry.stages.slice(),
+        ...(entry.perValidation ? { perValidation: entry.perValidation.slice() } : {}),
+      });
+    }
   }
 
   get size(): number {

@@ -5,7 +5,7 @@ import { forEachParamLayer } from '../layers/chain.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
 import { checkKnownKeys, DivergenceError, fail } from '../util/errors.js';
-import { ValueLedger } from './ledger.js';
+import { type LedgerEntry, ValueLedger } from './ledger.js';
 
 export type GhostRouteChoice = 'auto' | 'pairwise' | 'vector';
 
@@ -49,6 +49,12 @@ export interface TraceEntry {
   /** actualUtility − Taylor utility: the error of the Taylor expansion itself. */
   taylorError: number;
   batchIds?: ExampleId[];
+}
+
+/** The valuer's accumulated results, for checkpoints. */
+export interface ValuerState {
+  ledger: LedgerEntry[];
+  trace: TraceEntry[];
 }
 
 export interface StepValues {
@@ -295,6 +301,16 @@ export class InRunValuer {
       buffer.fill(0);
     }
     return buffer;
+  }
+
+  state(): ValuerState {
+    return { ledger: this.ledger.snapshot(), trace: this.trace.map((row) => ({ ...row })) };
+  }
+
+  restore(state: ValuerState): void {
+    this.ledger.restore(state.ledger);
+    this.trace.length = 0;
+    this.trace.push(...state.trace.map((row) => ({ ...row })));
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */

@@ -3,7 +3,7 @@ import { allocFloat } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
 import { mean, type Sequential } from '../models/sequential.js';
 import type { Optimizer } from '../optim/types.js';
-import { InRunValuer, type StepValues, type ValuerOptions } from '../shapley/valuer.js';
+import { InRunValuer, type StepValues, type ValuerOptions, type ValuerState } from '../shapley/valuer.js';
 import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 
@@ -22,6 +22,22 @@ export interface TrainerOptions {
 }
 
 const TRAINER_KEYS = ['model', 'optimizer', 'data', 'batchSize', 'steps', 'epochs', 'seed', 'valuation'];
+
+/**
+ * Everything needed to continue a run exactly where it stopped: resuming from a checkpoint gives
+ * bit-identical weights, values and trace to an uninterrupted run.
+ */
+export interface TrainerCheckpoint {
+  step: number;
+  totalSteps: number;
+  /** Data order of the current epoch and the position of the next batch in it. */
+  order: Int32Array;
+  position: number;
+  rng: Uint32Array;
+  params: FloatArray;
+  optimizer: Record<string, FloatArray>;
+  valuer: ValuerState | null;
+}
 
 export interface StepReport {
   step: number;
@@ -92,6 +108,48 @@ export class Trainer {
     const indices = this.order.slice(this.position, end);
     this.position = end;
     return indices;
+  }
+
+  /** A snapshot of the run (copies, so training can go on while it is written out). */
+  checkpoint(): TrainerCheckpoint {
+    const optimizerState = Object.fromEntries(
+      Object.entries(this.optimizer.state()).map(([name, tensor]) => [name, tensor.slice()]),
+    );
+    return {
+      step: this.step,
+      totalSteps: this.totalSteps,
+      order: this.order.slice(),
+      position: this.position,
+      rng: this.rng.getState(),
+      params: this.model.params.slice(),
+      optimizer: optimizerState,
+      valuer: this.valuer ? this.valuer.state() : null,
+    };
+  }
+
+  /** Continues from a checkpoint of a run with the same model, data and settings. */
+  restore(checkpoint: TrainerCheckpoint): void {
+    if (checkpoint.totalSteps !== this.totalSteps)
+      fail(
+        `checkpoint: it was taken from a run of ${checkpoint.totalSteps} steps, this run has ${this.totalSteps}`,
+      );
+    if (checkpoint.params.length !== this.model.parameterCount)
+      fail(
+        `checkpoint: it holds ${checkpoint.params.length} parameters, the model has ${this.model.parameterCount}`,
+      );
+    if (checkpoint.order.length !== this.data.size)
+      fail(
+        `checkpoint: it was taken with ${checkpoint.order.length} training examples, the data has ${this.data.size}`,
+      );
+    if ((checkpoint.valuer === null) !== (this.valuer === null))
+      fail('checkpoint: valuation must be on (or off) both in the checkpointed run and now');
+    this.step = checkpoint.step;
+    this.order = checkpoint.order.slice();
+    this.position = checkpoint.position;
+    this.rng.setState(checkpoint.rng);
+    this.model.params.set(checkpoint.params);
+    this.optimizer.loadState(checkpoint.optimizer);
+    if (checkpoint.valuer) this.valuer!.restore(checkpoint.valuer);
   }
 
   /** Runs one step; throws DivergenceError (weights untouched) on a non-finite loss. */

@@ -27,6 +27,11 @@ export class Rng {
     return Uint32Array.from(this.state);
   }
 
+  setState(state: Uint32Array): void {
+    if (state.length !== 4) throw new Error('internal: an Rng state is four 32-bit words');
+    this.state = Uint32Array.from(state);
+  }
+
   nextUint32(): number {
     const s = this.state;
     const t = (((s[0] + s[1]) >>> 0) + s[3]) >>> 0;

@@ -106,6 +106,24 @@ describe('Trainer', () => {
     assert.ok(trace[0].lr < trace[3].lr, 'warm-up raises the learning rate');
   });
 
+  test('a run restored from a checkpoint ends bit-identical to an uninterrupted one', () => {
+    const uninterrupted = runAll(makeTrainer(true, 2));
+    const first = makeTrainer(true, 2);
+    for (let k = 0; k < 11; k++) first.runStep(); // stop mid-epoch
+    const checkpoint = first.checkpoint();
+    for (let k = 0; k < 3; k++) first.runStep(); // what happens after the checkpoint is discarded
+    const resumed = makeTrainer(true, 2);
+    resumed.restore(checkpoint);
+    runAll(resumed);
+    assert.deepEqual(
+      Buffer.from(resumed.model.params.buffer),
+      Buffer.from(uninterrupted.model.params.buffer),
+    );
+    assert.deepEqual(resumed.valuer!.ledger.snapshot(), uninterrupted.valuer!.ledger.snapshot());
+    assert.deepEqual(resumed.valuer!.trace, uninterrupted.valuer!.trace);
+    assert.throws(() => makeTrainer(false).restore(checkpoint), /valuation must be on/);
+  });
+
   test('a non-finite loss stops the run naming the step, before the weights change', () => {
     const trainer = new Trainer({
       model: mlp({ inputs: 6, hidden: [8], outputs: 3, seed: 1 }),
