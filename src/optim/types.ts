@@ -1,4 +1,5 @@
 import type { FloatArray } from '../kernels/types.js';
+import type { Rng } from '../util/rng.js';
 
 /**
  * One optimizer step written as w_{t+1} = w_t − η_t (c_t + K_t g_B), where g_B = Σ_{i∈B} g_i is
@@ -30,6 +31,20 @@ export interface Optimizer {
     batchSize: number,
   ): StepPlan;
   apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void;
+  /**
+   * For optimizers whose step is only linearised (Adam): the mean relative distance between the
+   * linearised and the real step over random sub-batches (0 = exact). Absent where the plan is
+   * the exact step (SGD family).
+   */
+  linearisationGap?(
+    plan: StepPlan,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+    rng: Rng,
+    subsetGradSum: (members: Int32Array, out: FloatArray) => void,
+    samples?: number,
+  ): number;
   /** Named state tensors, for checkpoints. */
   state(): Record<string, FloatArray>;
   loadState(state: Record<string, FloatArray>): void;

@@ -4,7 +4,7 @@ import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
-import { checkKnownKeys, DivergenceError, fail } from '../util/errors.js';
+import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
 import { type LedgerEntry, ValueLedger } from './ledger.js';
 
 export type GhostRouteChoice = 'auto' | 'pairwise' | 'vector';
@@ -22,9 +22,22 @@ export interface ValuerOptions {
   route?: GhostRouteChoice;
   /** Record the ids of each step's batch in the trace. */
   recordBatchIds?: boolean;
+  /**
+   * Random sub-batches per step on which to measure how far an Adam-style optimizer's linearised
+   * step is from its real step (trace column `linearisationGap`); 0 turns it off. Default 2.
+   */
+  gapSamples?: number;
 }
 
-const VALUER_KEYS = ['validation', 'order', 'perValidation', 'stageStarts', 'route', 'recordBatchIds'];
+const VALUER_KEYS = [
+  'validation',
+  'order',
+  'perValidation',
+  'stageStarts',
+  'route',
+  'recordBatchIds',
+  'gapSamples',
+];
 
 /** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
 export interface TraceEntry {
@@ -48,6 +61,12 @@ export interface TraceEntry {
   actualUtility: number;
   /** actualUtility − Taylor utility: the error of the Taylor expansion itself. */
   taylorError: number;
+  /**
+   * Adam-style optimizers: mean ‖linearised − real step‖/‖real step‖ over random sub-batches, i.e.
+   * how far the step that the values are exact for is from what Adam would really do. Null for
+   * the SGD family, whose linearised step is exact.
+   */
+  linearisationGap: number | null;
   batchIds?: ExampleId[];
 }
 
@@ -81,6 +100,7 @@ export class InRunValuer {
   private readonly route: GhostRouteChoice;
   private readonly perValidation: boolean;
   private readonly recordBatchIds: boolean;
+  readonly gapSamples: number;
 
   constructor(
     readonly model: Sequential,
@@ -94,6 +114,7 @@ export class InRunValuer {
       fail(`valuation.route must be "auto", "pairwise" or "vector", got ${JSON.stringify(this.route)}`);
     this.perValidation = options.perValidation ?? false;
     this.recordBatchIds = options.recordBatchIds ?? false;
+    this.gapSamples = checkNumber('valuation.gapSamples', options.gapSamples ?? 2, { min: 0, integer: true });
     this.validation = options.validation;
     if (!this.validation || this.validation.size === 0)
       fail('valuation.validation: the validation set is empty');
@@ -131,6 +152,7 @@ export class InRunValuer {
     trainLoss: number;
     ids: ExampleId[];
     groups: (string | undefined)[];
+    linearisationGap?: number | null;
   }): StepValues {
     const { pass, gradSum, plan } = args;
     const model = this.model;
@@ -231,6 +253,7 @@ export class InRunValuer {
       efficiencyResidual: mainSum - mainUtility,
       actualUtility: Number.NaN,
       taylorError: Number.NaN,
+      linearisationGap: args.linearisationGap ?? null,
       ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
     });
     this.ledger.addStep({

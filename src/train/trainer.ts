@@ -2,6 +2,7 @@ import type { Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
 import { mean, type Sequential } from '../models/sequential.js';
+import { subsetGradSumFromPass } from '../optim/adam.js';
 import type { Optimizer } from '../optim/types.js';
 import { InRunValuer, type StepValues, type ValuerOptions, type ValuerState } from '../shapley/valuer.js';
 import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
@@ -63,6 +64,7 @@ export class Trainer {
   readonly valuer: InRunValuer | null;
   step = 0;
   private readonly rng: Rng;
+  private readonly seed: number;
   /** Σ_i g_i of the current batch; reused every step. */
   private readonly gradSum: FloatArray;
   private order: Int32Array;
@@ -88,7 +90,8 @@ export class Trainer {
         ? checkNumber('train.steps', options.steps, { min: 1, integer: true })
         : perEpoch * checkNumber('train.epochs', options.epochs ?? 1, { min: 1, integer: true });
     model.checkDataset(data);
-    this.rng = new Rng(checkNumber('train.seed', options.seed ?? 0, { integer: true }));
+    this.seed = checkNumber('train.seed', options.seed ?? 0, { integer: true });
+    this.rng = new Rng(this.seed);
     this.order = this.rng.permutation(data.size);
     this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
     this.gradSum = allocFloat(model.dtype, model.parameterCount);
@@ -170,7 +173,22 @@ export class Trainer {
     let values: StepValues | null = null;
     if (this.valuer) {
       const groups = Array.from(indices, (i) => this.data.group(i));
-      values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups });
+      let linearisationGap: number | null = null;
+      if (optimizer.linearisationGap && this.valuer.gapSamples > 0) {
+        // Its own generator per step: measuring never touches the data order's randomness.
+        const rng = new Rng((Math.imul(this.seed, 0x9e3779b1) ^ this.step) >>> 0);
+        const subsets = subsetGradSumFromPass(model, pass);
+        linearisationGap = optimizer.linearisationGap(
+          plan,
+          model.params,
+          gradSum,
+          pass.n,
+          rng,
+          subsets,
+          this.valuer.gapSamples,
+        );
+      }
+      values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups, linearisationGap });
     }
     optimizer.apply(plan, model.params, gradSum);
     const report = { step: this.step, totalSteps: this.totalSteps, lr: plan.lr, trainLoss, ids, values };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TensorDataset } from '../../src/data/dataset.js';
 import { mlp } from '../../src/models/builders.js';
+import { adamw } from '../../src/optim/adam.js';
 import { sgd } from '../../src/optim/sgd.js';
 import { Trainer, train } from '../../src/train/trainer.js';
 import { DivergenceError, InrunError } from '../../src/util/errors.js';
@@ -56,6 +57,29 @@ describe('Trainer', () => {
     assert.equal(plain.totalSteps, 24);
     assert.deepEqual(Buffer.from(first.model.params.buffer), Buffer.from(plain.model.params.buffer));
     assert.deepEqual(Buffer.from(second.model.params.buffer), Buffer.from(plain.model.params.buffer));
+  });
+
+  test('under AdamW the valuer leaves training bit-identical and traces the linearisation gap', () => {
+    const make = (valued: boolean) =>
+      new Trainer({
+        model: mlp({ inputs: 6, hidden: [8], outputs: 3, seed: 3 }),
+        optimizer: adamw({ lr: 0.01, clipNorm: 1 }),
+        data: DATA,
+        batchSize: 16,
+        steps: 12,
+        seed: 4,
+        valuation: valued ? { validation: VALIDATION, order: 2 } : undefined,
+      });
+    const plain = runAll(make(false));
+    const valued = runAll(make(true));
+    assert.deepEqual(Buffer.from(valued.model.params.buffer), Buffer.from(plain.model.params.buffer));
+    for (const row of valued.valuer!.trace) {
+      assert.ok(
+        row.linearisationGap !== null && row.linearisationGap >= 0 && Number.isFinite(row.linearisationGap),
+      );
+    }
+    const sgdRun = runAll(makeTrainer(true, 1));
+    assert.ok(sgdRun.valuer!.trace.every((row) => row.linearisationGap === null));
   });
 
   test('the ledger adds up each example’s per-step values, per stage and per group', () => {
