@@ -3,7 +3,7 @@ import type { Pass, Sequential } from '../models/sequential.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import type { Optimizer, StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, type StepPlan } from './types.js';
 
 export interface AdamOptions {
   lr: number;
@@ -263,17 +263,7 @@ export class Adam implements Optimizer {
     if (gradSum.length !== params.length)
       fail(`${this.kind}.plan: gradient has ${gradSum.length} entries, the model ${params.length}`);
     this.checkState(params);
-    const { reduction, clipNorm } = this.options;
-    const reduce = reduction === 'mean' ? 1 / batchSize : 1;
-    let clipFactor = 1;
-    if (clipNorm !== null) {
-      let sq = 0;
-      for (let e = 0; e < gradSum.length; e++) sq += gradSum[e] * gradSum[e];
-      const norm = Math.sqrt(sq) * reduce;
-      // PyTorch's clip_grad_norm_: coefficient max/(norm + 1e-6), never above 1.
-      clipFactor = Math.min(1, clipNorm / (norm + 1e-6));
-    }
-    return { clipFactor, gradScale: clipFactor * reduce };
+    return gradientScaling(gradSum, batchSize, this.options.reduction, this.options.clipNorm);
   }
 
   /** Builds (η, c, K) from the frozen preconditioner P; reuses P's storage when `ownP`. */

@@ -1,7 +1,7 @@
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import type { Optimizer, StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, type StepPlan } from './types.js';
 
 export interface SgdOptions {
   lr: number;
@@ -66,15 +66,7 @@ export class Sgd implements Optimizer {
     batchSize: number,
   ): StepPlan {
     const { momentum, weightDecay, decoupledWeightDecay, reduction, clipNorm } = this.options;
-    const reduce = reduction === 'mean' ? 1 / batchSize : 1;
-    let clipFactor = 1;
-    if (clipNorm !== null) {
-      let sq = 0;
-      for (let e = 0; e < gradSum.length; e++) sq += gradSum[e] * gradSum[e];
-      const norm = Math.sqrt(sq) * reduce;
-      // PyTorch's clip_grad_norm_: coefficient max/(norm + 1e-6), never above 1.
-      clipFactor = Math.min(1, clipNorm / (norm + 1e-6));
-    }
+    const { clipFactor, gradScale } = gradientScaling(gradSum, batchSize, reduction, clipNorm);
     let c: FloatArray | null = null;
     const decay = weightDecay + decoupledWeightDecay;
     if ((momentum > 0 && this.buffer) || decay > 0) {
@@ -86,7 +78,7 @@ export class Sgd implements Optimizer {
       step,
       lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
       c,
-      kScale: clipFactor * reduce,
+      kScale: gradScale,
       kDiagonal: null,
       clipFactor,
     };

@@ -58,3 +58,23 @@ export function applyK(plan: StepPlan, x: FloatArray, out: FloatArray): FloatArr
   else for (let e = 0; e < x.length; e++) out[e] = k * x[e];
   return out;
 }
+
+/**
+ * The batch-gradient scale of one step: 1/|B| for a mean loss (1 for a sum) times the global-norm
+ * clip factor κ = min(1, clipNorm/(‖reduced gradient‖ + 1e-6)), as PyTorch's clip_grad_norm_.
+ */
+export function gradientScaling(
+  gradSum: FloatArray,
+  batchSize: number,
+  reduction: 'mean' | 'sum',
+  clipNorm: number | null,
+): { clipFactor: number; gradScale: number } {
+  const reduce = reduction === 'mean' ? 1 / batchSize : 1;
+  let clipFactor = 1;
+  if (clipNorm !== null) {
+    let sq = 0;
+    for (let e = 0; e < gradSum.length; e++) sq += gradSum[e] * gradSum[e];
+    clipFactor = Math.min(1, clipNorm / (Math.sqrt(sq) * reduce + 1e-6));
+  }
+  return { clipFactor, gradScale: clipFactor * reduce };
+}
