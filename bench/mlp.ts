@@ -1,0 +1,393 @@
+/**
+ * MLP benchmark: 784-512-512-10 (ReLU, softmax cross-entropy, float32), training batch 256,
+ * validation batch 256, synthetic Gaussian data with random labels. Measures the per-step cost of
+ * plain training, In-Run Data Shapley (first and second order), the naive per-example-gradient
+ * way of computing first-order values, and the validation-pass floor any exact method pays.
+ */
+import type { Batch, Dataset } from '../src/data/dataset.js';
+import { TensorDataset } from '../src/data/dataset.js';
+import { allocFloat } from '../src/kernels/index.js';
+import type { FloatArray } from '../src/kernels/types.js';
+import { Linear } from '../src/layers/linear.js';
+import type { Layer } from '../src/layers/types.js';
+import { mlp } from '../src/models/builders.js';
+import { type GhostRoute, mean, type Pass, type Sequential } from '../src/models/sequential.js';
+import { Sgd } from '../src/optim/sgd.js';
+import type { Optimizer, StepPlan } from '../src/optim/types.js';
+import { InRunValuer } from '../src/shapley/valuer.js';
+import { Trainer } from '../src/train/trainer.js';
+import { Rng } from '../src/util/rng.js';
+import { type BenchResult, fmt, summarize } from './table.js';
+import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Only these config ids (default: all). */
+  configs?: string[];
+  log: (line: string) => void;
+}
+
+const INPUTS = 784;
+const HIDDEN = [512, 512];
+const CLASSES = 10;
+const BATCH = 256;
+const VALIDATION = 256;
+const SMALL_VALIDATION = 32;
+const TRAIN_EXAMPLES = 4096;
+const LR = 0.01;
+const MODEL_SEED = 1;
+const DATA_SEED = 2;
+const ORDER_SEED = 3;
+/** Trainer needs a step budget; the benchmark never gets near it. */
+const ENOUGH_STEPS = 1_000_000;
+
+const FULL: Schedule = { rounds: 15, stepsPerRound: 10, warmup: 4 };
+const QUICK: Schedule = { rounds: 2, stepsPerRound: 3, warmup: 2 };
+const NAIVE_FULL = { stepsPerRound: 3, warmup: 1 };
+const NAIVE_QUICK = { stepsPerRound: 1, warmup: 1 };
+
+function syntheticData(name: string, n: number, rng: Rng): TensorDataset {
+  const features = new Float32Array(n * INPUTS);
+  for (let e = 0; e < features.length; e++) features[e] = rng.normal();
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) labels[i] = rng.int(CLASSES);
+  return new TensorDataset({ name, features, width: INPUTS, labels, labelKind: 'class' });
+}
+
+function newModel(): Sequential {
+  return mlp({
+    inputs: INPUTS,
+    hidden: HIDDEN,
+    outputs: CLASSES,
+    activation: 'relu',
+    dtype: 'float32',
+    seed: MODEL_SEED,
+  });
+}
+
+/** Delegates to an optimizer and runs `hook` after each `plan` — at w_t, after the batch's backward. */
+class HookedOptimizer implements Optimizer {
+  readonly kind: string;
+  constructor(
+    private readonly inner: Optimizer,
+    private readonly hook: (plan: StepPlan, gradSum: FloatArray) => void,
+  ) {
+    this.kind = inner.kind;
+  }
+  plan(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepPlan {
+    const plan = this.inner.plan(step, totalSteps, params, gradSum, batchSize);
+    this.hook(plan, gradSum);
+    return plan;
+  }
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void {
+    this.inner.apply(plan, params, gradSum);
+  }
+  state(): Record<string, FloatArray> {
+    return this.inner.state();
+  }
+  loadState(state: Record<string, FloatArray>): void {
+    this.inner.loadState(state);
+  }
+}
+
+/** Remembers the last pass the model back-propagated (the training batch's, inside Trainer.runStep). */
+function captureBackward(model: Sequential): () => Pass {
+  let last: Pass | null = null;
+  const original = model.backward.bind(model);
+  model.backward = (pass: Pass) => {
+    original(pass);
+    last = pass;
+  };
+  return () => {
+    if (!last) throw new Error('bench: no backward pass yet');
+    return last;
+  };
+}
+
+/** The whole validation set as one batch, built once (as the valuer does). */
+function wholeBatch(data: Dataset): Batch {
+  return data.batch(
+    Array.from({ length: data.size }, (_, i) => i),
+    'float32',
+  );
+}
+
+/** Validation loss and mean gradient g_V at the current weights: one forward + backward. */
+function validationGradient(
+  model: Sequential,
+  { input, targets }: Batch,
+): { valPass: Pass; gV: FloatArray; loss: number } {
+  const valPass = model.forward(input, targets);
+  model.backward(valPass);
+  const gV = allocFloat(model.dtype, model.parameterCount);
+  model.addGrad(valPass, 1 / input.n, gV);
+  return { valPass, gV, loss: mean(valPass.losses) };
+}
+
+/**
+ * First-order values the naive way: u = η K g_V (K = kScale for SGD), then for every training
+ * example its full gradient g_i materialised into a zeroed buffer and dotted with u.
+ */
+function naiveFirstOrder(model: Sequential, pass: Pass, gV: FloatArray, plan: StepPlan): Float64Array {
+  if (plan.kDiagonal) throw new Error('bench: naive values assume a scalar K (SGD)');
+  const P = model.parameterCount;
+  const u = allocFloat(model.dtype, P);
+  const s = plan.lr * plan.kScale;
+  for (let e = 0; e < P; e++) u[e] = s * gV[e];
+  const gi = allocFloat(model.dtype, P);
+  const values = new Float64Array(pass.n);
+  for (let i = 0; i < pass.n; i++) {
+    gi.fill(0);
+    model.addGrad(pass, 1, gi, i, i + 1);
+    let dot = 0;
+    for (let e = 0; e < P; e++) dot += gi[e] * u[e];
+    values[i] = dot;
+  }
+  return values;
+}
+
+/** Checks that the naive values and the valuer's ghost values agree on one batch. */
+function crossCheck(
+  train: Dataset,
+  validation: Dataset,
+): { maxAbsDiff: number; maxAbsValue: number; relative: number } {
+  const model = newModel();
+  const indices = Array.from({ length: BATCH }, (_, i) => i);
+  const { input, targets } = train.batch(indices, model.dtype);
+  const pass = model.forward(input, targets);
+  model.backward(pass);
+  const gradSum = allocFloat(model.dtype, model.parameterCount);
+  model.addGrad(pass, 1, gradSum);
+  const plan = new Sgd({ lr: LR }).plan(0, 1, model.params, gradSum, pass.n);
+  const valuer = new InRunValuer(model, { validation, order: 1, route: 'auto' });
+  const ghost = valuer.valueStep({
+    pass,
+    gradSum,
+    plan,
+    trainLoss: mean(pass.losses),
+    ids: indices,
+    groups: indices.map(() => undefined),
+  }).firstOrder;
+  const naive = naiveFirstOrder(model, pass, validationGradient(model, wholeBatch(validation)).gV, plan);
+  let maxAbsDiff = 0;
+  let maxAbsValue = 0;
+  for (let i = 0; i < BATCH; i++) {
+    maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ghost[i] - naive[i]));
+    maxAbsValue = Math.max(maxAbsValue, Math.abs(naive[i]));
+  }
+  return { maxAbsDiff, maxAbsValue, relative: maxAbsDiff / maxAbsValue };
+}
+
+/**
+ * The ghost route of each layer that has parameters, paired with its layer. `ghostRoutes` has
+ * answered one route per layer and, later, one per parameter layer; both are accepted.
+ */
+function layerRoutes(
+  model: Sequential,
+  n: number,
+  m: number,
+): { index: number; layer: Layer; route: GhostRoute }[] {
+  const routes = model.ghostRoutes(n, m);
+  const indexed = model.layers.map((layer, index) => ({ index, layer }));
+  const paired =
+    routes.length === model.layers.length ? indexed : indexed.filter((e) => e.layer.params.length > 0);
+  if (paired.length !== routes.length) throw new Error('bench: cannot pair ghost routes with layers');
+  return paired.map((e, k) => ({ ...e, route: routes[k] })).filter((e) => e.layer.params.length > 0);
+}
+
+/** Multiply–adds per step from the layer shapes (matrix products only). */
+function macEstimates(model: Sequential, n: number, m: number) {
+  const linears = model.layers.filter((l): l is Linear => l instanceof Linear);
+  const sizes = linears.map((l) => l.inFeatures * l.outFeatures);
+  const Pw = sizes.reduce((a, b) => a + b, 0);
+  // forward + weight gradient for every layer, input gradient for all but the first.
+  const pass = (rows: number) => rows * (2 * Pw + Pw - sizes[0]);
+  const ghost1 = layerRoutes(model, n, m).reduce((acc, { layer, route }) => {
+    const c = layer.ghostCost?.(n, m, 1);
+    return c ? acc + (route === 'pairwise' ? c.pairwise : c.vector) : acc;
+  }, 0);
+  // R-forward: x Vᵀ (+ R{x} Wᵀ); R-backward: two dW products (one in the first layer), two dx products (none in the first).
+  const hvp = m * (sizes[0] * 2 + (Pw - sizes[0]) * 6);
+  // Second order: u2 goes through the vector route on every layer.
+  const ghost2 = n * Pw;
+  const train = pass(n);
+  const validation = pass(m);
+  return {
+    weightsInLinears: Pw,
+    train,
+    validationPass: validation,
+    ghostFirstOrder: ghost1,
+    hvp,
+    ghostSecondOrderExtra: ghost2,
+    predictedRatio: {
+      firstOrder: (train + validation + ghost1) / train,
+      secondOrder: (train + validation + ghost1 + hvp + ghost2) / train,
+      validationFloor: (train + validation) / train,
+    },
+  };
+}
+
+export function runMlpBenchmark(options: BenchOptions): BenchResult {
+  const { log } = options;
+  const schedule = options.quick ? QUICK : FULL;
+  const naiveSchedule = options.quick ? NAIVE_QUICK : NAIVE_FULL;
+  const rng = new Rng(DATA_SEED);
+  const train = syntheticData('training data', TRAIN_EXAMPLES, rng);
+  const validation = syntheticData('validation data', VALIDATION, rng);
+  const smallValidation = validation.subset(
+    Array.from({ length: SMALL_VALIDATION }, (_, i) => i),
+    'validation data (32)',
+  );
+  const probe = newModel();
+  const layerName = (l: Layer, i: number) =>
+    l instanceof Linear ? `layers.${i} Linear(${l.inFeatures}→${l.outFeatures})` : `layers.${i} ${l.kind}`;
+  const routesFor = (n: number, m: number) =>
+    layerRoutes(probe, n, m).map(({ index, layer, route }) => `${layerName(layer, index)}: ${route}`);
+  const routes = routesFor(BATCH, VALIDATION);
+  const routesSmall = routesFor(BATCH, SMALL_VALIDATION);
+  log(`  parameters: ${probe.parameterCount.toLocaleString('en-US')}`);
+  log(`  ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes.join('; ')}`);
+  log(`  ghost routes (|B|=${BATCH}, |V|=${SMALL_VALIDATION}): ${routesSmall.join('; ')}`);
+
+  const check = crossCheck(train, validation);
+  const validationBatch = wholeBatch(validation);
+  log(
+    `  cross-check naive vs ghost first-order values: max |Δ| = ${check.maxAbsDiff.toExponential(2)} ` +
+      `(max |φ| = ${check.maxAbsValue.toExponential(2)}, relative ${check.relative.toExponential(2)})`,
+  );
+
+  const trainer = (
+    optimizer: Optimizer,
+    model = newModel(),
+    valuation?: ConstructorParameters<typeof InRunValuer>[1],
+  ) =>
+    new Trainer({
+      model,
+      optimizer,
+      data: train,
+      batchSize: BATCH,
+      steps: ENOUGH_STEPS,
+      seed: ORDER_SEED,
+      valuation,
+    });
+
+  const all: TimedConfig[] = [];
+  {
+    const t = trainer(new Sgd({ lr: LR }));
+    all.push({ id: 'a', label: 'plain training', step: () => t.runStep() });
+  }
+  {
+    const t = trainer(new Sgd({ lr: LR }), newModel(), { validation, order: 1, route: 'auto' });
+    all.push({ id: 'b', label: 'first-order values (|V|=256)', step: () => t.runStep() });
+  }
+  {
+    const t = trainer(new Sgd({ lr: LR }), newModel(), { validation, order: 2, route: 'auto' });
+    all.push({ id: 'c', label: 'second-order values (|V|=256)', step: () => t.runStep() });
+  }
+  {
+    const model = newModel();
+    const lastPass = captureBackward(model);
+    const t = trainer(
+      new HookedOptimizer(new Sgd({ lr: LR }), (plan) => {
+        const pass = lastPass();
+        const { gV } = validationGradient(model, validationBatch);
+        naiveFirstOrder(model, pass, gV, plan);
+      }),
+      model,
+    );
+    all.push({
+      id: 'd',
+      label: 'naive per-example gradients, 1st order (|V|=256)',
+      step: () => t.runStep(),
+      ...naiveSchedule,
+    });
+  }
+  {
+    const t = trainer(new Sgd({ lr: LR }), newModel(), {
+      validation: smallValidation,
+      order: 1,
+      route: 'auto',
+    });
+    all.push({ id: 'e', label: 'first-order values (|V|=32)', step: () => t.runStep() });
+  }
+  {
+    const model = newModel();
+    const t = trainer(
+      new HookedOptimizer(new Sgd({ lr: LR }), () => {
+        validationGradient(model, validationBatch);
+      }),
+      model,
+    );
+    all.push({ id: 'f', label: 'plain + validation loss & gradient (floor)', step: () => t.runStep() });
+  }
+
+  const configs = options.configs ? all.filter((c) => options.configs!.includes(c.id)) : all;
+  if (configs.length === 0) throw new Error(`bench mlp: no config matches ${options.configs?.join(',')}`);
+  const samples = runInterleaved(configs, schedule, log);
+  const rows = summarize(
+    configs.map((c) => ({ id: c.id, label: c.label, samplesMs: samples.get(c.id)! })),
+    'a',
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const a = byId.get('a');
+  const b = byId.get('b');
+  const d = byId.get('d');
+  const f = byId.get('f');
+  const speedupOverNaive = b && d ? d.medianMs / b.medianMs : null;
+  if (d && speedupOverNaive !== null) d.note = `(b) is ${fmt(speedupOverNaive)}× faster`;
+  if (b && f) b.note = `ghost products etc.: +${fmt(b.medianMs - f.medianMs)} ms over (f)`;
+  const c = byId.get('c');
+  if (c && f) c.note = `+${fmt(c.medianMs - f.medianMs)} ms over (f)`;
+  const e = byId.get('e');
+  if (e && a) e.note = `+${fmt(e.medianMs - a.medianMs)} ms over (a)`;
+  if (f && a) f.note = `validation pass: +${fmt(f.medianMs - a.medianMs)} ms`;
+
+  const macs = macEstimates(probe, BATCH, VALIDATION);
+  const notes = [
+    `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes.join('; ')}`,
+    `ghost routes (|B|=${BATCH}, |V|=${SMALL_VALIDATION}): ${routesSmall.join('; ')}`,
+    `matrix-product multiply–adds, ratio to plain training: first order ${fmt(macs.predictedRatio.firstOrder, 2)}×, ` +
+      `second order ${fmt(macs.predictedRatio.secondOrder, 2)}×, floor ${fmt(macs.predictedRatio.validationFloor, 2)}×`,
+    `cross-check naive vs ghost first-order values: relative max |Δ| = ${check.relative.toExponential(2)}`,
+  ];
+  if (speedupOverNaive !== null)
+    notes.push(
+      `first-order In-Run values (b) are ${fmt(speedupOverNaive)}× faster than naive per-example gradients (d)`,
+    );
+
+  return {
+    name: 'mlp',
+    title: `MLP ${[INPUTS, ...HIDDEN, CLASSES].join('-')} (ReLU, softmax CE, float32), batch ${BATCH}`,
+    baseline: 'a',
+    settings: {
+      architecture: [INPUTS, ...HIDDEN, CLASSES],
+      activation: 'relu',
+      loss: 'softmax-cross-entropy',
+      dtype: 'float32',
+      parameters: probe.parameterCount,
+      batchSize: BATCH,
+      validationSize: VALIDATION,
+      smallValidationSize: SMALL_VALIDATION,
+      trainExamples: TRAIN_EXAMPLES,
+      optimizer: { kind: 'sgd', lr: LR },
+      data: 'Gaussian N(0,1) features, uniform random labels (Rng seed 2)',
+      schedule,
+      naiveSchedule,
+      quick: options.quick,
+    },
+    rows,
+    extra: {
+      ghostRoutes: { [`${BATCH}x${VALIDATION}`]: routes, [`${BATCH}x${SMALL_VALIDATION}`]: routesSmall },
+      speedupFirstOrderOverNaive: speedupOverNaive,
+      crossCheck: check,
+      multiplyAdds: macs,
+    },
+    notes,
+  };
+}
