@@ -15,9 +15,14 @@ import {
  */
 interface ElementwiseFunction {
   kind: string;
-  f(x: number): number;
   df(x: number, y: number): number;
   d2f(x: number, y: number): number;
+  /**
+   * y = f(x) and dx = f′ ⊙ dy over whole arrays. These hot loops are written out per function
+   * (not built from f and df) so that each one inlines its own arithmetic.
+   */
+  map(x: FloatArray, y: FloatArray): void;
+  backprop(x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray): void;
 }
 
 class Elementwise implements Layer {
@@ -38,10 +43,7 @@ class Elementwise implements Layer {
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const y = activation(ctx.dtype, x.n, x.tokens, x.width);
-    const { f } = this.fn;
-    const xd = x.data;
-    const yd = y.data;
-    for (let e = 0; e < xd.length; e++) yd[e] = f(xd[e]);
+    this.fn.map(x.data, y.data);
     tape.input = x;
     tape.output = y;
     return y;
@@ -51,11 +53,7 @@ class Elementwise implements Layer {
     tape.outputGrad = dy;
     if (!needInputGrad) return null;
     const dx = activation(ctx.dtype, dy.n, dy.tokens, dy.width);
-    const { df } = this.fn;
-    const xd = tape.input.data;
-    const yd = tape.output.data;
-    const g = dy.data;
-    for (let e = 0; e < g.length; e++) dx.data[e] = df(xd[e], yd[e]) * g[e];
+    this.fn.backprop(tape.input.data, tape.output.data, dy.data, dx.data);
     return dx;
   }
 
@@ -99,42 +97,67 @@ class Elementwise implements Layer {
 
 const relu: ElementwiseFunction = {
   kind: 'relu',
-  f: (x) => Math.max(x, 0),
   df: (x) => (x > 0 ? 1 : 0),
   d2f: () => 0,
+  map(x, y) {
+    // Math.max propagates NaN (x > 0 ? x : 0 would hide it).
+    for (let e = 0; e < x.length; e++) y[e] = Math.max(x[e], 0);
+  },
+  backprop(x, _y, dy, dx) {
+    for (let e = 0; e < x.length; e++) dx[e] = x[e] > 0 ? dy[e] : 0;
+  },
 };
 
 const tanh: ElementwiseFunction = {
   kind: 'tanh',
-  f: Math.tanh,
   df: (_x, y) => 1 - y * y,
   d2f: (_x, y) => -2 * y * (1 - y * y),
+  map(x, y) {
+    for (let e = 0; e < x.length; e++) y[e] = Math.tanh(x[e]);
+  },
+  backprop(_x, y, dy, dx) {
+    for (let e = 0; e < y.length; e++) dx[e] = (1 - y[e] * y[e]) * dy[e];
+  },
 };
 
 const sigmoid: ElementwiseFunction = {
   kind: 'sigmoid',
-  f: (x) => 1 / (1 + Math.exp(-x)),
   df: (_x, y) => y * (1 - y),
   d2f: (_x, y) => y * (1 - y) * (1 - 2 * y),
+  map(x, y) {
+    for (let e = 0; e < x.length; e++) y[e] = 1 / (1 + Math.exp(-x[e]));
+  },
+  backprop(_x, y, dy, dx) {
+    for (let e = 0; e < y.length; e++) dx[e] = y[e] * (1 - y[e]) * dy[e];
+  },
 };
 
 // GELU with GPT-2's tanh approximation: ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
+function geluDf(x: number): number {
+  const th = Math.tanh(GELU_C * (x + GELU_A * x * x * x));
+  const du = GELU_C * (1 + 3 * GELU_A * x * x);
+  return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du;
+}
 const gelu: ElementwiseFunction = {
   kind: 'gelu',
-  f: (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + GELU_A * x * x * x))),
-  df: (x) => {
-    const th = Math.tanh(GELU_C * (x + GELU_A * x * x * x));
-    const du = GELU_C * (1 + 3 * GELU_A * x * x);
-    return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du;
-  },
+  df: geluDf,
   d2f: (x) => {
     const th = Math.tanh(GELU_C * (x + GELU_A * x * x * x));
     const sech2 = 1 - th * th;
     const du = GELU_C * (1 + 3 * GELU_A * x * x);
     const d2u = GELU_C * 6 * GELU_A * x;
     return sech2 * du - x * sech2 * th * du * du + 0.5 * x * sech2 * d2u;
+  },
+  map(x, y) {
+    for (let e = 0; e < x.length; e++) {
+      const v = x[e];
+      y[e] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
+    }
+  },
+  backprop(x, _y, dy, dx) {
+    for (let e = 0; e < x.length; e++) dx[e] = geluDf(x[e]) * dy[e];
   },
 };
 
