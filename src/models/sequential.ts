@@ -150,11 +150,14 @@ export class Sequential {
   checkBatch(input: Activation, targets: Targets, where: string, firstExample = 0): void {
     const { tokens, width } = this.inputShape;
     const first = this.layers[0];
-    if (first.checkInput) first.checkInput(input, where);
-    else if (input.tokens !== tokens || input.width !== width)
+    if (input.tokens !== tokens || input.width !== width)
       fail(
-        `${where}: examples have shape [${input.tokens}, ${input.width}], the model expects [${tokens}, ${width}]`,
+        `${where}: examples have shape [${input.tokens}, ${input.width}], the model expects [${tokens}, ${width}]` +
+          (input.tokens > tokens && width === 1
+            ? ` (sequences longer than the context of ${tokens} tokens)`
+            : ''),
       );
+    if (first.checkInput) first.checkInput(input, where);
     else if (input.data.length !== input.n * tokens * width)
       fail(`${where}: input holds ${input.data.length} values, expected ${input.n}·${tokens}·${width}`);
     this.loss.checkTargets(
