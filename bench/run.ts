@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getKernels } from '../src/kernels/index.js';
+import { runGptBenchmark } from './gpt.js';
 import { type BenchOptions, runMlpBenchmark } from './mlp.js';
 import { type BenchResult, describeMachine, machineInfo, resultTable, writeJson } from './table.js';
 
@@ -28,6 +29,11 @@ interface Benchmark {
 
 const BENCHMARKS: Benchmark[] = [
   { name: 'mlp', description: 'MLP 784-512-512-10, batch 256, synthetic data', run: runMlpBenchmark },
+  {
+    name: 'gpt',
+    description: 'GPT 4×128, contexts 64 and 256, batch 16, synthetic tokens',
+    run: runGptBenchmark,
+  },
 ];
 
 const RESULTS_DIR = join(import.meta.dirname ?? 'bench', 'results');
