@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { InrunError } from '../util/errors.js';
 import { registerDemoCommand } from './demo.js';
 import { type CliIo, processIo } from './io.js';
+import { registerTrainCommand } from './train.js';
 
 export type { CliIo } from './io.js';
 
@@ -33,6 +34,7 @@ export function createProgram(io: CliIo = processIo): Command {
     .exitOverride();
   // Subcommands made with .command() inherit the output and exit settings above.
   registerDemoCommand(program, io);
+  registerTrainCommand(program, io);
   return program;
 }
 

@@ -1,0 +1,546 @@
+// The configuration of `inrun train`: a YAML or JSON file and/or command-line flags (flags win),
+// validated with zod. Unknown keys and wrong types are errors naming the key path (and, for YAML
+// and JSON files, the line). `FIELDS` documents every field; `inrun train --help` prints it.
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
+import YAML, { LineCounter } from 'yaml';
+import { z } from 'zod';
+import { describe, fail } from '../util/errors.js';
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+const posInt = z.int().min(1);
+const nonNegative = z.number().min(0);
+const path = z.string().min(1);
+
+const Schedule = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant') }),
+  z.strictObject({ kind: z.literal('step'), every: posInt, gamma: nonNegative }),
+  z.strictObject({
+    kind: z.literal('cosine'),
+    warmupSteps: z.int().min(0).default(0),
+    minFactor: z.number().min(0).max(1).default(0),
+  }),
+]);
+
+/**
+ * Model kinds. EXTENSION POINT: a new kind (e.g. `gpt` on text data) adds its strict schema to
+ * MODEL_SCHEMAS here and its builder to MODEL_BUILDERS in src/cli/train.ts (which also decides
+ * how its data is loaded); FIELDS below documents its fields.
+ */
+const LogregModel = z.strictObject({ kind: z.literal('logreg') });
+const MlpModel = z.strictObject({
+  kind: z.literal('mlp'),
+  hidden: z.array(posInt).default([64]),
+  activation: z.enum(['relu', 'gelu', 'tanh', 'sigmoid']).default('relu'),
+});
+export const MODEL_SCHEMAS = [LogregModel, MlpModel] as const;
+export const MODEL_KINDS = MODEL_SCHEMAS.map((s) => s.shape.kind.value);
+
+const Optimizer = z.strictObject({
+  kind: z.enum(['sgd', 'adam', 'adamw']).default('sgd'),
+  lr: z.number().gt(0).default(0.05),
+  momentum: z.number().min(0).max(1).optional(),
+  weightDecay: nonNegative.optional(),
+  decoupledWeightDecay: nonNegative.optional(),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).optional(),
+  eps: nonNegative.optional(),
+  clipNorm: z.number().gt(0).nullable().default(null),
+  schedule: Schedule.prefault({ kind: 'constant' }),
+});
+
+export const TrainConfigSchema = z
+  .strictObject({
+    data: z.strictObject({
+      train: path,
+      validation: path.optional(),
+      validationSplit: z.number().gt(0).lt(1).optional(),
+    }),
+    columns: z
+      .strictObject({
+        id: z.string().min(1).optional(),
+        label: z.string().min(1).default('label'),
+        features: z.array(z.string().min(1)).min(1).optional(),
+        group: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    task: z.enum(['classification', 'binary', 'regression']).default('classification'),
+    classes: z.int().min(2).optional(),
+    model: z.discriminatedUnion('kind', MODEL_SCHEMAS).prefault({ kind: 'logreg' }),
+    optimizer: Optimizer.prefault({}),
+    batchSize: posInt.default(32),
+    steps: posInt.optional(),
+    epochs: posInt.optional(),
+    order: z.literal([1, 2]).default(2),
+    seed: z.int().min(0).max(0xffffffff).default(0),
+    stages: posInt.default(1),
+    perValidation: z.boolean().default(false),
+    gapSamples: z.int().min(0).default(2),
+    out: path.default('runs/train'),
+    checkpointEvery: z.int().min(0).default(100),
+    recordBatchIds: z.boolean().default(false),
+    kernels: z.enum(['auto', 'native', 'portable']).default('auto'),
+    initWeights: path.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const issue = (path: (string | number)[], message: string) =>
+      ctx.addIssue({ code: 'custom', path, message });
+    if (c.data.validation !== undefined && c.data.validationSplit !== undefined)
+      issue(['data', 'validationSplit'], 'give data.validation or data.validationSplit, not both');
+    if (c.data.validation === undefined && c.data.validationSplit === undefined)
+      issue(['data'], 'a validation set is needed: give data.validation (a file) or data.validationSplit');
+    if (c.steps !== undefined && c.epochs !== undefined) issue(['epochs'], 'give steps or epochs, not both');
+    if (c.classes !== undefined && c.task !== 'classification')
+      issue(['classes'], `classes applies to task classification only (task is ${c.task})`);
+    const o = c.optimizer;
+    if (o.kind === 'sgd') {
+      if (o.betas !== undefined) issue(['optimizer', 'betas'], 'betas apply to adam and adamw only');
+      if (o.eps !== undefined) issue(['optimizer', 'eps'], 'eps applies to adam and adamw only');
+    } else {
+      if (o.momentum !== undefined)
+        issue(['optimizer', 'momentum'], `momentum applies to sgd only (${o.kind} uses betas)`);
+      if (o.decoupledWeightDecay !== undefined)
+        issue(
+          ['optimizer', 'decoupledWeightDecay'],
+          `decoupledWeightDecay applies to sgd only (${o.kind === 'adamw' ? 'adamw decays decoupled with weightDecay' : 'use adamw for decoupled decay'})`,
+        );
+    }
+  });
+
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+export type ModelConfig = TrainConfig['model'];
+
+// ---------------------------------------------------------------------------------------------
+// Documentation: every field, its type and default (printed by `inrun train --help`).
+
+export interface FieldDoc {
+  path: string;
+  type: string;
+  default: string;
+  help: string;
+}
+
+export const FIELDS: FieldDoc[] = [
+  {
+    path: 'data.train',
+    type: 'path',
+    default: '(required)',
+    help: 'training data: .csv, .jsonl or .parquet',
+  },
+  {
+    path: 'data.validation',
+    type: 'path',
+    default: '-',
+    help: 'validation data, same columns as data.train',
+  },
+  {
+    path: 'data.validationSplit',
+    type: 'number in (0,1)',
+    default: '-',
+    help: 'or: hold out this fraction of data.train (seeded) as validation',
+  },
+  {
+    path: 'columns.id',
+    type: 'string',
+    default: '-',
+    help: 'unique example ids (default: 0-based row number)',
+  },
+  { path: 'columns.label', type: 'string', default: 'label', help: 'the target column' },
+  {
+    path: 'columns.features',
+    type: 'string[]',
+    default: 'all numeric',
+    help: 'feature columns; default every other column whose first non-empty cell is a number',
+  },
+  {
+    path: 'columns.group',
+    type: 'string',
+    default: '-',
+    help: 'group of each example, for per-group totals',
+  },
+  {
+    path: 'task',
+    type: 'classification|binary|regression',
+    default: 'classification',
+    help: 'labels: class indices 0..K-1 | 0/1 or true/false | real numbers',
+  },
+  {
+    path: 'classes',
+    type: 'integer ≥ 2',
+    default: 'max label + 1',
+    help: 'number of classes (classification)',
+  },
+  {
+    path: 'model.kind',
+    type: MODEL_KINDS.join('|'),
+    default: 'logreg',
+    help: 'linear model or multi-layer perceptron',
+  },
+  { path: 'model.hidden', type: 'integer[]', default: '[64]', help: 'mlp: hidden layer widths' },
+  { path: 'model.activation', type: 'relu|gelu|tanh|sigmoid', default: 'relu', help: 'mlp: activation' },
+  { path: 'optimizer.kind', type: 'sgd|adam|adamw', default: 'sgd', help: 'optimizer (PyTorch semantics)' },
+  { path: 'optimizer.lr', type: 'number > 0', default: '0.05', help: 'base learning rate' },
+  { path: 'optimizer.momentum', type: 'number in [0,1]', default: '0', help: 'sgd: heavy-ball momentum' },
+  {
+    path: 'optimizer.weightDecay',
+    type: 'number ≥ 0',
+    default: '0 (adamw: 0.01)',
+    help: 'L2 penalty (sgd, adam); decoupled decay (adamw)',
+  },
+  { path: 'optimizer.decoupledWeightDecay', type: 'number ≥ 0', default: '0', help: 'sgd: decoupled decay' },
+  { path: 'optimizer.betas', type: '[number, number]', default: '[0.9, 0.999]', help: 'adam/adamw: β1, β2' },
+  { path: 'optimizer.eps', type: 'number ≥ 0', default: '1e-8', help: 'adam/adamw: ε' },
+  {
+    path: 'optimizer.clipNorm',
+    type: 'number > 0',
+    default: 'none',
+    help: 'clip the batch gradient to this L2 norm',
+  },
+  {
+    path: 'optimizer.schedule.kind',
+    type: 'constant|step|cosine',
+    default: 'constant',
+    help: 'learning-rate schedule',
+  },
+  {
+    path: 'optimizer.schedule.every',
+    type: 'integer ≥ 1',
+    default: '(required)',
+    help: 'step: decay every n steps',
+  },
+  { path: 'optimizer.schedule.gamma', type: 'number ≥ 0', default: '(required)', help: 'step: decay factor' },
+  {
+    path: 'optimizer.schedule.warmupSteps',
+    type: 'integer ≥ 0',
+    default: '0',
+    help: 'cosine: linear warm-up',
+  },
+  {
+    path: 'optimizer.schedule.minFactor',
+    type: 'number in [0,1]',
+    default: '0',
+    help: 'cosine: final lr factor',
+  },
+  { path: 'batchSize', type: 'integer ≥ 1', default: '32', help: 'examples per step' },
+  { path: 'steps', type: 'integer ≥ 1', default: '-', help: 'optimizer steps (or give epochs)' },
+  { path: 'epochs', type: 'integer ≥ 1', default: '1', help: 'passes over the training data' },
+  { path: 'order', type: '1|2', default: '2', help: 'first- or second-order In-Run Shapley values' },
+  { path: 'seed', type: 'integer ≥ 0', default: '0', help: 'seeds initial weights, data order and split' },
+  { path: 'stages', type: 'integer ≥ 1', default: '1', help: 'split the run into this many equal stages' },
+  {
+    path: 'perValidation',
+    type: 'boolean',
+    default: 'false',
+    help: 'also keep each value split by validation example',
+  },
+  {
+    path: 'gapSamples',
+    type: 'integer ≥ 0',
+    default: '2',
+    help: 'adam/adamw: sub-batches measuring the linearisation gap',
+  },
+  { path: 'out', type: 'path', default: 'runs/train', help: 'run directory (must not exist; see --force)' },
+  {
+    path: 'checkpointEvery',
+    type: 'integer ≥ 0',
+    default: '100',
+    help: 'checkpoint every n steps (0: only on SIGINT/SIGTERM)',
+  },
+  {
+    path: 'recordBatchIds',
+    type: 'boolean',
+    default: 'false',
+    help: "record each step's batch ids in the trace",
+  },
+  {
+    path: 'kernels',
+    type: 'auto|native|portable',
+    default: 'auto',
+    help: 'OpenBLAS addon or TypeScript kernels',
+  },
+  { path: 'initWeights', type: 'path', default: '-', help: 'start from these weights (.safetensors)' },
+];
+
+/** The field table for --help. */
+export function fieldsHelp(): string {
+  const width = Math.max(...FIELDS.map((f) => f.path.length));
+  const lines = FIELDS.map((f) => {
+    const def = f.default === '-' ? '' : ` [default: ${f.default}]`;
+    return `  ${f.path.padEnd(width)}  ${f.type}${def}\n  ${' '.repeat(width)}  ${f.help}`;
+  });
+  return `Config fields (YAML or JSON file given by --config; flags override it):\n${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and merging
+
+/** A raw (unvalidated) config with where its parts came from, for messages. */
+export interface RawConfig {
+  value: Record<string, unknown>;
+  /** The config file (absolute), if any. */
+  file?: string;
+  /** Locates a key path in the file: "line 7", or undefined. */
+  lineOf?: (path: (string | number)[]) => number | undefined;
+  /** Key paths set by flags (dotted), so messages can name the flag instead of the file. */
+  flagPaths: Map<string, string>;
+}
+
+/** Reads a YAML (.yaml/.yml) or JSON (.json) config file; syntax errors name the line. */
+export async function loadConfigFile(file: string): Promise<RawConfig> {
+  const abs = resolve(file);
+  const ext = extname(abs).toLowerCase();
+  if (!['.yaml', '.yml', '.json'].includes(ext))
+    fail(`${file}: unknown config file type ${JSON.stringify(ext)} (use .yaml, .yml or .json)`);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(abs);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail(`${file}: cannot read the config file (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return fail(`${file}: the config file is not valid UTF-8`);
+  }
+  if (text.trim() === '') fail(`${file}: the config file is empty`);
+  // JSON is YAML; parsing both with the yaml package gives line numbers for both. JSON files are
+  // checked with JSON.parse first so they are held to JSON's own syntax.
+  if (ext === '.json') {
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      fail(`${file}: not valid JSON (${(error as Error).message})`);
+    }
+  }
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0].line;
+    const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    fail(`${file}${line ? `: line ${line}` : ''}: invalid ${ext === '.json' ? 'JSON' : 'YAML'} (${message})`);
+  }
+  const value = doc.toJS() as unknown;
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail(
+      `${file}: the config must be a mapping of keys to values, got ${Array.isArray(value) ? 'a list' : describe(value)}`,
+    );
+  const lineOf = (keyPath: (string | number)[]): number | undefined => {
+    for (let n = keyPath.length; n > 0; n--) {
+      const node = doc.getIn(keyPath.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  return { value: value as Record<string, unknown>, file: abs, lineOf, flagPaths: new Map() };
+}
+
+/** Sets a dotted key path in a plain object, creating objects on the way. */
+export function setPath(target: Record<string, unknown>, keyPath: string, value: unknown): void {
+  const keys = keyPath.split('.');
+  let node = target;
+  keys.slice(0, -1).forEach((key, k) => {
+    const next = node[key];
+    if (next === undefined || next === null) node[key] = {};
+    else if (typeof next !== 'object' || Array.isArray(next))
+      fail(`cannot set ${keyPath}: ${keys.slice(0, k + 1).join('.')} is not a mapping`);
+    node = node[key] as Record<string, unknown>;
+  });
+  node[keys[keys.length - 1]] = value;
+}
+
+const EXCLUSIVE: Record<string, string> = {
+  steps: 'epochs',
+  epochs: 'steps',
+  'data.validation': 'data.validationSplit',
+  'data.validationSplit': 'data.validation',
+};
+
+/**
+ * Applies flag overrides (dotted key path → value, with the flag's name for messages). Changing
+ * model.kind or optimizer.kind by flag drops the settings of the previous kind.
+ */
+export function applyOverrides(
+  raw: RawConfig,
+  overrides: { path: string; value: unknown; flag: string }[],
+): void {
+  for (const { path: keyPath, value, flag } of overrides) {
+    if (keyPath === 'model.kind') {
+      const model = raw.value.model as Record<string, unknown> | undefined;
+      if (model && typeof model === 'object' && model.kind !== value) raw.value.model = {};
+    }
+    if (keyPath === 'optimizer.kind') {
+      const opt = raw.value.optimizer as Record<string, unknown> | undefined;
+      if (opt && typeof opt === 'object' && opt.kind !== value) {
+        for (const key of ['momentum', 'decoupledWeightDecay', 'betas', 'eps']) delete opt[key];
+      }
+    }
+    // A flag replaces its alternative from the file (steps ↔ epochs, validation ↔ validationSplit).
+    const alternative = EXCLUSIVE[keyPath];
+    if (alternative) {
+      const [head, tail] = alternative.split('.');
+      const holder = (tail ? raw.value[head] : raw.value) as Record<string, unknown> | undefined;
+      if (holder && typeof holder === 'object') delete holder[tail ?? head];
+    }
+    setPath(raw.value, keyPath, value);
+    raw.flagPaths.set(keyPath, flag);
+  }
+}
+
+/** Parses the value of `--set key.path=value`: YAML scalars and flow collections (`[64, 32]`). */
+export function parseSetFlag(text: string): { path: string; value: unknown } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) fail(`--set expects key.path=value, got ${JSON.stringify(text)}`);
+  const keyPath = text.slice(0, eq).trim();
+  if (!/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(keyPath))
+    fail(`--set: ${JSON.stringify(keyPath)} is not a key path like optimizer.lr`);
+  const valueText = text.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = valueText.trim() === '' ? '' : YAML.parse(valueText);
+  } catch {
+    fail(`--set ${keyPath}: cannot parse the value ${JSON.stringify(valueText)}`);
+  }
+  return { path: keyPath, value };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+const PATH_FIELDS = ['data.train', 'data.validation', 'out', 'initWeights'];
+
+/**
+ * Validates a raw config and fills in defaults. Relative paths are resolved against the config
+ * file's folder (paths from flags against the working directory). Errors name the key path, the
+ * source (file and line, or flag) and the expected type; unknown keys are errors.
+ */
+export function parseTrainConfig(raw: RawConfig, cwd = process.cwd()): TrainConfig {
+  const result = TrainConfigSchema.safeParse(raw.value);
+  if (!result.success) {
+    const issues = result.error.issues;
+    const more =
+      issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+    fail(`${formatIssue(issues[0], raw)}${more}`);
+  }
+  const config = result.data;
+  // The optimizer's own defaults, written out so config.json shows every value used.
+  const o = config.optimizer;
+  if (o.kind === 'sgd') {
+    o.momentum ??= 0;
+    o.weightDecay ??= 0;
+    o.decoupledWeightDecay ??= 0;
+  } else {
+    o.weightDecay ??= o.kind === 'adamw' ? 0.01 : 0;
+    o.betas ??= [0.9, 0.999];
+    o.eps ??= 1e-8;
+  }
+  const baseDir = raw.file ? dirname(raw.file) : cwd;
+  for (const field of PATH_FIELDS) {
+    const [head, tail] = field.split('.');
+    const holder = (tail ? (config as Record<string, unknown>)[head] : config) as Record<string, unknown>;
+    const key = tail ?? head;
+    const value = holder[key];
+    if (typeof value !== 'string') continue;
+    holder[key] = resolve(raw.flagPaths.has(field) ? cwd : baseDir, value);
+  }
+  return config;
+}
+
+type Issue = z.core.$ZodIssue;
+
+function formatIssue(issue: Issue, raw: RawConfig): string {
+  const keyPath = issue.path.map(String);
+  const fullPath = issue.code === 'unrecognized_keys' ? [...keyPath, issue.keys[0]] : keyPath;
+  const dotted = fullPath.join('.');
+  const flag = [...raw.flagPaths.entries()].find(([p]) => dotted === p || dotted.startsWith(`${p}.`))?.[1];
+  let source: string;
+  if (flag) source = flag;
+  else if (raw.file) {
+    const line = raw.lineOf?.(fullPath as (string | number)[]);
+    source = line ? `${raw.file}: line ${line}` : raw.file;
+  } else source = 'config';
+  const actual = valueAt(raw.value, issue.path as (string | number)[]);
+  const name = dotted === '' ? 'config' : dotted;
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const known = knownKeys(keyPath.join('.'));
+      return `${source}: unknown key "${dotted}"${known ? ` (known here: ${known})` : ''}`;
+    }
+    case 'invalid_type': {
+      if (actual === undefined) return `${source}: ${name} is required (${expectedText(issue.expected)})`;
+      return `${source}: ${name}: expected ${expectedText(issue.expected)}, got ${describeValue(actual)}`;
+    }
+    case 'invalid_value':
+      return `${source}: ${name}: expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${describeValue(actual)}`;
+    case 'invalid_union': {
+      const options = 'options' in issue ? (issue.options as unknown[]) : undefined;
+      if (options)
+        return `${source}: ${name}: expected ${options.map((v) => JSON.stringify(v)).join(' or ')}, got ${describeValue(actual)}`;
+      return `${source}: ${name}: ${issue.message}, got ${describeValue(actual)}`;
+    }
+    case 'too_small':
+    case 'too_big': {
+      const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      if (issue.origin === 'array')
+        return `${source}: ${name}: needs ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} entries`;
+      if (issue.origin === 'string') return `${source}: ${name}: must not be empty`;
+      const op = issue.code === 'too_small' ? (issue.inclusive ? '≥' : '>') : issue.inclusive ? '≤' : '<';
+      return `${source}: ${name}: must be ${op} ${bound}, got ${describeValue(actual)}`;
+    }
+    default:
+      return `${source}: ${name}: ${issue.message}`;
+  }
+}
+
+function expectedText(expected: string): string {
+  switch (expected) {
+    case 'int':
+      return 'an integer';
+    case 'number':
+      return 'a number';
+    case 'string':
+      return 'a string';
+    case 'boolean':
+      return 'true or false';
+    case 'object':
+      return 'a mapping';
+    case 'array':
+    case 'tuple':
+      return 'a list';
+    default:
+      return expected;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+function valueAt(value: unknown, keyPath: (string | number)[]): unknown {
+  let node = value;
+  for (const key of keyPath) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return node;
+}
+
+function knownKeys(parent: string): string {
+  const prefix = parent === '' ? '' : `${parent}.`;
+  const keys = new Set<string>();
+  for (const f of FIELDS) {
+    if (!f.path.startsWith(prefix)) continue;
+    keys.add(f.path.slice(prefix.length).split('.')[0]);
+  }
+  if (parent === 'model') keys.add('kind');
+  return [...keys].join(', ');
+}

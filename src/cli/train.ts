@@ -1,0 +1,662 @@
+// `inrun train`: train a model on a data file while valuing every training example (In-Run Data
+// Shapley), with checkpoints, exact resume and a run directory of results (src/io/run-dir.ts).
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import {
+  type LoadedTable,
+  readLabels,
+  readTable,
+  resolveColumns,
+  type Table,
+  type TableRow,
+  tableToDataset,
+} from '../data/readers/index.js';
+import { displayPath } from '../data/readers/table.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import {
+  type DataFileInfo,
+  prepareRunDir,
+  RUN_FILES,
+  type RunManifest,
+  readManifest,
+  writeJsonFile,
+} from '../io/run-dir.js';
+import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
+import {
+  traceToCsv,
+  traceToJsonl,
+  valuesToCsv,
+  valuesToJsonl,
+  valuesToParquet,
+} from '../io/values-writers.js';
+import type { NativeKernels } from '../kernels/index.js';
+import { type LossName, mlp } from '../models/builders.js';
+import type { Sequential } from '../models/sequential.js';
+import { Adam } from '../optim/adam.js';
+import type { Schedule } from '../optim/schedule.js';
+import { Sgd } from '../optim/sgd.js';
+import type { Optimizer } from '../optim/types.js';
+import { Progress, type ProgressMode } from '../train/progress.js';
+import { Trainer } from '../train/trainer.js';
+import { DivergenceError, fail } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import {
+  applyOverrides,
+  fieldsHelp,
+  loadConfigFile,
+  type ModelConfig,
+  parseSetFlag,
+  parseTrainConfig,
+  type RawConfig,
+  type TrainConfig,
+} from './config.js';
+import { type CliIo, processIo } from './io.js';
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+type FlagKind = 'string' | 'number' | 'list' | 'numberList' | 'boolean';
+
+/** Flags that set one config field each: flag, config key path, value kind, help. */
+const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
+  ['--train <path>', 'data.train', 'string', 'training data (.csv, .jsonl, .parquet)'],
+  ['--validation <path>', 'data.validation', 'string', 'validation data'],
+  [
+    '--validation-split <fraction>',
+    'data.validationSplit',
+    'number',
+    'or: hold out this fraction of --train',
+  ],
+  ['--id-column <name>', 'columns.id', 'string', 'column of unique example ids'],
+  ['--label-column <name>', 'columns.label', 'string', 'label column'],
+  ['--features <a,b,...>', 'columns.features', 'list', 'feature columns (default: all numeric)'],
+  ['--group-column <name>', 'columns.group', 'string', 'group column'],
+  ['--task <kind>', 'task', 'string', 'classification, binary or regression'],
+  ['--classes <n>', 'classes', 'number', 'number of classes (classification)'],
+  ['--model <kind>', 'model.kind', 'string', 'logreg or mlp'],
+  ['--hidden <n,n,...>', 'model.hidden', 'numberList', 'mlp hidden widths'],
+  ['--activation <name>', 'model.activation', 'string', 'mlp activation'],
+  ['--optimizer <kind>', 'optimizer.kind', 'string', 'sgd, adam or adamw'],
+  ['--lr <rate>', 'optimizer.lr', 'number', 'learning rate'],
+  ['--momentum <m>', 'optimizer.momentum', 'number', 'sgd momentum'],
+  ['--weight-decay <l>', 'optimizer.weightDecay', 'number', 'weight decay'],
+  ['--clip-norm <n>', 'optimizer.clipNorm', 'number', 'gradient clipping norm'],
+  ['--batch-size <n>', 'batchSize', 'number', 'examples per step'],
+  ['--steps <n>', 'steps', 'number', 'optimizer steps'],
+  ['--epochs <n>', 'epochs', 'number', 'passes over the data'],
+  ['--order <1|2>', 'order', 'number', 'first- or second-order values'],
+  ['--seed <n>', 'seed', 'number', 'seed of weights, data order and split'],
+  ['--stages <n>', 'stages', 'number', 'equal training stages'],
+  ['--per-validation', 'perValidation', 'boolean', 'keep values per validation example'],
+  ['--out <dir>', 'out', 'string', 'run directory'],
+  ['--checkpoint-every <n>', 'checkpointEvery', 'number', 'checkpoint every n steps (0: on signals only)'],
+  ['--record-batch-ids', 'recordBatchIds', 'boolean', "record each step's batch ids in the trace"],
+  ['--kernels <kind>', 'kernels', 'string', 'auto, native or portable'],
+  ['--init-weights <file>', 'initWeights', 'string', 'initial weights (.safetensors)'],
+];
+
+function camel(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .split(' ')[0]
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function flagValue(text: string | boolean, kind: FlagKind): unknown {
+  if (typeof text === 'boolean') return text;
+  const num = (t: string) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : t);
+  switch (kind) {
+    case 'string':
+      return text;
+    case 'number':
+      return num(text);
+    case 'list':
+      return text.split(',').map((s) => s.trim());
+    case 'numberList':
+      return text.trim() === '' ? [] : text.split(',').map((s) => num(s.trim()));
+    case 'boolean':
+      return true;
+  }
+}
+
+type RawFlags = Record<string, unknown> & {
+  config?: string;
+  resume?: string;
+  force?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  set?: string[];
+};
+
+/** Adds `inrun train` to the program. */
+export function registerTrainCommand(program: Command, io: CliIo): void {
+  const command = program
+    .command('train')
+    .description(
+      'train a model on a CSV, JSONL or Parquet file and value every training example in-run; ' +
+        'results go to a run directory',
+    )
+    .option('--config <file>', 'YAML or JSON config (flags override its fields)');
+  for (const [flags, , , help] of CONFIG_FLAGS) command.option(flags, help);
+  command
+    .addOption(
+      new Option(
+        '--set <key.path=value>',
+        'set any config field, e.g. optimizer.schedule.kind=cosine (repeatable)',
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option('--resume <dir>', 'continue an interrupted run from its checkpoint (uses its saved config)')
+    .option('--force', 'replace an existing run directory')
+    .option('--quiet', 'print only the final summary')
+    .option('--json', 'print progress and results as JSON lines on stdout')
+    .addHelpText('after', `\n${fieldsHelp()}\nRun-directory layout and examples: docs/cli.md\n`)
+    .action(async (flags: RawFlags) => {
+      await runTrainCommand(flags, io);
+    });
+}
+
+async function runTrainCommand(flags: RawFlags, io: CliIo): Promise<void> {
+  if (flags.quiet && flags.json) fail('--quiet and --json exclude each other');
+  const mode: ProgressMode = flags.json
+    ? 'json'
+    : flags.quiet
+      ? 'quiet'
+      : io === processIo && process.stderr.isTTY
+        ? 'bar'
+        : 'plain';
+  if (flags.resume !== undefined) {
+    const extra = Object.keys(flags).filter(
+      (k) => !['resume', 'quiet', 'json'].includes(k) && flags[k] !== undefined,
+    );
+    if (extra.length > 0)
+      fail(
+        `--resume continues with the run's saved config; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+      );
+    await trainRun({ resumeDir: resolve(flags.resume), mode, io });
+    return;
+  }
+  const raw: RawConfig = flags.config
+    ? await loadConfigFile(flags.config)
+    : { value: {}, flagPaths: new Map() };
+  const overrides: { path: string; value: unknown; flag: string }[] = [];
+  for (const [flagSpec, path, kind] of CONFIG_FLAGS) {
+    const value = flags[camel(flagSpec)];
+    if (value === undefined) continue;
+    overrides.push({ path, value: flagValue(value as string | boolean, kind), flag: flagSpec.split(' ')[0] });
+  }
+  for (const text of flags.set ?? []) {
+    const { path, value } = parseSetFlag(text);
+    overrides.push({ path, value, flag: `--set ${path}` });
+  }
+  applyOverrides(raw, overrides);
+  if (!flags.config && raw.value.data === undefined)
+    fail('no training data: give --config run.yaml or --train data.csv (see inrun train --help)');
+  const config = parseTrainConfig(raw);
+  await trainRun({ config, force: flags.force ?? false, mode, io });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/**
+ * Training and validation data as TensorDatasets. EXTENSION POINT: model kinds on other data
+ * (e.g. `gpt` on text) branch here on config.model.kind to their own loader.
+ */
+export interface TrainingData {
+  train: LoadedTable;
+  validation: LoadedTable;
+  features: string[];
+  classes: number | null;
+  /** The validation file's table, or null when validation was split off the training file. */
+  validationTable: Table | null;
+}
+
+/** Seeds for the independent random choices of a run, all from `config.seed`. */
+export function runSeeds(seed: number): { split: number; model: number; order: number } {
+  const rng = new Rng(seed);
+  return { split: rng.nextUint32(), model: rng.nextUint32(), order: rng.nextUint32() };
+}
+
+export async function loadTrainingData(config: TrainConfig): Promise<TrainingData> {
+  const trainTable = await readTable(config.data.train);
+  const features = resolveColumns(trainTable, config.columns);
+  let trainRows = trainTable.rows;
+  let validationTable: Table | null = null;
+  let validationSource: Table = trainTable;
+  let validationRows: TableRow[];
+  if (config.data.validation !== undefined) {
+    validationTable = await readTable(config.data.validation);
+    validationSource = validationTable;
+    validationRows = validationTable.rows;
+  } else {
+    const n = trainRows.length;
+    const fraction = config.data.validationSplit!;
+    const count = Math.round(n * fraction);
+    if (count < 1 || count > n - 1)
+      fail(
+        `data.validationSplit ${fraction} of ${n} rows leaves ${count < 1 ? 'no validation' : 'no training'} examples (${displayPath(trainTable.path)})`,
+      );
+    const perm = new Rng(runSeeds(config.seed).split).permutation(n);
+    const held = new Uint8Array(n);
+    for (let k = 0; k < count; k++) held[perm[k]] = 1;
+    validationRows = trainRows.filter((_, i) => held[i] === 1);
+    trainRows = trainRows.filter((_, i) => held[i] === 0);
+  }
+  // The validation file needs the label and feature columns; its id and group columns are optional.
+  const has = (name: string | undefined) => name !== undefined && validationSource.columns.includes(name);
+  const validationColumns = {
+    label: config.columns.label,
+    id: has(config.columns.id) ? config.columns.id : undefined,
+    group: has(config.columns.group) ? config.columns.group : undefined,
+  };
+  let classes: number | null = null;
+  if (config.task === 'classification') {
+    if (config.classes !== undefined) classes = config.classes;
+    else {
+      let max = -1;
+      for (const y of readLabels(trainTable, trainRows, config.columns.label, 'classification'))
+        max = Math.max(max, y);
+      resolveColumns(validationSource, validationColumns, features);
+      for (const y of readLabels(validationSource, validationRows, config.columns.label, 'classification'))
+        max = Math.max(max, y);
+      classes = max + 1;
+      if (classes < 2)
+        fail(
+          `${displayPath(trainTable.path)}: every label is 0; classification needs at least 2 classes (or set classes)`,
+        );
+    }
+  }
+  const train = tableToDataset(trainTable, {
+    columns: config.columns,
+    features,
+    task: config.task,
+    classes: classes ?? undefined,
+    rows: trainRows,
+    name: displayPath(trainTable.path),
+  });
+  const validation = tableToDataset(validationSource, {
+    columns: validationColumns,
+    features,
+    task: config.task,
+    classes: classes ?? undefined,
+    rows: validationRows,
+    name: `${displayPath(validationSource.path)} (validation)`,
+  });
+  return { train, validation, features, classes, validationTable };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model and optimizer
+
+export interface ModelContext {
+  inputs: number;
+  outputs: number;
+  loss: LossName;
+  seed: number;
+  kernels: TrainConfig['kernels'];
+}
+
+/**
+ * Builders per model kind. EXTENSION POINT: a new kind (e.g. `gpt`) adds its builder here, next
+ * to its schema in MODEL_SCHEMAS (src/cli/config.ts).
+ */
+export const MODEL_BUILDERS: {
+  [K in ModelConfig['kind']]: (config: Extract<ModelConfig, { kind: K }>, ctx: ModelContext) => Sequential;
+} = {
+  // A linear model: softmax regression, logistic regression or linear regression by task.
+  logreg: (_config, ctx) =>
+    mlp({
+      inputs: ctx.inputs,
+      hidden: [],
+      outputs: ctx.outputs,
+      loss: ctx.loss,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
+  mlp: (config, ctx) =>
+    mlp({
+      inputs: ctx.inputs,
+      hidden: config.hidden,
+      activation: config.activation,
+      outputs: ctx.outputs,
+      loss: ctx.loss,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
+};
+
+export function buildModel(config: TrainConfig, data: TrainingData): Sequential {
+  const task = config.task;
+  const ctx: ModelContext = {
+    inputs: data.features.length,
+    outputs: task === 'classification' ? data.classes! : 1,
+    loss: task === 'classification' ? 'softmax-cross-entropy' : task === 'binary' ? 'binary-logistic' : 'mse',
+    seed: runSeeds(config.seed).model,
+    kernels: config.kernels,
+  };
+  const build = MODEL_BUILDERS[config.model.kind] as (c: ModelConfig, ctx: ModelContext) => Sequential;
+  return build(config.model, ctx);
+}
+
+export function buildOptimizer(config: TrainConfig): Optimizer {
+  const o = config.optimizer;
+  const schedule = o.schedule as Schedule;
+  const clipNorm = o.clipNorm ?? undefined;
+  if (o.kind === 'sgd')
+    return new Sgd({
+      lr: o.lr,
+      momentum: o.momentum,
+      weightDecay: o.weightDecay,
+      decoupledWeightDecay: o.decoupledWeightDecay,
+      clipNorm,
+      schedule,
+    });
+  return new Adam(
+    { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, clipNorm, schedule },
+    o.kind,
+  );
+}
+
+/** Steps of the run and the first steps of stages 2..k (equal stages). */
+export function runLength(
+  config: TrainConfig,
+  trainSize: number,
+): { totalSteps: number; stageStarts: number[] } {
+  const totalSteps = config.steps ?? Math.ceil(trainSize / config.batchSize) * (config.epochs ?? 1);
+  if (config.stages > totalSteps)
+    fail(
+      `stages: ${config.stages} stages do not fit in a run of ${totalSteps} step${totalSteps === 1 ? '' : 's'}`,
+    );
+  const stageStarts = Array.from({ length: config.stages - 1 }, (_, s) =>
+    Math.round(((s + 1) * totalSteps) / config.stages),
+  );
+  return { totalSteps, stageStarts };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+function fileInfo(table: Table, rows: number): DataFileInfo {
+  return { path: table.path, format: table.format, sha256: table.sha256, bytes: table.bytes, rows };
+}
+
+interface TrainRunArgs {
+  config?: TrainConfig;
+  resumeDir?: string;
+  force?: boolean;
+  mode: ProgressMode;
+  io: CliIo;
+}
+
+async function trainRun(args: TrainRunArgs): Promise<void> {
+  const { io, mode } = args;
+  const resuming = args.resumeDir !== undefined;
+  let config: TrainConfig;
+  let previous: RunManifest | null = null;
+  if (resuming) {
+    const dir = args.resumeDir!;
+    previous = await readManifest(dir);
+    if (previous.status === 'complete') fail(`${dir}: the run is already complete; nothing to resume`);
+    const raw = await loadConfigFile(join(dir, RUN_FILES.config));
+    config = parseTrainConfig(raw);
+  } else config = args.config!;
+  const runDir = resuming ? args.resumeDir! : config.out;
+
+  // Everything that can be wrong with the input is checked before anything is written.
+  const data = await loadTrainingData(config);
+  if (previous) {
+    const check = (info: DataFileInfo | null, table: Table | null, role: string) => {
+      if (info && table && info.sha256 !== table.sha256)
+        fail(
+          `${displayPath(table.path)}: the ${role} data changed since the run started (sha256 differs); resume needs the same data`,
+        );
+    };
+    check(previous.data.train, data.train.table, 'training');
+    check(previous.data.validation, data.validationTable, 'validation');
+  }
+  const model = buildModel(config, data);
+  const optimizer = buildOptimizer(config);
+  const { totalSteps, stageStarts } = runLength(config, data.train.dataset.size);
+  const trainer = new Trainer({
+    model,
+    optimizer,
+    data: data.train.dataset,
+    batchSize: config.batchSize,
+    steps: totalSteps,
+    seed: runSeeds(config.seed).order,
+    valuation: {
+      validation: data.validation.dataset,
+      order: config.order,
+      perValidation: config.perValidation,
+      stageStarts,
+      recordBatchIds: config.recordBatchIds,
+      gapSamples: config.gapSamples,
+    },
+  });
+  if (resuming) {
+    const initial = await readSafetensors(join(runDir, RUN_FILES.weightsInitial));
+    loadModelTensors(model, initial.tensors, join(runDir, RUN_FILES.weightsInitial));
+  } else if (config.initWeights !== undefined) {
+    const init = await readSafetensors(config.initWeights);
+    loadModelTensors(model, init.tensors, displayPath(config.initWeights));
+  }
+  const kernels =
+    model.kernels.kind === 'native'
+      ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
+      : 'portable (TypeScript)';
+
+  const now = () => new Date().toISOString();
+  let manifest: RunManifest;
+  if (previous) {
+    manifest = {
+      ...previous,
+      status: 'running',
+      times: { ...previous.times, resumedAt: [...previous.times.resumedAt, now()] },
+    };
+    delete manifest.message;
+    const checkpoint = (await hasCheckpoint(runDir)) ? await loadCheckpoint(runDir, model.dtype) : null;
+    if (checkpoint) trainer.restore(checkpoint);
+  } else {
+    await prepareRunDir(runDir, args.force ?? false);
+    await writeJsonFile(join(runDir, RUN_FILES.config), config);
+    await writeFileAtomic(
+      join(runDir, RUN_FILES.weightsInitial),
+      encodeSafetensors(modelTensors(model), { format: 'pt' }),
+    );
+    manifest = {
+      format: 'inrun-run',
+      formatVersion: 1,
+      status: 'running',
+      inrunVersion: packageVersion(),
+      nodeVersion: process.version,
+      kernels,
+      seed: config.seed,
+      config: config as unknown as Record<string, unknown>,
+      data: {
+        train: fileInfo(data.train.table, data.train.table.rows.length),
+        validation: data.validationTable
+          ? fileInfo(data.validationTable, data.validationTable.rows.length)
+          : null,
+        trainExamples: data.train.dataset.size,
+        validationExamples: data.validation.dataset.size,
+        features: data.features,
+        classes: data.classes,
+      },
+      model: {
+        parameters: model.parameterCount,
+        tensors: model.slots.map((s) => ({ name: s.name, shape: s.shape })),
+      },
+      totalSteps,
+      stageStarts,
+      stepsDone: 0,
+      times: { startedAt: now(), finishedAt: null, resumedAt: [], trainingSeconds: 0 },
+    };
+  }
+  manifest.stepsDone = trainer.step;
+  await writeJsonFile(join(runDir, RUN_FILES.manifest), manifest);
+
+  const say = (line: string) => {
+    if (mode === 'plain' || mode === 'bar') io.stdout(`${line}\n`);
+  };
+  const shownDir = displayPath(runDir);
+  say(`kernels: ${kernels}`);
+  say(
+    `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
+      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}`,
+  );
+  say(
+    `model: ${config.model.kind}, ${model.parameterCount} parameters; ${totalSteps} steps, order-${config.order} values`,
+  );
+  if (resuming) say(`resuming ${shownDir} at step ${trainer.step}`);
+
+  const progress = new Progress({
+    mode,
+    totalSteps,
+    startStep: trainer.step,
+    writeText: io.stderr,
+    writeJson: io.stdout,
+    stream: process.stderr,
+  });
+  progress.event(resuming ? 'resume' : 'start', {
+    runDir,
+    step: trainer.step,
+    totalSteps,
+    trainExamples: data.train.dataset.size,
+    validationExamples: data.validation.dataset.size,
+    parameters: model.parameterCount,
+    kernels: model.kernels.kind,
+  });
+
+  // Signals: the first SIGINT/SIGTERM asks for a checkpoint and a clean stop after this step;
+  // a second one gives the signal its default meaning.
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      removeHandlers();
+      process.kill(process.pid, signal);
+      return;
+    }
+    stopSignal = signal;
+  };
+  const removeHandlers = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const sessionStart = performance.now();
+  const baseSeconds = manifest.times.trainingSeconds;
+  const writeManifest = async (status: RunManifest['status'], message?: string) => {
+    manifest.status = status;
+    manifest.stepsDone = trainer.step;
+    manifest.times.trainingSeconds = baseSeconds + (performance.now() - sessionStart) / 1000;
+    if (message !== undefined) manifest.message = message;
+    if (status === 'complete') manifest.times.finishedAt = now();
+    await writeJsonFile(join(runDir, RUN_FILES.manifest), manifest);
+  };
+  const checkpoint = async () => {
+    await saveCheckpoint(runDir, trainer.checkpoint());
+    await writeManifest('running');
+    progress.event('checkpoint', { step: trainer.step });
+  };
+
+  progress.start();
+  try {
+    while (!trainer.done) {
+      const report = trainer.runStep();
+      const row = trainer.valuer?.trace.at(-1);
+      progress.step({
+        step: trainer.step,
+        totalSteps,
+        lr: report.lr,
+        trainLoss: report.trainLoss,
+        validationLoss: row?.validationLossBefore ?? null,
+        efficiencyResidual: row?.efficiencyResidual ?? null,
+      });
+      if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0 && !trainer.done)
+        await checkpoint();
+      // Let signals in: they are delivered only between turns of the event loop.
+      await new Promise((r) => setImmediate(r));
+      if (stopSignal && !trainer.done) {
+        await saveCheckpoint(runDir, trainer.checkpoint());
+        const message = `interrupted by ${stopSignal} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
+        await writeManifest('interrupted', message);
+        progress.stop();
+        progress.event('interrupted', { signal: stopSignal, step: trainer.step, runDir });
+        fail(`${message}; continue with: inrun train --resume ${shownDir}`);
+      }
+    }
+  } catch (error) {
+    progress.stop();
+    if (error instanceof DivergenceError) {
+      await writeManifest('failed', error.message);
+    }
+    throw error;
+  } finally {
+    removeHandlers();
+  }
+  progress.stop();
+
+  const valuer = trainer.valuer!;
+  const ledger = valuer.ledger;
+  await writeFileAtomic(join(runDir, RUN_FILES.valuesCsv), valuesToCsv(ledger));
+  await writeFileAtomic(join(runDir, RUN_FILES.valuesJsonl), valuesToJsonl(ledger));
+  await writeFileAtomic(join(runDir, RUN_FILES.valuesParquet), valuesToParquet(ledger));
+  if (config.perValidation) {
+    const entries = ledger.all();
+    const m = data.validation.dataset.size;
+    const matrix = new Float64Array(entries.length * m);
+    entries.forEach((e, i) => {
+      if (e.perValidation) matrix.set(e.perValidation, i * m);
+    });
+    await writeFileAtomic(
+      join(runDir, RUN_FILES.perValidation),
+      encodeSafetensors([{ name: 'values', shape: [entries.length, m], data: matrix }], {
+        train_ids: JSON.stringify(entries.map((e) => e.id)),
+        validation_ids: JSON.stringify(data.validation.ids),
+      }),
+    );
+  }
+  await writeFileAtomic(join(runDir, RUN_FILES.traceCsv), traceToCsv(valuer.trace));
+  await writeFileAtomic(join(runDir, RUN_FILES.traceJsonl), traceToJsonl(valuer.trace));
+  await writeFileAtomic(
+    join(runDir, RUN_FILES.weightsFinal),
+    encodeSafetensors(modelTensors(model), { format: 'pt' }),
+  );
+  await writeManifest('complete');
+  await removeCheckpoint(runDir);
+
+  const trace = valuer.trace;
+  let maxResidual = 0;
+  for (const row of trace) maxResidual = Math.max(maxResidual, Math.abs(row.efficiencyResidual));
+  const first = trace[0];
+  const last = trace[trace.length - 1];
+  const summary = {
+    runDir,
+    steps: totalSteps,
+    examplesValued: ledger.size,
+    initialValidationLoss: first.validationLossBefore,
+    finalValidationLoss: last.validationLossAfter,
+    maxEfficiencyResidual: maxResidual,
+  };
+  if (mode === 'json') {
+    progress.event('done', summary);
+    return;
+  }
+  io.stdout(
+    `done: ${totalSteps} steps, validation loss ${first.validationLossBefore.toPrecision(4)} → ${last.validationLossAfter.toPrecision(4)}, ` +
+      `max |efficiency residual| ${maxResidual.toExponential(1)}\n`,
+  );
+  io.stdout(
+    `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${ledger.size} examples; also .jsonl, .parquet)\n`,
+  );
+  io.stdout(`run: ${shownDir}\n`);
+}

@@ -1,0 +1,138 @@
+// A table read from a data file: named columns, rows of raw cells, and where each row came from,
+// so every error can name the file, the line (or Parquet row) and the column.
+import { relative } from 'node:path';
+import { fail } from '../../util/errors.js';
+
+export type TableFormat = 'csv' | 'jsonl' | 'parquet';
+
+export const TABLE_FORMATS: Record<string, TableFormat> = {
+  '.csv': 'csv',
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.parquet': 'parquet',
+};
+
+/** One data row as read: cells keyed by column name, before any type conversion. */
+export interface TableRow {
+  /**
+   * Raw cells. CSV: strings (as unquoted by the parser). JSONL: JSON values. Parquet: the decoded
+   * values (numbers, bigints for INT64, strings, booleans, null).
+   */
+  cells: Record<string, unknown>;
+  /** 0-based position among the file's data rows. */
+  index: number;
+  /** 1-based line where the row starts (CSV, JSONL) or 1-based row number (Parquet). */
+  line: number;
+  /** JSONL: the line's original text, so a subset can be written back unchanged. */
+  raw?: string;
+}
+
+export interface Table {
+  /** The path as the user gave it (resolved), used in messages. */
+  path: string;
+  format: TableFormat;
+  columns: string[];
+  rows: TableRow[];
+  /** sha256 of the file's bytes (hex). */
+  sha256: string;
+  bytes: number;
+  /** Parquet only: the file's schema elements, reused when writing a subset back. */
+  parquetSchema?: unknown[];
+}
+
+/** The longest line (CSV record line or JSONL line) a reader accepts, in bytes. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/** A path for messages: relative to the working directory when inside it, else as is. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !rel.startsWith('/') ? rel : path;
+}
+
+/** "file: line 5" (or "row 5" for Parquet), plus `, column "x"` when a column is given. */
+export function location(table: Pick<Table, 'path' | 'format'>, row: TableRow, column?: string): string {
+  const unit = table.format === 'parquet' ? 'row' : 'line';
+  const col = column === undefined ? '' : `, column ${JSON.stringify(column)}`;
+  return `${displayPath(table.path)}: ${unit} ${row.line}${col}`;
+}
+
+/** Short description of a cell for messages: strings quoted and cut to 40 characters. */
+export function showCell(cell: unknown): string {
+  if (typeof cell === 'string') {
+    const cut = cell.length > 40 ? `${cell.slice(0, 40)}…` : cell;
+    return JSON.stringify(cut);
+  }
+  if (typeof cell === 'bigint') return String(cell);
+  if (cell === null || cell === undefined) return 'null';
+  if (typeof cell === 'object') return Array.isArray(cell) ? 'an array' : 'an object';
+  return String(cell);
+}
+
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes a text file's bytes as strict UTF-8 (a leading BOM is dropped). Invalid bytes are an
+ * error naming the byte offset and line; so is a line longer than `maxLineBytes`.
+ */
+export function decodeText(bytes: Uint8Array, path: string, maxLineBytes = MAX_LINE_BYTES): string {
+  const shown = displayPath(path);
+  // Line lengths first, on the bytes: a huge line is refused before anything tries to parse it.
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 0x0a) {
+      if (i - start > maxLineBytes)
+        fail(
+          `${shown}: line ${line} is ${i - start} bytes long; lines longer than ${maxLineBytes} bytes are refused`,
+        );
+      line++;
+      start = i + 1;
+    }
+  }
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    let at = 1;
+    for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) at++;
+    const hex = Array.from(bytes.subarray(offset, offset + 4), (b) => b.toString(16).padStart(2, '0')).join(
+      ' ',
+    );
+    return fail(
+      `${shown}: line ${at}: invalid UTF-8 at byte offset ${offset} (bytes ${hex}); the file must be UTF-8 text`,
+    );
+  }
+}
+
+/** Offset of the first byte sequence a strict UTF-8 decoder rejects (bytes.length if none). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (i + k >= n) return i;
+      if (k === 1 ? c < lo || c > hi : c < 0x80 || c > 0xbf) return i;
+    }
+    i += need + 1;
+  }
+  return n;
+}

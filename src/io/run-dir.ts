@@ -1,0 +1,248 @@
+/**
+ * The run directory of `inrun train` and everything in it. Layout (see docs/cli.md):
+ *
+ *   config.json                  the resolved config (defaults filled in, paths absolute); a valid
+ *                                `--config` file itself
+ *   manifest.json                status, inrun and Node versions, kernels, seed, sha256 of the data
+ *                                files, data shapes, step counts, and the run's times — the ONLY
+ *                                file with times or machine details
+ *   values.csv / .jsonl / .parquet
+ *                                one row per training example, in first-seen order: id, group,
+ *                                times_seen, first_order, second_order, normalized, stage_0..k-1
+ *   per_validation.safetensors   (perValidation: true) tensor "values" [train, validation], rows in
+ *                                values order, columns in validation order
+ *   trace.csv / trace.jsonl      one row per step: every TraceEntry field (batchIds on request)
+ *   weights.initial.safetensors  weights before the first step and after the last; tensor names
+ *   weights.final.safetensors    are the model's layer names, Linear weights [out, in]
+ *   checkpoint/                  while a run is unfinished: the state to resume from
+ *
+ * Every file is written atomically. Values, trace and weights depend only on the config and the
+ * data, so equal runs (and resumed runs) give byte-identical files.
+ */
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TraceEntry } from '../shapley/valuer.js';
+import { fail } from '../util/errors.js';
+import { writeFileAtomic } from './atomic.js';
+import { CHECKPOINT_DIR } from './checkpoint.js';
+import { decodeSafetensors, type NamedTensor } from './safetensors.js';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  manifest: 'manifest.json',
+  valuesCsv: 'values.csv',
+  valuesJsonl: 'values.jsonl',
+  valuesParquet: 'values.parquet',
+  perValidation: 'per_validation.safetensors',
+  traceCsv: 'trace.csv',
+  traceJsonl: 'trace.jsonl',
+  weightsInitial: 'weights.initial.safetensors',
+  weightsFinal: 'weights.final.safetensors',
+  checkpoint: CHECKPOINT_DIR,
+} as const;
+
+export type RunStatus = 'running' | 'interrupted' | 'complete' | 'failed';
+
+export interface DataFileInfo {
+  path: string;
+  format: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+}
+
+/** manifest.json. */
+export interface RunManifest {
+  format: 'inrun-run';
+  formatVersion: 1;
+  status: RunStatus;
+  inrunVersion: string;
+  nodeVersion: string;
+  kernels: string;
+  seed: number;
+  config: Record<string, unknown>;
+  data: {
+    train: DataFileInfo;
+    /** The validation file, or null when it was split off the training file. */
+    validation: DataFileInfo | null;
+    trainExamples: number;
+    validationExamples: number;
+    features: string[];
+    /** Classification: the number of classes. */
+    classes: number | null;
+  };
+  model: { parameters: number; tensors: { name: string; shape: number[] }[] };
+  totalSteps: number;
+  stageStarts: number[];
+  stepsDone: number;
+  /** Failure or interruption message. */
+  message?: string;
+  /** Wall-clock times (ISO 8601) — the only times anywhere in the run directory. */
+  times: {
+    startedAt: string;
+    finishedAt: string | null;
+    /** When each `--resume` started. */
+    resumedAt: string[];
+    /** Seconds spent training, over all sessions. */
+    trainingSeconds: number;
+  };
+}
+
+/** JSON with a final newline, written atomically. */
+export async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function readJsonFile<T>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    return fail(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+export async function readManifest(dir: string): Promise<RunManifest> {
+  const manifest = await readJsonFile<RunManifest>(join(dir, RUN_FILES.manifest));
+  if (manifest.format !== 'inrun-run') fail(`${join(dir, RUN_FILES.manifest)}: not an inrun run manifest`);
+  return manifest;
+}
+
+/**
+ * Makes `dir` ready for a new run: creates it, or accepts it empty. An existing non-empty folder
+ * is an error unless `force`, and even then only a folder that holds an inrun run is cleared.
+ */
+export async function prepareRunDir(dir: string, force: boolean): Promise<void> {
+  let entries: string[] | null = null;
+  try {
+    const info = await stat(dir);
+    if (!info.isDirectory()) fail(`${dir}: exists and is not a directory`);
+    entries = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (entries && entries.length > 0) {
+    if (!force)
+      fail(`${dir}: the run directory already exists; choose another --out or add --force to replace it`);
+    if (!entries.includes(RUN_FILES.config) && !entries.includes(RUN_FILES.manifest))
+      fail(
+        `${dir}: --force replaces only inrun run directories, and this one holds no ${RUN_FILES.manifest}`,
+      );
+    await rm(dir, { recursive: true, force: true });
+  }
+  await mkdir(dir, { recursive: true });
+}
+
+/** One row of the values files. */
+export interface ValueRow {
+  id: string | number;
+  group: string | null;
+  timesSeen: number;
+  firstOrder: number;
+  /** Null for first-order runs. */
+  secondOrder: number | null;
+  normalized: number;
+  stages: number[];
+}
+
+export interface LoadedRun {
+  dir: string;
+  /** config.json: the resolved config (see src/cli/config.ts TrainConfig). */
+  config: Record<string, unknown>;
+  manifest: RunManifest;
+  values: ValueRow[];
+  trace: TraceEntry[];
+  weights: { initial: NamedTensor[]; final: NamedTensor[] };
+  /** perValidation runs: [train, validation] row-major, rows in `values` order. */
+  perValidation: { values: Float64Array; shape: [number, number]; validationIds: string[] } | null;
+}
+
+async function readTensors(
+  path: string,
+): Promise<{ tensors: NamedTensor[]; metadata: Record<string, string> }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  return decodeSafetensors(bytes, path);
+}
+
+function parseJsonLines<T>(text: string, path: string): T[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, k) => {
+      try {
+        return JSON.parse(line) as T;
+      } catch {
+        return fail(`${path}: line ${k + 1} is not valid JSON`);
+      }
+    });
+}
+
+/** Reads a finished run directory back (values, trace, weights, config, manifest). */
+export async function loadRun(dir: string): Promise<LoadedRun> {
+  try {
+    await stat(dir);
+  } catch {
+    fail(`${dir}: no such run directory`);
+  }
+  const manifest = await readManifest(dir);
+  if (manifest.status !== 'complete')
+    fail(
+      `${dir}: the run is not complete (status: ${manifest.status}); finish it with: inrun train --resume ${dir}`,
+    );
+  const config = await readJsonFile<Record<string, unknown>>(join(dir, RUN_FILES.config));
+  const valuesPath = join(dir, RUN_FILES.valuesJsonl);
+  const tracePath = join(dir, RUN_FILES.traceJsonl);
+  const readText = async (path: string) => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      return fail(`${path}: missing from the run directory`);
+    }
+  };
+  const values = parseJsonLines<Record<string, unknown>>(await readText(valuesPath), valuesPath).map(
+    (row) => {
+      const stages: number[] = [];
+      for (let s = 0; `stage_${s}` in row; s++) stages.push(row[`stage_${s}`] as number);
+      return {
+        id: row.id as string | number,
+        group: (row.group as string | null) ?? null,
+        timesSeen: row.times_seen as number,
+        firstOrder: row.first_order as number,
+        secondOrder: (row.second_order as number | null) ?? null,
+        normalized: row.normalized as number,
+        stages,
+      };
+    },
+  );
+  const trace = parseJsonLines<Record<string, unknown>>(await readText(tracePath), tracePath).map((row) => {
+    // NaN was written as null in the non-nullable fields.
+    for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
+    return row as unknown as TraceEntry;
+  });
+  const initial = (await readTensors(join(dir, RUN_FILES.weightsInitial))).tensors;
+  const final = (await readTensors(join(dir, RUN_FILES.weightsFinal))).tensors;
+  let perValidation: LoadedRun['perValidation'] = null;
+  if (config.perValidation === true) {
+    const { tensors, metadata } = await readTensors(join(dir, RUN_FILES.perValidation));
+    const t = tensors.find((x) => x.name === 'values');
+    if (t?.shape.length !== 2 || !t) fail(`${join(dir, RUN_FILES.perValidation)}: no 2-D tensor "values"`);
+    perValidation = {
+      values: Float64Array.from(t.data),
+      shape: [t.shape[0], t.shape[1]],
+      validationIds: JSON.parse(metadata.validation_ids ?? '[]') as string[],
+    };
+  }
+  return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation };
+}
