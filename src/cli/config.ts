@@ -466,7 +466,7 @@ function formatIssue(issue: Issue, raw: RawConfig): string {
   const name = dotted === '' ? 'config' : dotted;
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const known = knownKeys(keyPath.join('.'));
+      const known = knownKeys(keyPath.join('.'), raw.value);
       return `${source}: unknown key "${dotted}"${known ? ` (known here: ${known})` : ''}`;
     }
     case 'invalid_type': {
@@ -485,7 +485,7 @@ function formatIssue(issue: Issue, raw: RawConfig): string {
     case 'too_big': {
       const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
       if (issue.origin === 'array')
-        return `${source}: ${name}: needs ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} entries`;
+        return `${source}: ${name}: needs ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} ${bound === 1 ? 'entry' : 'entries'}`;
       if (issue.origin === 'string') return `${source}: ${name}: must not be empty`;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '≥' : '>') : issue.inclusive ? '≤' : '<';
       return `${source}: ${name}: must be ${op} ${bound}, got ${describeValue(actual)}`;
@@ -534,7 +534,13 @@ function valueAt(value: unknown, keyPath: (string | number)[]): unknown {
   return node;
 }
 
-function knownKeys(parent: string): string {
+function knownKeys(parent: string, value: Record<string, unknown>): string {
+  if (parent === 'model') {
+    // The keys of the model kind given (each kind has its own).
+    const kind = (value.model as { kind?: unknown } | undefined)?.kind;
+    const schema = MODEL_SCHEMAS.find((s) => s.shape.kind.value === kind);
+    if (schema) return `${Object.keys(schema.shape).join(', ')} for model kind ${String(kind)}`;
+  }
   const prefix = parent === '' ? '' : `${parent}.`;
   const keys = new Set<string>();
   for (const f of FIELDS) {

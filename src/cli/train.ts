@@ -1,6 +1,6 @@
 // `inrun train`: train a model on a data file while valuing every training example (In-Run Data
 // Shapley), with checkpoints, exact resume and a run directory of results (src/io/run-dir.ts).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import {
@@ -208,6 +208,8 @@ export interface TrainingData {
   train: LoadedTable;
   validation: LoadedTable;
   features: string[];
+  /** Columns of the training file used as nothing (not numeric, or not among the named features). */
+  ignoredColumns: string[];
   classes: number | null;
   /** The validation file's table, or null when validation was split off the training file. */
   validationTable: Table | null;
@@ -284,7 +286,9 @@ export async function loadTrainingData(config: TrainConfig): Promise<TrainingDat
     rows: validationRows,
     name: `${displayPath(validationSource.path)} (validation)`,
   });
-  return { train, validation, features, classes, validationTable };
+  const used = new Set([...features, config.columns.label, config.columns.id, config.columns.group]);
+  const ignoredColumns = trainTable.columns.filter((c) => !used.has(c));
+  return { train, validation, features, ignoredColumns, classes, validationTable };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,6 +448,8 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
     const initial = await readSafetensors(join(runDir, RUN_FILES.weightsInitial));
     loadModelTensors(model, initial.tensors, join(runDir, RUN_FILES.weightsInitial));
   } else if (config.initWeights !== undefined) {
+    if (!existsSync(config.initWeights))
+      fail(`${displayPath(config.initWeights)}: cannot read the initial weights (no such file)`);
     const init = await readSafetensors(config.initWeights);
     loadModelTensors(model, init.tensors, displayPath(config.initWeights));
   }
@@ -487,6 +493,7 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
         trainExamples: data.train.dataset.size,
         validationExamples: data.validation.dataset.size,
         features: data.features,
+        ignoredColumns: data.ignoredColumns,
         classes: data.classes,
       },
       model: {
@@ -509,7 +516,8 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
   say(`kernels: ${kernels}`);
   say(
     `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
-      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}`,
+      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}` +
+      (data.ignoredColumns.length > 0 ? ` (columns not used: ${data.ignoredColumns.join(', ')})` : ''),
   );
   say(
     `model: ${config.model.kind}, ${model.parameterCount} parameters; ${totalSteps} steps, order-${config.order} values`,

@@ -68,6 +68,8 @@ export interface RunManifest {
     trainExamples: number;
     validationExamples: number;
     features: string[];
+    /** Training-file columns used as nothing (neither id, label, group nor feature). */
+    ignoredColumns: string[];
     /** Classification: the number of classes. */
     classes: number | null;
   };

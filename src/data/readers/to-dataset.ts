@@ -96,7 +96,11 @@ export function numericCell(table: Table, row: TableRow, column: string, what = 
     value = Number(text);
   } else {
     const type =
-      typeof cell === 'string' ? `the string ${showCell(cell)}` : `${typeof cell} ${showCell(cell)}`;
+      typeof cell === 'string'
+        ? `the string ${showCell(cell)}`
+        : typeof cell === 'object'
+          ? showCell(cell)
+          : `${typeof cell} ${showCell(cell)}`;
     return fail(`${at}: expected ${what}, got ${type}`);
   }
   if (!Number.isFinite(value)) fail(`${at}: ${showCell(cell)} is not a finite number`);
