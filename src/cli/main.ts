@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InrunError } from '../util/errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerLanguageDemoCommand } from './demo-lm.js';
 import { type CliIo, processIo } from './io.js';
 import { registerTrainCommand } from './train.js';
 
@@ -34,6 +35,7 @@ export function createProgram(io: CliIo = processIo): Command {
     .exitOverride();
   // Subcommands made with .command() inherit the output and exit settings above.
   registerDemoCommand(program, io);
+  registerLanguageDemoCommand(program, io);
   registerTrainCommand(program, io);
   return program;
 }
