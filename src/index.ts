@@ -9,12 +9,17 @@ export {
 } from './data/dataset.js';
 export { getKernels } from './kernels/index.js';
 export type { DType, FloatArray, KernelKind, Kernels } from './kernels/types.js';
+export { CausalSelfAttention } from './layers/attention.js';
 export { GELU, ReLU, Sigmoid, Tanh } from './layers/elementwise.js';
+export { PositionalEmbedding, TokenEmbedding } from './layers/embedding.js';
+export { LayerNorm, RMSNorm } from './layers/layer-norm.js';
 export { Linear } from './layers/linear.js';
+export { Residual } from './layers/residual.js';
 export type { Activation, Layer, LayerTape, ParamSlot, ParamSpec, PassContext } from './layers/types.js';
+export { named } from './layers/types.js';
 export { BinaryLogistic } from './losses/binary-logistic.js';
 export { MeanSquaredError } from './losses/mse.js';
-export { SoftmaxCrossEntropy } from './losses/softmax-cross-entropy.js';
+export { IGNORE_INDEX, SoftmaxCrossEntropy } from './losses/softmax-cross-entropy.js';
 export type { Loss, Targets } from './losses/types.js';
 export {
   type ActivationName,
@@ -24,6 +29,7 @@ export {
   type MlpOptions,
   mlp,
 } from './models/builders.js';
+export { type GptConfig, gpt } from './models/gpt.js';
 export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
 export { learningRate, type Schedule } from './optim/schedule.js';
 export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
