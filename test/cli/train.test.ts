@@ -320,3 +320,33 @@ test('train: flags override the config file; --force; --init-weights; --help lis
   ])
     assert.match(help.out, re);
 });
+
+test('train: divergence stops with one line and marks the run failed', async () => {
+  const { dir } = setup();
+  const out = join(dir, 'diverged');
+  const r = await runCli(
+    'train',
+    '--train',
+    join(dir, 'train.csv'),
+    '--validation',
+    join(dir, 'val.csv'),
+    '--task',
+    'regression',
+    '--lr',
+    '1000',
+    '--epochs',
+    '3',
+    '--out',
+    out,
+    '--quiet',
+  );
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /^inrun: error: training diverged at step \d+: the training loss is not finite[^\n]*\n$/,
+  );
+  const manifest = JSON.parse(readFileSync(join(out, RUN_FILES.manifest), 'utf8'));
+  assert.equal(manifest.status, 'failed');
+  assert.match(manifest.message, /training diverged/);
+  assert.ok(!existsSync(join(out, RUN_FILES.valuesCsv)));
+});
