@@ -52,12 +52,18 @@ function randomSequences(count: number, seed: number, prefix: string): TextSeque
 }
 
 /** Values one training batch at the model's current weights (float64). */
-function valueBatch(train: TextSequence[], validation: TextSequence[], order: 1 | 2 = 2) {
+function valueBatch(
+  train: TextSequence[],
+  validation: TextSequence[],
+  order: 1 | 2 = 2,
+  perValidation = false,
+) {
   const model = gpt({ ...TINY, dtype: 'float64', seed: 5 });
   const data = new TextSequenceDataset('train', train, TINY.context);
   const valuer = new InRunValuer(model, {
     validation: new TextSequenceDataset('validation', validation, TINY.context),
     order,
+    perValidation,
   });
   const { input, targets } = data.batch(
     train.map((_, i) => i),
@@ -97,6 +103,23 @@ describe('GPT values', () => {
     assert.ok(
       Math.abs(values.firstOrder[5] - values.firstOrder[1]) <= 1e-12 * Math.abs(values.firstOrder[1]),
     );
+  });
+
+  test('values per validation passage (tied weights: one vector per passage) sum to the total', () => {
+    const train = randomSequences(4, 6, 't');
+    const { values } = valueBatch(train, validation, 2, true);
+    const m = validation.length;
+    for (let i = 0; i < train.length; i++) {
+      let sum = 0;
+      for (let j = 0; j < m; j++) sum += values.perValidation![i * m + j];
+      assert.ok(Math.abs(sum - values.firstOrder[i]) <= 1e-12 * Math.abs(values.firstOrder[i]));
+    }
+    // Each passage's share is its own gradient's dot with the example's: check one against a
+    // run whose validation set is that passage alone (values scale with 1/|V|).
+    const alone = valueBatch(train, [validation[1]], 1).values.firstOrder;
+    for (let i = 0; i < train.length; i++) {
+      assert.ok(Math.abs(values.perValidation![i * m + 1] * m - alone[i]) <= 1e-10 * Math.abs(alone[i]));
+    }
   });
 
   test('padding tokens contribute exactly 0 and a fully masked sequence is worth exactly 0', () => {
