@@ -1,0 +1,330 @@
+// The numbers behind the report's plots, computed once at render time so the HTML embeds only
+// plot-ready arrays (bounded in size however large the run).
+import type { ReportTraceRow, ReportValue } from './types.js';
+
+/** The run's main value of an example: second order when the run computed it, else first order. */
+export function mainValue(v: Pick<ReportValue, 'firstOrder' | 'secondOrder'>, order: 1 | 2): number {
+  return order === 2 && v.secondOrder !== null ? v.secondOrder : v.firstOrder;
+}
+
+/** Validation loss after k steps at index k (index 0: before the first step). */
+export function validationLossCurve(
+  trace: Pick<ReportTraceRow, 'validationLossBefore' | 'validationLossAfter'>[],
+): number[] {
+  if (trace.length === 0) return [];
+  return [trace[0].validationLossBefore, ...trace.map((t) => t.validationLossAfter)];
+}
+
+/** The first k with curve[k] ≤ target, or null if the curve never gets there. */
+export function stepsToReach(curve: number[], target: number): number | null {
+  for (let k = 0; k < curve.length; k++) if (curve[k] <= target) return k;
+  return null;
+}
+
+export interface Histogram {
+  /** Bin edges, bins + 1 of them; 0 is an edge whenever values of both signs occur. */
+  edges: number[];
+  centers: number[];
+  /** Counts of bins below 0 (null above), and above 0 (null below). */
+  negative: (number | null)[];
+  positive: (number | null)[];
+  /** Values outside [edges[0], edges[bins]] counted into the end bins. */
+  clipped: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const at = q * (sorted.length - 1);
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+/**
+ * A histogram of `values` with about `bins` bins. Its range is the 0.5–99.5% quantiles, so a few
+ * extreme values do not squeeze the rest into one bar; they are counted into the end bins.
+ */
+export function histogram(values: number[], bins = 40): Histogram {
+  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (finite.length === 0) return { edges: [], centers: [], negative: [], positive: [], clipped: 0 };
+  let lo = quantile(finite, 0.005);
+  let hi = quantile(finite, 0.995);
+  if (!(hi > lo)) {
+    lo = finite[0];
+    hi = finite[finite.length - 1];
+  }
+  if (!(hi > lo)) {
+    const pad = Math.abs(lo) > 0 ? Math.abs(lo) * 0.5 : 1;
+    lo -= pad;
+    hi += pad;
+  }
+  let width = (hi - lo) / bins;
+  let start = lo;
+  let count = bins;
+  if (lo < 0 && hi > 0) {
+    // Align a bin edge with 0 so no bar mixes helpful and harmful examples.
+    const below = Math.max(1, Math.ceil(-lo / width));
+    const above = Math.max(1, Math.ceil(hi / width));
+    count = below + above;
+    width = Math.max(-lo / below, hi / above);
+    start = -below * width;
+  }
+  const edges = Array.from({ length: count + 1 }, (_, k) => start + k * width);
+  if (lo < 0 && hi > 0) edges[Math.round(-start / width)] = 0;
+  const counts = new Array<number>(count).fill(0);
+  let clipped = 0;
+  for (const v of finite) {
+    let k = Math.floor((v - start) / width);
+    if (k < 0 || k >= count) clipped++;
+    k = Math.min(count - 1, Math.max(0, k));
+    // Exact 0 goes with the positive side's first bin; values on an edge go right.
+    counts[k]++;
+  }
+  const centers = edges.slice(0, -1).map((e, k) => (e + edges[k + 1]) / 2);
+  return {
+    edges,
+    centers,
+    negative: counts.map((c, k) => (centers[k] < 0 ? c : null)),
+    positive: counts.map((c, k) => (centers[k] >= 0 ? c : null)),
+    clipped,
+  };
+}
+
+export interface RemovalCurve {
+  /** Fraction of training examples removed, most harmful first (0 … 1). */
+  fraction: number[];
+  /** Σ value of the examples that remain. */
+  remaining: number[];
+  /** What removing the same fraction at random leaves in expectation: total·(1 − fraction). */
+  random: number[];
+  total: number;
+  /** The largest remaining total and the fraction removed there (= the negatives removed). */
+  peak: { fraction: number; remaining: number };
+  negatives: number;
+}
+
+/** Total value left as examples are removed from the most harmful up, at ≤ maxPoints fractions. */
+export function removalCurve(values: number[], maxPoints = 400): RemovalCurve {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const n = sorted.length;
+  const total = sorted.reduce((a, b) => a + b, 0);
+  const remainingAt = new Float64Array(n + 1);
+  remainingAt[0] = total;
+  let peakK = 0;
+  for (let k = 1; k <= n; k++) {
+    remainingAt[k] = remainingAt[k - 1] - sorted[k - 1];
+    if (remainingAt[k] > remainingAt[peakK]) peakK = k;
+  }
+  remainingAt[n] = 0;
+  const negatives = sorted.filter((v) => v < 0).length;
+  const ks = new Set<number>([0, n, peakK]);
+  const stride = Math.max(1, Math.ceil(n / maxPoints));
+  for (let k = 0; k <= n; k += stride) ks.add(k);
+  const order = [...ks].sort((a, b) => a - b);
+  const fraction = order.map((k) => (n === 0 ? 0 : k / n));
+  return {
+    fraction,
+    remaining: order.map((k) => remainingAt[k]),
+    random: fraction.map((f) => total * (1 - f)),
+    total,
+    peak: { fraction: n === 0 ? 0 : peakK / n, remaining: remainingAt[peakK] },
+    negatives,
+  };
+}
+
+export interface GroupSummary {
+  group: string;
+  examples: number;
+  timesSeen: number;
+  total: number;
+  mean: number;
+  /** Examples with a negative value. */
+  negatives: number;
+  stages: number[];
+}
+
+/** Per-group totals (main value), largest |total| first. */
+export function groupSummaries(values: ReportValue[], order: 1 | 2, stageCount: number): GroupSummary[] {
+  const groups = new Map<string, GroupSummary>();
+  for (const v of values) {
+    const name = v.group ?? '(none)';
+    let g = groups.get(name);
+    if (!g) {
+      g = {
+        group: name,
+        examples: 0,
+        timesSeen: 0,
+        total: 0,
+        mean: 0,
+        negatives: 0,
+        stages: new Array(stageCount).fill(0),
+      };
+      groups.set(name, g);
+    }
+    const x = mainValue(v, order);
+    g.examples++;
+    g.timesSeen += v.timesSeen;
+    if (Number.isFinite(x)) g.total += x;
+    if (x < 0) g.negatives++;
+    for (let s = 0; s < stageCount; s++) g.stages[s] += v.stages[s] ?? 0;
+  }
+  const list = [...groups.values()];
+  for (const g of list) g.mean = g.total / g.examples;
+  return list.sort((a, b) => Math.abs(b.total) - Math.abs(a.total) || a.group.localeCompare(b.group));
+}
+
+/** Bucket boundaries that cut `n` items into at most `maxBuckets` consecutive runs. */
+function buckets(n: number, maxBuckets: number): [number, number][] {
+  const size = Math.max(1, Math.ceil(n / maxBuckets));
+  const out: [number, number][] = [];
+  for (let a = 0; a < n; a += size) out.push([a, Math.min(n, a + size)]);
+  return out;
+}
+
+export interface TraceSeries {
+  /** Steps per point (1 unless the run is longer than the point budget; then points are bucket means). */
+  stride: number;
+  step: number[];
+  valuesSum: number[];
+  taylorUtility: number[];
+  actualUtility: (number | null)[];
+  /** Largest-magnitude residual / Taylor error within each bucket. */
+  efficiencyResidual: number[];
+  taylorError: (number | null)[];
+  validationLoss: (number | null)[];
+  trainLoss: number[];
+  lr: number[];
+}
+
+export interface TraceStats {
+  steps: number;
+  maxAbsResidual: number;
+  /** Σ|Taylor error| / Σ|actual utility| over the steps (how far the expansion is off, relatively). */
+  relativeTaylorError: number;
+  /** Pearson correlation of Σ values with the actual validation-loss decrease over steps. */
+  correlation: number;
+  sumValues: number;
+  sumActual: number;
+  initialValidationLoss: number;
+  finalValidationLoss: number;
+}
+
+function finiteOrNull(x: number | null | undefined): number | null {
+  return x === null || x === undefined || !Number.isFinite(x) ? null : x;
+}
+
+function sumOrder(t: ReportTraceRow, order: 1 | 2): { sum: number; utility: number } {
+  return order === 2 && t.secondOrderSum !== null && t.secondOrderUtility !== null
+    ? { sum: t.secondOrderSum, utility: t.secondOrderUtility }
+    : { sum: t.firstOrderSum, utility: t.firstOrderUtility };
+}
+
+export function traceSeries(trace: ReportTraceRow[], order: 1 | 2, maxPoints = 1500): TraceSeries {
+  const parts = buckets(trace.length, maxPoints);
+  const mean = (a: number, b: number, get: (t: ReportTraceRow) => number | null) => {
+    let s = 0;
+    let c = 0;
+    for (let i = a; i < b; i++) {
+      const x = finiteOrNull(get(trace[i]));
+      if (x !== null) {
+        s += x;
+        c++;
+      }
+    }
+    return c > 0 ? s / c : null;
+  };
+  const extreme = (a: number, b: number, get: (t: ReportTraceRow) => number | null) => {
+    let best: number | null = null;
+    for (let i = a; i < b; i++) {
+      const x = finiteOrNull(get(trace[i]));
+      if (x !== null && (best === null || Math.abs(x) > Math.abs(best))) best = x;
+    }
+    return best;
+  };
+  return {
+    stride: parts.length > 0 ? parts[0][1] - parts[0][0] : 1,
+    step: parts.map(([a, b]) => (trace[a].step + trace[b - 1].step) / 2),
+    valuesSum: parts.map(([a, b]) => mean(a, b, (t) => sumOrder(t, order).sum) ?? 0),
+    taylorUtility: parts.map(([a, b]) => mean(a, b, (t) => sumOrder(t, order).utility) ?? 0),
+    actualUtility: parts.map(([a, b]) => mean(a, b, (t) => t.actualUtility)),
+    efficiencyResidual: parts.map(([a, b]) => extreme(a, b, (t) => t.efficiencyResidual) ?? 0),
+    taylorError: parts.map(([a, b]) => extreme(a, b, (t) => t.taylorError)),
+    validationLoss: parts.map(([a, b]) => mean(a, b, (t) => t.validationLossBefore)),
+    trainLoss: parts.map(([a, b]) => mean(a, b, (t) => t.trainLoss) ?? 0),
+    lr: parts.map(([a, b]) => mean(a, b, (t) => t.lr) ?? 0),
+  };
+}
+
+export function traceStats(trace: ReportTraceRow[], order: 1 | 2): TraceStats {
+  let maxAbsResidual = 0;
+  let absErr = 0;
+  let absActual = 0;
+  let sumValues = 0;
+  let sumActual = 0;
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const t of trace) {
+    maxAbsResidual = Math.max(maxAbsResidual, Math.abs(t.efficiencyResidual));
+    const { sum } = sumOrder(t, order);
+    sumValues += sum;
+    if (Number.isFinite(t.actualUtility)) {
+      sumActual += t.actualUtility;
+      absActual += Math.abs(t.actualUtility);
+      xs.push(sum);
+      ys.push(t.actualUtility);
+    }
+    if (Number.isFinite(t.taylorError)) absErr += Math.abs(t.taylorError);
+  }
+  const curve = validationLossCurve(trace);
+  return {
+    steps: trace.length,
+    maxAbsResidual,
+    relativeTaylorError: absActual > 0 ? absErr / absActual : Number.NaN,
+    correlation: pearson(xs, ys),
+    sumValues,
+    sumActual,
+    initialValidationLoss: curve[0] ?? Number.NaN,
+    finalValidationLoss: curve.at(-1) ?? Number.NaN,
+  };
+}
+
+function pearson(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  if (n < 2) return Number.NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+    syy += (ys[i] - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : Number.NaN;
+}
+
+/** Σ values vs actual decrease per step as (x, y) pairs sorted by x, at most maxPoints of them. */
+export function efficiencyScatter(
+  trace: ReportTraceRow[],
+  order: 1 | 2,
+  maxPoints = 2000,
+): { x: number[]; y: number[] } {
+  const stride = Math.max(1, Math.ceil(trace.length / maxPoints));
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < trace.length; i += stride) {
+    const t = trace[i];
+    if (Number.isFinite(t.actualUtility)) pairs.push([sumOrder(t, order).sum, t.actualUtility]);
+  }
+  pairs.sort((a, b) => a[0] - b[0]);
+  return { x: pairs.map((p) => p[0]), y: pairs.map((p) => p[1]) };
+}
+
+/** Downsamples a validation-loss curve (index = steps) to ≤ maxPoints, always keeping the ends. */
+export function downsampleCurve(curve: number[], maxPoints = 600): { step: number[]; loss: number[] } {
+  const stride = Math.max(1, Math.ceil(curve.length / maxPoints));
+  const step: number[] = [];
+  for (let k = 0; k < curve.length; k += stride) step.push(k);
+  if (curve.length > 0 && step.at(-1) !== curve.length - 1) step.push(curve.length - 1);
+  return { step, loss: step.map((k) => curve[k]) };
+}

@@ -1,0 +1,22 @@
+// The HTML report of a run's data values (see render.ts).
+export {
+  groupSummaries,
+  histogram,
+  mainValue,
+  removalCurve,
+  stepsToReach,
+  traceStats,
+  validationLossCurve,
+} from './analysis.js';
+export { escapeHtml, jsonForScript } from './escape.js';
+export { attachContent, type ReportOptions, reportInputFromRun, reportInputFromTrainer } from './inputs.js';
+export { grayscalePng, grayscalePngDataUrl } from './png.js';
+export { renderReport } from './render.js';
+export type {
+  CurationComparison,
+  CurationRun,
+  ReportContent,
+  ReportInput,
+  ReportTraceRow,
+  ReportValue,
+} from './types.js';

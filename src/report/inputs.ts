@@ -1,0 +1,99 @@
+// Report inputs from a trainer (library use) and from a run directory (`inrun report`).
+import type { ExampleId } from '../data/dataset.js';
+import type { LoadedRun } from '../io/run-dir.js';
+import type { LedgerEntry } from '../shapley/ledger.js';
+import type { Trainer } from '../train/trainer.js';
+import { fail } from '../util/errors.js';
+import type { CurationComparison, ReportContent, ReportInput, ReportValue } from './types.js';
+
+export interface ReportOptions {
+  title?: string;
+  subtitle?: string;
+  config?: unknown;
+  /** Content of examples by id (only the listed examples' content is shown). */
+  content?: (id: ExampleId) => ReportContent | undefined;
+  curation?: CurationComparison | null;
+  topCount?: number;
+  notes?: string[];
+}
+
+function fromLedgerEntry(e: LedgerEntry, order: 1 | 2): ReportValue {
+  return {
+    id: e.id,
+    group: e.group ?? null,
+    timesSeen: e.timesSeen,
+    firstOrder: e.firstOrder,
+    secondOrder: order === 2 && Number.isFinite(e.secondOrder) ? e.secondOrder : null,
+    stages: e.stages.slice(),
+    normalized: e.normalized,
+  };
+}
+
+/**
+ * Attaches content to the examples the report lists (the `count` lowest and highest by main
+ * value), so content is computed only for those.
+ */
+export function attachContent(
+  values: ReportValue[],
+  order: 1 | 2,
+  count: number,
+  content: (id: ExampleId) => ReportContent | undefined,
+): void {
+  const main = (v: ReportValue) => (order === 2 && v.secondOrder !== null ? v.secondOrder : v.firstOrder);
+  const ranked = values.filter((v) => Number.isFinite(main(v))).sort((a, b) => main(a) - main(b));
+  const listed = new Set([...ranked.slice(0, count), ...ranked.slice(Math.max(0, ranked.length - count))]);
+  for (const v of listed) {
+    const c = content(v.id);
+    if (c) v.content = c;
+  }
+}
+
+/** A report input from a trained Trainer with valuation (call after training). */
+export function reportInputFromTrainer(trainer: Trainer, options: ReportOptions = {}): ReportInput {
+  const valuer = trainer.valuer;
+  if (!valuer) fail('report: the trainer has no valuer (train with `valuation` to get data values)');
+  const order = valuer.order;
+  const values = valuer.ledger.all().map((e) => fromLedgerEntry(e, order));
+  const topCount = options.topCount ?? 12;
+  if (options.content) attachContent(values, order, topCount, options.content);
+  return {
+    title: options.title ?? 'In-Run Data Shapley report',
+    subtitle: options.subtitle,
+    config: options.config,
+    order,
+    stageStarts: valuer.ledger.stageStarts.slice(),
+    values,
+    trace: valuer.trace,
+    curation: options.curation ?? null,
+    topCount,
+    notes: options.notes,
+  };
+}
+
+/** A report input from a run directory loaded with loadRun. */
+export function reportInputFromRun(run: LoadedRun, options: ReportOptions = {}): ReportInput {
+  const order = run.config.order === 1 ? 1 : 2;
+  const values: ReportValue[] = run.values.map((v) => ({
+    id: v.id,
+    group: v.group,
+    timesSeen: v.timesSeen,
+    firstOrder: v.firstOrder,
+    secondOrder: v.secondOrder,
+    stages: v.stages,
+    normalized: v.normalized,
+  }));
+  const topCount = options.topCount ?? 12;
+  if (options.content) attachContent(values, order, topCount, options.content);
+  return {
+    title: options.title ?? 'In-Run Data Shapley report',
+    subtitle: options.subtitle ?? run.dir,
+    config: options.config ?? run.config,
+    order,
+    stageStarts: run.manifest.stageStarts ?? [],
+    values,
+    trace: run.trace,
+    curation: options.curation ?? null,
+    topCount,
+    notes: options.notes,
+  };
+}

@@ -1,0 +1,431 @@
+// renderReport: one self-contained HTML file (inline CSS, inline uPlot, inline data; no network)
+// showing a run's data values: distribution, most harmful and helpful examples, groups, stages,
+// how well the values add up to the real validation-loss change, a removal curve and, when given,
+// a curation comparison.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  downsampleCurve,
+  efficiencyScatter,
+  groupSummaries,
+  histogram,
+  mainValue,
+  removalCurve,
+  traceSeries,
+  traceStats,
+} from './analysis.js';
+import { CLIENT_SCRIPT } from './client.js';
+import { escapeHtml, formatNumber, inlineScript, jsonForScript } from './escape.js';
+import { grayscalePngDataUrl } from './png.js';
+import type { CurationComparison, ReportContent, ReportInput, ReportValue } from './types.js';
+
+/** Longest text snippet shown for an example, in characters. */
+const SNIPPET_CHARS = 240;
+/** Groups drawn as their own lines; the rest are summed into "other groups". */
+const MAX_GROUP_LINES = 10;
+
+let uplotCache: { js: string; css: string } | undefined;
+
+/** uPlot's browser bundle and stylesheet, read from node_modules (once per process). */
+function uplotAssets(): { js: string; css: string } {
+  if (uplotCache) return uplotCache;
+  const require = createRequire(import.meta.url);
+  let jsPath: string;
+  try {
+    jsPath = require.resolve('uplot/dist/uPlot.iife.min.js');
+  } catch {
+    throw new Error('the HTML report needs the npm package "uplot"; install it with `npm i uplot`');
+  }
+  const js = readFileSync(jsPath, 'utf8');
+  const css = readFileSync(jsPath.replace(/uPlot\.iife\.min\.js$/, 'uPlot.min.css'), 'utf8');
+  uplotCache = { js, css };
+  return uplotCache;
+}
+
+const CSS = `
+:root { --fg: #1d2433; --muted: #5b6475; --line: #dde1e8; --bad: #c8102e; --good: #1f5fa8; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: var(--fg); background: #f6f7f9; }
+main { max-width: 1240px; margin: 0 auto; padding: 24px 28px 48px; }
+header h1 { margin: 0 0 2px; font-size: 26px; }
+header .sub { color: var(--muted); margin: 0 0 12px; word-break: break-all; }
+nav { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: 8px 0 4px; }
+nav a { color: var(--good); text-decoration: none; }
+nav a:hover { text-decoration: underline; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px 18px; margin: 18px 0; }
+section h2 { margin: 0 0 6px; font-size: 19px; }
+section h3 { margin: 16px 0 6px; font-size: 15px; }
+p.note, .notes li { color: var(--muted); margin: 4px 0 10px; }
+.notes { background: #fff8e1; border: 1px solid #f0d98c; border-radius: 8px; padding: 8px 14px 8px 30px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 10px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+.card .k { color: var(--muted); font-size: 12px; }
+.card .v { font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.chart { width: 100%; min-height: 120px; margin: 6px 0 4px; }
+.row { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
+.row > div { min-width: 0; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: middle; }
+th { font-weight: 600; background: #fafbfc; white-space: nowrap; }
+td.num, th.num { text-align: right; white-space: nowrap; }
+td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px;
+  min-width: 9em; max-width: 16em; overflow-wrap: anywhere; }
+td.content { max-width: 420px; }
+.snippet { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; white-space: pre-wrap;
+  overflow-wrap: anywhere; color: #333; }
+img.px { image-rendering: pixelated; image-rendering: crisp-edges; border: 1px solid var(--line); display: block; }
+.neg { color: var(--bad); }
+.pos { color: var(--good); }
+.table-wrap { overflow-x: auto; }
+pre.config { background: #f6f7f9; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; overflow: auto;
+  max-height: 520px; font-size: 12.5px; }
+details summary { cursor: pointer; color: var(--good); }
+footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 24px; }
+.uplot { margin: 0 auto; }
+.u-legend { font-size: 12.5px; }
+@media (max-width: 900px) { .row { grid-template-columns: 1fr; } }
+`;
+
+const SECTIONS: [string, string][] = [
+  ['summary', 'Summary'],
+  ['distribution', 'Distribution'],
+  ['examples', 'Examples'],
+  ['groups', 'Groups'],
+  ['stages', 'Stages'],
+  ['efficiency', 'Efficiency'],
+  ['removal', 'Removal'],
+  ['curation', 'Curation'],
+  ['config', 'Config'],
+];
+
+function num(x: number | null | undefined, signed = false): string {
+  const text = escapeHtml(formatNumber(x));
+  if (!signed || x === null || x === undefined || !Number.isFinite(x) || x === 0) return text;
+  return `<span class="${x < 0 ? 'neg' : 'pos'}">${text}</span>`;
+}
+
+function card(key: string, value: string): string {
+  return `<div class="card"><div class="k">${escapeHtml(key)}</div><div class="v">${value}</div></div>`;
+}
+
+function chart(name: string, label: string): string {
+  return `<div class="chart" data-chart="${escapeHtml(name)}" role="img" aria-label="${escapeHtml(label)}"></div>`;
+}
+
+function snippet(text: string): string {
+  const chars = [...text];
+  const cut = chars.length > SNIPPET_CHARS ? `${chars.slice(0, SNIPPET_CHARS).join('')}…` : text;
+  return `<span class="snippet">${escapeHtml(cut)}</span>`;
+}
+
+function renderContent(content: ReportContent | undefined): string {
+  if (!content) return '';
+  if (content.kind === 'text') return snippet(content.text);
+  const scale = Math.max(1, Math.min(4, Math.floor(64 / Math.max(content.width, content.height))));
+  const url = grayscalePngDataUrl(content.pixels, content.width, content.height, content.range);
+  return `<img class="px" alt="" src="${escapeHtml(url)}" width="${content.width * scale}" height="${content.height * scale}">`;
+}
+
+/** Longest id shown in full in the tables (longer ones are cut; the full id is the cell's title). */
+const ID_CHARS = 48;
+
+function idCell(id: string | number): string {
+  const chars = [...String(id)];
+  if (chars.length <= ID_CHARS) return `<td class="id">${escapeHtml(id)}</td>`;
+  return `<td class="id" title="${escapeHtml(id)}">${escapeHtml(chars.slice(0, ID_CHARS).join(''))}…</td>`;
+}
+
+function examplesTable(rows: ReportValue[], order: 1 | 2, hasContent: boolean): string {
+  if (rows.length === 0) return '<p class="note">No examples.</p>';
+  const head = [
+    '<th class="num">#</th>',
+    '<th>id</th>',
+    '<th>group</th>',
+    '<th class="num">value</th>',
+    order === 2 ? '<th class="num">first order</th>' : '',
+    '<th class="num">normalized</th>',
+    '<th class="num">seen</th>',
+    hasContent ? '<th>content</th>' : '',
+  ].join('');
+  const body = rows
+    .map((v, k) =>
+      [
+        '<tr>',
+        `<td class="num">${k + 1}</td>`,
+        idCell(v.id),
+        `<td>${v.group === null ? '' : escapeHtml(v.group)}</td>`,
+        `<td class="num">${num(mainValue(v, order), true)}</td>`,
+        order === 2 ? `<td class="num">${num(v.firstOrder, true)}</td>` : '',
+        `<td class="num">${num(v.normalized)}</td>`,
+        `<td class="num">${v.timesSeen}</td>`,
+        hasContent ? `<td class="content">${renderContent(v.content)}</td>` : '',
+        '</tr>',
+      ].join(''),
+    )
+    .join('\n');
+  return `<div class="table-wrap"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+}
+
+function stageLabel(s: number, stageStarts: number[], totalSteps: number): string {
+  const from = s === 0 ? 0 : stageStarts[s - 1];
+  const to = s < stageStarts.length ? stageStarts[s] - 1 : totalSteps - 1;
+  return `stage ${s} (steps ${from}–${to})`;
+}
+
+function curationSection(c: CurationComparison | null | undefined): { html: string; data: unknown } {
+  if (!c)
+    return {
+      html:
+        '<p class="note">No curation comparison yet. <code>inrun curate &lt;run-dir&gt; --negatives</code> ' +
+        'drops the selected examples, retrains with the same settings and seed, retrains with as many ' +
+        'examples removed at random, and adds the comparison here.</p>',
+      data: null,
+    };
+  const runs = [c.runs.original, c.runs.curated, c.runs.random];
+  const names: Record<string, string> = {
+    original: 'original',
+    curated: 'curated (selected examples removed)',
+    random: 'random removal (same count)',
+  };
+  const rows = runs
+    .map((r) => {
+      const reached =
+        r.stepsToTarget === null
+          ? '<span class="neg">not reached</span>'
+          : `${r.stepsToTarget}${r.name !== 'original' && c.runs.original.stepsToTarget !== null ? ` <span class="${r.stepsToTarget <= c.runs.original.stepsToTarget ? 'pos' : 'neg'}">(${formatSigned(r.stepsToTarget - c.runs.original.stepsToTarget)})</span>` : ''}`;
+      return `<tr><td>${escapeHtml(names[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td><td class="num">${num(r.finalValidationLoss)}</td><td class="num">${reached}</td></tr>`;
+    })
+    .join('\n');
+  const down = downsampleCurve(c.runs.original.validationLoss);
+  const pick = (curve: number[]) => down.step.map((k) => (k < curve.length ? curve[k] : null));
+  const html = `
+<p class="note">Rule: <b>${escapeHtml(c.rule.description)}</b> — ${c.removed} of ${c.totalExamples} training examples removed
+(their values sum to ${escapeHtml(formatNumber(c.removedValue))}). Each retraining runs ${c.steps} steps with the original
+settings and seed; the random removal drops as many examples, drawn with seed ${c.randomSeed}.
+Target: the original run's final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}.</p>
+${chart('curation', 'validation loss of the original, curated and random-removal runs')}
+<div class="table-wrap"><table><thead><tr><th>run</th><th class="num">training examples</th><th class="num">removed</th>
+<th class="num">final validation loss</th><th class="num">steps to reach the original's final loss</th></tr></thead>
+<tbody>\n${rows}\n</tbody></table></div>`;
+  return {
+    html,
+    data: {
+      step: down.step,
+      original: pick(c.runs.original.validationLoss),
+      curated: pick(c.runs.curated.validationLoss),
+      random: pick(c.runs.random.validationLoss),
+      target: down.step.map(() => c.targetValidationLoss),
+    },
+  };
+}
+
+function formatSigned(x: number): string {
+  return x > 0 ? `+${x}` : x < 0 ? `−${-x}` : '±0';
+}
+
+/** Renders the report as one self-contained HTML document. */
+export function renderReport(input: ReportInput): string {
+  const { order, values, trace } = input;
+  const stageCount = input.stageStarts.length + 1;
+  const topCount = input.topCount ?? 12;
+  const totalSteps = trace.length > 0 ? trace[trace.length - 1].step + 1 : 0;
+
+  const main = values.map((v) => mainValue(v, order));
+  const ranked = values
+    .map((v, k) => ({ v, x: main[k] }))
+    .filter((e) => Number.isFinite(e.x))
+    .sort((a, b) => a.x - b.x);
+  const harmful = ranked.slice(0, Math.min(topCount, ranked.length)).map((e) => e.v);
+  const helpful = ranked
+    .slice(Math.max(0, ranked.length - topCount))
+    .reverse()
+    .map((e) => e.v);
+  const hasContent = values.some((v) => v.content !== undefined);
+  const negatives = main.filter((x) => x < 0).length;
+  const total = main.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
+
+  const hist = histogram(main);
+  const removal = removalCurve(main);
+  const groups = groupSummaries(values, order, stageCount);
+  const stats = traceStats(trace, order);
+  const series = traceSeries(trace, order);
+  const scatter = efficiencyScatter(trace, order);
+
+  // Group lines: the largest groups by |total|, the rest summed.
+  const stepEnds = [0, ...input.stageStarts, totalSteps];
+  const shown = groups.slice(0, MAX_GROUP_LINES);
+  const rest = groups.slice(MAX_GROUP_LINES);
+  const lineGroups = shown.map((g) => ({ group: g.group, stages: g.stages }));
+  if (rest.length > 0)
+    lineGroups.push({
+      group: `other ${rest.length} groups`,
+      stages: Array.from({ length: stageCount }, (_, s) => rest.reduce((a, g) => a + g.stages[s], 0)),
+    });
+  const groupData = {
+    stepEnds,
+    stageIndex: Array.from({ length: stageCount }, (_, s) => s),
+    series: lineGroups.map((g) => {
+      const cumulative = [0];
+      for (const x of g.stages) cumulative.push(cumulative[cumulative.length - 1] + x);
+      return { group: g.group, stages: g.stages, cumulative };
+    }),
+  };
+  const curation = curationSection(input.curation);
+
+  const data = {
+    format: 'inrun-report',
+    formatVersion: 1,
+    order,
+    examples: values.length,
+    steps: totalSteps,
+    histogram: hist,
+    removal,
+    groups: groupData,
+    trace: series,
+    scatter,
+    stats,
+    curation: curation.data,
+  };
+
+  const notes = (input.notes ?? []).filter((n) => n.trim() !== '');
+  const valueName = order === 2 ? 'second-order value' : 'first-order value';
+  const groupRows = groups
+    .slice(0, 200)
+    .map(
+      (g) =>
+        `<tr><td>${escapeHtml(g.group)}</td><td class="num">${g.examples}</td><td class="num">${g.timesSeen}</td>` +
+        `<td class="num">${num(g.total, true)}</td><td class="num">${num(g.mean, true)}</td>` +
+        `<td class="num">${g.negatives} (${((100 * g.negatives) / g.examples).toFixed(1)}%)</td></tr>`,
+    )
+    .join('\n');
+  const stageHead = Array.from(
+    { length: stageCount },
+    (_, s) => `<th class="num">${escapeHtml(stageLabel(s, input.stageStarts, totalSteps))}</th>`,
+  ).join('');
+  const stageRows = groups
+    .slice(0, 200)
+    .map(
+      (g) =>
+        `<tr><td>${escapeHtml(g.group)}</td>${g.stages.map((x) => `<td class="num">${num(x, true)}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
+  const moreGroups =
+    groups.length > 200
+      ? `<p class="note">Showing 200 of ${groups.length} groups (largest |total| first).</p>`
+      : '';
+
+  const configJson = input.config === undefined ? null : JSON.stringify(input.config, null, 2);
+  const { js, css } = uplotAssets();
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="inrun">
+<title>${escapeHtml(input.title)}</title>
+<style>${css}</style>
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>${escapeHtml(input.title)}</h1>
+${input.subtitle ? `<p class="sub">${escapeHtml(input.subtitle)}</p>` : ''}
+<nav>${SECTIONS.map(([id, label]) => `<a href="#${id}">${label}</a>`).join('')}</nav>
+</header>
+<noscript><p class="notes">The charts need JavaScript; the tables below do not.</p></noscript>
+${notes.length > 0 ? `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}
+
+<section id="summary">
+<h2>Summary</h2>
+<p class="note">A value is the share of the validation-loss decrease an example earned over every step it was in the batch
+(In-Run Data Shapley, ${order === 2 ? 'second' : 'first'} order): positive helped, negative hurt.
+Units: validation-loss units (mean over the validation set).</p>
+<div class="cards">
+${card('training examples valued', String(values.length))}
+${card('steps', String(totalSteps))}
+${card('negative values', `${negatives} <span class="k">(${values.length > 0 ? ((100 * negatives) / values.length).toFixed(1) : '0'}%)</span>`)}
+${card('Σ values', num(total, true))}
+${card('validation loss', `${num(stats.initialValidationLoss)} → ${num(stats.finalValidationLoss)}`)}
+${card('actual decrease Σ', num(stats.sumActual, true))}
+${card('max |efficiency residual|', num(stats.maxAbsResidual))}
+${card('relative Taylor error', Number.isFinite(stats.relativeTaylorError) ? `${(100 * stats.relativeTaylorError).toFixed(1)}%` : '–')}
+</div>
+</section>
+
+<section id="distribution">
+<h2>Distribution of values</h2>
+<p class="note">${escapeHtml(valueName)} per training example; bins split at 0.${hist.clipped > 0 ? ` The range is the 0.5–99.5% quantiles; ${hist.clipped} more extreme values are counted in the end bins.` : ''}</p>
+${chart('histogram', 'histogram of values')}
+</section>
+
+<section id="examples">
+<h2>Most harmful and most helpful examples</h2>
+<h3 class="neg">Most harmful (lowest value)</h3>
+${examplesTable(harmful, order, hasContent)}
+<h3 class="pos">Most helpful (highest value)</h3>
+${examplesTable(helpful, order, hasContent)}
+</section>
+
+<section id="groups">
+<h2>Value per group</h2>
+<p class="note">Cumulative value of each group over training, at the ends of the training stages${groups.length > MAX_GROUP_LINES ? ` (the ${MAX_GROUP_LINES} groups with the largest |total| drawn; the others summed)` : ''}.</p>
+${chart('groups-cumulative', 'cumulative value per group')}
+<div class="table-wrap"><table><thead><tr><th>group</th><th class="num">examples</th><th class="num">times seen</th>
+<th class="num">total value</th><th class="num">mean value</th><th class="num">negative</th></tr></thead>
+<tbody>\n${groupRows}\n</tbody></table></div>${moreGroups}
+</section>
+
+<section id="stages">
+<h2>Value per stage and group</h2>
+${stageCount > 1 ? chart('groups-stages', 'value per stage and group') : '<p class="note">This run has one training stage (train with <code>stages: 3</code> to split values over the run).</p>'}
+<div class="table-wrap"><table><thead><tr><th>group</th>${stageHead}</tr></thead>
+<tbody>\n${stageRows}\n</tbody></table></div>
+</section>
+
+<section id="efficiency">
+<h2>Values vs the real validation-loss change</h2>
+<p class="note">Per step: Σ of the batch's values equals the Taylor utility up to rounding (the efficiency residual,
+max ${escapeHtml(formatNumber(stats.maxAbsResidual))}); the actual decrease differs from the Taylor utility by the
+Taylor error (Σ|error| / Σ|actual| = ${Number.isFinite(stats.relativeTaylorError) ? `${(100 * stats.relativeTaylorError).toFixed(1)}%` : '–'};
+correlation of Σ values with the actual decrease ${escapeHtml(formatNumber(stats.correlation))}). The Taylor error
+also holds the part of each step that no example of the batch caused (momentum, weight decay), which the values do not
+share out.${series.stride > 1 ? ` Lines show means over ${series.stride} steps (errors: the largest in each span).` : ''}</p>
+${chart('efficiency-lines', 'sum of values, Taylor utility and actual decrease per step')}
+<div class="row">
+<div><h3>Taylor error and efficiency residual</h3>${chart('efficiency-errors', 'Taylor error and efficiency residual per step')}</div>
+<div><h3>Σ values vs actual decrease</h3>${chart('efficiency-scatter', 'scatter of sum of values against actual decrease')}</div>
+</div>
+<h3>Training</h3>
+${chart('training', 'training and validation loss')}
+</section>
+
+<section id="removal">
+<h2>Removal curve</h2>
+<p class="note">Total value of the training examples that remain as the most harmful are removed first. It peaks once
+all ${removal.negatives} negative examples (${values.length > 0 ? ((100 * removal.negatives) / values.length).toFixed(1) : '0'}%) are gone, at
+${escapeHtml(formatNumber(removal.peak.remaining))} (from ${escapeHtml(formatNumber(removal.total))}). The dashed line is random removal.</p>
+${chart('removal', 'removal curve')}
+</section>
+
+<section id="curation">
+<h2>Curation: retraining without the selected examples</h2>
+${curation.html}
+</section>
+
+<section id="config">
+<h2>Config</h2>
+${configJson === null ? '<p class="note">No config given.</p>' : `<details open><summary>settings of the run</summary><pre class="config">${escapeHtml(configJson)}</pre></details>`}
+</section>
+<footer>In-Run Data Shapley report by inrun · self-contained: no network access</footer>
+</main>
+<script type="application/json" id="inrun-report-data">${jsonForScript(data)}</script>
+<script>${inlineScript(js)}</script>
+<script>${inlineScript(CLIENT_SCRIPT)}</script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,110 @@
+import type { TraceEntry } from '../shapley/valuer.js';
+
+/** What an example holds, shown next to its value in the top and bottom lists. */
+export type ReportContent =
+  | { kind: 'text'; text: string }
+  | {
+      kind: 'image';
+      /** Grayscale pixels, row-major, width × height of them. */
+      pixels: ArrayLike<number>;
+      width: number;
+      height: number;
+      /** The pixel value drawn black and the one drawn white (default: the image's own min and max). */
+      range?: [number, number];
+    };
+
+/** One training example's values over the run (a values-file row). */
+export interface ReportValue {
+  id: string | number;
+  group: string | null;
+  timesSeen: number;
+  firstOrder: number;
+  /** Null for first-order runs. */
+  secondOrder: number | null;
+  /** The main value split by training stage. */
+  stages: number[];
+  normalized: number;
+  /** Shown only for the examples listed in the report (the most harmful and most helpful). */
+  content?: ReportContent;
+}
+
+/** The trace fields the report uses (a TraceEntry has them all). */
+export type ReportTraceRow = Pick<
+  TraceEntry,
+  | 'step'
+  | 'lr'
+  | 'trainLoss'
+  | 'validationLossBefore'
+  | 'validationLossAfter'
+  | 'firstOrderSum'
+  | 'firstOrderUtility'
+  | 'secondOrderSum'
+  | 'secondOrderUtility'
+  | 'efficiencyResidual'
+  | 'actualUtility'
+  | 'taylorError'
+>;
+
+/** One retraining in a curation comparison. */
+export interface CurationRun {
+  /** 'original', 'curated' or 'random'. */
+  name: string;
+  /** Training examples it used. */
+  examples: number;
+  /** Examples removed from the original training set. */
+  removed: number;
+  /** Validation loss after k steps at index k (index 0: before the first step). */
+  validationLoss: number[];
+  finalValidationLoss: number;
+  /** First k at which validationLoss[k] ≤ the original run's final validation loss; null if never. */
+  stepsToTarget: number | null;
+  /** Its run directory (curated and random retrainings). */
+  runDir?: string;
+  /** Its training data file (curated and random retrainings). */
+  dataFile?: string;
+}
+
+/** `comparison.json` of `inrun curate`: original vs curated vs random-removal retraining. */
+export interface CurationComparison {
+  format: 'inrun-curation';
+  formatVersion: 1;
+  /** The original run directory. */
+  runDir: string;
+  rule: {
+    kind: 'below' | 'percentile' | 'negatives';
+    /** --below: the value threshold; --percentile: p. */
+    threshold?: number;
+    description: string;
+  };
+  /** Which value ranked the examples: 'second_order' or 'first_order'. */
+  valueColumn: 'second_order' | 'first_order';
+  totalExamples: number;
+  removed: number;
+  /** Σ value of the removed examples. */
+  removedValue: number;
+  /** Seed of the random removal. */
+  randomSeed: number;
+  /** Every retraining ran this many optimizer steps (the original run's count). */
+  steps: number;
+  /** The original run's final validation loss, the target of `stepsToTarget`. */
+  targetValidationLoss: number;
+  runs: { original: CurationRun; curated: CurationRun; random: CurationRun };
+}
+
+export interface ReportInput {
+  title: string;
+  /** A line under the title (e.g. the run directory). */
+  subtitle?: string;
+  /** The run's settings, shown as JSON. */
+  config?: unknown;
+  order: 1 | 2;
+  /** First steps of stages 2..k (empty for one stage). */
+  stageStarts: number[];
+  values: ReportValue[];
+  trace: ReportTraceRow[];
+  curation?: CurationComparison | null;
+  /** How many of the most harmful and of the most helpful examples to list (default 12). */
+  topCount?: number;
+  /** Extra remarks shown at the top (e.g. why example contents are missing). */
+  notes?: string[];
+}
