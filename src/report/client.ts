@@ -168,7 +168,7 @@ export const CLIENT_SCRIPT = String.raw`(function () {
         line('original', GRAY),
         line('curated', BLUE),
         line('random removal', ORANGE),
-        line('original final loss', '#000', { dash: [3, 4], width: 1 })
+        line('original final loss', '#000', { dash: [3, 4], width: 1, points: { show: false } })
       ],
       scales: { y: { range: padded } },
       axes: [xAxis('training step'), yAxis('validation loss')]

@@ -194,7 +194,7 @@ function curationSection(c: CurationComparison | null | undefined): { html: stri
         r.stepsToTarget === null
           ? '<span class="neg">not reached</span>'
           : `${r.stepsToTarget}${r.name !== 'original' && c.runs.original.stepsToTarget !== null ? ` <span class="${r.stepsToTarget <= c.runs.original.stepsToTarget ? 'pos' : 'neg'}">(${formatSigned(r.stepsToTarget - c.runs.original.stepsToTarget)})</span>` : ''}`;
-      return `<tr><td>${escapeHtml(names[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td><td class="num">${num(r.finalValidationLoss)}</td><td class="num">${reached}</td></tr>`;
+      return `<tr><td>${escapeHtml(names[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td><td class="num">${num(r.finalValidationLoss)}</td><td class="num">${num(r.bestValidationLoss)}</td><td class="num">${reached}</td></tr>`;
     })
     .join('\n');
   const down = downsampleCurve(c.runs.original.validationLoss);
@@ -203,10 +203,11 @@ function curationSection(c: CurationComparison | null | undefined): { html: stri
 <p class="note">Rule: <b>${escapeHtml(c.rule.description)}</b> — ${c.removed} of ${c.totalExamples} training examples removed
 (their values sum to ${escapeHtml(formatNumber(c.removedValue))}). Each retraining runs ${c.steps} steps with the original
 settings and seed; the random removal drops as many examples, drawn with seed ${c.randomSeed}.
-Target: the original run's final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}.</p>
+Target: the original run's final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}; a run reaches it
+at the first step its validation loss is at or below it.</p>
 ${chart('curation', 'validation loss of the original, curated and random-removal runs')}
 <div class="table-wrap"><table><thead><tr><th>run</th><th class="num">training examples</th><th class="num">removed</th>
-<th class="num">final validation loss</th><th class="num">steps to reach the original's final loss</th></tr></thead>
+<th class="num">final validation loss</th><th class="num">best validation loss</th><th class="num">steps to reach the original's final loss</th></tr></thead>
 <tbody>\n${rows}\n</tbody></table></div>`;
   return {
     html,

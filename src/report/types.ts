@@ -56,6 +56,8 @@ export interface CurationRun {
   /** Validation loss after k steps at index k (index 0: before the first step). */
   validationLoss: number[];
   finalValidationLoss: number;
+  /** The lowest validation loss of the curve. */
+  bestValidationLoss: number;
   /** First k at which validationLoss[k] ≤ the original run's final validation loss; null if never. */
   stepsToTarget: number | null;
   /** Its run directory (curated and random retrainings). */

@@ -184,6 +184,7 @@ test('report: a curation comparison adds its chart and table; images embed as PN
         removed: 0,
         validationLoss: curve,
         finalValidationLoss: target,
+        bestValidationLoss: Math.min(...curve),
         stepsToTarget: stepsToReach(curve, target),
       },
       curated: {
@@ -192,6 +193,7 @@ test('report: a curation comparison adds its chart and table; images embed as PN
         removed: 9,
         validationLoss: faster,
         finalValidationLoss: faster.at(-1)!,
+        bestValidationLoss: Math.min(...faster),
         stepsToTarget: stepsToReach(faster, target),
       },
       random: {
@@ -200,6 +202,7 @@ test('report: a curation comparison adds its chart and table; images embed as PN
         removed: 9,
         validationLoss: curve.map((x) => x * 1.5),
         finalValidationLoss: target * 1.5,
+        bestValidationLoss: Math.min(...curve) * 1.5,
         stepsToTarget: null,
       },
     },
