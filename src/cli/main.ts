@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InrunError } from '../util/errors.js';
+import { registerCurateCommand } from './curate.js';
 import { registerDemoCommand } from './demo.js';
 import { registerLanguageDemoCommand } from './demo-lm.js';
 import { type CliIo, processIo } from './io.js';
+import { registerReportCommand } from './report.js';
 import { registerTrainCommand } from './train.js';
 
 export type { CliIo } from './io.js';
@@ -37,6 +39,8 @@ export function createProgram(io: CliIo = processIo): Command {
   registerDemoCommand(program, io);
   registerLanguageDemoCommand(program, io);
   registerTrainCommand(program, io);
+  registerReportCommand(program, io);
+  registerCurateCommand(program, io);
   return program;
 }
 

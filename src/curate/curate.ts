@@ -1,0 +1,294 @@
+// Curation by data value: drop the examples a rule selects, retrain with the run's own settings and
+// seed (through `inrun train` itself), retrain again with as many examples removed at random, and
+// compare the validation-loss curves with the original run's.
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { Command } from 'commander';
+import { parseTrainConfig, type TrainConfig } from '../cli/config.js';
+import { COMPARISON_FILE, CURATION_DIR, writeRunReport } from '../cli/report.js';
+import { loadTrainingData, registerTrainCommand } from '../cli/train.js';
+import { writeRowsLike } from '../data/readers/index.js';
+import { displayPath } from '../data/readers/table.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { type LoadedRun, loadRun, writeJsonFile } from '../io/run-dir.js';
+import { stepsToReach, validationLossCurve } from '../report/analysis.js';
+import type { CurationComparison, CurationRun } from '../report/types.js';
+import { fail, InrunError } from '../util/errors.js';
+import { describeRule, randomSelection, rowValue, type SelectionRule, selectForRemoval } from './select.js';
+
+export interface CurateOptions {
+  /** A finished run directory of `inrun train`. */
+  runDir: string;
+  rule: SelectionRule;
+  /** Output folder (default <runDir>/curation). */
+  out?: string;
+  /** Replace an existing output folder of an earlier `inrun curate`. */
+  force?: boolean;
+  /** Seed of the random removal (default: the run's seed). */
+  randomSeed?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface CurateResult {
+  out: string;
+  comparison: CurationComparison;
+  comparisonPath: string;
+  reportPath: string;
+}
+
+/** Files of the curation folder. */
+export const CURATION_FILES = {
+  comparison: COMPARISON_FILE,
+  report: 'report.html',
+  removed: 'removed.jsonl',
+  randomRemoved: 'random-removed.jsonl',
+  curatedConfig: 'curated.config.json',
+  randomConfig: 'random.config.json',
+  curatedRun: 'curated',
+  randomRun: 'random',
+} as const;
+
+/**
+ * Makes `out` ready: creates it, or accepts it empty; a non-empty folder needs `force` and must be
+ * an earlier curation folder (it holds comparison.json or curated.config.json).
+ */
+async function prepareOutDir(out: string, runDir: string, force: boolean): Promise<void> {
+  if (out === runDir || runDir.startsWith(`${out}${sep}`))
+    fail(`--out ${displayPath(out)}: would replace the run directory itself; choose another folder`);
+  if (!existsSync(out)) {
+    const parent = dirname(out);
+    if (!existsSync(parent) || !statSync(parent).isDirectory())
+      fail(`--out ${displayPath(out)}: the folder ${displayPath(parent)} does not exist`);
+    await mkdir(out);
+    return;
+  }
+  if (!statSync(out).isDirectory()) fail(`--out ${displayPath(out)}: exists and is not a directory`);
+  const entries = await readdir(out);
+  if (entries.length === 0) return;
+  if (!force) fail(`${displayPath(out)}: already exists; choose another --out or add --force to replace it`);
+  if (!entries.includes(CURATION_FILES.comparison) && !entries.includes(CURATION_FILES.curatedConfig))
+    fail(
+      `${displayPath(out)}: --force replaces only folders of an earlier inrun curate, and this one holds no ${CURATION_FILES.comparison}`,
+    );
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+}
+
+/** The config of a retraining: the original's, on other training data, for the original's step count. */
+function retrainConfig(
+  run: LoadedRun,
+  train: string,
+  validation: string,
+  out: string,
+): Record<string, unknown> {
+  const config = structuredClone(run.config) as Record<string, unknown> & {
+    columns?: Record<string, unknown>;
+  };
+  config.data = { train, validation };
+  // The same optimizer steps (and so the same schedule) as the original, whatever the data size.
+  config.steps = run.manifest.totalSteps;
+  delete config.epochs;
+  // Pin what the original inferred from its data, so removing rows cannot change the model.
+  config.columns = { ...(config.columns ?? {}), features: run.manifest.data.features };
+  if (config.task === 'classification' && run.manifest.data.classes !== null)
+    config.classes = run.manifest.data.classes;
+  config.out = out;
+  return config;
+}
+
+/** Trains a config file through `inrun train` itself (same code path, quietly). */
+async function retrain(configPath: string, what: string): Promise<void> {
+  const silent = { stdout: () => {}, stderr: () => {} };
+  const program = new Command('inrun')
+    .exitOverride()
+    .configureOutput({ writeOut: silent.stdout, writeErr: silent.stderr });
+  registerTrainCommand(program, silent);
+  try {
+    await program.parseAsync(['train', '--config', configPath, '--quiet'], { from: 'user' });
+  } catch (error) {
+    if (error instanceof InrunError) {
+      const signal = /^interrupted by (SIG[A-Z]+)/.exec(error.message);
+      // The train command's advice (resume the run) does not apply: curation removes its folder.
+      if (signal)
+        throw new InrunError(`interrupted by ${signal[1]} while retraining ${what}; nothing was kept`);
+      throw new InrunError(`retraining ${what} failed: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function curationRun(
+  name: string,
+  run: LoadedRun,
+  removed: number,
+  target: number,
+  dataFile?: string,
+): CurationRun {
+  const curve = validationLossCurve(run.trace);
+  return {
+    name,
+    examples: run.manifest.data.trainExamples,
+    removed,
+    validationLoss: curve,
+    finalValidationLoss: curve[curve.length - 1],
+    bestValidationLoss: Math.min(...curve),
+    stepsToTarget: stepsToReach(curve, target),
+    runDir: run.dir,
+    ...(dataFile ? { dataFile } : {}),
+  };
+}
+
+function jsonl(rows: unknown[]): string {
+  return rows.map((row) => `${JSON.stringify(row)}\n`).join('');
+}
+
+/** Runs the curation; every input problem is reported before anything is written. */
+export async function curate(options: CurateOptions): Promise<CurateResult> {
+  const log = options.log ?? (() => {});
+  const runDir = resolve(options.runDir);
+  const out = resolve(options.out ?? join(runDir, CURATION_DIR));
+  const run = await loadRun(runDir);
+  let config: TrainConfig;
+  try {
+    config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
+  } catch (error) {
+    if (error instanceof InrunError) fail(`${displayPath(runDir)}: config.json: ${error.message}`);
+    throw error;
+  }
+  const data = await loadTrainingData(config);
+  const same = (role: string, now: string, then: string | undefined, path: string) => {
+    if (then !== undefined && now !== then)
+      fail(
+        `${displayPath(path)}: the ${role} data changed since the run (sha256 differs); curation needs the same data`,
+      );
+  };
+  same('training', data.train.table.sha256, run.manifest.data.train.sha256, data.train.table.path);
+  if (data.validationTable)
+    same(
+      'validation',
+      data.validationTable.sha256,
+      run.manifest.data.validation?.sha256,
+      data.validationTable.path,
+    );
+  const trainIds = data.train.ids.map(String);
+  const position = new Map(trainIds.map((id, i) => [id, i]));
+  if (trainIds.length !== run.values.length)
+    fail(
+      `${displayPath(runDir)}: values.jsonl has ${run.values.length} examples but the training data has ${trainIds.length}`,
+    );
+  for (const row of run.values)
+    if (!position.has(String(row.id)))
+      fail(
+        `${displayPath(runDir)}: example ${JSON.stringify(row.id)} of the values is not in the training data`,
+      );
+
+  const picked = selectForRemoval(run.values, options.rule);
+  const removedIds = new Set(picked.map((i) => String(run.values[i].id)));
+  const count = removedIds.size;
+  const randomSeed = options.randomSeed ?? config.seed;
+  const randomPositions = new Set(randomSelection(trainIds.length, count, randomSeed));
+  const description = describeRule(options.rule);
+  const steps = run.manifest.totalSteps;
+
+  await prepareOutDir(out, runDir, options.force ?? false);
+  try {
+    const ext = extname(config.data.train);
+    const curatedFile = join(out, `train.curated${ext}`);
+    const randomFile = join(out, `train.random${ext}`);
+    await writeRowsLike(
+      config.data.train,
+      data.train.rows.filter((_, i) => !removedIds.has(trainIds[i])),
+      curatedFile,
+    );
+    await writeRowsLike(
+      config.data.train,
+      data.train.rows.filter((_, i) => !randomPositions.has(i)),
+      randomFile,
+    );
+    let validationFile = config.data.validation;
+    if (validationFile === undefined) {
+      // The original split its validation set off the training file: keep exactly those rows.
+      validationFile = join(out, `validation${ext}`);
+      await writeRowsLike(config.data.train, data.validation.rows, validationFile);
+    }
+    await writeFileAtomic(
+      join(out, CURATION_FILES.removed),
+      jsonl(picked.map((i) => ({ id: run.values[i].id, value: rowValue(run.values[i]) }))),
+    );
+    const byId = new Map(run.values.map((row) => [String(row.id), row]));
+    await writeFileAtomic(
+      join(out, CURATION_FILES.randomRemoved),
+      jsonl(
+        [...randomPositions]
+          .sort((a, b) => a - b)
+          .map((i) => {
+            const row = byId.get(trainIds[i])!;
+            return { id: row.id, value: rowValue(row) };
+          }),
+      ),
+    );
+
+    log(
+      `curate: removing ${count} of ${trainIds.length} training examples (${description}); retraining ${steps} steps, then again with ${count} removed at random (seed ${randomSeed})`,
+    );
+    const runs: Record<'curated' | 'random', { file: string; dir: string; config: string }> = {
+      curated: {
+        file: curatedFile,
+        dir: join(out, CURATION_FILES.curatedRun),
+        config: join(out, CURATION_FILES.curatedConfig),
+      },
+      random: {
+        file: randomFile,
+        dir: join(out, CURATION_FILES.randomRun),
+        config: join(out, CURATION_FILES.randomConfig),
+      },
+    };
+    for (const [name, r] of Object.entries(runs)) {
+      log(`retraining ${name === 'curated' ? 'on the curated data' : 'with random removal'} …`);
+      await writeJsonFile(r.config, retrainConfig(run, r.file, validationFile, r.dir));
+      await retrain(r.config, name === 'curated' ? 'the curated data' : 'with random removal');
+    }
+    const curatedRun = await loadRun(runs.curated.dir);
+    const randomRun = await loadRun(runs.random.dir);
+
+    const originalCurve = validationLossCurve(run.trace);
+    const target = originalCurve[originalCurve.length - 1];
+    const comparison: CurationComparison = {
+      format: 'inrun-curation',
+      formatVersion: 1,
+      runDir,
+      rule: {
+        kind: options.rule.kind,
+        ...(options.rule.kind === 'below' ? { threshold: options.rule.threshold } : {}),
+        ...(options.rule.kind === 'percentile' ? { threshold: options.rule.percentile } : {}),
+        description,
+      },
+      valueColumn: run.values.some((row) => row.secondOrder !== null) ? 'second_order' : 'first_order',
+      totalExamples: trainIds.length,
+      removed: count,
+      removedValue: picked.reduce((a, i) => a + rowValue(run.values[i]), 0),
+      randomSeed,
+      steps,
+      targetValidationLoss: target,
+      runs: {
+        original: curationRun('original', run, 0, target),
+        curated: curationRun('curated', curatedRun, count, target, curatedFile),
+        random: curationRun('random', randomRun, count, target, randomFile),
+      },
+    };
+    const comparisonPath = join(out, CURATION_FILES.comparison);
+    await writeJsonFile(comparisonPath, comparison);
+    const reportPath = await writeRunReport({
+      runDir,
+      out: join(out, CURATION_FILES.report),
+      curation: comparison,
+    });
+    return { out, comparison, comparisonPath, reportPath };
+  } catch (error) {
+    // No partial results: the folder was made (or emptied) for this curation.
+    await rm(out, { recursive: true, force: true }).catch(() => {});
+    throw error;
+  }
+}
