@@ -83,11 +83,12 @@ export const CLIENT_SCRIPT = String.raw`(function () {
     var stage = [g.stageIndex];
     var stageSeries = [{ label: 'stage', value: xLegend('') }];
     g.series.forEach(function (s, k) {
-      var color = PALETTE[k % PALETTE.length];
+      var color = s.other ? '#333' : PALETTE[k % PALETTE.length];
+      var dash = s.other ? [6, 4] : undefined;
       cum.push(s.cumulative);
-      cumSeries.push(line(s.group, color, { points: { show: true, size: 6 } }));
+      cumSeries.push(line(s.group, color, { dash: dash, points: { show: true, size: 6 } }));
       stage.push(s.stages);
-      stageSeries.push(line(s.group, color, { points: { show: true, size: 7 } }));
+      stageSeries.push(line(s.group, color, { dash: dash, points: { show: true, size: 7 } }));
     });
     make('groups-cumulative', { series: cumSeries, scales: { y: { range: padded } }, axes: [xAxis('training step'), yAxis('cumulative value')] }, cum);
     if (g.stageIndex.length > 1)

@@ -23,6 +23,8 @@ import type { CurationComparison, ReportContent, ReportInput, ReportValue } from
 const SNIPPET_CHARS = 240;
 /** Groups drawn as their own lines; the rest are summed into "other groups". */
 const MAX_GROUP_LINES = 10;
+/** Groups listed in the group and stage tables. */
+const MAX_GROUP_ROWS = 50;
 
 let uplotCache: { js: string; css: string } | undefined;
 
@@ -257,10 +259,11 @@ export function renderReport(input: ReportInput): string {
   const stepEnds = [0, ...input.stageStarts, totalSteps];
   const shown = groups.slice(0, MAX_GROUP_LINES);
   const rest = groups.slice(MAX_GROUP_LINES);
-  const lineGroups = shown.map((g) => ({ group: g.group, stages: g.stages }));
+  const lineGroups = shown.map((g) => ({ group: g.group, stages: g.stages, other: false }));
   if (rest.length > 0)
     lineGroups.push({
       group: `other ${rest.length} groups`,
+      other: true,
       stages: Array.from({ length: stageCount }, (_, s) => rest.reduce((a, g) => a + g.stages[s], 0)),
     });
   const groupData = {
@@ -269,7 +272,7 @@ export function renderReport(input: ReportInput): string {
     series: lineGroups.map((g) => {
       const cumulative = [0];
       for (const x of g.stages) cumulative.push(cumulative[cumulative.length - 1] + x);
-      return { group: g.group, stages: g.stages, cumulative };
+      return { group: g.group, other: g.other, stages: g.stages, cumulative };
     }),
   };
   const curation = curationSection(input.curation);
@@ -292,7 +295,7 @@ export function renderReport(input: ReportInput): string {
   const notes = (input.notes ?? []).filter((n) => n.trim() !== '');
   const valueName = order === 2 ? 'second-order value' : 'first-order value';
   const groupRows = groups
-    .slice(0, 200)
+    .slice(0, MAX_GROUP_ROWS)
     .map(
       (g) =>
         `<tr><td>${escapeHtml(g.group)}</td><td class="num">${g.examples}</td><td class="num">${g.timesSeen}</td>` +
@@ -305,15 +308,15 @@ export function renderReport(input: ReportInput): string {
     (_, s) => `<th class="num">${escapeHtml(stageLabel(s, input.stageStarts, totalSteps))}</th>`,
   ).join('');
   const stageRows = groups
-    .slice(0, 200)
+    .slice(0, MAX_GROUP_ROWS)
     .map(
       (g) =>
         `<tr><td>${escapeHtml(g.group)}</td>${g.stages.map((x) => `<td class="num">${num(x, true)}</td>`).join('')}</tr>`,
     )
     .join('\n');
   const moreGroups =
-    groups.length > 200
-      ? `<p class="note">Showing 200 of ${groups.length} groups (largest |total| first).</p>`
+    groups.length > MAX_GROUP_ROWS
+      ? `<p class="note">Showing ${MAX_GROUP_ROWS} of ${groups.length} groups (largest |total| first).</p>`
       : '';
 
   const configJson = input.config === undefined ? null : JSON.stringify(input.config, null, 2);
@@ -384,7 +387,7 @@ ${chart('groups-cumulative', 'cumulative value per group')}
 <h2>Value per stage and group</h2>
 ${stageCount > 1 ? chart('groups-stages', 'value per stage and group') : '<p class="note">This run has one training stage (train with <code>stages: 3</code> to split values over the run).</p>'}
 <div class="table-wrap"><table><thead><tr><th>group</th>${stageHead}</tr></thead>
-<tbody>\n${stageRows}\n</tbody></table></div>
+<tbody>\n${stageRows}\n</tbody></table></div>${moreGroups}
 </section>
 
 <section id="efficiency">
