@@ -13,7 +13,6 @@ import {
   tableToDataset,
   writeRowsLike,
 } from '../../src/data/readers/index.js';
-import { firstInvalidUtf8 } from '../../src/data/readers/table.js';
 import { InrunError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -175,27 +174,4 @@ test('unreadable files are InrunErrors naming the file', async () => {
     readTable(file('long.csv', `a,b\n${'1'.repeat(100)},2\n`), { maxLineBytes: 50 }),
     /long\.csv: line 2 is 102 bytes long; lines longer than 50 bytes are refused/,
   );
-});
-
-test('firstInvalidUtf8 agrees with a strict TextDecoder', () => {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  const rng = new Rng(5);
-  const pool = [
-    0x41, 0x0a, 0x80, 0xbf, 0xc2, 0xc0, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xa0, 0x90, 0x8f,
-  ];
-  for (let trial = 0; trial < 3000; trial++) {
-    const bytes = Uint8Array.from({ length: 1 + rng.int(6) }, () => pool[rng.int(pool.length)]);
-    const offset = firstInvalidUtf8(bytes);
-    let valid = true;
-    try {
-      decoder.decode(bytes);
-    } catch {
-      valid = false;
-    }
-    assert.equal(offset === bytes.length, valid, `bytes ${Array.from(bytes)}`);
-    if (!valid) {
-      // Everything before the reported offset decodes.
-      decoder.decode(bytes.subarray(0, offset));
-    }
-  }
 });

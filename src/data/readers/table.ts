@@ -1,6 +1,7 @@
 // A table read from a data file: named columns, rows of raw cells, and where each row came from,
 // so every error can name the file, the line (or Parquet row) and the column.
 import { relative } from 'node:path';
+import { firstInvalidUtf8Offset } from '../../text/utf8.js';
 import { fail } from '../../util/errors.js';
 
 export type TableFormat = 'csv' | 'jsonl' | 'parquet';
@@ -92,7 +93,7 @@ export function decodeText(bytes: Uint8Array, path: string, maxLineBytes = MAX_L
   try {
     return strictDecoder.decode(bytes);
   } catch {
-    const offset = firstInvalidUtf8(bytes);
+    const offset = firstInvalidUtf8Offset(bytes);
     let at = 1;
     for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) at++;
     const hex = Array.from(bytes.subarray(offset, offset + 4), (b) => b.toString(16).padStart(2, '0')).join(
@@ -102,37 +103,4 @@ export function decodeText(bytes: Uint8Array, path: string, maxLineBytes = MAX_L
       `${shown}: line ${at}: invalid UTF-8 at byte offset ${offset} (bytes ${hex}); the file must be UTF-8 text`,
     );
   }
-}
-
-/** Offset of the first byte sequence a strict UTF-8 decoder rejects (bytes.length if none). */
-export function firstInvalidUtf8(bytes: Uint8Array): number {
-  const n = bytes.length;
-  let i = 0;
-  while (i < n) {
-    const b = bytes[i];
-    if (b < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) lo = 0xa0;
-      if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) lo = 0x90;
-      if (b === 0xf4) hi = 0x8f;
-    } else return i;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k];
-      if (i + k >= n) return i;
-      if (k === 1 ? c < lo || c > hi : c < 0x80 || c > 0xbf) return i;
-    }
-    i += need + 1;
-  }
-  return n;
 }
