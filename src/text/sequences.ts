@@ -24,6 +24,12 @@ import { allocFloat } from '../kernels/index.js';
 import type { DType } from '../kernels/types.js';
 import { IGNORE_INDEX } from '../losses/softmax-cross-entropy.js';
 import { checkKnownKeys, checkNumber, describe, fail, InrunError } from '../util/errors.js';
+import {
+  type AggregateOptions,
+  type AggregateResult,
+  aggregateSequenceValues,
+  type SequenceValues,
+} from './aggregate.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TextDocument {
@@ -246,6 +252,35 @@ export class TextSequenceDataset implements Dataset {
 
   group(index: number): string {
     return this.sequences[index].source;
+  }
+
+  /** Id of the document sequence `index` was cut from. */
+  documentOf(index: number): string {
+    return this.at(index).documentId;
+  }
+
+  /** Source (corpus) of sequence `index`'s document. */
+  sourceOf(index: number): string {
+    return this.at(index).source;
+  }
+
+  /** Token offset within its document of sequence `index`'s first input. */
+  offsetOf(index: number): number {
+    return this.at(index).offset;
+  }
+
+  /**
+   * Per-document and per-source totals of sequence values (a Map from sequence id to value, a
+   * ValueLedger, or ledger entries); see {@link aggregateSequenceValues}.
+   */
+  aggregate(values: SequenceValues, options?: AggregateOptions): AggregateResult {
+    return aggregateSequenceValues(this.sequences, values, options);
+  }
+
+  private at(index: number): SequenceExample {
+    const seq = this.sequences[index];
+    if (!seq) fail(`${this.name}: no sequence at index ${index} (size ${this.size})`);
+    return seq;
   }
 
   /** The sequence at `index` (document id, offset, ids). */
