@@ -97,7 +97,7 @@ export async function runLanguageDemo(
   ];
   const tokenizer = getTokenizer('gpt2');
   const split = splitIntoSequences(trainingDocs, tokenizer, { context });
-  for (const skip of split.skipped) say(`skipped ${skip.message}`);
+  for (const skip of split.skipped) say(skip.message);
   const validationSplit = splitIntoSequences(validationDocs, tokenizer, { context });
   if (validationSplit.sequences.length === 0) fail('the validation text tokenizes to nothing');
   const vocabulary = compactVocabulary(split.sequences, validationSplit.sequences);

@@ -24,12 +24,6 @@ import { allocFloat } from '../kernels/index.js';
 import type { DType } from '../kernels/types.js';
 import { IGNORE_INDEX } from '../losses/softmax-cross-entropy.js';
 import { checkKnownKeys, checkNumber, describe, fail, InrunError } from '../util/errors.js';
-import {
-  type AggregateOptions,
-  type AggregateResult,
-  aggregateSequenceValues,
-  type SequenceValues,
-} from './aggregate.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TextDocument {
@@ -267,14 +261,6 @@ export class TextSequenceDataset implements Dataset {
   /** Token offset within its document of sequence `index`'s first input. */
   offsetOf(index: number): number {
     return this.at(index).offset;
-  }
-
-  /**
-   * Per-document and per-source totals of sequence values (a Map from sequence id to value, a
-   * ValueLedger, or ledger entries); see {@link aggregateSequenceValues}.
-   */
-  aggregate(values: SequenceValues, options?: AggregateOptions): AggregateResult {
-    return aggregateSequenceValues(this.sequences, values, options);
   }
 
   private at(index: number): SequenceExample {

@@ -44,7 +44,7 @@ test('a document split into several sequences is worth the sum of its sequences'
   assert.equal(docs.find((d) => d.documentId === 'short')!.source, 'b');
 });
 
-test('TextSequenceDataset accessors and aggregate: per-document and per-source sums', async () => {
+test('TextSequenceDataset names the document, source and offset of each sequence', async () => {
   const { TextSequenceDataset } = await import('../../src/text/sequences.js');
   const { sequences } = splitIntoSequences(
     [
@@ -63,41 +63,4 @@ test('TextSequenceDataset accessors and aggregate: per-document and per-source s
     assert.equal(data.offsetOf(i), 4 * sequences[i].index);
   }
   assert.throws(() => data.documentOf(data.size), /no sequence at index/);
-
-  const values = new Map<string, number>(sequences.map((s, k) => [s.id, k + 1]));
-  values.delete(sequences[0].id); // never trained on: counts as 0
-  values.set('nope#0', 5);
-  const result = data.aggregate(values);
-  const expectDoc = (id: string) =>
-    sequences.reduce((sum, s, k) => sum + (s.documentId === id && k > 0 ? k + 1 : 0), 0);
-  for (const doc of result.documents) assert.equal(doc.value, expectDoc(doc.documentId));
-  const d1 = result.documents.find((d) => d.documentId === 'd1')!;
-  assert.equal(d1.sequences, sequences.filter((s) => s.documentId === 'd1').length);
-  assert.equal(d1.valued, d1.sequences - 1);
-  const a = result.sources.find((s) => s.source === 'a')!;
-  assert.equal(a.documents, 2);
-  assert.equal(a.value, expectDoc('d1') + expectDoc('d2'));
-  assert.equal(result.sources.find((s) => s.source === 'b')!.value, expectDoc('d3'));
-  assert.deepEqual(result.unknownIds, ['nope#0']);
-
-  // From a ledger: its main value (second order here); from bare entries: a chosen number.
-  const ledger = new ValueLedger({ hasSecondOrder: true });
-  ledger.addStep({
-    step: 0,
-    ids: sequences.map((s) => s.id),
-    groups: sequences.map((s) => s.source),
-    firstOrder: Float64Array.from(sequences, () => 1),
-    secondOrder: Float64Array.from(sequences, () => 2),
-  });
-  const fromLedger = data.aggregate(ledger);
-  assert.equal(
-    fromLedger.sources.reduce((s, t) => s + t.value, 0),
-    2 * sequences.length,
-  );
-  const fromEntries = data.aggregate(ledger.all(), { pick: (e) => e.firstOrder });
-  assert.equal(
-    fromEntries.sources.reduce((s, t) => s + t.value, 0),
-    sequences.length,
-  );
-  assert.deepEqual(fromEntries.unknownIds, []);
 });
