@@ -115,8 +115,8 @@ export class ValueLedger {
     this.entries.clear();
     for (const entry of entries) {
       if (entry.stages.length !== this.stageCount)
-        throw new Error(
-          `internal: ledger snapshot has ${entry.stages.length} stages, expected ${this.stageCount}`,
+        fail(
+          `checkpoint: its values have ${entry.stages.length} training stages, this run has ${this.stageCount}`,
         );
       this.entries.set(entry.id, {
         ...entry,

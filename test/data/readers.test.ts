@@ -14,7 +14,6 @@ import {
   writeRowsLike,
 } from '../../src/data/readers/index.js';
 import { InrunError } from '../../src/util/errors.js';
-import { Rng } from '../../src/util/rng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'inrun-readers-'));
 function file(name: string, content: string | Uint8Array): string {
