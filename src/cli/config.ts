@@ -35,7 +35,19 @@ const MlpModel = z.strictObject({
   hidden: z.array(posInt).default([64]),
   activation: z.enum(['relu', 'gelu', 'tanh', 'sigmoid']).default('relu'),
 });
-export const MODEL_SCHEMAS = [LogregModel, MlpModel] as const;
+/** A GPT language model trained on text data (see src/cli/text-data.ts). */
+const GptModel = z.strictObject({
+  kind: z.literal('gpt'),
+  layers: posInt.default(2),
+  heads: posInt.default(2),
+  width: posInt.default(64),
+  context: z.int().min(2).default(64),
+  tieWeights: z.boolean().default(true),
+  norm: z.enum(['layernorm', 'rmsnorm']).default('layernorm'),
+  tokenizer: z.enum(['gpt2', 'bytes']).default('gpt2'),
+  compactVocabulary: z.boolean().optional(),
+});
+export const MODEL_SCHEMAS = [LogregModel, MlpModel, GptModel] as const;
 export const MODEL_KINDS = MODEL_SCHEMAS.map((s) => s.shape.kind.value);
 
 const Optimizer = z.strictObject({
@@ -63,6 +75,7 @@ export const TrainConfigSchema = z
         label: z.string().min(1).default('label'),
         features: z.array(z.string().min(1)).min(1).optional(),
         group: z.string().min(1).optional(),
+        text: z.string().min(1).optional(),
       })
       .prefault({}),
     task: z.enum(['classification', 'binary', 'regression']).default('classification'),
@@ -93,6 +106,19 @@ export const TrainConfigSchema = z
     if (c.steps !== undefined && c.epochs !== undefined) issue(['epochs'], 'give steps or epochs, not both');
     if (c.classes !== undefined && c.task !== 'classification')
       issue(['classes'], `classes applies to task classification only (task is ${c.task})`);
+    if (c.model.kind === 'gpt') {
+      if (c.model.width % c.model.heads !== 0)
+        issue(
+          ['model', 'width'],
+          `model.width (${c.model.width}) must be divisible by model.heads (${c.model.heads})`,
+        );
+      if (c.columns.features !== undefined)
+        issue(['columns', 'features'], 'columns.features applies to tabular models (logreg, mlp), not gpt');
+    } else if (c.columns.text !== undefined)
+      issue(
+        ['columns', 'text'],
+        `columns.text applies to model kind gpt only (model.kind is ${c.model.kind})`,
+      );
     const o = c.optimizer;
     if (o.kind === 'sgd') {
       if (o.betas !== undefined) issue(['optimizer', 'betas'], 'betas apply to adam and adamw only');
@@ -126,7 +152,7 @@ export const FIELDS: FieldDoc[] = [
     path: 'data.train',
     type: 'path',
     default: '(required)',
-    help: 'training data: .csv, .jsonl or .parquet',
+    help: 'training data: .csv, .jsonl or .parquet; gpt: a .txt/.md file, a folder of them, or .jsonl with a text column',
   },
   {
     path: 'data.validation',
@@ -157,7 +183,13 @@ export const FIELDS: FieldDoc[] = [
     path: 'columns.group',
     type: 'string',
     default: '-',
-    help: 'group of each example, for per-group totals',
+    help: 'group of each example, for per-group totals (gpt on JSONL: the source of each document)',
+  },
+  {
+    path: 'columns.text',
+    type: 'string',
+    default: 'text',
+    help: 'gpt on JSONL/CSV/Parquet: the column holding each document',
   },
   {
     path: 'task',
@@ -175,10 +207,33 @@ export const FIELDS: FieldDoc[] = [
     path: 'model.kind',
     type: MODEL_KINDS.join('|'),
     default: 'logreg',
-    help: 'linear model or multi-layer perceptron',
+    help: 'linear model, multi-layer perceptron, or GPT language model (on text)',
   },
   { path: 'model.hidden', type: 'integer[]', default: '[64]', help: 'mlp: hidden layer widths' },
   { path: 'model.activation', type: 'relu|gelu|tanh|sigmoid', default: 'relu', help: 'mlp: activation' },
+  { path: 'model.layers', type: 'integer ≥ 1', default: '2', help: 'gpt: transformer blocks' },
+  { path: 'model.heads', type: 'integer ≥ 1', default: '2', help: 'gpt: attention heads (divide width)' },
+  { path: 'model.width', type: 'integer ≥ 1', default: '64', help: 'gpt: embedding width' },
+  {
+    path: 'model.context',
+    type: 'integer ≥ 2',
+    default: '64',
+    help: 'gpt: tokens per training sequence (documents are cut into sequences of this length)',
+  },
+  { path: 'model.tieWeights', type: 'boolean', default: 'true', help: 'gpt: output head shares wte' },
+  { path: 'model.norm', type: 'layernorm|rmsnorm', default: 'layernorm', help: 'gpt: normalisation' },
+  {
+    path: 'model.tokenizer',
+    type: 'gpt2|bytes',
+    default: 'gpt2',
+    help: 'gpt: GPT-2 BPE or one id per UTF-8 byte',
+  },
+  {
+    path: 'model.compactVocabulary',
+    type: 'boolean',
+    default: 'true for gpt2',
+    help: 'gpt: renumber the token ids that occur to 0..n-1 (recorded in vocabulary.json)',
+  },
   { path: 'optimizer.kind', type: 'sgd|adam|adamw', default: 'sgd', help: 'optimizer (PyTorch semantics)' },
   { path: 'optimizer.lr', type: 'number > 0', default: '0.05', help: 'base learning rate' },
   { path: 'optimizer.momentum', type: 'number in [0,1]', default: '0', help: 'sgd: heavy-ball momentum' },
@@ -437,6 +492,7 @@ export function parseTrainConfig(raw: RawConfig, cwd = process.cwd()): TrainConf
     o.betas ??= [0.9, 0.999];
     o.eps ??= 1e-8;
   }
+  if (config.model.kind === 'gpt') config.model.compactVocabulary ??= config.model.tokenizer === 'gpt2';
   const baseDir = raw.file ? dirname(raw.file) : cwd;
   for (const field of PATH_FIELDS) {
     const [head, tail] = field.split('.');

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import type { Dataset } from '../data/dataset.js';
 import {
   type LoadedTable,
   readLabels,
@@ -33,6 +34,7 @@ import {
 } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
 import { type LossName, mlp } from '../models/builders.js';
+import { gpt } from '../models/gpt.js';
 import type { Sequential } from '../models/sequential.js';
 import { Adam } from '../optim/adam.js';
 import type { Schedule } from '../optim/schedule.js';
@@ -53,6 +55,8 @@ import {
   type TrainConfig,
 } from './config.js';
 import { type CliIo, processIo } from './io.js';
+import { loadTextTrainingData, type TextTrainingData } from './text-data.js';
+import { checkRecordedVocabulary, textManifest, textRunOutputs } from './text-outputs.js';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -222,6 +226,8 @@ export function runSeeds(seed: number): { split: number; model: number; order: n
 }
 
 export async function loadTrainingData(config: TrainConfig): Promise<TrainingData> {
+  if (config.model.kind === 'gpt')
+    fail('model kind gpt trains on text: load its data with loadTextTrainingData (src/cli/text-data.ts)');
   const trainTable = await readTable(config.data.train);
   const features = resolveColumns(trainTable, config.columns);
   let trainRows = trainTable.rows;
@@ -329,7 +335,33 @@ export const MODEL_BUILDERS: {
       seed: ctx.seed,
       kernels: ctx.kernels,
     }),
+  // A GPT language model on text: `outputs` is the vocabulary size (src/cli/text-data.ts).
+  gpt: (config, ctx) =>
+    gpt({
+      vocabSize: ctx.outputs,
+      context: config.context,
+      layers: config.layers,
+      heads: config.heads,
+      width: config.width,
+      tieWeights: config.tieWeights,
+      norm: config.norm,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
 };
+
+/** The GPT of a text run, its vocabulary from the data. */
+export function buildTextModel(config: TrainConfig, data: TextTrainingData): Sequential {
+  if (config.model.kind !== 'gpt')
+    fail(`internal: buildTextModel needs model kind gpt, got ${config.model.kind}`);
+  return MODEL_BUILDERS.gpt(config.model, {
+    inputs: 1,
+    outputs: data.vocabulary.size,
+    loss: 'softmax-cross-entropy',
+    seed: runSeeds(config.seed).model,
+    kernels: config.kernels,
+  });
+}
 
 export function buildModel(config: TrainConfig, data: TrainingData): Sequential {
   const task = config.task;
@@ -391,6 +423,59 @@ function fileInfo(table: Table, rows: number): DataFileInfo {
   return { path: table.path, format: table.format, sha256: table.sha256, bytes: table.bytes, rows };
 }
 
+/** What a run needs of its data, tabular or text. */
+interface RunInputs {
+  train: Dataset;
+  validation: Dataset;
+  validationIds: string[];
+  trainInfo: DataFileInfo;
+  validationInfo: DataFileInfo | null;
+  features: string[];
+  ignoredColumns: string[];
+  classes: number | null;
+  /** The "data: …" line. */
+  summary: string;
+}
+
+function tableInputs(data: TrainingData): RunInputs {
+  return {
+    train: data.train.dataset,
+    validation: data.validation.dataset,
+    validationIds: data.validation.ids,
+    trainInfo: fileInfo(data.train.table, data.train.table.rows.length),
+    validationInfo: data.validationTable
+      ? fileInfo(data.validationTable, data.validationTable.rows.length)
+      : null,
+    features: data.features,
+    ignoredColumns: data.ignoredColumns,
+    classes: data.classes,
+    summary:
+      `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
+      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}` +
+      (data.ignoredColumns.length > 0 ? ` (columns not used: ${data.ignoredColumns.join(', ')})` : ''),
+  };
+}
+
+function textInputs(data: TextTrainingData): RunInputs {
+  const docs = (n: number) => `${n} document${n === 1 ? '' : 's'}`;
+  const v = data.vocabulary;
+  return {
+    train: data.train.dataset,
+    validation: data.validation.dataset,
+    validationIds: data.validation.ids,
+    trainInfo: data.trainInfo,
+    validationInfo: data.validationInfo,
+    features: [],
+    ignoredColumns: [],
+    classes: null,
+    summary:
+      `data: ${docs(data.train.documents.length)} → ${data.train.dataset.size} training sequences of ${data.train.dataset.context} tokens ` +
+      `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +
+      `${v.tokenizer} tokenizer, vocabulary ${v.size}${v.original ? ` (compacted from ${v.tokenizerSize})` : ''}` +
+      (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : ''),
+  };
+}
+
 interface TrainRunArgs {
   config?: TrainConfig;
   resumeDir?: string;
@@ -414,29 +499,33 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
   const runDir = resuming ? args.resumeDir! : config.out;
 
   // Everything that can be wrong with the input is checked before anything is written.
-  const data = await loadTrainingData(config);
+  const text = config.model.kind === 'gpt' ? await loadTextTrainingData(config) : null;
+  const table = text ? null : await loadTrainingData(config);
+  const data = text ? textInputs(text) : tableInputs(table!);
   if (previous) {
-    const check = (info: DataFileInfo | null, table: Table | null, role: string) => {
-      if (info && table && info.sha256 !== table.sha256)
+    const check = (info: DataFileInfo | null, now: DataFileInfo | null, role: string) => {
+      if (info && now && info.sha256 !== now.sha256)
         fail(
-          `${displayPath(table.path)}: the ${role} data changed since the run started (sha256 differs); resume needs the same data`,
+          `${displayPath(now.path)}: the ${role} data changed since the run started (sha256 differs); resume needs the same data`,
         );
     };
-    check(previous.data.train, data.train.table, 'training');
-    check(previous.data.validation, data.validationTable, 'validation');
+    check(previous.data.train, data.trainInfo, 'training');
+    check(previous.data.validation, data.validationInfo, 'validation');
+    if (text) await checkRecordedVocabulary(runDir, text.vocabulary);
   }
-  const model = buildModel(config, data);
+  if (text) for (const skip of text.skipped) io.stderr(`inrun: ${skip.message}\n`);
+  const model = text ? buildTextModel(config, text) : buildModel(config, table!);
   const optimizer = buildOptimizer(config);
-  const { totalSteps, stageStarts } = runLength(config, data.train.dataset.size);
+  const { totalSteps, stageStarts } = runLength(config, data.train.size);
   const trainer = new Trainer({
     model,
     optimizer,
-    data: data.train.dataset,
+    data: data.train,
     batchSize: config.batchSize,
     steps: totalSteps,
     seed: runSeeds(config.seed).order,
     valuation: {
-      validation: data.validation.dataset,
+      validation: data.validation,
       order: config.order,
       perValidation: config.perValidation,
       stageStarts,
@@ -472,6 +561,7 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
   } else {
     await prepareRunDir(runDir, args.force ?? false);
     await writeJsonFile(join(runDir, RUN_FILES.config), config);
+    if (text) await writeJsonFile(join(runDir, RUN_FILES.vocabulary), text.vocabulary);
     await writeFileAtomic(
       join(runDir, RUN_FILES.weightsInitial),
       encodeSafetensors(modelTensors(model), { format: 'pt' }),
@@ -486,15 +576,14 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
       seed: config.seed,
       config: config as unknown as Record<string, unknown>,
       data: {
-        train: fileInfo(data.train.table, data.train.table.rows.length),
-        validation: data.validationTable
-          ? fileInfo(data.validationTable, data.validationTable.rows.length)
-          : null,
-        trainExamples: data.train.dataset.size,
-        validationExamples: data.validation.dataset.size,
+        train: data.trainInfo,
+        validation: data.validationInfo,
+        trainExamples: data.train.size,
+        validationExamples: data.validation.size,
         features: data.features,
         ignoredColumns: data.ignoredColumns,
         classes: data.classes,
+        ...(text ? { text: textManifest(text) } : {}),
       },
       model: {
         parameters: model.parameterCount,
@@ -514,11 +603,7 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
   };
   const shownDir = displayPath(runDir);
   say(`kernels: ${kernels}`);
-  say(
-    `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
-      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}` +
-      (data.ignoredColumns.length > 0 ? ` (columns not used: ${data.ignoredColumns.join(', ')})` : ''),
-  );
+  say(data.summary);
   say(
     `model: ${config.model.kind}, ${model.parameterCount} parameters; ${totalSteps} steps, order-${config.order} values`,
   );
@@ -536,8 +621,8 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
     runDir,
     step: trainer.step,
     totalSteps,
-    trainExamples: data.train.dataset.size,
-    validationExamples: data.validation.dataset.size,
+    trainExamples: data.train.size,
+    validationExamples: data.validation.size,
     parameters: model.parameterCount,
     kernels: model.kernels.kind,
   });
@@ -620,7 +705,7 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
   await writeFileAtomic(join(runDir, RUN_FILES.valuesParquet), valuesToParquet(ledger));
   if (config.perValidation) {
     const entries = ledger.all();
-    const m = data.validation.dataset.size;
+    const m = data.validation.size;
     const matrix = new Float64Array(entries.length * m);
     entries.forEach((e, i) => {
       if (e.perValidation) matrix.set(e.perValidation, i * m);
@@ -629,10 +714,11 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
       join(runDir, RUN_FILES.perValidation),
       encodeSafetensors([{ name: 'values', shape: [entries.length, m], data: matrix }], {
         train_ids: JSON.stringify(entries.map((e) => e.id)),
-        validation_ids: JSON.stringify(data.validation.ids),
+        validation_ids: JSON.stringify(data.validationIds),
       }),
     );
   }
+  if (text) await textRunOutputs(runDir, ledger, text, config.order);
   await writeFileAtomic(join(runDir, RUN_FILES.traceCsv), traceToCsv(valuer.trace));
   await writeFileAtomic(join(runDir, RUN_FILES.traceJsonl), traceToJsonl(valuer.trace));
   await writeFileAtomic(

@@ -16,11 +16,22 @@
  *   weights.final.safetensors    are the model's layer names, Linear weights [out, in]
  *   checkpoint/                  while a run is unfinished: the state to resume from
  *
+ * Text (model kind gpt) runs also have:
+ *
+ *   vocabulary.json              the token-id mapping: tokenizer, model vocabulary size, and
+ *                                `original[k]` = the tokenizer id of model id k (null: identity)
+ *   documents.csv                one row per training document: document_id, source, sequences
+ *                                (trained on), first_order, second_order, stage_0..k-1 — the sums
+ *                                of its sequences' values
+ *   sources.csv                  one row per source: source, documents, sequences, first_order,
+ *                                second_order, stage_0..k-1
+ *
  * Every file is written atomically. Values, trace and weights depend only on the config and the
  * data, so equal runs (and resumed runs) give byte-identical files.
  */
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseCsv } from '../data/readers/csv.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import { fail } from '../util/errors.js';
 import { writeFileAtomic } from './atomic.js';
@@ -38,6 +49,9 @@ export const RUN_FILES = {
   traceJsonl: 'trace.jsonl',
   weightsInitial: 'weights.initial.safetensors',
   weightsFinal: 'weights.final.safetensors',
+  vocabulary: 'vocabulary.json',
+  documents: 'documents.csv',
+  sources: 'sources.csv',
   checkpoint: CHECKPOINT_DIR,
 } as const;
 
@@ -49,6 +63,43 @@ export interface DataFileInfo {
   sha256: string;
   bytes: number;
   rows: number;
+}
+
+/** What manifest.json records of a text run's data (`data.text`). */
+export interface TextManifest {
+  tokenizer: string;
+  vocabularySize: number;
+  compactVocabulary: boolean;
+  context: number;
+  trainDocuments: number;
+  validationDocuments: number;
+  trainTokens: number;
+  validationTokens: number;
+  /** One line per document that gave no sequence (empty, too short). */
+  skipped: string[];
+}
+
+/** vocabulary.json of a text run: model id k is the tokenizer's id `original[k]` (null: the same id). */
+export interface VocabularyFile {
+  tokenizer: string;
+  /** The model's vocabulary size. */
+  size: number;
+  /** The tokenizer's vocabulary size. */
+  tokenizerSize: number;
+  original: number[] | null;
+}
+
+/** A row of documents.csv (per training document) or, with `documents`, of sources.csv. */
+export interface TextValueRow {
+  /** documents.csv: the document id; sources.csv: the source. */
+  id: string;
+  source: string;
+  /** sources.csv only: documents of the source. */
+  documents: number | null;
+  sequences: number;
+  firstOrder: number;
+  secondOrder: number | null;
+  stages: number[];
 }
 
 /** manifest.json. */
@@ -72,6 +123,8 @@ export interface RunManifest {
     ignoredColumns: string[];
     /** Classification: the number of classes. */
     classes: number | null;
+    /** Text (gpt) runs: tokenizer, vocabulary, document and token counts, skipped documents. */
+    text?: TextManifest;
   };
   model: { parameters: number; tensors: { name: string; shape: number[] }[] };
   totalSteps: number;
@@ -163,6 +216,23 @@ export interface LoadedRun {
   weights: { initial: NamedTensor[]; final: NamedTensor[] };
   /** perValidation runs: [train, validation] row-major, rows in `values` order. */
   perValidation: { values: Float64Array; shape: [number, number]; validationIds: string[] } | null;
+  /** Text (gpt) runs: documents.csv, sources.csv and vocabulary.json; null otherwise. */
+  text: { documents: TextValueRow[]; sources: TextValueRow[]; vocabulary: VocabularyFile } | null;
+}
+
+function readTextValues(csvText: string, path: string, kind: 'documents' | 'sources'): TextValueRow[] {
+  const { columns, rows } = parseCsv(csvText, path);
+  const num = (cell: unknown) => (cell === '' || cell === undefined ? null : Number(cell));
+  const stageColumns = columns.filter((c) => /^stage_\d+$/.test(c));
+  return rows.map(({ cells }) => ({
+    id: String(kind === 'documents' ? cells.document_id : cells.source),
+    source: String(cells.source),
+    documents: kind === 'sources' ? num(cells.documents) : null,
+    sequences: Number(cells.sequences),
+    firstOrder: Number(cells.first_order),
+    secondOrder: num(cells.second_order),
+    stages: stageColumns.map((c) => Number(cells[c])),
+  }));
 }
 
 async function readTensors(
@@ -246,5 +316,15 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
       validationIds: JSON.parse(metadata.validation_ids ?? '[]') as string[],
     };
   }
-  return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation };
+  let text: LoadedRun['text'] = null;
+  if ((config.model as { kind?: unknown } | undefined)?.kind === 'gpt') {
+    const documentsPath = join(dir, RUN_FILES.documents);
+    const sourcesPath = join(dir, RUN_FILES.sources);
+    text = {
+      documents: readTextValues(await readText(documentsPath), documentsPath, 'documents'),
+      sources: readTextValues(await readText(sourcesPath), sourcesPath, 'sources'),
+      vocabulary: await readJsonFile<VocabularyFile>(join(dir, RUN_FILES.vocabulary)),
+    };
+  }
+  return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation, text };
 }

@@ -1,0 +1,289 @@
+// Text data for `inrun train` with model kind `gpt`: documents from a .txt/.md file, a folder of
+// them, or a table (JSONL, CSV, Parquet) with a text column, cut into next-token sequences (the
+// training examples). Everything is checked before anything is written; documents that give no
+// sequence (empty, too short) are reported one line each, never dropped silently.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join, relative, sep } from 'node:path';
+import { displayPath, location, readTable, type Table, tableIds } from '../data/readers/index.js';
+import type { DataFileInfo, VocabularyFile } from '../io/run-dir.js';
+
+export type { VocabularyFile } from '../io/run-dir.js';
+
+import { IGNORE_INDEX } from '../losses/softmax-cross-entropy.js';
+import {
+  type SkippedDocument,
+  splitIntoSequences,
+  type TextDocument,
+  type TextSequence,
+  TextSequenceDataset,
+} from '../text/sequences.js';
+import { decodeUtf8Strict, getTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { compactVocabulary } from '../text/vocabulary.js';
+import { fail } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import type { TrainConfig } from './config.js';
+
+type GptConfig = Extract<TrainConfig['model'], { kind: 'gpt' }>;
+
+/** File extensions read as plain-text documents. */
+export const TEXT_EXTENSIONS = ['.txt', '.md'];
+/** Table files read with a text column. */
+const TABLE_EXTENSIONS = ['.jsonl', '.ndjson', '.csv', '.parquet'];
+
+export interface TextSource {
+  /** How the documents were read, with the sha256 (of the file, or of a folder's file list and contents). */
+  info: DataFileInfo;
+  documents: TextDocument[];
+}
+
+export interface TextTrainingData {
+  train: { dataset: TextSequenceDataset; sequences: TextSequence[]; documents: TextDocument[] };
+  validation: { dataset: TextSequenceDataset; ids: string[]; documents: TextDocument[] };
+  trainInfo: DataFileInfo;
+  /** The validation source, or null when validation documents were split off data.train. */
+  validationInfo: DataFileInfo | null;
+  tokenizer: Tokenizer;
+  vocabulary: VocabularyFile;
+  /** Documents that gave no sequence, training then validation, each with its log line. */
+  skipped: SkippedDocument[];
+  tokens: { train: number; validation: number };
+}
+
+const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+
+function readBytes(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail(
+      `${displayPath(path)}: cannot read the text file (${code === 'ENOENT' ? 'no such file' : code})`,
+    );
+  }
+}
+
+/** Every .txt/.md file under `dir` (names starting with "." skipped), relative paths with "/", sorted. */
+function listTextFiles(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (folder: string) => {
+    const names = readdirSync(folder).sort();
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(folder, name);
+      const info = statSync(path);
+      if (info.isDirectory()) walk(path);
+      else if (info.isFile() && TEXT_EXTENSIONS.includes(extname(name).toLowerCase()))
+        found.push(relative(dir, path).split(sep).join('/'));
+    }
+  };
+  walk(dir);
+  // Code-point order, independent of locale.
+  return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * Reads the documents of a text source: a .txt/.md file (one document, id the file name), a
+ * folder (one document per .txt/.md file, id its relative path, source its first sub-folder or
+ * else the folder's name), or a table with a text column (id column or row number; source the
+ * group column or else the file's name).
+ */
+export async function readTextSource(
+  path: string,
+  columns: TrainConfig['columns'],
+  role: 'training' | 'validation',
+): Promise<TextSource> {
+  const shown = displayPath(path);
+  let info: ReturnType<typeof statSync>;
+  try {
+    info = statSync(path);
+  } catch {
+    return fail(`${shown}: cannot read the ${role} text (no such file or folder)`);
+  }
+  if (info.isDirectory()) {
+    const files = listTextFiles(path);
+    if (files.length === 0)
+      fail(`${shown}: the ${role} folder holds no text files (${TEXT_EXTENSIONS.join(', ')})`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const folderName = basename(path);
+    const documents = files.map((rel) => {
+      const content = readBytes(join(path, rel));
+      bytes += content.length;
+      hash.update(`${rel}\0${sha256(content)}\n`);
+      const slash = rel.indexOf('/');
+      return {
+        id: rel,
+        source: slash > 0 ? rel.slice(0, slash) : folderName,
+        text: decodeUtf8Strict(content, displayPath(join(path, rel))),
+      };
+    });
+    return {
+      info: { path, format: 'folder', sha256: hash.digest('hex'), bytes, rows: documents.length },
+      documents,
+    };
+  }
+  const ext = extname(path).toLowerCase();
+  if (TEXT_EXTENSIONS.includes(ext)) {
+    const content = readBytes(path);
+    const name = basename(path);
+    return {
+      info: { path, format: 'text', sha256: sha256(content), bytes: content.length, rows: 1 },
+      documents: [
+        { id: name, source: basename(path, extname(path)), text: decodeUtf8Strict(content, shown) },
+      ],
+    };
+  }
+  if (!TABLE_EXTENSIONS.includes(ext))
+    fail(
+      `${shown}: unknown text data type ${JSON.stringify(ext)} (gpt reads .txt/.md files, folders of them, or .jsonl/.csv/.parquet with a text column)`,
+    );
+  const table = await readTable(path);
+  return { info: tableInfo(table), documents: tableDocuments(table, columns) };
+}
+
+function tableInfo(table: Table): DataFileInfo {
+  return {
+    path: table.path,
+    format: table.format,
+    sha256: table.sha256,
+    bytes: table.bytes,
+    rows: table.rows.length,
+  };
+}
+
+function tableDocuments(table: Table, columns: TrainConfig['columns']): TextDocument[] {
+  const shown = displayPath(table.path);
+  const textColumn = columns.text ?? 'text';
+  for (const [what, name] of [
+    ['text', textColumn],
+    ['id', columns.id],
+    ['group', columns.group],
+  ] as const)
+    if (name !== undefined && !table.columns.includes(name))
+      fail(
+        `${shown}: no ${what} column ${JSON.stringify(name)} (columns: ${table.columns.join(', ')})${what === 'text' && columns.text === undefined ? '; set columns.text' : ''}`,
+      );
+  const ids = tableIds(table, table.rows, columns.id);
+  const fileSource = basename(table.path, extname(table.path));
+  return table.rows.map((row, i) => {
+    const cell = row.cells[textColumn];
+    if (cell !== null && cell !== undefined && typeof cell !== 'string')
+      fail(`${location(table, row, textColumn)}: text must be a string, got ${typeof cell}`);
+    let source = fileSource;
+    if (columns.group !== undefined) {
+      const g = row.cells[columns.group];
+      if (typeof g === 'string' && g !== '') source = g;
+      else if (typeof g === 'number' || typeof g === 'bigint' || typeof g === 'boolean') source = String(g);
+      else if (g !== null && g !== undefined && g !== '')
+        fail(`${location(table, row, columns.group)}: group must be a string or a number`);
+    }
+    return { id: ids[i], source, text: (cell as string | null | undefined) ?? '' };
+  });
+}
+
+/** Loads text training and validation data for a gpt config; see the module doc. */
+export async function loadTextTrainingData(config: TrainConfig): Promise<TextTrainingData> {
+  const model = config.model as GptConfig;
+  if (model.kind !== 'gpt') fail(`internal: loadTextTrainingData needs model kind gpt, got ${model.kind}`);
+  const tokenizer = getTokenizer(model.tokenizer);
+  const train = await readTextSource(config.data.train, config.columns, 'training');
+  let trainDocs = train.documents;
+  let validationDocs: TextDocument[];
+  let validationInfo: DataFileInfo | null = null;
+  if (config.data.validation !== undefined) {
+    const validation = await readTextSource(config.data.validation, config.columns, 'validation');
+    validationDocs = validation.documents;
+    validationInfo = validation.info;
+  } else {
+    const n = trainDocs.length;
+    const fraction = config.data.validationSplit!;
+    const count = Math.round(n * fraction);
+    if (count < 1 || count > n - 1)
+      fail(
+        `data.validationSplit ${fraction} of ${n} document${n === 1 ? '' : 's'} leaves ${count < 1 ? 'no validation' : 'no training'} documents (${displayPath(config.data.train)}); give data.validation instead`,
+      );
+    const perm = new Rng(runSeedSplit(config.seed)).permutation(n);
+    const held = new Uint8Array(n);
+    for (let k = 0; k < count; k++) held[perm[k]] = 1;
+    validationDocs = trainDocs.filter((_, i) => held[i] === 1);
+    trainDocs = trainDocs.filter((_, i) => held[i] === 0);
+  }
+  const context = model.context;
+  const trainSplit = splitIntoSequences(trainDocs, tokenizer, { context });
+  const validationSplit = splitIntoSequences(validationDocs, tokenizer, { context });
+  const trainWhere = displayPath(config.data.train);
+  const validationWhere =
+    config.data.validation !== undefined
+      ? displayPath(config.data.validation)
+      : `${trainWhere} (validation split)`;
+  if (trainSplit.sequences.length === 0)
+    fail(
+      `${trainWhere}: the training text tokenizes to nothing (${trainDocs.length} document${trainDocs.length === 1 ? '' : 's'}, each empty or shorter than 2 ${model.tokenizer} tokens)`,
+    );
+  if (validationSplit.sequences.length === 0)
+    fail(
+      `${validationWhere}: the validation text tokenizes to nothing (${validationDocs.length} document${validationDocs.length === 1 ? '' : 's'}, each empty or shorter than 2 ${model.tokenizer} tokens)`,
+    );
+  let trainSequences = trainSplit.sequences;
+  let validationSequences = validationSplit.sequences;
+  let vocabulary: VocabularyFile;
+  if (model.compactVocabulary) {
+    const compact = compactVocabulary(trainSequences, validationSequences);
+    // The padding id (end-of-text) must exist in the compact vocabulary: it does whenever a
+    // document ends inside the data, which appending end-of-text guarantees.
+    trainSequences = trainSequences.map(compact.remap);
+    validationSequences = validationSequences.map(compact.remap);
+    if (compact.size < 2)
+      fail(`${trainWhere}: the text uses ${compact.size} distinct token; a language model needs at least 2`);
+    vocabulary = {
+      tokenizer: tokenizer.name,
+      size: compact.size,
+      tokenizerSize: tokenizer.vocabSize,
+      original: Array.from(compact.original),
+    };
+  } else
+    vocabulary = {
+      tokenizer: tokenizer.name,
+      size: tokenizer.vocabSize,
+      tokenizerSize: tokenizer.vocabSize,
+      original: null,
+    };
+  checkIds(trainSequences, vocabulary.size);
+  const trainDataset = new TextSequenceDataset(trainWhere, trainSequences, context);
+  const validationDataset = new TextSequenceDataset(
+    `${validationWhere} (validation)`,
+    validationSequences,
+    context,
+  );
+  return {
+    train: { dataset: trainDataset, sequences: trainSequences, documents: trainDocs },
+    validation: {
+      dataset: validationDataset,
+      ids: validationSequences.map((s) => s.id),
+      documents: validationDocs,
+    },
+    trainInfo: train.info,
+    validationInfo,
+    tokenizer,
+    vocabulary,
+    skipped: [
+      ...trainSplit.skipped,
+      ...validationSplit.skipped.map((s) => ({ ...s, message: `validation: ${s.message}` })),
+    ],
+    tokens: { train: trainSplit.tokenCount, validation: validationSplit.tokenCount },
+  };
+}
+
+function checkIds(sequences: TextSequence[], size: number): void {
+  for (const s of sequences)
+    for (const ids of [s.inputs, s.targets])
+      for (const id of ids)
+        if (id !== IGNORE_INDEX && (id < 0 || id >= size))
+          throw new Error(`internal: token id ${id} of ${s.id} outside the vocabulary of ${size}`);
+}
+
+/** The split seed of {@link runSeeds} in src/cli/train.ts (same derivation, no import cycle). */
+function runSeedSplit(seed: number): number {
+  return new Rng(seed).nextUint32();
+}
