@@ -65,7 +65,12 @@ type FlagKind = 'string' | 'number' | 'list' | 'numberList' | 'boolean';
 
 /** Flags that set one config field each: flag, config key path, value kind, help. */
 const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
-  ['--train <path>', 'data.train', 'string', 'training data (.csv, .jsonl, .parquet)'],
+  [
+    '--train <path>',
+    'data.train',
+    'string',
+    'training data (.csv, .jsonl, .parquet; gpt: .txt/.md, a folder of them, or a text column)',
+  ],
   ['--validation <path>', 'data.validation', 'string', 'validation data'],
   [
     '--validation-split <fraction>',
@@ -77,11 +82,17 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
   ['--label-column <name>', 'columns.label', 'string', 'label column'],
   ['--features <a,b,...>', 'columns.features', 'list', 'feature columns (default: all numeric)'],
   ['--group-column <name>', 'columns.group', 'string', 'group column'],
+  ['--text-column <name>', 'columns.text', 'string', 'gpt: text column of a JSONL/CSV/Parquet file'],
   ['--task <kind>', 'task', 'string', 'classification, binary or regression'],
   ['--classes <n>', 'classes', 'number', 'number of classes (classification)'],
-  ['--model <kind>', 'model.kind', 'string', 'logreg or mlp'],
+  ['--model <kind>', 'model.kind', 'string', 'logreg, mlp or gpt'],
   ['--hidden <n,n,...>', 'model.hidden', 'numberList', 'mlp hidden widths'],
   ['--activation <name>', 'model.activation', 'string', 'mlp activation'],
+  ['--layers <n>', 'model.layers', 'number', 'gpt: transformer blocks'],
+  ['--heads <n>', 'model.heads', 'number', 'gpt: attention heads'],
+  ['--width <n>', 'model.width', 'number', 'gpt: embedding width'],
+  ['--context <n>', 'model.context', 'number', 'gpt: tokens per training sequence'],
+  ['--tokenizer <name>', 'model.tokenizer', 'string', 'gpt: gpt2 or bytes'],
   ['--optimizer <kind>', 'optimizer.kind', 'string', 'sgd, adam or adamw'],
   ['--lr <rate>', 'optimizer.lr', 'number', 'learning rate'],
   ['--momentum <m>', 'optimizer.momentum', 'number', 'sgd momentum'],
@@ -139,7 +150,7 @@ export function registerTrainCommand(program: Command, io: CliIo): void {
   const command = program
     .command('train')
     .description(
-      'train a model on a CSV, JSONL or Parquet file and value every training example in-run; ' +
+      'train a model on a CSV, JSONL or Parquet file (or a GPT on text) and value every training example in-run; ' +
         'results go to a run directory',
     )
     .option('--config <file>', 'YAML or JSON config (flags override its fields)');
