@@ -4,7 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
-import { loadConfigFile, parseTrainConfig } from '../../src/cli/config.js';
+import { z } from 'zod';
+import { FIELDS, loadConfigFile, parseTrainConfig, TrainConfigSchema } from '../../src/cli/config.js';
 import { buildModel, loadTrainingData } from '../../src/cli/train.js';
 import { loadRun, RUN_FILES } from '../../src/io/run-dir.js';
 import { loadModelTensors, readSafetensors } from '../../src/io/safetensors.js';
@@ -349,4 +350,27 @@ test('train: divergence stops with one line and marks the run failed', async () 
   assert.equal(manifest.status, 'failed');
   assert.match(manifest.message, /training diverged/);
   assert.ok(!existsSync(join(out, RUN_FILES.valuesCsv)));
+});
+
+test('train: every config field of the schema is documented for --help, and nothing else is', () => {
+  type JsonSchema = {
+    type?: string;
+    properties?: Record<string, JsonSchema>;
+    oneOf?: JsonSchema[];
+    anyOf?: JsonSchema[];
+  };
+  const leaves = (schema: JsonSchema, prefix: string, out: Set<string>): Set<string> => {
+    const alternatives = schema.oneOf ?? schema.anyOf;
+    if (alternatives) for (const a of alternatives) leaves(a, prefix, out);
+    else if (schema.type === 'object' && schema.properties)
+      for (const [key, sub] of Object.entries(schema.properties))
+        leaves(sub, prefix ? `${prefix}.${key}` : key, out);
+    else out.add(prefix);
+    return out;
+  };
+  const schema = z.toJSONSchema(TrainConfigSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const inSchema = [...leaves(schema, '', new Set())].sort();
+  const documented = FIELDS.map((f) => f.path).sort();
+  assert.deepEqual(documented, inSchema);
+  for (const f of FIELDS) assert.ok(f.help.length > 0 && f.type.length > 0, f.path);
 });
