@@ -291,6 +291,18 @@ const BAD: BadCase[] = [
     expect: /model\.width \(16\) must be divisible by model\.heads \(3\)/,
   },
   {
+    name: 'columns.features with gpt',
+    files: { 'corpus/a.txt': 'fine text here', 'val/v.txt': 'hello there' },
+    config: `${CONFIG}columns: { features: [a] }\n`,
+    expect: /columns\.features applies to tabular models \(logreg, mlp\), not gpt/,
+  },
+  {
+    name: 'unknown text file type',
+    files: { 'corpus.docx': 'x', 'val/v.txt': 'hello there' },
+    config: CONFIG.replace('train: corpus', 'train: corpus.docx'),
+    expect: /corpus\.docx: unknown text data type "\.docx"/,
+  },
+  {
     name: 'missing text folder',
     files: { 'val/v.txt': 'hello there' },
     expect: /corpus: cannot read the training text \(no such file or folder\)/,
