@@ -3,7 +3,7 @@
 // training examples). Everything is checked before anything is written; documents that give no
 // sequence (empty, too short) are reported one line each, never dropped silently.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { displayPath, location, readTable, type Table, tableIds } from '../data/readers/index.js';
 import type { DataFileInfo, VocabularyFile } from '../io/run-dir.js';
@@ -66,12 +66,23 @@ function readBytes(path: string): Buffer {
 /** Every .txt/.md file under `dir` (names starting with "." skipped), relative paths with "/", sorted. */
 function listTextFiles(dir: string): string[] {
   const found: string[] = [];
+  const visited = new Set<string>();
   const walk = (folder: string) => {
+    // Folders reached twice through symbolic links are read once (no loops).
+    const real = realpathSync(folder);
+    if (visited.has(real)) return;
+    visited.add(real);
     const names = readdirSync(folder).sort();
     for (const name of names) {
       if (name.startsWith('.')) continue;
       const path = join(folder, name);
-      const info = statSync(path);
+      let info: ReturnType<typeof statSync>;
+      try {
+        info = statSync(path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        return fail(`${displayPath(path)}: cannot read (${code === 'ENOENT' ? 'broken link' : code})`);
+      }
       if (info.isDirectory()) walk(path);
       else if (info.isFile() && TEXT_EXTENSIONS.includes(extname(name).toLowerCase()))
         found.push(relative(dir, path).split(sep).join('/'));
