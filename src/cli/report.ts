@@ -12,6 +12,7 @@ import type { CurationComparison } from '../report/types.js';
 import { describe, fail, InrunError } from '../util/errors.js';
 import { parseTrainConfig } from './config.js';
 import type { CliIo } from './io.js';
+import { loadTextTrainingData } from './text-data.js';
 import { loadTrainingData } from './train.js';
 
 /** Where `inrun report` writes by default, inside the run directory. */
@@ -133,6 +134,7 @@ async function exampleContent(
   run: LoadedRun,
   image: { width: number; height: number } | undefined,
 ): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
+  if (run.text) return textExampleContent(run, image);
   let data: Awaited<ReturnType<typeof loadTrainingData>>;
   try {
     const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
@@ -171,6 +173,48 @@ async function exampleContent(
     const cells = data.train.rows[i].cells;
     const text = columns.map((c) => `${c}=${cellText(cells[c])}`).join(', ');
     return { kind: 'text', text };
+  };
+  return { content, notes: [] };
+}
+
+/** Longest snippet shown per text sequence, in characters. */
+const SNIPPET_CHARS = 240;
+
+/**
+ * Text (gpt) runs: each listed sequence's input tokens, decoded through vocabulary.json and the
+ * tokenizer, as a snippet (its document and source first).
+ */
+async function textExampleContent(
+  run: LoadedRun,
+  image: { width: number; height: number } | undefined,
+): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
+  if (image) fail('--image applies to tabular runs; this run trained a gpt model on text');
+  let data: Awaited<ReturnType<typeof loadTextTrainingData>>;
+  try {
+    const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
+    data = await loadTextTrainingData(config);
+  } catch (error) {
+    if (!(error instanceof InrunError)) throw error;
+    return { notes: [`Example contents are not shown: ${error.message}`] };
+  }
+  if (data.trainInfo.sha256 !== run.manifest.data.train.sha256)
+    return {
+      notes: [
+        `Example contents are not shown: ${displayPath(data.trainInfo.path)} changed since the run (sha256 differs).`,
+      ],
+    };
+  const vocabulary = run.text!.vocabulary;
+  const sequences = new Map(data.train.sequences.map((s) => [s.id, s]));
+  const content = (id: ExampleId): ReportContent | undefined => {
+    const s = sequences.get(String(id));
+    if (!s) return undefined;
+    // The inputs without padding: tokens[0 .. length-1], in the run's model ids.
+    const ids = Array.from(s.tokens.subarray(0, Math.max(1, s.tokens.length - 1)), (k) =>
+      vocabulary.original ? (vocabulary.original[k] ?? k) : k,
+    );
+    let snippet = data.tokenizer.decode(ids);
+    if (snippet.length > SNIPPET_CHARS) snippet = `${snippet.slice(0, SNIPPET_CHARS)}…`;
+    return { kind: 'text', text: `${s.documentId} (${s.source}): ${snippet}` };
   };
   return { content, notes: [] };
 }

@@ -2,16 +2,17 @@
 // seed (through `inrun train` itself), retrain again with as many examples removed at random, and
 // compare the validation-loss curves with the original run's.
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { Command } from 'commander';
 import { parseTrainConfig, type TrainConfig } from '../cli/config.js';
 import { COMPARISON_FILE, CURATION_DIR, writeRunReport } from '../cli/report.js';
+import { loadTextTrainingData } from '../cli/text-data.js';
 import { loadTrainingData, registerTrainCommand } from '../cli/train.js';
-import { writeRowsLike } from '../data/readers/index.js';
+import { readTable, tableIds, writeRowsLike } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { type LoadedRun, loadRun, writeJsonFile } from '../io/run-dir.js';
+import { type LoadedRun, loadRun, type ValueRow, writeJsonFile } from '../io/run-dir.js';
 import { stepsToReach, validationLossCurve } from '../report/analysis.js';
 import type { CurationComparison, CurationRun } from '../report/types.js';
 import { fail, InrunError } from '../util/errors.js';
@@ -91,6 +92,10 @@ function retrainConfig(
   config.steps = run.manifest.totalSteps;
   delete config.epochs;
   // Pin what the original inferred from its data, so removing rows cannot change the model.
+  if (run.text) {
+    config.out = out;
+    return config;
+  }
   config.columns = { ...(config.columns ?? {}), features: run.manifest.data.features };
   if (config.task === 'classification' && run.manifest.data.classes !== null)
     config.classes = run.manifest.data.classes;
@@ -140,6 +145,146 @@ function curationRun(
   };
 }
 
+/** What curation removes from and how it writes the kept part, in the training data's format. */
+interface CurationSource {
+  /** Ids of the removable units (examples, or documents of a text run), in `values` order. */
+  ids: string[];
+  values: ValueRow[];
+  /** Writes the kept units as `train.<name>…`; returns the path to train on. */
+  write(out: string, name: string, keep: (id: string, position: number) => boolean): Promise<string>;
+  /** Writes the validation part split off the training data; returns its path. */
+  writeValidation(out: string): Promise<string>;
+}
+
+function checkSame(role: string, now: string, then: string | undefined, path: string): void {
+  if (then !== undefined && now !== then)
+    fail(
+      `${displayPath(path)}: the ${role} data changed since the run (sha256 differs); curation needs the same data`,
+    );
+}
+
+/** Tabular runs: examples are rows, written with writeRowsLike. */
+async function tableSource(run: LoadedRun, config: TrainConfig): Promise<CurationSource> {
+  const runDir = run.dir;
+  const data = await loadTrainingData(config);
+  checkSame('training', data.train.table.sha256, run.manifest.data.train.sha256, data.train.table.path);
+  if (data.validationTable)
+    checkSame(
+      'validation',
+      data.validationTable.sha256,
+      run.manifest.data.validation?.sha256,
+      data.validationTable.path,
+    );
+  const trainIds = data.train.ids.map(String);
+  const position = new Map(trainIds.map((id, i) => [id, i]));
+  if (trainIds.length !== run.values.length)
+    fail(
+      `${displayPath(runDir)}: values.jsonl has ${run.values.length} examples but the training data has ${trainIds.length}`,
+    );
+  for (const row of run.values)
+    if (!position.has(String(row.id)))
+      fail(
+        `${displayPath(runDir)}: example ${JSON.stringify(row.id)} of the values is not in the training data`,
+      );
+  const ext = extname(config.data.train);
+  return {
+    ids: trainIds,
+    values: run.values,
+    async write(out, name, keep) {
+      const file = join(out, `train.${name}${ext}`);
+      await writeRowsLike(
+        config.data.train,
+        data.train.rows.filter((_, i) => keep(trainIds[i], i)),
+        file,
+      );
+      return file;
+    },
+    async writeValidation(out) {
+      // The original split its validation set off the training file: keep exactly those rows.
+      const file = join(out, `validation${ext}`);
+      await writeRowsLike(config.data.train, data.validation.rows, file);
+      return file;
+    },
+  };
+}
+
+/**
+ * Text (gpt) runs: curation removes whole documents, valued by documents.csv (the sum of their
+ * sequences' values), and writes the kept ones in the input's format: a folder of the kept files
+ * (under the original folder's name, so sources stay the same), or the kept rows of a table.
+ */
+async function textSource(run: LoadedRun, config: TrainConfig): Promise<CurationSource> {
+  const data = await loadTextTrainingData(config);
+  const train = config.data.train;
+  checkSame('training', data.trainInfo.sha256, run.manifest.data.train.sha256, train);
+  if (data.validationInfo)
+    checkSame(
+      'validation',
+      data.validationInfo.sha256,
+      run.manifest.data.validation?.sha256,
+      data.validationInfo.path,
+    );
+  const format = data.trainInfo.format;
+  if (format === 'text')
+    fail(
+      `${displayPath(train)}: a single text file is one document; curation of text runs removes documents, so it needs a folder of files or a table with a text column`,
+    );
+  const documents = run.text!.documents;
+  const known = new Set(data.train.documents.map((d) => d.id));
+  for (const d of documents)
+    if (!known.has(d.id))
+      fail(
+        `${displayPath(run.dir)}: document ${JSON.stringify(d.id)} of documents.csv is not in the training data`,
+      );
+  const values: ValueRow[] = documents.map((d) => ({
+    id: d.id,
+    group: d.source,
+    timesSeen: d.sequences,
+    firstOrder: d.firstOrder,
+    secondOrder: d.secondOrder,
+    normalized: 0,
+    stages: d.stages,
+  }));
+  const ids = documents.map((d) => d.id);
+  const position = new Map(ids.map((id, i) => [id, i]));
+  // Documents documents.csv does not list (skipped: empty or too short) are always kept.
+  const keepDoc = (keep: (id: string, position: number) => boolean) => (id: string) => {
+    const i = position.get(id);
+    return i === undefined || keep(id, i);
+  };
+  const writeDocs = async (target: string, docIds: (id: string) => boolean): Promise<string> => {
+    if (format === 'folder') {
+      const folder = join(target, basename(train));
+      for (const id of [...known, ...data.validation.documents.map((d) => d.id)]) {
+        if (!docIds(id)) continue;
+        const to = join(folder, id);
+        await mkdir(dirname(to), { recursive: true });
+        await copyFile(join(train, id), to);
+      }
+      return folder;
+    }
+    const table = await readTable(train);
+    const tableDocIds = tableIds(table, table.rows, config.columns.id).map(String);
+    const file = `${target}${extname(train)}`;
+    await writeRowsLike(
+      train,
+      table.rows.filter((_, i) => docIds(tableDocIds[i])),
+      file,
+    );
+    return file;
+  };
+  const validationIds = new Set(data.validation.documents.map((d) => d.id));
+  return {
+    ids,
+    values,
+    write: (out, name, keep) => {
+      const k = keepDoc(keep);
+      return writeDocs(join(out, `train.${name}`), (id) => known.has(id) && k(id));
+    },
+    writeValidation: (out) => writeDocs(join(out, 'validation'), (id) => validationIds.has(id)),
+  };
+}
+
 function jsonl(rows: unknown[]): string {
   return rows.map((row) => `${JSON.stringify(row)}\n`).join('');
 }
@@ -157,35 +302,11 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
     if (error instanceof InrunError) fail(`${displayPath(runDir)}: config.json: ${error.message}`);
     throw error;
   }
-  const data = await loadTrainingData(config);
-  const same = (role: string, now: string, then: string | undefined, path: string) => {
-    if (then !== undefined && now !== then)
-      fail(
-        `${displayPath(path)}: the ${role} data changed since the run (sha256 differs); curation needs the same data`,
-      );
-  };
-  same('training', data.train.table.sha256, run.manifest.data.train.sha256, data.train.table.path);
-  if (data.validationTable)
-    same(
-      'validation',
-      data.validationTable.sha256,
-      run.manifest.data.validation?.sha256,
-      data.validationTable.path,
-    );
-  const trainIds = data.train.ids.map(String);
-  const position = new Map(trainIds.map((id, i) => [id, i]));
-  if (trainIds.length !== run.values.length)
-    fail(
-      `${displayPath(runDir)}: values.jsonl has ${run.values.length} examples but the training data has ${trainIds.length}`,
-    );
-  for (const row of run.values)
-    if (!position.has(String(row.id)))
-      fail(
-        `${displayPath(runDir)}: example ${JSON.stringify(row.id)} of the values is not in the training data`,
-      );
-
-  const picked = selectForRemoval(run.values, options.rule);
-  const removedIds = new Set(picked.map((i) => String(run.values[i].id)));
+  const source = run.text ? await textSource(run, config) : await tableSource(run, config);
+  const trainIds = source.ids;
+  const values = source.values;
+  const picked = selectForRemoval(values, options.rule);
+  const removedIds = new Set(picked.map((i) => String(values[i].id)));
   const count = removedIds.size;
   const randomSeed = options.randomSeed ?? config.seed;
   const randomPositions = new Set(randomSelection(trainIds.length, count, randomSeed));
@@ -194,30 +315,14 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
 
   await prepareOutDir(out, runDir, options.force ?? false);
   try {
-    const ext = extname(config.data.train);
-    const curatedFile = join(out, `train.curated${ext}`);
-    const randomFile = join(out, `train.random${ext}`);
-    await writeRowsLike(
-      config.data.train,
-      data.train.rows.filter((_, i) => !removedIds.has(trainIds[i])),
-      curatedFile,
-    );
-    await writeRowsLike(
-      config.data.train,
-      data.train.rows.filter((_, i) => !randomPositions.has(i)),
-      randomFile,
-    );
-    let validationFile = config.data.validation;
-    if (validationFile === undefined) {
-      // The original split its validation set off the training file: keep exactly those rows.
-      validationFile = join(out, `validation${ext}`);
-      await writeRowsLike(config.data.train, data.validation.rows, validationFile);
-    }
+    const curatedFile = await source.write(out, 'curated', (id) => !removedIds.has(id));
+    const randomFile = await source.write(out, 'random', (_id, i) => !randomPositions.has(i));
+    const validationFile = config.data.validation ?? (await source.writeValidation(out));
     await writeFileAtomic(
       join(out, CURATION_FILES.removed),
-      jsonl(picked.map((i) => ({ id: run.values[i].id, value: rowValue(run.values[i]) }))),
+      jsonl(picked.map((i) => ({ id: values[i].id, value: rowValue(values[i]) }))),
     );
-    const byId = new Map(run.values.map((row) => [String(row.id), row]));
+    const byId = new Map(values.map((row) => [String(row.id), row]));
     await writeFileAtomic(
       join(out, CURATION_FILES.randomRemoved),
       jsonl(
@@ -265,10 +370,10 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
         ...(options.rule.kind === 'percentile' ? { threshold: options.rule.percentile } : {}),
         description,
       },
-      valueColumn: run.values.some((row) => row.secondOrder !== null) ? 'second_order' : 'first_order',
+      valueColumn: values.some((row) => row.secondOrder !== null) ? 'second_order' : 'first_order',
       totalExamples: trainIds.length,
       removed: count,
-      removedValue: picked.reduce((a, i) => a + rowValue(run.values[i]), 0),
+      removedValue: picked.reduce((a, i) => a + rowValue(values[i]), 0),
       randomSeed,
       steps,
       targetValidationLoss: target,
