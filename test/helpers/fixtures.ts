@@ -1,5 +1,6 @@
 // Small random models and batches shared by the numeric tests.
 
+import { TensorDataset } from '../../src/data/dataset.js';
 import type { DType } from '../../src/kernels/types.js';
 import { GELU, ReLU, Sigmoid, Tanh } from '../../src/layers/elementwise.js';
 import { Linear } from '../../src/layers/linear.js';
@@ -115,4 +116,18 @@ export function randomVector(length: number, seed: number): Float64Array {
 export function castBatch(batch: Examples): Examples {
   const targets = batch.targets instanceof Int32Array ? batch.targets : Float32Array.from(batch.targets);
   return { input: { ...batch.input, data: Float32Array.from(batch.input.data) }, targets };
+}
+
+/** A batch of an architecture's random examples as a dataset (e.g. a validation set for the valuer). */
+export function asDataset(arch: Architecture, batch: Examples, name: string): TensorDataset {
+  const classes = batch.targets instanceof Int32Array;
+  return new TensorDataset({
+    name,
+    features: batch.input.data,
+    width: arch.inputs,
+    tokens: arch.tokens,
+    labels: batch.targets,
+    labelKind: classes ? 'class' : 'real',
+    targetWidth: classes ? 1 : batch.targets.length / batch.input.n,
+  });
 }

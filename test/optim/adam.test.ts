@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TensorDataset } from '../../src/data/dataset.js';
 import { allocFloat } from '../../src/kernels/index.js';
 import type { FloatArray } from '../../src/kernels/types.js';
 import type { Sequential } from '../../src/models/sequential.js';
@@ -11,13 +10,7 @@ import type { Optimizer, StepPlan } from '../../src/optim/types.js';
 import { InRunValuer } from '../../src/shapley/valuer.js';
 import { InrunError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
-import {
-  ARCHITECTURES,
-  type Architecture,
-  buildModel,
-  randomBatch,
-  randomVector,
-} from '../helpers/fixtures.js';
+import { ARCHITECTURES, asDataset, buildModel, randomBatch, randomVector } from '../helpers/fixtures.js';
 import {
   add,
   denseHessian,
@@ -248,19 +241,6 @@ describe('full-batch linearised step equals the real Adam step', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Values under Adam, against exact subset enumeration.
-
-function asDataset(arch: Architecture, batch: Examples, name: string): TensorDataset {
-  const classes = batch.targets instanceof Int32Array;
-  return new TensorDataset({
-    name,
-    features: batch.input.data,
-    width: arch.inputs,
-    tokens: arch.tokens,
-    labels: batch.targets,
-    labelKind: classes ? 'class' : 'real',
-    targetWidth: classes ? 1 : batch.targets.length / batch.input.n,
-  });
-}
 
 function gradOf(model: Sequential, batch: Examples) {
   const pass = model.forward(batch.input, batch.targets);

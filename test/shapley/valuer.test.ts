@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TensorDataset } from '../../src/data/dataset.js';
 import { allocFloat } from '../../src/kernels/index.js';
 import type { FloatArray } from '../../src/kernels/types.js';
 import type { Sequential } from '../../src/models/sequential.js';
 import { type SgdOptions, sgd } from '../../src/optim/sgd.js';
 import { InRunValuer, type ValuerOptions } from '../../src/shapley/valuer.js';
-import { ARCHITECTURES, type Architecture, buildModel, randomBatch } from '../helpers/fixtures.js';
+import { ARCHITECTURES, asDataset, buildModel, randomBatch } from '../helpers/fixtures.js';
 import {
   add,
   denseHessian,
@@ -20,19 +19,6 @@ import {
 } from '../reference/brute-force.js';
 
 const ARCH = ARCHITECTURES[0]; // linear → tanh → linear, softmax cross-entropy
-
-function asDataset(arch: Architecture, batch: Examples, name: string): TensorDataset {
-  const classes = batch.targets instanceof Int32Array;
-  return new TensorDataset({
-    name,
-    features: batch.input.data,
-    width: arch.inputs,
-    tokens: arch.tokens,
-    labels: batch.targets,
-    labelKind: classes ? 'class' : 'real',
-    targetWidth: classes ? 1 : batch.targets.length / batch.input.n,
-  });
-}
 
 /**
  * Values one SGD step with the real valuer. `warmup` first takes one optimizer step on another
