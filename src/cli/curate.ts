@@ -5,9 +5,9 @@ import { curate } from '../curate/curate.js';
 import type { SelectionRule } from '../curate/select.js';
 import { displayPath } from '../data/readers/table.js';
 import { formatNumber } from '../report/escape.js';
+import { CURATION_DIR } from '../report/write.js';
 import { describe, fail } from '../util/errors.js';
 import type { CliIo } from './io.js';
-import { CURATION_DIR } from './report.js';
 
 interface RawCurateFlags {
   below?: string;

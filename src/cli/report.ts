@@ -1,46 +1,22 @@
 // `inrun report <run-dir>`: one self-contained HTML file about a finished run (src/report/).
-import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { ExampleId } from '../data/dataset.js';
 import { displayPath } from '../data/readers/table.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { type LoadedRun, loadRun } from '../io/run-dir.js';
-import { type ReportContent, renderReport, reportInputFromRun } from '../report/index.js';
-import type { CurationComparison } from '../report/types.js';
-import { describe, fail, InrunError } from '../util/errors.js';
-import { parseTrainConfig } from './config.js';
+import {
+  COMPARISON_FILE,
+  CURATION_DIR,
+  REPORT_FILE,
+  type RunReportOptions,
+  writeRunReport,
+} from '../report/write.js';
+import { describe, fail } from '../util/errors.js';
 import type { CliIo } from './io.js';
-import { loadTextTrainingData } from './text-data.js';
-import { loadTrainingData } from './train.js';
-
-/** Where `inrun report` writes by default, inside the run directory. */
-export const REPORT_FILE = 'report.html';
-/** The folder `inrun curate` writes to by default, inside the run directory. */
-export const CURATION_DIR = 'curation';
-/** The comparison file of `inrun curate`. */
-export const COMPARISON_FILE = 'comparison.json';
 
 interface RawReportFlags {
   out?: string;
   curation?: string;
   image?: string;
   top?: string;
-}
-
-export interface RunReportOptions {
-  runDir: string;
-  /** The HTML file (default <runDir>/report.html). */
-  out?: string;
-  /** A comparison.json; default <runDir>/curation/comparison.json when it exists. */
-  curationFile?: string;
-  /** A comparison to include as is (instead of a file). */
-  curation?: CurationComparison;
-  /** Show each example's features as a width × height grayscale image. */
-  image?: { width: number; height: number };
-  /** How many of the most harmful and most helpful examples to list. */
-  top?: number;
 }
 
 /** Adds `inrun report` to the program. */
@@ -87,168 +63,4 @@ function parseTopFlag(text: string): number {
   if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 1000)
     fail(`--top must be an integer from 1 to 1000, got ${describe(text)}`);
   return n;
-}
-
-/** Checks that `path` can be written as a new file: its folder exists, and it is not a folder. */
-export function checkWritableFile(path: string, flag: string): void {
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    fail(`${flag} ${displayPath(path)}: the folder ${displayPath(dir)} does not exist`);
-  if (existsSync(path) && statSync(path).isDirectory())
-    fail(`${flag} ${displayPath(path)}: is a directory; give a file name such as report.html`);
-}
-
-/** Reads a comparison.json of `inrun curate`. */
-export async function readComparison(path: string): Promise<CurationComparison> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(
-      `${displayPath(path)}: cannot read the curation comparison (${code === 'ENOENT' ? 'no such file' : code})`,
-    );
-  }
-  let value: CurationComparison;
-  try {
-    value = JSON.parse(text) as CurationComparison;
-  } catch (error) {
-    return fail(`${displayPath(path)}: not valid JSON (${(error as Error).message})`);
-  }
-  if (
-    value?.format !== 'inrun-curation' ||
-    !value.runs?.original ||
-    !value.runs.curated ||
-    !value.runs.random
-  )
-    fail(`${displayPath(path)}: not a curation comparison of inrun curate`);
-  return value;
-}
-
-/**
- * Each listed example's content from the run's training file: its cells as `column=value` text
- * (label first; id and group left out, as the table shows them), or its features as an image.
- * When the file is gone or changed, the report says so instead.
- */
-async function exampleContent(
-  run: LoadedRun,
-  image: { width: number; height: number } | undefined,
-): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
-  if (run.text) return textExampleContent(run, image);
-  let data: Awaited<ReturnType<typeof loadTrainingData>>;
-  try {
-    const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
-    data = await loadTrainingData(config);
-  } catch (error) {
-    if (!(error instanceof InrunError)) throw error;
-    if (image) fail(`--image needs the run's training data: ${error.message}`);
-    return { notes: [`Example contents are not shown: ${error.message}`] };
-  }
-  const shown = displayPath(data.train.table.path);
-  if (data.train.table.sha256 !== run.manifest.data.train.sha256) {
-    const why = `${shown} changed since the run (sha256 differs)`;
-    if (image) fail(`--image needs the run's training data, but ${why}`);
-    return { notes: [`Example contents are not shown: ${why}.`] };
-  }
-  const index = new Map<string, number>();
-  data.train.ids.forEach((id, i) => {
-    index.set(String(id), i);
-  });
-  const features = data.features;
-  if (image && image.width * image.height !== features.length)
-    fail(
-      `--image ${image.width}x${image.height} needs ${image.width * image.height} features; the run has ${features.length}`,
-    );
-  const config = run.config as { columns?: { id?: string; group?: string; label?: string } };
-  const label = config.columns?.label ?? 'label';
-  const hidden = new Set([config.columns?.id, config.columns?.group].filter((c) => c !== undefined));
-  const columns = [label, ...data.train.table.columns.filter((c) => c !== label && !hidden.has(c))];
-  const content = (id: ExampleId): ReportContent | undefined => {
-    const i = index.get(String(id));
-    if (i === undefined) return undefined;
-    if (image) {
-      const batch = data.train.dataset.batch([i], 'float64');
-      return { kind: 'image', pixels: batch.input.data, width: image.width, height: image.height };
-    }
-    const cells = data.train.rows[i].cells;
-    const text = columns.map((c) => `${c}=${cellText(cells[c])}`).join(', ');
-    return { kind: 'text', text };
-  };
-  return { content, notes: [] };
-}
-
-/** Longest snippet shown per text sequence, in characters. */
-const SNIPPET_CHARS = 240;
-
-/**
- * Text (gpt) runs: each listed sequence's input tokens, decoded through vocabulary.json and the
- * tokenizer, as a snippet (its document and source first).
- */
-async function textExampleContent(
-  run: LoadedRun,
-  image: { width: number; height: number } | undefined,
-): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
-  if (image) fail('--image applies to tabular runs; this run trained a gpt model on text');
-  let data: Awaited<ReturnType<typeof loadTextTrainingData>>;
-  try {
-    const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
-    data = await loadTextTrainingData(config);
-  } catch (error) {
-    if (!(error instanceof InrunError)) throw error;
-    return { notes: [`Example contents are not shown: ${error.message}`] };
-  }
-  if (data.trainInfo.sha256 !== run.manifest.data.train.sha256)
-    return {
-      notes: [
-        `Example contents are not shown: ${displayPath(data.trainInfo.path)} changed since the run (sha256 differs).`,
-      ],
-    };
-  const vocabulary = run.text!.vocabulary;
-  const sequences = new Map(data.train.sequences.map((s) => [s.id, s]));
-  const content = (id: ExampleId): ReportContent | undefined => {
-    const s = sequences.get(String(id));
-    if (!s) return undefined;
-    // The inputs without padding: tokens[0 .. length-1], in the run's model ids.
-    const ids = Array.from(s.tokens.subarray(0, Math.max(1, s.tokens.length - 1)), (k) =>
-      vocabulary.original ? (vocabulary.original[k] ?? k) : k,
-    );
-    let snippet = data.tokenizer.decode(ids);
-    if (snippet.length > SNIPPET_CHARS) snippet = `${snippet.slice(0, SNIPPET_CHARS)}…`;
-    return { kind: 'text', text: `${s.documentId} (${s.source}): ${snippet}` };
-  };
-  return { content, notes: [] };
-}
-
-function cellText(cell: unknown): string {
-  if (cell === null || cell === undefined) return '';
-  if (typeof cell === 'string') return cell;
-  if (typeof cell === 'bigint') return String(cell);
-  if (typeof cell === 'object')
-    return JSON.stringify(cell, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
-  return String(cell);
-}
-
-/** Renders the report of a run directory and writes it atomically; returns the file's path. */
-export async function writeRunReport(options: RunReportOptions): Promise<string> {
-  const out = options.out ?? join(options.runDir, REPORT_FILE);
-  // Everything is checked and read before anything is written.
-  const run = await loadRun(options.runDir);
-  checkWritableFile(out, '--out');
-  let curation = options.curation ?? null;
-  if (!curation) {
-    const file = options.curationFile ?? join(options.runDir, CURATION_DIR, COMPARISON_FILE);
-    if (options.curationFile !== undefined || existsSync(file)) curation = await readComparison(file);
-  }
-  const { content, notes } = await exampleContent(run, options.image);
-  const shownDir = displayPath(options.runDir);
-  const input = reportInputFromRun(run, {
-    title: `In-Run Data Shapley: ${shownDir}`,
-    subtitle: `${displayPath(run.manifest.data.train.path)} · ${run.manifest.data.trainExamples} training examples, ${run.manifest.data.validationExamples} validation examples · ${run.manifest.totalSteps} steps · inrun ${run.manifest.inrunVersion}`,
-    content,
-    curation,
-    topCount: options.top,
-    notes,
-  });
-  await writeFileAtomic(out, renderReport(input));
-  return out;
 }

@@ -3,16 +3,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { Dataset } from '../data/dataset.js';
-import {
-  type LoadedTable,
-  readLabels,
-  readTable,
-  resolveColumns,
-  type Table,
-  type TableRow,
-  tableToDataset,
-} from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
@@ -33,30 +23,23 @@ import {
   valuesToParquet,
 } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
-import { type LossName, mlp } from '../models/builders.js';
-import { gpt } from '../models/gpt.js';
-import type { Sequential } from '../models/sequential.js';
-import { Adam } from '../optim/adam.js';
-import type { Schedule } from '../optim/schedule.js';
-import { Sgd } from '../optim/sgd.js';
-import type { Optimizer } from '../optim/types.js';
-import { Progress, type ProgressMode } from '../train/progress.js';
-import { Trainer } from '../train/trainer.js';
-import { DivergenceError, fail } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { buildModel, buildOptimizer, buildTextModel, runLength } from '../run/build.js';
 import {
   applyOverrides,
   fieldsHelp,
   loadConfigFile,
-  type ModelConfig,
   parseSetFlag,
   parseTrainConfig,
   type RawConfig,
   type TrainConfig,
-} from './config.js';
+} from '../run/config.js';
+import { loadTrainingData, runSeeds, tableInputs, textInputs } from '../run/data.js';
+import { loadTextTrainingData } from '../run/text-data.js';
+import { checkRecordedVocabulary, textManifest, textRunOutputs } from '../run/text-outputs.js';
+import { Progress, type ProgressMode } from '../train/progress.js';
+import { Trainer } from '../train/trainer.js';
+import { DivergenceError, fail } from '../util/errors.js';
 import { type CliIo, processIo } from './io.js';
-import { loadTextTrainingData, type TextTrainingData } from './text-data.js';
-import { checkRecordedVocabulary, textManifest, textRunOutputs } from './text-outputs.js';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -213,278 +196,11 @@ async function runTrainCommand(flags: RawFlags, io: CliIo): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Data
-
-/**
- * Training and validation data as TensorDatasets. EXTENSION POINT: model kinds on other data
- * (e.g. `gpt` on text) branch here on config.model.kind to their own loader.
- */
-export interface TrainingData {
-  train: LoadedTable;
-  validation: LoadedTable;
-  features: string[];
-  /** Columns of the training file used as nothing (not numeric, or not among the named features). */
-  ignoredColumns: string[];
-  classes: number | null;
-  /** The validation file's table, or null when validation was split off the training file. */
-  validationTable: Table | null;
-}
-
-/** Seeds for the independent random choices of a run, all from `config.seed`. */
-export function runSeeds(seed: number): { split: number; model: number; order: number } {
-  const rng = new Rng(seed);
-  return { split: rng.nextUint32(), model: rng.nextUint32(), order: rng.nextUint32() };
-}
-
-export async function loadTrainingData(config: TrainConfig): Promise<TrainingData> {
-  if (config.model.kind === 'gpt')
-    fail('model kind gpt trains on text: load its data with loadTextTrainingData (src/cli/text-data.ts)');
-  const trainTable = await readTable(config.data.train);
-  const features = resolveColumns(trainTable, config.columns);
-  let trainRows = trainTable.rows;
-  let validationTable: Table | null = null;
-  let validationSource: Table = trainTable;
-  let validationRows: TableRow[];
-  if (config.data.validation !== undefined) {
-    validationTable = await readTable(config.data.validation);
-    validationSource = validationTable;
-    validationRows = validationTable.rows;
-  } else {
-    const n = trainRows.length;
-    const fraction = config.data.validationSplit!;
-    const count = Math.round(n * fraction);
-    if (count < 1 || count > n - 1)
-      fail(
-        `data.validationSplit ${fraction} of ${n} rows leaves ${count < 1 ? 'no validation' : 'no training'} examples (${displayPath(trainTable.path)})`,
-      );
-    const perm = new Rng(runSeeds(config.seed).split).permutation(n);
-    const held = new Uint8Array(n);
-    for (let k = 0; k < count; k++) held[perm[k]] = 1;
-    validationRows = trainRows.filter((_, i) => held[i] === 1);
-    trainRows = trainRows.filter((_, i) => held[i] === 0);
-  }
-  // The validation file needs the label and feature columns; its id and group columns are optional.
-  const has = (name: string | undefined) => name !== undefined && validationSource.columns.includes(name);
-  const validationColumns = {
-    label: config.columns.label,
-    id: has(config.columns.id) ? config.columns.id : undefined,
-    group: has(config.columns.group) ? config.columns.group : undefined,
-  };
-  let classes: number | null = null;
-  if (config.task === 'classification') {
-    if (config.classes !== undefined) classes = config.classes;
-    else {
-      let max = -1;
-      for (const y of readLabels(trainTable, trainRows, config.columns.label, 'classification'))
-        max = Math.max(max, y);
-      resolveColumns(validationSource, validationColumns, features);
-      for (const y of readLabels(validationSource, validationRows, config.columns.label, 'classification'))
-        max = Math.max(max, y);
-      classes = max + 1;
-      if (classes < 2)
-        fail(
-          `${displayPath(trainTable.path)}: every label is 0; classification needs at least 2 classes (or set classes)`,
-        );
-    }
-  }
-  const train = tableToDataset(trainTable, {
-    columns: config.columns,
-    features,
-    task: config.task,
-    classes: classes ?? undefined,
-    rows: trainRows,
-    name: displayPath(trainTable.path),
-  });
-  const validation = tableToDataset(validationSource, {
-    columns: validationColumns,
-    features,
-    task: config.task,
-    classes: classes ?? undefined,
-    rows: validationRows,
-    name: `${displayPath(validationSource.path)} (validation)`,
-  });
-  const used = new Set([...features, config.columns.label, config.columns.id, config.columns.group]);
-  const ignoredColumns = trainTable.columns.filter((c) => !used.has(c));
-  return { train, validation, features, ignoredColumns, classes, validationTable };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Model and optimizer
-
-export interface ModelContext {
-  inputs: number;
-  outputs: number;
-  loss: LossName;
-  seed: number;
-  kernels: TrainConfig['kernels'];
-}
-
-/**
- * Builders per model kind. EXTENSION POINT: a new kind (e.g. `gpt`) adds its builder here, next
- * to its schema in MODEL_SCHEMAS (src/cli/config.ts).
- */
-export const MODEL_BUILDERS: {
-  [K in ModelConfig['kind']]: (config: Extract<ModelConfig, { kind: K }>, ctx: ModelContext) => Sequential;
-} = {
-  // A linear model: softmax regression, logistic regression or linear regression by task.
-  logreg: (_config, ctx) =>
-    mlp({
-      inputs: ctx.inputs,
-      hidden: [],
-      outputs: ctx.outputs,
-      loss: ctx.loss,
-      seed: ctx.seed,
-      kernels: ctx.kernels,
-    }),
-  mlp: (config, ctx) =>
-    mlp({
-      inputs: ctx.inputs,
-      hidden: config.hidden,
-      activation: config.activation,
-      outputs: ctx.outputs,
-      loss: ctx.loss,
-      seed: ctx.seed,
-      kernels: ctx.kernels,
-    }),
-  // A GPT language model on text: `outputs` is the vocabulary size (src/cli/text-data.ts).
-  gpt: (config, ctx) =>
-    gpt({
-      vocabSize: ctx.outputs,
-      context: config.context,
-      layers: config.layers,
-      heads: config.heads,
-      width: config.width,
-      tieWeights: config.tieWeights,
-      norm: config.norm,
-      seed: ctx.seed,
-      kernels: ctx.kernels,
-    }),
-};
-
-/** The GPT of a text run, its vocabulary from the data. */
-export function buildTextModel(config: TrainConfig, data: TextTrainingData): Sequential {
-  if (config.model.kind !== 'gpt')
-    fail(`internal: buildTextModel needs model kind gpt, got ${config.model.kind}`);
-  return MODEL_BUILDERS.gpt(config.model, {
-    inputs: 1,
-    outputs: data.vocabulary.size,
-    loss: 'softmax-cross-entropy',
-    seed: runSeeds(config.seed).model,
-    kernels: config.kernels,
-  });
-}
-
-export function buildModel(config: TrainConfig, data: TrainingData): Sequential {
-  const task = config.task;
-  const ctx: ModelContext = {
-    inputs: data.features.length,
-    outputs: task === 'classification' ? data.classes! : 1,
-    loss: task === 'classification' ? 'softmax-cross-entropy' : task === 'binary' ? 'binary-logistic' : 'mse',
-    seed: runSeeds(config.seed).model,
-    kernels: config.kernels,
-  };
-  const build = MODEL_BUILDERS[config.model.kind] as (c: ModelConfig, ctx: ModelContext) => Sequential;
-  return build(config.model, ctx);
-}
-
-export function buildOptimizer(config: TrainConfig): Optimizer {
-  const o = config.optimizer;
-  const schedule = o.schedule as Schedule;
-  const clipNorm = o.clipNorm ?? undefined;
-  if (o.kind === 'sgd')
-    return new Sgd({
-      lr: o.lr,
-      momentum: o.momentum,
-      weightDecay: o.weightDecay,
-      decoupledWeightDecay: o.decoupledWeightDecay,
-      clipNorm,
-      schedule,
-    });
-  return new Adam(
-    { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, clipNorm, schedule },
-    o.kind,
-  );
-}
-
-/** Steps of the run and the first steps of stages 2..k (equal stages). */
-export function runLength(
-  config: TrainConfig,
-  trainSize: number,
-): { totalSteps: number; stageStarts: number[] } {
-  const totalSteps = config.steps ?? Math.ceil(trainSize / config.batchSize) * (config.epochs ?? 1);
-  if (config.stages > totalSteps)
-    fail(
-      `stages: ${config.stages} stages do not fit in a run of ${totalSteps} step${totalSteps === 1 ? '' : 's'}`,
-    );
-  const stageStarts = Array.from({ length: config.stages - 1 }, (_, s) =>
-    Math.round(((s + 1) * totalSteps) / config.stages),
-  );
-  return { totalSteps, stageStarts };
-}
-
-// ---------------------------------------------------------------------------------------------
 // The run
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   return (JSON.parse(text) as { version: string }).version;
-}
-
-function fileInfo(table: Table, rows: number): DataFileInfo {
-  return { path: table.path, format: table.format, sha256: table.sha256, bytes: table.bytes, rows };
-}
-
-/** What a run needs of its data, tabular or text. */
-interface RunInputs {
-  train: Dataset;
-  validation: Dataset;
-  validationIds: string[];
-  trainInfo: DataFileInfo;
-  validationInfo: DataFileInfo | null;
-  features: string[];
-  ignoredColumns: string[];
-  classes: number | null;
-  /** The "data: …" line. */
-  summary: string;
-}
-
-function tableInputs(data: TrainingData): RunInputs {
-  return {
-    train: data.train.dataset,
-    validation: data.validation.dataset,
-    validationIds: data.validation.ids,
-    trainInfo: fileInfo(data.train.table, data.train.table.rows.length),
-    validationInfo: data.validationTable
-      ? fileInfo(data.validationTable, data.validationTable.rows.length)
-      : null,
-    features: data.features,
-    ignoredColumns: data.ignoredColumns,
-    classes: data.classes,
-    summary:
-      `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
-      `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}` +
-      (data.ignoredColumns.length > 0 ? ` (columns not used: ${data.ignoredColumns.join(', ')})` : ''),
-  };
-}
-
-function textInputs(data: TextTrainingData): RunInputs {
-  const docs = (n: number) => `${n} document${n === 1 ? '' : 's'}`;
-  const v = data.vocabulary;
-  return {
-    train: data.train.dataset,
-    validation: data.validation.dataset,
-    validationIds: data.validation.ids,
-    trainInfo: data.trainInfo,
-    validationInfo: data.validationInfo,
-    features: [],
-    ignoredColumns: [],
-    classes: null,
-    summary:
-      `data: ${docs(data.train.documents.length)} → ${data.train.dataset.size} training sequences of ${data.train.dataset.context} tokens ` +
-      `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +
-      `${v.tokenizer} tokenizer, vocabulary ${v.size}${v.original ? ` (compacted from ${v.tokenizerSize})` : ''}` +
-      (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : ''),
-  };
 }
 
 interface TrainRunArgs {

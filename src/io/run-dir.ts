@@ -208,7 +208,7 @@ export interface ValueRow {
 
 export interface LoadedRun {
   dir: string;
-  /** config.json: the resolved config (see src/cli/config.ts TrainConfig). */
+  /** config.json: the resolved config (see src/run/config.ts TrainConfig). */
   config: Record<string, unknown>;
   manifest: RunManifest;
   values: ValueRow[];

@@ -20,3 +20,12 @@ export type {
   ReportTraceRow,
   ReportValue,
 } from './types.js';
+export {
+  COMPARISON_FILE,
+  CURATION_DIR,
+  checkWritableFile,
+  REPORT_FILE,
+  type RunReportOptions,
+  readComparison,
+  writeRunReport,
+} from './write.js';

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { COMPARISON_FILE } from '../../src/cli/report.js';
 import { parseCsv } from '../../src/data/readers/csv.js';
 import { loadRun } from '../../src/io/run-dir.js';
 import type { CurationComparison } from '../../src/report/types.js';
+import { COMPARISON_FILE } from '../../src/report/write.js';
 import { blobs, runCli, tempDir, toCsv, toJsonl } from './fixtures/train-data.js';
 
 const TRAIN_FLAGS = [

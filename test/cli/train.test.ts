@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { z } from 'zod';
-import { FIELDS, loadConfigFile, parseTrainConfig, TrainConfigSchema } from '../../src/cli/config.js';
-import { buildModel, loadTrainingData } from '../../src/cli/train.js';
 import { loadRun, RUN_FILES } from '../../src/io/run-dir.js';
 import { loadModelTensors, readSafetensors } from '../../src/io/safetensors.js';
+import { buildModel } from '../../src/run/build.js';
+import { FIELDS, loadConfigFile, parseTrainConfig, TrainConfigSchema } from '../../src/run/config.js';
+import { loadTrainingData } from '../../src/run/data.js';
 import { blobs, runCli, tempDir, toCsv, toJsonl, toParquet, writeFiles } from './fixtures/train-data.js';
 
 const train = blobs(120, { seed: 1, flip: 0.1 });

@@ -26,7 +26,7 @@ const Schedule = z.discriminatedUnion('kind', [
 
 /**
  * Model kinds. EXTENSION POINT: a new kind (e.g. `gpt` on text data) adds its strict schema to
- * MODEL_SCHEMAS here and its builder to MODEL_BUILDERS in src/cli/train.ts (which also decides
+ * MODEL_SCHEMAS here and its builder to MODEL_BUILDERS in src/run/build.ts (which also decides
  * how its data is loaded); FIELDS below documents its fields.
  */
 const LogregModel = z.strictObject({ kind: z.literal('logreg') });
@@ -35,7 +35,7 @@ const MlpModel = z.strictObject({
   hidden: z.array(posInt).default([64]),
   activation: z.enum(['relu', 'gelu', 'tanh', 'sigmoid']).default('relu'),
 });
-/** A GPT language model trained on text data (see src/cli/text-data.ts). */
+/** A GPT language model trained on text data (see src/run/text-data.ts). */
 const GptModel = z.strictObject({
   kind: z.literal('gpt'),
   layers: posInt.default(2),

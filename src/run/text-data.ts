@@ -23,6 +23,7 @@ import { compactVocabulary } from '../text/vocabulary.js';
 import { fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
+import { runSeeds } from './data.js';
 
 type GptConfig = Extract<TrainConfig['model'], { kind: 'gpt' }>;
 
@@ -214,7 +215,7 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
       fail(
         `data.validationSplit ${fraction} of ${n} document${n === 1 ? '' : 's'} leaves ${count < 1 ? 'no validation' : 'no training'} documents (${displayPath(config.data.train)}); give data.validation instead`,
       );
-    const perm = new Rng(runSeedSplit(config.seed)).permutation(n);
+    const perm = new Rng(runSeeds(config.seed).split).permutation(n);
     const held = new Uint8Array(n);
     for (let k = 0; k < count; k++) held[perm[k]] = 1;
     validationDocs = trainDocs.filter((_, i) => held[i] === 1);
@@ -292,9 +293,4 @@ function checkIds(sequences: TextSequence[], size: number): void {
       for (const id of ids)
         if (id !== IGNORE_INDEX && (id < 0 || id >= size))
           throw new Error(`internal: token id ${id} of ${s.id} outside the vocabulary of ${size}`);
-}
-
-/** The split seed of {@link runSeeds} in src/cli/train.ts (same derivation, no import cycle). */
-function runSeedSplit(seed: number): number {
-  return new Rng(seed).nextUint32();
 }

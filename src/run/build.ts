@@ -1,0 +1,123 @@
+// Models and optimizers from a run config.
+import { type LossName, mlp } from '../models/builders.js';
+import { gpt } from '../models/gpt.js';
+import type { Sequential } from '../models/sequential.js';
+import { Adam } from '../optim/adam.js';
+import type { Schedule } from '../optim/schedule.js';
+import { Sgd } from '../optim/sgd.js';
+import type { Optimizer } from '../optim/types.js';
+import { fail } from '../util/errors.js';
+import type { ModelConfig, TrainConfig } from './config.js';
+import { runSeeds, type TrainingData } from './data.js';
+import type { TextTrainingData } from './text-data.js';
+
+export interface ModelContext {
+  inputs: number;
+  outputs: number;
+  loss: LossName;
+  seed: number;
+  kernels: TrainConfig['kernels'];
+}
+
+/**
+ * Builders per model kind. EXTENSION POINT: a new kind (e.g. `gpt`) adds its builder here, next
+ * to its schema in MODEL_SCHEMAS (src/run/config.ts).
+ */
+export const MODEL_BUILDERS: {
+  [K in ModelConfig['kind']]: (config: Extract<ModelConfig, { kind: K }>, ctx: ModelContext) => Sequential;
+} = {
+  // A linear model: softmax regression, logistic regression or linear regression by task.
+  logreg: (_config, ctx) =>
+    mlp({
+      inputs: ctx.inputs,
+      hidden: [],
+      outputs: ctx.outputs,
+      loss: ctx.loss,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
+  mlp: (config, ctx) =>
+    mlp({
+      inputs: ctx.inputs,
+      hidden: config.hidden,
+      activation: config.activation,
+      outputs: ctx.outputs,
+      loss: ctx.loss,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
+  // A GPT language model on text: `outputs` is the vocabulary size (src/run/text-data.ts).
+  gpt: (config, ctx) =>
+    gpt({
+      vocabSize: ctx.outputs,
+      context: config.context,
+      layers: config.layers,
+      heads: config.heads,
+      width: config.width,
+      tieWeights: config.tieWeights,
+      norm: config.norm,
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    }),
+};
+
+/** The GPT of a text run, its vocabulary from the data. */
+export function buildTextModel(config: TrainConfig, data: TextTrainingData): Sequential {
+  if (config.model.kind !== 'gpt')
+    fail(`internal: buildTextModel needs model kind gpt, got ${config.model.kind}`);
+  return MODEL_BUILDERS.gpt(config.model, {
+    inputs: 1,
+    outputs: data.vocabulary.size,
+    loss: 'softmax-cross-entropy',
+    seed: runSeeds(config.seed).model,
+    kernels: config.kernels,
+  });
+}
+
+export function buildModel(config: TrainConfig, data: TrainingData): Sequential {
+  const task = config.task;
+  const ctx: ModelContext = {
+    inputs: data.features.length,
+    outputs: task === 'classification' ? data.classes! : 1,
+    loss: task === 'classification' ? 'softmax-cross-entropy' : task === 'binary' ? 'binary-logistic' : 'mse',
+    seed: runSeeds(config.seed).model,
+    kernels: config.kernels,
+  };
+  const build = MODEL_BUILDERS[config.model.kind] as (c: ModelConfig, ctx: ModelContext) => Sequential;
+  return build(config.model, ctx);
+}
+
+export function buildOptimizer(config: TrainConfig): Optimizer {
+  const o = config.optimizer;
+  const schedule = o.schedule as Schedule;
+  const clipNorm = o.clipNorm ?? undefined;
+  if (o.kind === 'sgd')
+    return new Sgd({
+      lr: o.lr,
+      momentum: o.momentum,
+      weightDecay: o.weightDecay,
+      decoupledWeightDecay: o.decoupledWeightDecay,
+      clipNorm,
+      schedule,
+    });
+  return new Adam(
+    { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, clipNorm, schedule },
+    o.kind,
+  );
+}
+
+/** Steps of the run and the first steps of stages 2..k (equal stages). */
+export function runLength(
+  config: TrainConfig,
+  trainSize: number,
+): { totalSteps: number; stageStarts: number[] } {
+  const totalSteps = config.steps ?? Math.ceil(trainSize / config.batchSize) * (config.epochs ?? 1);
+  if (config.stages > totalSteps)
+    fail(
+      `stages: ${config.stages} stages do not fit in a run of ${totalSteps} step${totalSteps === 1 ? '' : 's'}`,
+    );
+  const stageStarts = Array.from({ length: config.stages - 1 }, (_, s) =>
+    Math.round(((s + 1) * totalSteps) / config.stages),
+  );
+  return { totalSteps, stageStarts };
+}
