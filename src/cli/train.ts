@@ -35,7 +35,7 @@ import {
 } from '../run/config.js';
 import { loadTrainingData, runSeeds, tableInputs, textInputs } from '../run/data.js';
 import { loadTextTrainingData } from '../run/text-data.js';
-import { checkRecordedVocabulary, textManifest, textRunOutputs } from '../run/text-outputs.js';
+import { checkRecordedVocabulary, textRunOutputs } from '../run/text-outputs.js';
 import { Progress, type ProgressMode } from '../train/progress.js';
 import { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail } from '../util/errors.js';
@@ -302,16 +302,7 @@ async function trainRun(args: TrainRunArgs): Promise<void> {
       kernels,
       seed: config.seed,
       config: config as unknown as Record<string, unknown>,
-      data: {
-        train: data.trainInfo,
-        validation: data.validationInfo,
-        trainExamples: data.train.size,
-        validationExamples: data.validation.size,
-        features: data.features,
-        ignoredColumns: data.ignoredColumns,
-        classes: data.classes,
-        ...(text ? { text: textManifest(text) } : {}),
-      },
+      data: data.manifestData,
       model: {
         parameters: model.parameterCount,
         tensors: model.slots.map((s) => ({ name: s.name, shape: s.shape })),

@@ -12,11 +12,12 @@ import {
   tableToDataset,
 } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
-import type { DataFileInfo } from '../io/run-dir.js';
+import type { DataFileInfo, RunManifest } from '../io/run-dir.js';
 import { fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
 import type { TextTrainingData } from './text-data.js';
+import { textManifest } from './text-outputs.js';
 
 /**
  * Training and validation data as TensorDatasets. EXTENSION POINT: model kinds on other data
@@ -127,17 +128,21 @@ export interface RunInputs {
   classes: number | null;
   /** The "data: …" line. */
   summary: string;
+  /** What manifest.json records of the data (its `data` section). */
+  manifestData: RunManifest['data'];
 }
 
 export function tableInputs(data: TrainingData): RunInputs {
+  const trainInfo = fileInfo(data.train.table, data.train.table.rows.length);
+  const validationInfo = data.validationTable
+    ? fileInfo(data.validationTable, data.validationTable.rows.length)
+    : null;
   return {
     train: data.train.dataset,
     validation: data.validation.dataset,
     validationIds: data.validation.ids,
-    trainInfo: fileInfo(data.train.table, data.train.table.rows.length),
-    validationInfo: data.validationTable
-      ? fileInfo(data.validationTable, data.validationTable.rows.length)
-      : null,
+    trainInfo,
+    validationInfo,
     features: data.features,
     ignoredColumns: data.ignoredColumns,
     classes: data.classes,
@@ -145,6 +150,15 @@ export function tableInputs(data: TrainingData): RunInputs {
       `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples, ` +
       `${data.features.length} features${data.classes ? `, ${data.classes} classes` : ''}` +
       (data.ignoredColumns.length > 0 ? ` (columns not used: ${data.ignoredColumns.join(', ')})` : ''),
+    manifestData: {
+      train: trainInfo,
+      validation: validationInfo,
+      trainExamples: data.train.dataset.size,
+      validationExamples: data.validation.dataset.size,
+      features: data.features,
+      ignoredColumns: data.ignoredColumns,
+      classes: data.classes,
+    },
   };
 }
 
@@ -165,5 +179,15 @@ export function textInputs(data: TextTrainingData): RunInputs {
       `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +
       `${v.tokenizer} tokenizer, vocabulary ${v.size}${v.original ? ` (compacted from ${v.tokenizerSize})` : ''}` +
       (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : ''),
+    manifestData: {
+      train: data.trainInfo,
+      validation: data.validationInfo,
+      trainExamples: data.train.dataset.size,
+      validationExamples: data.validation.dataset.size,
+      features: [],
+      ignoredColumns: [],
+      classes: null,
+      text: textManifest(data),
+    },
   };
 }
