@@ -8,6 +8,7 @@ import { formatNumber } from '../report/escape.js';
 import { CURATION_DIR } from '../report/write.js';
 import { describe, fail } from '../util/errors.js';
 import type { CliIo } from './io.js';
+import { withStopSignal } from './signals.js';
 
 interface RawCurateFlags {
   below?: string;
@@ -47,14 +48,17 @@ export function registerCurateCommand(program: Command, io: CliIo): void {
       const say = (line: string) => {
         if (!flags.quiet) io.stdout(`${line}\n`);
       };
-      const result = await curate({
-        runDir: resolve(runDir),
-        rule,
-        out: flags.out === undefined ? undefined : resolve(flags.out),
-        force: flags.force ?? false,
-        randomSeed,
-        log: say,
-      });
+      const result = await withStopSignal((signal) =>
+        curate({
+          signal,
+          runDir: resolve(runDir),
+          rule,
+          out: flags.out === undefined ? undefined : resolve(flags.out),
+          force: flags.force ?? false,
+          randomSeed,
+          log: say,
+        }),
+      );
       const c = result.comparison;
       const target = formatNumber(c.targetValidationLoss);
       for (const r of [c.runs.original, c.runs.curated, c.runs.random]) {

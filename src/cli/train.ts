@@ -1,29 +1,9 @@
 // `inrun train`: train a model on a data file while valuing every training example (In-Run Data
 // Shapley), with checkpoints, exact resume and a run directory of results (src/io/run-dir.ts).
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { displayPath } from '../data/readers/table.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import {
-  type DataFileInfo,
-  prepareRunDir,
-  RUN_FILES,
-  type RunManifest,
-  readManifest,
-  writeJsonFile,
-} from '../io/run-dir.js';
-import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
-import {
-  traceToCsv,
-  traceToJsonl,
-  valuesToCsv,
-  valuesToJsonl,
-  valuesToParquet,
-} from '../io/values-writers.js';
-import type { NativeKernels } from '../kernels/index.js';
-import { buildModel, buildOptimizer, buildTextModel, runLength } from '../run/build.js';
+import { RUN_FILES } from '../io/run-dir.js';
 import {
   applyOverrides,
   fieldsHelp,
@@ -31,15 +11,12 @@ import {
   parseSetFlag,
   parseTrainConfig,
   type RawConfig,
-  type TrainConfig,
 } from '../run/config.js';
-import { loadTrainingData, runSeeds, tableInputs, textInputs } from '../run/data.js';
-import { loadTextTrainingData } from '../run/text-data.js';
-import { checkRecordedVocabulary, textRunOutputs } from '../run/text-outputs.js';
+import { type RunEvent, type TrainRunOptions, type TrainRunResult, trainRun } from '../run/train-run.js';
 import { Progress, type ProgressMode } from '../train/progress.js';
-import { Trainer } from '../train/trainer.js';
-import { DivergenceError, fail } from '../util/errors.js';
+import { fail, InrunError } from '../util/errors.js';
 import { type CliIo, processIo } from './io.js';
+import { withStopSignal } from './signals.js';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -172,7 +149,7 @@ async function runTrainCommand(flags: RawFlags, io: CliIo): Promise<void> {
       fail(
         `--resume continues with the run's saved config; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
       );
-    await trainRun({ resumeDir: resolve(flags.resume), mode, io });
+    await trainCommandRun({ resume: resolve(flags.resume) }, mode, io);
     return;
   }
   const raw: RawConfig = flags.config
@@ -192,283 +169,101 @@ async function runTrainCommand(flags: RawFlags, io: CliIo): Promise<void> {
   if (!flags.config && raw.value.data === undefined)
     fail('no training data: give --config run.yaml or --train data.csv (see inrun train --help)');
   const config = parseTrainConfig(raw);
-  await trainRun({ config, force: flags.force ?? false, mode, io });
+  await trainCommandRun({ config, force: flags.force ?? false }, mode, io);
 }
 
 // ---------------------------------------------------------------------------------------------
-// The run
+// The run (src/run/train-run.ts), shown as progress
 
-function packageVersion(): string {
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
-}
-
-interface TrainRunArgs {
-  config?: TrainConfig;
-  resumeDir?: string;
-  force?: boolean;
-  mode: ProgressMode;
-  io: CliIo;
-}
-
-async function trainRun(args: TrainRunArgs): Promise<void> {
-  const { io, mode } = args;
-  const resuming = args.resumeDir !== undefined;
-  let config: TrainConfig;
-  let previous: RunManifest | null = null;
-  if (resuming) {
-    const dir = args.resumeDir!;
-    previous = await readManifest(dir);
-    if (previous.status === 'complete') fail(`${dir}: the run is already complete; nothing to resume`);
-    const raw = await loadConfigFile(join(dir, RUN_FILES.config));
-    config = parseTrainConfig(raw);
-  } else config = args.config!;
-  const runDir = resuming ? args.resumeDir! : config.out;
-
-  // Everything that can be wrong with the input is checked before anything is written.
-  const text = config.model.kind === 'gpt' ? await loadTextTrainingData(config) : null;
-  const table = text ? null : await loadTrainingData(config);
-  const data = text ? textInputs(text) : tableInputs(table!);
-  if (previous) {
-    const check = (info: DataFileInfo | null, now: DataFileInfo | null, role: string) => {
-      if (info && now && info.sha256 !== now.sha256)
-        fail(
-          `${displayPath(now.path)}: the ${role} data changed since the run started (sha256 differs); resume needs the same data`,
-        );
-    };
-    check(previous.data.train, data.trainInfo, 'training');
-    check(previous.data.validation, data.validationInfo, 'validation');
-    if (text) await checkRecordedVocabulary(runDir, text.vocabulary);
-  }
-  if (text) for (const skip of text.skipped) io.stderr(`inrun: ${skip.message}\n`);
-  const model = text ? buildTextModel(config, text) : buildModel(config, table!);
-  const optimizer = buildOptimizer(config);
-  const { totalSteps, stageStarts } = runLength(config, data.train.size);
-  const trainer = new Trainer({
-    model,
-    optimizer,
-    data: data.train,
-    batchSize: config.batchSize,
-    steps: totalSteps,
-    seed: runSeeds(config.seed).order,
-    valuation: {
-      validation: data.validation,
-      order: config.order,
-      perValidation: config.perValidation,
-      stageStarts,
-      recordBatchIds: config.recordBatchIds,
-      gapSamples: config.gapSamples,
-    },
-  });
-  if (resuming) {
-    const initial = await readSafetensors(join(runDir, RUN_FILES.weightsInitial));
-    loadModelTensors(model, initial.tensors, join(runDir, RUN_FILES.weightsInitial));
-  } else if (config.initWeights !== undefined) {
-    if (!existsSync(config.initWeights))
-      fail(`${displayPath(config.initWeights)}: cannot read the initial weights (no such file)`);
-    const init = await readSafetensors(config.initWeights);
-    loadModelTensors(model, init.tensors, displayPath(config.initWeights));
-  }
-  const kernels =
-    model.kernels.kind === 'native'
-      ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
-      : 'portable (TypeScript)';
-
-  const now = () => new Date().toISOString();
-  let manifest: RunManifest;
-  if (previous) {
-    manifest = {
-      ...previous,
-      status: 'running',
-      times: { ...previous.times, resumedAt: [...previous.times.resumedAt, now()] },
-    };
-    delete manifest.message;
-    const checkpoint = (await hasCheckpoint(runDir)) ? await loadCheckpoint(runDir, model.dtype) : null;
-    if (checkpoint) trainer.restore(checkpoint);
-  } else {
-    await prepareRunDir(runDir, args.force ?? false);
-    await writeJsonFile(join(runDir, RUN_FILES.config), config);
-    if (text) await writeJsonFile(join(runDir, RUN_FILES.vocabulary), text.vocabulary);
-    await writeFileAtomic(
-      join(runDir, RUN_FILES.weightsInitial),
-      encodeSafetensors(modelTensors(model), { format: 'pt' }),
-    );
-    manifest = {
-      format: 'inrun-run',
-      formatVersion: 1,
-      status: 'running',
-      inrunVersion: packageVersion(),
-      nodeVersion: process.version,
-      kernels,
-      seed: config.seed,
-      config: config as unknown as Record<string, unknown>,
-      data: data.manifestData,
-      model: {
-        parameters: model.parameterCount,
-        tensors: model.slots.map((s) => ({ name: s.name, shape: s.shape })),
-      },
-      totalSteps,
-      stageStarts,
-      stepsDone: 0,
-      times: { startedAt: now(), finishedAt: null, resumedAt: [], trainingSeconds: 0 },
-    };
-  }
-  manifest.stepsDone = trainer.step;
-  await writeJsonFile(join(runDir, RUN_FILES.manifest), manifest);
-
+async function trainCommandRun(
+  options: Pick<TrainRunOptions, 'config' | 'resume' | 'force'>,
+  mode: ProgressMode,
+  io: CliIo,
+): Promise<void> {
   const say = (line: string) => {
     if (mode === 'plain' || mode === 'bar') io.stdout(`${line}\n`);
   };
-  const shownDir = displayPath(runDir);
-  say(`kernels: ${kernels}`);
-  say(data.summary);
-  say(
-    `model: ${config.model.kind}, ${model.parameterCount} parameters; ${totalSteps} steps, order-${config.order} values`,
-  );
-  if (resuming) say(`resuming ${shownDir} at step ${trainer.step}`);
-
-  const progress = new Progress({
-    mode,
-    totalSteps,
-    startStep: trainer.step,
-    writeText: io.stderr,
-    writeJson: io.stdout,
-    stream: process.stderr,
-  });
-  progress.event(resuming ? 'resume' : 'start', {
-    runDir,
-    step: trainer.step,
-    totalSteps,
-    trainExamples: data.train.size,
-    validationExamples: data.validation.size,
-    parameters: model.parameterCount,
-    kernels: model.kernels.kind,
-  });
-
-  // Signals: the first SIGINT/SIGTERM asks for a checkpoint and a clean stop after this step;
-  // a second one gives the signal its default meaning.
-  let stopSignal: NodeJS.Signals | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopSignal) {
-      removeHandlers();
-      process.kill(process.pid, signal);
-      return;
+  let progress: Progress | null = null;
+  const onEvent = (event: RunEvent) => {
+    switch (event.type) {
+      case 'notice':
+        if (progress) progress.note(`inrun: ${event.message}`);
+        else io.stderr(`inrun: ${event.message}\n`);
+        return;
+      case 'start':
+        say(`kernels: ${event.kernels}`);
+        say(event.dataSummary);
+        say(event.modelSummary);
+        if (event.resumed) say(`resuming ${displayPath(event.runDir)} at step ${event.step}`);
+        progress = new Progress({
+          mode,
+          totalSteps: event.totalSteps,
+          startStep: event.step,
+          writeText: io.stderr,
+          writeJson: io.stdout,
+          stream: process.stderr,
+        });
+        progress.event(event.resumed ? 'resume' : 'start', {
+          runDir: event.runDir,
+          step: event.step,
+          totalSteps: event.totalSteps,
+          trainExamples: event.trainExamples,
+          validationExamples: event.validationExamples,
+          parameters: event.parameters,
+          kernels: event.kernels.startsWith('native') ? 'native' : 'portable',
+        });
+        progress.start();
+        return;
+      case 'step':
+        progress?.step(event);
+        return;
+      case 'checkpoint':
+        progress?.event('checkpoint', { step: event.step });
+        return;
     }
-    stopSignal = signal;
   };
-  const removeHandlers = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  const sessionStart = performance.now();
-  const baseSeconds = manifest.times.trainingSeconds;
-  const writeManifest = async (status: RunManifest['status'], message?: string) => {
-    manifest.status = status;
-    manifest.stepsDone = trainer.step;
-    manifest.times.trainingSeconds = baseSeconds + (performance.now() - sessionStart) / 1000;
-    if (message !== undefined) manifest.message = message;
-    if (status === 'complete') manifest.times.finishedAt = now();
-    await writeJsonFile(join(runDir, RUN_FILES.manifest), manifest);
-  };
-  const checkpoint = async () => {
-    await saveCheckpoint(runDir, trainer.checkpoint());
-    await writeManifest('running');
-    progress.event('checkpoint', { step: trainer.step });
-  };
-
-  progress.start();
+  let result: TrainRunResult;
   try {
-    while (!trainer.done) {
-      const report = trainer.runStep();
-      const row = trainer.valuer?.trace.at(-1);
-      progress.step({
-        step: trainer.step,
-        totalSteps,
-        lr: report.lr,
-        trainLoss: report.trainLoss,
-        validationLoss: row?.validationLossBefore ?? null,
-        efficiencyResidual: row?.efficiencyResidual ?? null,
-      });
-      if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0 && !trainer.done)
-        await checkpoint();
-      // Let signals in: they are delivered only between turns of the event loop.
-      await new Promise((r) => setImmediate(r));
-      if (stopSignal && !trainer.done) {
-        await saveCheckpoint(runDir, trainer.checkpoint());
-        const message = `interrupted by ${stopSignal} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
-        await writeManifest('interrupted', message);
-        progress.stop();
-        progress.event('interrupted', { signal: stopSignal, step: trainer.step, runDir });
-        fail(`${message}; continue with: inrun train --resume ${shownDir}`);
-      }
-    }
+    result = await withStopSignal((signal) => trainRun({ ...options, onEvent, signal }));
   } catch (error) {
-    progress.stop();
-    if (error instanceof DivergenceError) {
-      await writeManifest('failed', error.message);
-    }
+    (progress as Progress | null)?.stop();
+    const runDir = options.resume ?? options.config?.out;
+    // A run that failed midway keeps its last checkpoint: say how to continue.
+    if (
+      error instanceof InrunError &&
+      runDir !== undefined &&
+      / is kept$|starts again from step 0$/.test(error.message)
+    )
+      throw new InrunError(
+        `${error.message}; after fixing the cause, continue with: inrun train --resume ${displayPath(runDir)}`,
+      );
     throw error;
-  } finally {
-    removeHandlers();
   }
-  progress.stop();
-
-  const valuer = trainer.valuer!;
-  const ledger = valuer.ledger;
-  await writeFileAtomic(join(runDir, RUN_FILES.valuesCsv), valuesToCsv(ledger));
-  await writeFileAtomic(join(runDir, RUN_FILES.valuesJsonl), valuesToJsonl(ledger));
-  await writeFileAtomic(join(runDir, RUN_FILES.valuesParquet), valuesToParquet(ledger));
-  if (config.perValidation) {
-    const entries = ledger.all();
-    const m = data.validation.size;
-    const matrix = new Float64Array(entries.length * m);
-    entries.forEach((e, i) => {
-      if (e.perValidation) matrix.set(e.perValidation, i * m);
+  (progress as Progress | null)?.stop();
+  const shownDir = displayPath(result.runDir);
+  if (result.status === 'interrupted') {
+    (progress as Progress | null)?.event('interrupted', {
+      signal: result.manifest.message?.match(/by (SIG[A-Z]+)/)?.[1] ?? null,
+      step: result.stepsDone,
+      runDir: result.runDir,
     });
-    await writeFileAtomic(
-      join(runDir, RUN_FILES.perValidation),
-      encodeSafetensors([{ name: 'values', shape: [entries.length, m], data: matrix }], {
-        train_ids: JSON.stringify(entries.map((e) => e.id)),
-        validation_ids: JSON.stringify(data.validationIds),
-      }),
-    );
+    fail(`${result.message}; continue with: inrun train --resume ${shownDir}`);
   }
-  if (text) await textRunOutputs(runDir, ledger, text, config.order);
-  await writeFileAtomic(join(runDir, RUN_FILES.traceCsv), traceToCsv(valuer.trace));
-  await writeFileAtomic(join(runDir, RUN_FILES.traceJsonl), traceToJsonl(valuer.trace));
-  await writeFileAtomic(
-    join(runDir, RUN_FILES.weightsFinal),
-    encodeSafetensors(modelTensors(model), { format: 'pt' }),
-  );
-  await writeManifest('complete');
-  await removeCheckpoint(runDir);
-
-  const trace = valuer.trace;
-  let maxResidual = 0;
-  for (const row of trace) maxResidual = Math.max(maxResidual, Math.abs(row.efficiencyResidual));
-  const first = trace[0];
-  const last = trace[trace.length - 1];
-  const summary = {
-    runDir,
-    steps: totalSteps,
-    examplesValued: ledger.size,
-    initialValidationLoss: first.validationLossBefore,
-    finalValidationLoss: last.validationLossAfter,
-    maxEfficiencyResidual: maxResidual,
-  };
+  const summary = result.summary!;
   if (mode === 'json') {
-    progress.event('done', summary);
+    (progress as Progress | null)?.event('done', {
+      runDir: result.runDir,
+      steps: result.totalSteps,
+      ...summary,
+    });
     return;
   }
   io.stdout(
-    `done: ${totalSteps} steps, validation loss ${first.validationLossBefore.toPrecision(4)} → ${last.validationLossAfter.toPrecision(4)}, ` +
-      `max |efficiency residual| ${maxResidual.toExponential(1)}\n`,
+    `done: ${result.totalSteps} steps, validation loss ${summary.initialValidationLoss.toPrecision(4)} → ${summary.finalValidationLoss.toPrecision(4)}, ` +
+      `max |efficiency residual| ${summary.maxEfficiencyResidual.toExponential(1)}\n`,
   );
   io.stdout(
-    `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${ledger.size} examples; also .jsonl, .parquet)\n`,
+    `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${summary.examplesValued} examples; also .jsonl, .parquet)\n`,
   );
   io.stdout(`run: ${shownDir}\n`);
 }

@@ -4,8 +4,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
-import { Command } from 'commander';
-import { registerTrainCommand } from '../cli/train.js';
 import { readTable, tableIds, writeRowsLike } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -13,9 +11,10 @@ import { type LoadedRun, loadRun, type ValueRow, writeJsonFile } from '../io/run
 import { stepsToReach, validationLossCurve } from '../report/analysis.js';
 import type { CurationComparison, CurationRun } from '../report/types.js';
 import { COMPARISON_FILE, CURATION_DIR, writeRunReport } from '../report/write.js';
-import { parseTrainConfig, type TrainConfig } from '../run/config.js';
+import { loadConfigFile, parseTrainConfig, type TrainConfig } from '../run/config.js';
 import { loadTrainingData } from '../run/data.js';
 import { loadTextTrainingData } from '../run/text-data.js';
+import { trainRun } from '../run/train-run.js';
 import { fail, InrunError } from '../util/errors.js';
 import { describeRule, randomSelection, rowValue, type SelectionRule, selectForRemoval } from './select.js';
 
@@ -31,6 +30,8 @@ export interface CurateOptions {
   randomSeed?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Aborting stops the retraining after its current step; the curation folder is removed. */
+  signal?: AbortSignal;
 }
 
 export interface CurateResult {
@@ -100,29 +101,27 @@ function retrainConfig(
   config.columns = { ...(config.columns ?? {}), features: run.manifest.data.features };
   if (config.task === 'classification' && run.manifest.data.classes !== null)
     config.classes = run.manifest.data.classes;
+  // Class names keep their indices even when the curated data lose every example of a class.
+  if (run.manifest.data.classNames) config.classNames = run.manifest.data.classNames;
   config.out = out;
   return config;
 }
 
-/** Trains a config file through `inrun train` itself (same code path, quietly). */
-async function retrain(configPath: string, what: string): Promise<void> {
-  const silent = { stdout: () => {}, stderr: () => {} };
-  const program = new Command('inrun')
-    .exitOverride()
-    .configureOutput({ writeOut: silent.stdout, writeErr: silent.stderr });
-  registerTrainCommand(program, silent);
+/** Trains a curation config with the run API (the code path of `inrun train`). */
+async function retrain(configPath: string, what: string, signal?: AbortSignal): Promise<void> {
+  let result: Awaited<ReturnType<typeof trainRun>>;
   try {
-    await program.parseAsync(['train', '--config', configPath, '--quiet'], { from: 'user' });
+    const config = parseTrainConfig(await loadConfigFile(configPath));
+    result = await trainRun({ config, signal });
   } catch (error) {
-    if (error instanceof InrunError) {
-      const signal = /^interrupted by (SIG[A-Z]+)/.exec(error.message);
-      // The train command's advice (resume the run) does not apply: curation removes its folder.
-      if (signal)
-        throw new InrunError(`interrupted by ${signal[1]} while retraining ${what}; nothing was kept`);
-      throw new InrunError(`retraining ${what} failed: ${error.message}`);
-    }
+    if (error instanceof InrunError) throw new InrunError(`retraining ${what} failed: ${error.message}`);
     throw error;
   }
+  // Curation keeps nothing of an interrupted retraining (its folder is removed).
+  if (result.status === 'interrupted')
+    throw new InrunError(
+      `interrupted${typeof signal?.reason === 'string' ? ` by ${signal.reason}` : ''} while retraining ${what}; nothing was kept`,
+    );
 }
 
 function curationRun(
@@ -354,7 +353,11 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
     for (const [name, r] of Object.entries(runs)) {
       log(`retraining ${name === 'curated' ? 'on the curated data' : 'with random removal'} …`);
       await writeJsonFile(r.config, retrainConfig(run, r.file, validationFile, r.dir));
-      await retrain(r.config, name === 'curated' ? 'the curated data' : 'with random removal');
+      await retrain(
+        r.config,
+        name === 'curated' ? 'the curated data' : 'with random removal',
+        options.signal,
+      );
     }
     const curatedRun = await loadRun(runs.curated.dir);
     const randomRun = await loadRun(runs.random.dir);

@@ -105,7 +105,8 @@ export interface TextValueRow {
 /** manifest.json. */
 export interface RunManifest {
   format: 'inrun-run';
-  formatVersion: 1;
+  /** 1: up to inrun 0.1 (no file list or checksums); 2: files and checksums recorded. */
+  formatVersion: 1 | 2;
   status: RunStatus;
   inrunVersion: string;
   nodeVersion: string;
@@ -123,6 +124,12 @@ export interface RunManifest {
     ignoredColumns: string[];
     /** Classification: the number of classes. */
     classes: number | null;
+    /** Labels given as names: class k is classNames[k] (binary: class 0 and 1). */
+    classNames?: string[];
+    /** data.missing drop: rows left out for a missing feature, label or id cell, per file (validation null: split off). */
+    droppedRows?: { train: number; validation: number | null };
+    /** data.standardize: each feature's training mean and std; inputs are (x − mean) / std. */
+    standardization?: { features: string[]; mean: number[]; std: number[] };
     /** Text (gpt) runs: tokenizer, vocabulary, document and token counts, skipped documents. */
     text?: TextManifest;
   };
@@ -130,6 +137,10 @@ export interface RunManifest {
   totalSteps: number;
   stageStarts: number[];
   stepsDone: number;
+  /** (format 2) Every file and folder the run wrote, by name: what `--force` may delete. */
+  files?: string[];
+  /** (format 2) sha256 of the files a resume relies on (config, vocabulary, initial weights). */
+  checksums?: Record<string, string>;
   /** Failure or interruption message. */
   message?: string;
   /** Wall-clock times (ISO 8601) — the only times anywhere in the run directory. */
@@ -167,31 +178,6 @@ export async function readManifest(dir: string): Promise<RunManifest> {
   const manifest = await readJsonFile<RunManifest>(join(dir, RUN_FILES.manifest));
   if (manifest.format !== 'inrun-run') fail(`${join(dir, RUN_FILES.manifest)}: not an inrun run manifest`);
   return manifest;
-}
-
-/**
- * Makes `dir` ready for a new run: creates it, or accepts it empty. An existing non-empty folder
- * is an error unless `force`, and even then only a folder that holds an inrun run is cleared.
- */
-export async function prepareRunDir(dir: string, force: boolean): Promise<void> {
-  let entries: string[] | null = null;
-  try {
-    const info = await stat(dir);
-    if (!info.isDirectory()) fail(`${dir}: exists and is not a directory`);
-    entries = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (entries && entries.length > 0) {
-    if (!force)
-      fail(`${dir}: the run directory already exists; choose another --out or add --force to replace it`);
-    if (!entries.includes(RUN_FILES.config) && !entries.includes(RUN_FILES.manifest))
-      fail(
-        `${dir}: --force replaces only inrun run directories, and this one holds no ${RUN_FILES.manifest}`,
-      );
-    await rm(dir, { recursive: true, force: true });
-  }
-  await mkdir(dir, { recursive: true });
 }
 
 /** One row of the values files. */

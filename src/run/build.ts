@@ -74,7 +74,11 @@ export function buildTextModel(config: TrainConfig, data: TextTrainingData): Seq
   });
 }
 
-export function buildModel(config: TrainConfig, data: TrainingData): Sequential {
+/** The tabular model of a run: inputs from the features, outputs from the task. */
+export function buildModel(
+  config: TrainConfig,
+  data: Pick<TrainingData, 'features' | 'classes'>,
+): Sequential {
   const task = config.task;
   const ctx: ModelContext = {
     inputs: data.features.length,

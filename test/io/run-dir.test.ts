@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
-import { loadRun, prepareRunDir, RUN_FILES, writeJsonFile } from '../../src/io/run-dir.js';
+import { loadRun, RUN_FILES, writeJsonFile } from '../../src/io/run-dir.js';
 import { traceToCsv, traceToJsonl, valuesToJsonl, valuesToParquet } from '../../src/io/values-writers.js';
 import { ValueLedger } from '../../src/shapley/ledger.js';
 import type { TraceEntry } from '../../src/shapley/valuer.js';
@@ -13,28 +13,6 @@ import type { TrainerCheckpoint } from '../../src/train/trainer.js';
 import { InrunError } from '../../src/util/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'inrun-rundir-'));
-
-test('prepareRunDir: new or empty folders are fine; others need --force, and only run folders are replaced', async () => {
-  const fresh = join(root, 'fresh', 'nested');
-  await prepareRunDir(fresh, false);
-  assert.ok(existsSync(fresh));
-  await prepareRunDir(fresh, false); // empty: fine
-
-  writeFileSync(join(fresh, RUN_FILES.manifest), '{}');
-  await assert.rejects(prepareRunDir(fresh, false), (e: unknown) => {
-    assert.ok(e instanceof InrunError);
-    assert.match(e.message, /already exists; choose another --out or add --force/);
-    return true;
-  });
-  await prepareRunDir(fresh, true);
-  assert.deepEqual(readdirSync(fresh), []);
-
-  const precious = join(root, 'precious');
-  mkdirSync(precious);
-  writeFileSync(join(precious, 'thesis.tex'), 'x');
-  await assert.rejects(prepareRunDir(precious, true), /--force replaces only inrun run directories/);
-  assert.ok(existsSync(join(precious, 'thesis.tex')));
-});
 
 function ledgerWithValues(): ValueLedger {
   const ledger = new ValueLedger({ stageStarts: [2], hasSecondOrder: false, validationSize: 2 });

@@ -1,0 +1,483 @@
+// A training job into a run directory: the library call under `inrun train`, `inrun curate` and
+// the demos. It loads and checks the data a config names, trains while valuing every example,
+// checkpoints, resumes exactly, and writes the run directory (src/io/run-dir.ts). It prints
+// nothing: progress, notices and warnings go to `onEvent`; an AbortSignal stops it cleanly after
+// the current step with a checkpoint.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { type DataFileInfo, RUN_FILES, type RunManifest, readManifest } from '../io/run-dir.js';
+import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
+import {
+  traceToCsv,
+  traceToJsonl,
+  valuesToCsv,
+  valuesToJsonl,
+  valuesToParquet,
+} from '../io/values-writers.js';
+import type { NativeKernels } from '../kernels/index.js';
+import { Trainer } from '../train/trainer.js';
+import { DivergenceError, fail, InrunError } from '../util/errors.js';
+import { failFileError, isFileSystemError } from '../util/fs-errors.js';
+import { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
+import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js';
+import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
+import { prepareNewRunDir } from './directory.js';
+import { lockRunDir, type RunLock } from './lock.js';
+import { loadTextTrainingData, type TextTrainingData } from './text-data.js';
+import { checkRecordedVocabulary, textRunOutputs } from './text-outputs.js';
+
+/** What a run reports while it goes. */
+export type RunEvent =
+  | {
+      type: 'start';
+      runDir: string;
+      resumed: boolean;
+      step: number;
+      totalSteps: number;
+      /** e.g. "native (OpenBLAS, 2 threads)". */
+      kernels: string;
+      /** One line about the data, one about the model. */
+      dataSummary: string;
+      modelSummary: string;
+      parameters: number;
+      trainExamples: number;
+      validationExamples: number;
+    }
+  | {
+      type: 'step';
+      step: number;
+      totalSteps: number;
+      lr: number;
+      trainLoss: number;
+      validationLoss: number | null;
+      efficiencyResidual: number | null;
+    }
+  | { type: 'checkpoint'; step: number }
+  /** Something the user should know that changes nothing (a skipped document, a stale lock taken over). */
+  | { type: 'notice'; message: string };
+
+export interface TrainRunOptions {
+  /** A new run with this config (see parseTrainConfig); its `out` is the run directory. */
+  config?: TrainConfig;
+  /** Or: continue the interrupted (or failed) run in this directory from its last checkpoint. */
+  resume?: string;
+  /** New runs: replace an existing run directory (only one inrun wrote, and only its files). */
+  force?: boolean;
+  onEvent?: (event: RunEvent) => void;
+  /** Aborting stops the run after the current step, with a checkpoint (status "interrupted"). */
+  signal?: AbortSignal;
+}
+
+export interface RunSummary {
+  examplesValued: number;
+  initialValidationLoss: number;
+  finalValidationLoss: number;
+  maxEfficiencyResidual: number;
+}
+
+export interface TrainRunResult {
+  runDir: string;
+  status: 'complete' | 'interrupted';
+  stepsDone: number;
+  totalSteps: number;
+  manifest: RunManifest;
+  /** Complete runs only. */
+  summary: RunSummary | null;
+  /** Interrupted runs: why and where it stopped. */
+  message?: string;
+}
+
+const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+function packageVersion(): string {
+  // src/run/ (tsx) and dist/run/ (built) are both two folders below package.json.
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** The run's data, loaded and checked before anything is written. */
+async function loadInputs(
+  config: TrainConfig,
+): Promise<{ inputs: RunInputs; text: TextTrainingData | null }> {
+  if (config.model.kind === 'gpt') {
+    const text = await loadTextTrainingData(config);
+    return { inputs: textInputs(text), text };
+  }
+  return { inputs: tableInputs(await loadTrainingData(config)), text: null };
+}
+
+/** Dotted key paths where two JSON values differ (at most `limit`), with both values. */
+function differences(before: unknown, after: unknown, path = '', out: string[] = [], limit = 3): string[] {
+  if (out.length >= limit) return out;
+  const isObject = (v: unknown) => v !== null && typeof v === 'object';
+  if (isObject(before) && isObject(after) && Array.isArray(before) === Array.isArray(after)) {
+    const keys = new Set([...Object.keys(before as object), ...Object.keys(after as object)]);
+    for (const key of keys)
+      differences(
+        (before as Record<string, unknown>)[key],
+        (after as Record<string, unknown>)[key],
+        path === '' ? key : `${path}.${key}`,
+        out,
+        limit,
+      );
+    return out;
+  }
+  if (JSON.stringify(before) !== JSON.stringify(after))
+    out.push(
+      `${path || 'config'} ${JSON.stringify(before) ?? 'unset'} → ${JSON.stringify(after) ?? 'unset'}`,
+    );
+  return out;
+}
+
+/** The resumed run's config, checked against what its manifest recorded when it started. */
+async function resumedConfig(dir: string, manifest: RunManifest): Promise<TrainConfig> {
+  const configPath = join(dir, RUN_FILES.config);
+  const raw = await loadConfigFile(configPath);
+  const changed = differences(manifest.config, raw.value);
+  if (changed.length > 0)
+    fail(
+      `${configPath}: the config was changed since the run started (${changed.join('; ')}); resume needs the run's own config — start a new run for new settings`,
+    );
+  // Paths in config.json are absolute, so the working directory does not matter.
+  return parseTrainConfig(raw);
+}
+
+async function checkRecordedFile(dir: string, name: string, manifest: RunManifest): Promise<void> {
+  const expected = manifest.checksums?.[name];
+  if (expected === undefined) return;
+  const path = join(dir, name);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    return failFileError(error, path, 'read');
+  }
+  if (sha256(bytes) !== expected)
+    fail(
+      `${path}: changed since the run started (sha256 differs from manifest.json); resume needs the original`,
+    );
+}
+
+function checkSameData(info: DataFileInfo | null, now: DataFileInfo | null, role: string): void {
+  if (info && now && info.sha256 !== now.sha256)
+    fail(
+      `${now.path}: the ${role} data changed since the run started (sha256 differs); resume needs the same data`,
+    );
+}
+
+/**
+ * Runs (or resumes) a training job into its run directory. Every input problem is reported (as an
+ * InrunError) before anything is written; a failure during the run marks the run failed and keeps
+ * its last checkpoint, so that `resume` continues from there.
+ */
+export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult> {
+  if ((options.config === undefined) === (options.resume === undefined))
+    fail('trainRun: give either config (a new run) or resume (a run directory), not both');
+  const emit = options.onEvent ?? (() => {});
+  const notice = (message: string) => emit({ type: 'notice', message });
+  const resuming = options.resume !== undefined;
+
+  let config: TrainConfig;
+  let previous: RunManifest | null = null;
+  let lock: RunLock | null = null;
+  let runDir: string;
+  if (resuming) {
+    runDir = options.resume!;
+    previous = await readManifest(runDir);
+    lock = await lockRunDir(runDir, 'inrun train --resume', notice);
+  } else {
+    config = options.config!;
+    runDir = config.out;
+  }
+  try {
+    if (previous) {
+      if (previous.status === 'complete') fail(`${runDir}: the run is already complete; nothing to resume`);
+      config = await resumedConfig(runDir, previous);
+    }
+    const { inputs, text } = await loadInputs(config!);
+    if (previous) {
+      checkSameData(previous.data.train, inputs.trainInfo, 'training');
+      checkSameData(previous.data.validation, inputs.validationInfo, 'validation');
+      for (const name of [RUN_FILES.config, RUN_FILES.vocabulary, RUN_FILES.weightsInitial])
+        await checkRecordedFile(runDir, name, previous);
+      if (text) await checkRecordedVocabulary(runDir, text.vocabulary);
+    }
+    if (text) for (const skip of text.skipped) notice(skip.message);
+    if (!lock) {
+      const inputsOnDisk = [config!.data.train, config!.data.validation, config!.initWeights].filter(
+        (p): p is string => p !== undefined,
+      );
+      lock = (await prepareNewRunDir(runDir, { force: options.force ?? false, inputs: inputsOnDisk, notice }))
+        .lock;
+    }
+    return await runInDirectory({
+      config: config!,
+      runDir,
+      inputs,
+      text,
+      previous,
+      emit,
+      signal: options.signal,
+    });
+  } finally {
+    await lock?.release();
+  }
+}
+
+interface RunContext {
+  config: TrainConfig;
+  runDir: string;
+  inputs: RunInputs;
+  text: TextTrainingData | null;
+  previous: RunManifest | null;
+  emit: (event: RunEvent) => void;
+  signal: AbortSignal | undefined;
+}
+
+async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
+  const { config, runDir, inputs, text, previous, emit, signal } = context;
+  const model = text ? buildTextModel(config, text) : buildModel(config, inputs);
+  const { totalSteps, stageStarts } = runLength(config, inputs.train.size);
+  const trainer = new Trainer({
+    model,
+    optimizer: buildOptimizer(config),
+    data: inputs.train,
+    batchSize: config.batchSize,
+    steps: totalSteps,
+    seed: runSeeds(config.seed).order,
+    valuation: {
+      validation: inputs.validation,
+      order: config.order,
+      perValidation: config.perValidation,
+      stageStarts,
+      recordBatchIds: config.recordBatchIds,
+      gapSamples: config.gapSamples,
+    },
+  });
+  const kernels =
+    model.kernels.kind === 'native'
+      ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
+      : 'portable (TypeScript)';
+  const path = (name: string) => join(runDir, name);
+  const now = () => new Date().toISOString();
+
+  let manifest: RunManifest;
+  // The manifest is rewritten at every checkpoint and at the end; each write is atomic.
+  const writeManifest = async () => {
+    manifest.stepsDone = trainer.step;
+    await writeFileAtomic(path(RUN_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`).catch((error) =>
+      failFileError(error, path(RUN_FILES.manifest), 'write'),
+    );
+  };
+  const writeRunFile = async (name: string, data: string | Uint8Array) => {
+    await writeFileAtomic(path(name), data).catch((error) => failFileError(error, path(name), 'write'));
+    if (manifest && !manifest.files!.includes(name)) manifest.files!.push(name);
+  };
+
+  if (previous) {
+    const initialPath = path(RUN_FILES.weightsInitial);
+    loadModelTensors(model, (await readSafetensors(initialPath)).tensors, initialPath);
+    manifest = {
+      ...previous,
+      status: 'running',
+      times: { ...previous.times, resumedAt: [...previous.times.resumedAt, now()] },
+    };
+    manifest.files ??= Object.values(RUN_FILES).filter((name) => name !== RUN_FILES.checkpoint);
+    delete manifest.message;
+    const saved = (await hasCheckpoint(runDir)) ? await loadCheckpoint(runDir, model.dtype) : null;
+    if (saved) trainer.restore(saved);
+  } else {
+    if (config.initWeights !== undefined) {
+      const init = await readSafetensors(config.initWeights);
+      loadModelTensors(model, init.tensors, config.initWeights);
+    }
+    const configText = `${JSON.stringify(config, null, 2)}\n`;
+    const initialWeights = encodeSafetensors(modelTensors(model), { format: 'pt' });
+    const vocabularyText = text ? `${JSON.stringify(text.vocabulary, null, 2)}\n` : null;
+    manifest = {
+      format: 'inrun-run',
+      formatVersion: 2,
+      status: 'running',
+      inrunVersion: packageVersion(),
+      nodeVersion: process.version,
+      kernels,
+      seed: config.seed,
+      config: config as unknown as Record<string, unknown>,
+      data: inputs.manifestData,
+      model: {
+        parameters: model.parameterCount,
+        tensors: model.slots.map((s) => ({ name: s.name, shape: s.shape })),
+      },
+      totalSteps,
+      stageStarts,
+      stepsDone: 0,
+      files: [RUN_FILES.manifest],
+      checksums: {
+        [RUN_FILES.config]: sha256(configText),
+        [RUN_FILES.weightsInitial]: sha256(initialWeights),
+        ...(vocabularyText ? { [RUN_FILES.vocabulary]: sha256(vocabularyText) } : {}),
+      },
+      times: { startedAt: now(), finishedAt: null, resumedAt: [], trainingSeconds: 0 },
+    };
+    // The manifest goes first: from here on the folder is a run directory that --force may replace.
+    await writeManifest();
+    await writeRunFile(RUN_FILES.config, configText);
+    if (vocabularyText) await writeRunFile(RUN_FILES.vocabulary, vocabularyText);
+    await writeRunFile(RUN_FILES.weightsInitial, initialWeights);
+  }
+
+  const sessionStart = performance.now();
+  const baseSeconds = manifest.times.trainingSeconds;
+  const setStatus = (status: RunManifest['status'], message?: string) => {
+    manifest.status = status;
+    manifest.times.trainingSeconds = baseSeconds + (performance.now() - sessionStart) / 1000;
+    if (message === undefined) delete manifest.message;
+    else manifest.message = message;
+    if (status === 'complete') manifest.times.finishedAt = now();
+  };
+  let checkpointStep: number | null = previous && trainer.step > 0 ? trainer.step : null;
+  const checkpoint = async () => {
+    await saveCheckpoint(runDir, trainer.checkpoint()).catch((error) =>
+      failFileError(error, path(RUN_FILES.checkpoint), 'save the checkpoint'),
+    );
+    checkpointStep = trainer.step;
+    if (!manifest.files!.includes(RUN_FILES.checkpoint)) manifest.files!.push(RUN_FILES.checkpoint);
+    setStatus('running');
+    await writeManifest();
+    emit({ type: 'checkpoint', step: trainer.step });
+  };
+
+  try {
+    setStatus('running');
+    await writeManifest();
+    emit({
+      type: 'start',
+      runDir,
+      resumed: previous !== null,
+      step: trainer.step,
+      totalSteps,
+      kernels,
+      dataSummary: inputs.summary,
+      modelSummary: `model: ${config.model.kind}, ${model.parameterCount} parameters; ${totalSteps} steps, order-${config.order} values`,
+      parameters: model.parameterCount,
+      trainExamples: inputs.train.size,
+      validationExamples: inputs.validation.size,
+    });
+    while (!trainer.done) {
+      const report = trainer.runStep();
+      const row = trainer.valuer?.trace.at(-1);
+      emit({
+        type: 'step',
+        step: trainer.step,
+        totalSteps,
+        lr: report.lr,
+        trainLoss: report.trainLoss,
+        validationLoss: row?.validationLossBefore ?? null,
+        efficiencyResidual: row?.efficiencyResidual ?? null,
+      });
+      if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0 && !trainer.done)
+        await checkpoint();
+      // Let aborts in: signal handlers run only between turns of the event loop.
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted && !trainer.done) {
+        await checkpoint();
+        const message = `interrupted${reasonText(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
+        setStatus('interrupted', message);
+        await writeManifest();
+        return {
+          runDir,
+          status: 'interrupted',
+          stepsDone: trainer.step,
+          totalSteps,
+          manifest,
+          summary: null,
+          message,
+        };
+      }
+    }
+
+    const valuer = trainer.valuer!;
+    const ledger = valuer.ledger;
+    await writeRunFile(RUN_FILES.valuesCsv, valuesToCsv(ledger));
+    await writeRunFile(RUN_FILES.valuesJsonl, valuesToJsonl(ledger));
+    await writeRunFile(RUN_FILES.valuesParquet, valuesToParquet(ledger));
+    if (config.perValidation) {
+      const entries = ledger.all();
+      const m = inputs.validation.size;
+      const matrix = new Float64Array(entries.length * m);
+      entries.forEach((e, i) => {
+        if (e.perValidation) matrix.set(e.perValidation, i * m);
+      });
+      await writeRunFile(
+        RUN_FILES.perValidation,
+        encodeSafetensors([{ name: 'values', shape: [entries.length, m], data: matrix }], {
+          train_ids: JSON.stringify(entries.map((e) => e.id)),
+          validation_ids: JSON.stringify(inputs.validationIds),
+        }),
+      );
+    }
+    if (text) {
+      await textRunOutputs(runDir, ledger, text, config.order).catch((error) =>
+        failFileError(error, runDir, 'write the document and source values'),
+      );
+      for (const name of [RUN_FILES.documents, RUN_FILES.sources])
+        if (!manifest.files!.includes(name)) manifest.files!.push(name);
+    }
+    await writeRunFile(RUN_FILES.traceCsv, traceToCsv(valuer.trace));
+    await writeRunFile(RUN_FILES.traceJsonl, traceToJsonl(valuer.trace));
+    await writeRunFile(RUN_FILES.weightsFinal, encodeSafetensors(modelTensors(model), { format: 'pt' }));
+    setStatus('complete');
+    manifest.files = manifest.files!.filter((name) => name !== RUN_FILES.checkpoint);
+    await writeManifest();
+    await removeCheckpoint(runDir).catch(() => {});
+
+    const trace = valuer.trace;
+    let maxResidual = 0;
+    for (const row of trace) maxResidual = Math.max(maxResidual, Math.abs(row.efficiencyResidual));
+    return {
+      runDir,
+      status: 'complete',
+      stepsDone: trainer.step,
+      totalSteps,
+      manifest,
+      summary: {
+        examplesValued: ledger.size,
+        initialValidationLoss: trace[0].validationLossBefore,
+        finalValidationLoss: trace[trace.length - 1].validationLossAfter,
+        maxEfficiencyResidual: maxResidual,
+      },
+    };
+  } catch (error) {
+    const userError = error instanceof InrunError || isFileSystemError(error);
+    const cause = error instanceof Error ? error.message : String(error);
+    const kept =
+      checkpointStep !== null
+        ? `the checkpoint of step ${checkpointStep} is kept`
+        : 'no checkpoint yet: a resume starts again from step 0';
+    const message =
+      error instanceof DivergenceError ? cause : `${userError ? cause : `internal error: ${cause}`}; ${kept}`;
+    setStatus('failed', message);
+    try {
+      await writeManifest();
+    } catch (manifestError) {
+      // A full disk may refuse the manifest too; the checkpoint is still intact.
+      if (error instanceof InrunError)
+        throw new InrunError(
+          `${message} (and ${(manifestError as Error).message}: the manifest still says running)`,
+        );
+      throw error;
+    }
+    if (error instanceof InrunError && !(error instanceof DivergenceError)) throw new InrunError(message);
+    throw error;
+  }
+}
+
+function reasonText(signal: AbortSignal): string {
+  const reason = signal.reason;
+  if (typeof reason === 'string') return ` by ${reason}`;
+  return '';
+}
