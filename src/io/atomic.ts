@@ -2,6 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** A name for writeFileAtomic's temporary file for `name`: `.<name>.<pid>.<12 hex digits>.tmp`. */
+export function atomicTempName(name: string): string {
+  return `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/** Whether `name` has the form of writeFileAtomic's temporary files (left behind by a killed process). */
+export function isAtomicTempName(name: string): boolean {
+  return /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/.test(name);
+}
+
 /**
  * Writes `data` to `path` so that readers see either the old file or the complete new one, never a
  * partial write: the data goes to a temporary file in the same directory (same file system), is
@@ -9,7 +19,7 @@ import { basename, dirname, join } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, atomicTempName(basename(path)));
   let created = false;
   try {
     const handle = await open(temp, 'wx');
@@ -30,7 +40,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /** Flushes the directory entry of the rename (best effort: not every platform allows it). */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r');
     try {

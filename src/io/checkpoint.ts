@@ -1,45 +1,94 @@
 // Trainer checkpoints on disk, exact to the bit: every float (weights, optimizer state, ledger,
-// trace) is stored as raw IEEE bytes in a safetensors file, everything else (ids, groups, batch
-// ids, the RNG state) as JSON. A checkpoint is a folder written whole under a temporary name and
-// renamed into place, so a crash at any moment leaves the previous checkpoint or the new one.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+// the trace rows the valuer holds) is stored as raw IEEE bytes in a safetensors file, everything
+// else (ids, groups, batch ids, the RNG state, the trace files' position) as JSON. SHA256SUMS
+// (sha256sum's format) holds the sha256 of both, so a flipped bit or an edited field is refused
+// instead of resuming to a wrong result. A checkpoint is a folder written whole under a temporary
+// name and renamed into place, so a crash at any moment leaves the previous checkpoint or the new
+// one. The trace itself is not in it (src/io/trace-log.ts), so its size does not grow with the step.
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ExampleId } from '../data/dataset.js';
+import { z } from 'zod';
 import type { FloatArray } from '../kernels/types.js';
 import type { LedgerEntry } from '../shapley/ledger.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import type { TrainerCheckpoint } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
+import { errorCode, failFileError } from '../util/fs-errors.js';
+import { isAtomicTempName, syncDirectory } from './atomic.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
+import type { TracePosition } from './trace-log.js';
 import { TRACE_FIELDS } from './values-writers.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = '.checkpoint.old';
+const TEMP_DIR = /^\.checkpoint\.tmp-\d+-[0-9a-f]{8}$/;
 const STATE_JSON = 'state.json';
 const TENSORS = 'tensors.safetensors';
+const SUMS = 'SHA256SUMS';
 const FORMAT = 'inrun-checkpoint';
-const VERSION = 1;
+/** 1: no checksums, the whole trace inside. 2: SHA256SUMS, the trace files' position instead. */
+const VERSION = 2;
 
-interface StateJson {
-  format: string;
-  version: number;
-  step: number;
-  totalSteps: number;
-  position: number;
-  rng: number[];
-  optimizer: string[];
-  valuer: null | {
-    ids: ExampleId[];
-    groups: (string | null)[];
-    timesSeen: number[];
-    stages: number;
-    perValidation: number | null;
-    traceRows: number;
-    /** Trace fields that are null, per row (only fields with any null). */
-    traceNulls: Record<string, number[]>;
-    batchIds: ExampleId[][] | null;
-  };
+/** A checkpoint as read back: the trainer's state and where the trace files stood. */
+export interface LoadedCheckpoint extends TrainerCheckpoint {
+  /** The trace files' position saved with it; null when it was saved without a trace log. */
+  traceLog: TracePosition | null;
+}
+
+const count = z.number().int().min(0);
+const id = z.union([z.string(), z.number()]);
+const finiteOrNull = z.number().nullable();
+const StateSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  version: z.literal(VERSION),
+  step: count,
+  totalSteps: count,
+  position: count,
+  rng: z.array(z.number().int().min(0).max(0xffffffff)).length(4),
+  optimizer: z.array(z.string()),
+  valuer: z
+    .strictObject({
+      ids: z.array(id),
+      groups: z.array(z.string().nullable()),
+      stages: count,
+      perValidation: count.nullable(),
+      traceRows: count,
+      /** Trace fields that are null, per row (only fields with any null). */
+      traceNulls: z.record(z.string(), z.array(count)),
+      batchIds: z.array(z.array(id)).nullable(),
+    })
+    .nullable(),
+  traceLog: z
+    .strictObject({
+      rows: count,
+      csvBytes: count,
+      jsonlBytes: count,
+      csvSha256: z.string().regex(/^[0-9a-f]{64}$/),
+      jsonlSha256: z.string().regex(/^[0-9a-f]{64}$/),
+      stats: z.strictObject({
+        initialValidationLoss: finiteOrNull,
+        finalValidationLoss: finiteOrNull,
+        // JSON has no NaN: a non-finite maximum is stored as null.
+        maxAbsEfficiencyResidual: finiteOrNull,
+      }),
+    })
+    .nullable(),
+});
+type StateJson = z.infer<typeof StateSchema>;
+
+/**
+ * Whether the trace files' position fits the checkpoint: every row before the step's is in the
+ * files, and the step's own row (still waiting for its validation loss after) in the valuer.
+ */
+function traceFits(step: number, trace: TraceEntry[], traceLog: { rows: number }): boolean {
+  const last = trace.at(-1);
+  const pending = last !== undefined && Number.isNaN(last.validationLossAfter) ? 1 : 0;
+  return traceLog.rows + pending === step;
+}
+
+function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
@@ -65,8 +114,19 @@ function f64(values: ArrayLike<number>): Float64Array {
   return Float64Array.from(values);
 }
 
-/** Writes `checkpoint` into `<runDir>/checkpoint/`, replacing the previous one atomically. */
-export async function saveCheckpoint(runDir: string, checkpoint: TrainerCheckpoint): Promise<void> {
+/**
+ * Writes `checkpoint` into `<runDir>/checkpoint/`, replacing the previous one atomically, with
+ * `traceLog`: the position TraceLog.flush() returned just before (null without a trace log).
+ */
+export async function saveCheckpoint(
+  runDir: string,
+  checkpoint: TrainerCheckpoint,
+  traceLog: TracePosition | null = null,
+): Promise<void> {
+  if (traceLog && checkpoint.valuer && !traceFits(checkpoint.step, checkpoint.valuer.trace, traceLog))
+    throw new Error(
+      `saveCheckpoint: the trace position (${traceLog.rows} rows) does not fit step ${checkpoint.step}; flush the trace log right before`,
+    );
   const tensors: NamedTensor[] = [
     { name: 'params', shape: [checkpoint.params.length], data: checkpoint.params },
     { name: 'order', shape: [checkpoint.order.length], data: f64(checkpoint.order) },
@@ -87,6 +147,8 @@ export async function saveCheckpoint(runDir: string, checkpoint: TrainerCheckpoi
       { name: 'ledger.first_order', shape: [n], data: column((e) => e.firstOrder) },
       { name: 'ledger.second_order', shape: [n], data: column((e) => e.secondOrder) },
       { name: 'ledger.normalized', shape: [n], data: column((e) => e.normalized) },
+      // A tensor rather than JSON: the checkpoint's size must not grow as the counts gain digits.
+      { name: 'ledger.times_seen', shape: [n], data: column((e) => e.timesSeen) },
     );
     const stageData = new Float64Array(n * stages);
     ledger.forEach((e, i) => {
@@ -117,7 +179,6 @@ export async function saveCheckpoint(runDir: string, checkpoint: TrainerCheckpoi
     valuer = {
       ids: ledger.map((e) => e.id),
       groups: ledger.map((e) => e.group ?? null),
-      timesSeen: ledger.map((e) => e.timesSeen),
       stages,
       perValidation,
       traceRows: trace.length,
@@ -134,19 +195,31 @@ export async function saveCheckpoint(runDir: string, checkpoint: TrainerCheckpoi
     rng: Array.from(checkpoint.rng),
     optimizer: optimizerNames,
     valuer,
+    traceLog: traceLog && {
+      rows: traceLog.rows,
+      csvBytes: traceLog.csvBytes,
+      jsonlBytes: traceLog.jsonlBytes,
+      csvSha256: traceLog.csvSha256,
+      jsonlSha256: traceLog.jsonlSha256,
+      stats: { ...traceLog.stats },
+    },
   };
+  const tensorBytes = encodeSafetensors(tensors, { format: FORMAT });
+  const stateText = `${JSON.stringify(state)}\n`;
+  const sums = `${sha256(tensorBytes)}  ${TENSORS}\n${sha256(stateText)}  ${STATE_JSON}\n`;
 
   const temp = join(runDir, `.checkpoint.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(temp);
   try {
-    await writeSynced(join(temp, TENSORS), encodeSafetensors(tensors, { format: FORMAT }));
-    // state.json last: a folder with it is complete.
-    await writeSynced(join(temp, STATE_JSON), `${JSON.stringify(state)}\n`);
+    await writeSynced(join(temp, TENSORS), tensorBytes);
+    await writeSynced(join(temp, STATE_JSON), stateText);
+    await writeSynced(join(temp, SUMS), sums);
     const current = join(runDir, CHECKPOINT_DIR);
     const old = join(runDir, OLD_DIR);
     await rm(old, { recursive: true, force: true });
     if (await exists(current)) await rename(current, old);
     await rename(temp, current);
+    await syncDirectory(runDir);
     await rm(old, { recursive: true, force: true });
   } catch (error) {
     await rm(temp, { recursive: true, force: true }).catch(() => {});
@@ -168,41 +241,120 @@ export async function removeCheckpoint(runDir: string): Promise<void> {
   await rm(join(runDir, OLD_DIR), { recursive: true, force: true });
 }
 
+/** Reads a file of the checkpoint; file-system problems in words. */
+async function readPart(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') fail(`checkpoint ${path} is missing: the checkpoint is incomplete`);
+    return failFileError(error, path, 'read the checkpoint');
+  }
+}
+
+/** The format version a state.json claims, when it is readable at all (for a clear message). */
+function claimedVersion(text: string): number | null {
+  try {
+    const value = JSON.parse(text) as { format?: unknown; version?: unknown };
+    return value.format === FORMAT && typeof value.version === 'number' ? value.version : null;
+  } catch {
+    return null;
+  }
+}
+
+function checkVersion(text: string, where: string): void {
+  const version = claimedVersion(text);
+  if (version !== null && version < VERSION)
+    fail(
+      `${where}: checkpoint written by an older inrun (format version ${version}); this version cannot resume it (start the run again)`,
+    );
+  if (version !== null && version > VERSION)
+    fail(
+      `${where}: checkpoint written by a newer inrun (format version ${version}); this version reads version ${VERSION}, so upgrade inrun to resume it`,
+    );
+}
+
+/** Reads SHA256SUMS (written last: without it the checkpoint is of an older format or incomplete). */
+async function readSums(dir: string, stateText: string): Promise<Map<string, string>> {
+  const sumsPath = join(dir, SUMS);
+  let sumsText: string;
+  try {
+    sumsText = await readFile(sumsPath, 'utf8');
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') return failFileError(error, sumsPath, 'read the checkpoint');
+    checkVersion(stateText, join(dir, STATE_JSON));
+    return fail(`checkpoint ${sumsPath} is missing: the checkpoint is corrupt or incomplete`);
+  }
+  const sums = new Map<string, string>();
+  for (const line of sumsText.split('\n')) {
+    if (line === '') continue;
+    const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+    if (!match) fail(`checkpoint ${sumsPath} is corrupt or was modified: a line is not "<sha256>  <file>"`);
+    sums.set(match[2], match[1]);
+  }
+  return sums;
+}
+
+function verify(dir: string, sums: Map<string, string>, name: string, bytes: Uint8Array): void {
+  const want = sums.get(name);
+  if (want === undefined)
+    fail(`checkpoint ${join(dir, SUMS)} is corrupt or was modified: it has no sha256 of ${name}`);
+  if (sha256(bytes) !== want)
+    fail(`checkpoint ${join(dir, name)} is corrupt or was modified: sha256 mismatch`);
+}
+
 /**
  * Reads the run's checkpoint, or null if it has none. `dtype` is the model's float type (the
- * parameters and optimizer state come back as that type).
+ * parameters and optimizer state come back as that type). Every file is checked against its
+ * sha256 first; a checkpoint of another format version is refused with a message saying so.
  */
 export async function loadCheckpoint(
   runDir: string,
   dtype: 'float32' | 'float64',
-): Promise<TrainerCheckpoint | null> {
+): Promise<LoadedCheckpoint | null> {
   let dir = join(runDir, CHECKPOINT_DIR);
   if (!(await exists(join(dir, STATE_JSON)))) {
     dir = join(runDir, OLD_DIR);
     if (!(await exists(join(dir, STATE_JSON)))) return null;
   }
   const where = join(dir, STATE_JSON);
-  let state: StateJson;
-  try {
-    state = JSON.parse(await readFile(where, 'utf8')) as StateJson;
-  } catch (error) {
-    return fail(`${where}: unreadable checkpoint (${(error as Error).message})`);
-  }
-  if (state.format !== FORMAT || state.version !== VERSION)
-    fail(`${where}: not an inrun checkpoint of format version ${VERSION}`);
+  const stateBytes = await readPart(where);
+  const stateText = stateBytes.toString('utf8');
+  const sums = await readSums(dir, stateText);
+  verify(dir, sums, STATE_JSON, stateBytes);
+  // Now state.json is as written; an older or newer format is told as such before anything else.
+  checkVersion(stateText, where);
   const tensorPath = join(dir, TENSORS);
-  let bytes: Uint8Array;
+  const tensorBytes = await readPart(tensorPath);
+  verify(dir, sums, TENSORS, tensorBytes);
+  let parsed: unknown;
   try {
-    bytes = await readFile(tensorPath);
-  } catch {
-    return fail(`${tensorPath}: the checkpoint's tensors are missing`);
+    parsed = JSON.parse(stateText);
+  } catch (error) {
+    return fail(`checkpoint ${where} is corrupt: not valid JSON (${(error as Error).message})`);
   }
-  const { tensors } = decodeSafetensors(bytes, tensorPath);
-  const byName = new Map(tensors.map((t) => [t.name, t.data]));
-  const get = (name: string): FloatArray => {
+  const result = StateSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return fail(
+      `checkpoint ${where} is corrupt: ${issue.path.join('.') || 'the top level'}: ${issue.message}`,
+    );
+  }
+  const state: StateJson = result.data;
+  const { tensors } = decodeSafetensors(tensorBytes, tensorPath);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const get = (name: string, shape: number[]): FloatArray => {
     const t = byName.get(name);
-    if (!t) fail(`${tensorPath}: no tensor "${name}"`);
-    return t;
+    if (!t) fail(`checkpoint ${tensorPath} is corrupt: no tensor "${name}"`);
+    if (t.shape.join() !== shape.join())
+      fail(
+        `checkpoint ${tensorPath} is corrupt: tensor "${name}" has shape [${t.shape}], expected [${shape}]`,
+      );
+    return t.data;
+  };
+  const length = (name: string): number => {
+    const t = byName.get(name);
+    if (t?.shape.length !== 1) fail(`checkpoint ${tensorPath} is corrupt: no 1-D tensor "${name}"`);
+    return t.shape[0];
   };
   const asDtype = (t: FloatArray): FloatArray =>
     dtype === 'float32'
@@ -214,22 +366,26 @@ export async function loadCheckpoint(
         : Float64Array.from(t);
   const optimizer: Record<string, FloatArray> = {};
   for (const name of state.optimizer) {
-    const t = get(`optimizer.${name}`);
+    const key = `optimizer.${name}`;
+    const t = get(key, [length(key)]);
     // Step counters are stored as float64 whatever the model's type.
     optimizer[name] = name === 'step' ? t : asDtype(t);
   }
   let valuer: TrainerCheckpoint['valuer'] = null;
   if (state.valuer) {
     const v = state.valuer;
-    const first = get('ledger.first_order');
-    const second = get('ledger.second_order');
-    const normalized = get('ledger.normalized');
-    const stages = get('ledger.stages');
-    const pv = v.perValidation !== null ? get('ledger.per_validation') : null;
+    const n = v.ids.length;
+    if (v.groups.length !== n) fail(`checkpoint ${where} is corrupt: ${n} ids but ${v.groups.length} groups`);
+    const first = get('ledger.first_order', [n]);
+    const second = get('ledger.second_order', [n]);
+    const normalized = get('ledger.normalized', [n]);
+    const timesSeen = get('ledger.times_seen', [n]);
+    const stages = get('ledger.stages', [n, v.stages]);
+    const pv = v.perValidation !== null ? get('ledger.per_validation', [n, v.perValidation]) : null;
     const ledger: LedgerEntry[] = v.ids.map((id, i) => ({
       id,
       group: v.groups[i] ?? undefined,
-      timesSeen: v.timesSeen[i],
+      timesSeen: timesSeen[i],
       firstOrder: first[i],
       secondOrder: second[i],
       stages: Array.from(stages.subarray(i * v.stages, (i + 1) * v.stages)),
@@ -238,25 +394,76 @@ export async function loadCheckpoint(
         ? { perValidation: Float64Array.from(pv.subarray(i * v.perValidation!, (i + 1) * v.perValidation!)) }
         : {}),
     }));
-    const columns = Object.fromEntries(TRACE_FIELDS.map((f) => [f, get(`trace.${f}`)]));
-    const nulls = Object.fromEntries(Object.entries(v.traceNulls).map(([f, rows]) => [f, new Set(rows)]));
+    const rows = v.traceRows;
+    if (v.batchIds && v.batchIds.length !== rows)
+      fail(`checkpoint ${where} is corrupt: ${v.batchIds.length} batches of ids for ${rows} trace rows`);
+    const columns = Object.fromEntries(TRACE_FIELDS.map((f) => [f, get(`trace.${f}`, [rows])]));
+    const nulls = Object.fromEntries(Object.entries(v.traceNulls).map(([f, r]) => [f, new Set(r)]));
     const trace: TraceEntry[] = [];
-    for (let r = 0; r < v.traceRows; r++) {
+    for (let r = 0; r < rows; r++) {
       const row: Record<string, unknown> = {};
       for (const f of TRACE_FIELDS) row[f] = nulls[f]?.has(r) ? null : columns[f][r];
       if (v.batchIds) row.batchIds = v.batchIds[r];
       trace.push(row as unknown as TraceEntry);
     }
     valuer = { ledger, trace };
+    if (state.traceLog && !traceFits(state.step, trace, state.traceLog))
+      fail(`checkpoint ${where} is corrupt: its trace position does not fit its step`);
   }
   return {
     step: state.step,
     totalSteps: state.totalSteps,
-    order: Int32Array.from(get('order')),
+    order: Int32Array.from(get('order', [length('order')])),
     position: state.position,
     rng: Uint32Array.from(state.rng),
-    params: asDtype(get('params')),
+    params: asDtype(get('params', [length('params')])),
     optimizer,
     valuer,
+    traceLog: state.traceLog && {
+      ...state.traceLog,
+      stats: {
+        ...state.traceLog.stats,
+        maxAbsEfficiencyResidual: state.traceLog.stats.maxAbsEfficiencyResidual ?? Number.NaN,
+      },
+    },
   };
+}
+
+/**
+ * Removes what inrun's own writers leave behind when a process dies mid-write: writeFileAtomic's
+ * `.<name>.<pid>.<hex>.tmp` files, checkpoint folders `.checkpoint.tmp-<pid>-<hex>`, and
+ * `.checkpoint.old` once `checkpoint/` is complete (before that, it is the checkpoint to resume
+ * from). Nothing else is touched. Returns the names removed. Call it only while no other inrun
+ * process writes to the directory.
+ */
+export async function removeTemporaryFiles(runDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(runDir);
+  } catch (error) {
+    return failFileError(error, runDir, 'list the run directory');
+  }
+  const currentComplete = await exists(join(runDir, CHECKPOINT_DIR, STATE_JSON));
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const path = join(runDir, name);
+    let kind: 'file' | 'dir' | 'other';
+    try {
+      const info = await lstat(path);
+      kind = info.isFile() ? 'file' : info.isDirectory() ? 'dir' : 'other';
+    } catch {
+      continue; // gone meanwhile
+    }
+    const ours =
+      (kind === 'file' && isAtomicTempName(name)) ||
+      (kind === 'dir' && (TEMP_DIR.test(name) || (name === OLD_DIR && currentComplete)));
+    if (!ours) continue;
+    try {
+      await rm(path, { recursive: true, force: true });
+    } catch (error) {
+      failFileError(error, path, 'remove a leftover temporary file');
+    }
+    removed.push(name);
+  }
+  return removed;
 }

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { FloatArray } from '../kernels/types.js';
 import type { Sequential } from '../models/sequential.js';
 import { fail } from '../util/errors.js';
+import { failFileError } from '../util/fs-errors.js';
 import { writeFileAtomic } from './atomic.js';
 
 export interface NamedTensor {
@@ -48,63 +49,130 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
   return out;
 }
 
-/** Decodes a safetensors image; every structural problem is reported with the file name. */
+/** The reference implementation's limit on the header; a larger one is not a safetensors file. */
+const MAX_HEADER_BYTES = 100_000_000;
+
+interface TensorEntry {
+  name: string;
+  Type: (typeof DTYPES)[SafetensorsDType];
+  shape: number[];
+  count: number;
+  begin: number;
+  end: number;
+}
+
+/**
+ * Decodes a safetensors image; every structural problem is reported with the file name. Strict as
+ * the format requires: the tensors' byte ranges must tile the data section exactly (no overlap,
+ * no hole, nothing after the last tensor), so a file cannot smuggle in bytes no tensor accounts for.
+ */
 export function decodeSafetensors(
   bytes: Uint8Array,
   where: string,
 ): { tensors: NamedTensor[]; metadata: Record<string, string> } {
   if (bytes.length < 8)
     fail(`${where}: not a safetensors file (${bytes.length} bytes, shorter than its 8-byte header length)`);
-  const headerLength = Number(
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true),
-  );
-  if (headerLength > bytes.length - 8)
-    fail(
-      `${where}: truncated safetensors file (header says ${headerLength} bytes, ${bytes.length - 8} present)`,
-    );
-  let header: Record<string, unknown>;
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  if (declared > BigInt(bytes.length - 8))
+    fail(`${where}: truncated safetensors file (header says ${declared} bytes, ${bytes.length - 8} present)`);
+  const headerLength = Number(declared);
+  if (headerLength > MAX_HEADER_BYTES)
+    fail(`${where}: the safetensors header is ${headerLength} bytes, more than the format's limit of 100 MB`);
+  let text: string;
   try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8'));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
+  } catch {
+    return fail(`${where}: the safetensors header is not valid UTF-8`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
   } catch {
     return fail(`${where}: the safetensors header is not valid JSON`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header))
+  if (!text.startsWith('{') || typeof header !== 'object' || header === null || Array.isArray(header))
     fail(`${where}: the safetensors header is not a JSON object`);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
-  const tensors: NamedTensor[] = [];
+  const metadata = readMetadata((header as Record<string, unknown>).__metadata__, where);
+  const entries: TensorEntry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const {
-      dtype,
-      shape,
-      data_offsets: offsets,
-    } = (info ?? {}) as { dtype?: string; shape?: unknown; data_offsets?: unknown };
-    if (!(dtype && dtype in DTYPES))
-      fail(`${where}: tensor "${name}" has dtype ${JSON.stringify(dtype)}; inrun reads F32 and F64`);
-    if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0))
-      fail(`${where}: tensor "${name}" has an invalid shape`);
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isInteger(o) && o >= 0)
-    )
-      fail(`${where}: tensor "${name}" has invalid data_offsets`);
-    const [begin, end] = offsets as [number, number];
-    const Type = DTYPES[dtype as SafetensorsDType];
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (end < begin || end - begin !== count * Type.BYTES_PER_ELEMENT)
-      fail(
-        `${where}: tensor "${name}" has ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${count * Type.BYTES_PER_ELEMENT}`,
-      );
-    if (end > dataLength) fail(`${where}: truncated: tensor "${name}" ends at byte ${end} of ${dataLength}`);
+    entries.push(readEntry(name, info, where));
+  }
+  checkLayout(entries, dataLength, where);
+  // Header order, as written; the layout check sorted a copy.
+  const tensors = entries.map(({ name, Type, shape, count, begin, end }) => {
     // Copy out so the tensor is aligned and independent of the file buffer.
     const data = new Type(count);
     new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors.push({ name, shape: shape as number[], data });
-  }
+    return { name, shape, data };
+  });
   return { tensors, metadata };
+}
+
+function readMetadata(value: unknown, where: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail(`${where}: the safetensors "__metadata__" is not a JSON object`);
+  for (const [key, v] of Object.entries(value))
+    if (typeof v !== 'string')
+      fail(`${where}: the safetensors "__metadata__" entry "${key}" is not a string`);
+  return value as Record<string, string>;
+}
+
+function readEntry(name: string, info: unknown, where: string): TensorEntry {
+  if (typeof info !== 'object' || info === null || Array.isArray(info))
+    fail(`${where}: tensor "${name}" is not described by a JSON object`);
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (!(typeof dtype === 'string' && Object.hasOwn(DTYPES, dtype)))
+    fail(`${where}: tensor "${name}" has dtype ${JSON.stringify(dtype)}; inrun reads F32 and F64`);
+  if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0))
+    fail(`${where}: tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+  )
+    fail(`${where}: tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
+  const [begin, end] = offsets as [number, number];
+  if (end < begin)
+    fail(
+      `${where}: tensor "${name}" has data_offsets out of order: it ends (${end}) before it begins (${begin})`,
+    );
+  const Type = DTYPES[dtype as SafetensorsDType];
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  const needed = count * Type.BYTES_PER_ELEMENT;
+  if (end - begin !== needed)
+    fail(
+      `${where}: tensor "${name}" has ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${needed}`,
+    );
+  return { name, Type, shape: shape as number[], count, begin, end };
+}
+
+/** The byte ranges, sorted, must follow each other from 0 to the end of the data exactly. */
+function checkLayout(entries: TensorEntry[], dataLength: number, where: string): void {
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let previous: TensorEntry | null = null;
+  for (const t of sorted) {
+    if (t.end > dataLength)
+      fail(`${where}: truncated: tensor "${t.name}" ends at byte ${t.end} of ${dataLength}`);
+    if (t.begin < cursor)
+      fail(
+        `${where}: tensor "${t.name}" (bytes ${t.begin}–${t.end}) overlaps tensor "${previous!.name}" (bytes ${previous!.begin}–${previous!.end})`,
+      );
+    if (t.begin > cursor)
+      fail(
+        `${where}: bytes ${cursor}–${t.begin} of the data belong to no tensor (a hole ${previous ? `after tensor "${previous.name}"` : 'at the start'}, before tensor "${t.name}")`,
+      );
+    cursor = t.end;
+    previous = t;
+  }
+  if (cursor < dataLength)
+    fail(
+      `${where}: ${dataLength - cursor} bytes after ${previous ? `the last tensor "${previous.name}"` : 'the header (no tensor)'} belong to no tensor`,
+    );
 }
 
 export async function writeSafetensors(
@@ -122,7 +190,7 @@ export async function readSafetensors(
   try {
     bytes = await readFile(path);
   } catch (error) {
-    return fail(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    return failFileError(error, path, 'read');
   }
   return decodeSafetensors(bytes, path);
 }

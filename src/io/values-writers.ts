@@ -92,27 +92,34 @@ export function valuesToParquet(ledger: ValueLedger): Uint8Array {
 
 export { valuesToCsv };
 
+/** trace.csv's header line (without its newline); `batchIds`: the column of each step's batch ids. */
+export function traceCsvHeader(batchIds: boolean): string {
+  return [...TRACE_FIELDS, ...(batchIds ? ['batchIds'] : [])].join(',');
+}
+
+/** One trace.csv line (without its newline). */
+export function traceCsvRow(row: TraceEntry, batchIds: boolean): string {
+  const cells = TRACE_FIELDS.map((f) => csvField(row[f]));
+  if (batchIds) cells.push(csvField(JSON.stringify(row.batchIds ?? [])));
+  return cells.join(',');
+}
+
+/** One trace.jsonl line, with its newline (NaN as null). */
+export function traceJsonlLine(row: TraceEntry): string {
+  const out: Record<string, unknown> = {};
+  for (const f of TRACE_FIELDS) out[f] = jsonNumber(row[f]);
+  if (row.batchIds !== undefined) out.batchIds = row.batchIds;
+  return `${JSON.stringify(out)}\n`;
+}
+
 /** trace.csv: the TraceEntry fields as columns; `batchIds` (when recorded) as a JSON array. */
 export function traceToCsv(trace: TraceEntry[]): string {
   const withIds = trace.some((row) => row.batchIds !== undefined);
-  const header = [...TRACE_FIELDS, ...(withIds ? ['batchIds'] : [])];
-  const lines = [header.join(',')];
-  for (const row of trace) {
-    const cells = TRACE_FIELDS.map((f) => csvField(row[f]));
-    if (withIds) cells.push(csvField(JSON.stringify(row.batchIds ?? [])));
-    lines.push(cells.join(','));
-  }
+  const lines = [traceCsvHeader(withIds), ...trace.map((row) => traceCsvRow(row, withIds))];
   return `${lines.join('\n')}\n`;
 }
 
 /** trace.jsonl: one TraceEntry per line (NaN as null). */
 export function traceToJsonl(trace: TraceEntry[]): string {
-  return trace
-    .map((row) => {
-      const out: Record<string, unknown> = {};
-      for (const f of TRACE_FIELDS) out[f] = jsonNumber(row[f]);
-      if (row.batchIds !== undefined) out.batchIds = row.batchIds;
-      return `${JSON.stringify(out)}\n`;
-    })
-    .join('');
+  return trace.map(traceJsonlLine).join('');
 }

@@ -4,7 +4,7 @@ import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
-import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
+import { checkKnownKeys, checkNumber, DivergenceError, describe, fail } from '../util/errors.js';
 import { type LedgerEntry, ValueLedger } from './ledger.js';
 
 export type GhostRouteChoice = 'auto' | 'pairwise' | 'vector';
@@ -27,6 +27,13 @@ export interface ValuerOptions {
    * step is from its real step (trace column `linearisationGap`); 0 turns it off. Default 2.
    */
   gapSamples?: number;
+  /**
+   * Keep every trace row in `trace` (default). False keeps only the latest row, so memory and
+   * checkpoints stay the same size however long the run; pair it with `onTraceRow` to store the rows.
+   */
+  keepTrace?: boolean;
+  /** Called with each trace row once it is complete (its validation loss after known), in step order. */
+  onTraceRow?: (row: TraceEntry) => void;
 }
 
 const VALUER_KEYS = [
@@ -37,6 +44,8 @@ const VALUER_KEYS = [
   'route',
   'recordBatchIds',
   'gapSamples',
+  'keepTrace',
+  'onTraceRow',
 ];
 
 /** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
@@ -73,6 +82,7 @@ export interface TraceEntry {
 /** The valuer's accumulated results, for checkpoints. */
 export interface ValuerState {
   ledger: LedgerEntry[];
+  /** The rows held in `trace`: all of them, or with `keepTrace: false` only the latest. */
   trace: TraceEntry[];
 }
 
@@ -101,6 +111,10 @@ export class InRunValuer {
   private readonly perValidation: boolean;
   private readonly recordBatchIds: boolean;
   readonly gapSamples: number;
+  private readonly keepTrace: boolean;
+  private readonly onTraceRow: ((row: TraceEntry) => void) | undefined;
+  /** Whether the last row of `trace` still waits for its validation loss after. */
+  private lastPending = false;
 
   constructor(
     readonly model: Sequential,
@@ -115,6 +129,12 @@ export class InRunValuer {
     this.perValidation = options.perValidation ?? false;
     this.recordBatchIds = options.recordBatchIds ?? false;
     this.gapSamples = checkNumber('valuation.gapSamples', options.gapSamples ?? 2, { min: 0, integer: true });
+    this.keepTrace = options.keepTrace ?? true;
+    if (typeof this.keepTrace !== 'boolean')
+      fail(`valuation.keepTrace must be true or false, got ${describe(options.keepTrace)}`);
+    if (options.onTraceRow !== undefined && typeof options.onTraceRow !== 'function')
+      fail(`valuation.onTraceRow must be a function, got ${describe(options.onTraceRow)}`);
+    this.onTraceRow = options.onTraceRow;
     this.validation = options.validation;
     if (!this.validation || this.validation.size === 0)
       fail('valuation.validation: the validation set is empty');
@@ -256,6 +276,9 @@ export class InRunValuer {
       linearisationGap: args.linearisationGap ?? null,
       ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
     });
+    this.lastPending = true;
+    // Rows before the new one are complete (and handed to onTraceRow) by now.
+    if (!this.keepTrace) this.trace.splice(0, this.trace.length - 1);
     this.ledger.addStep({
       step: plan.step,
       ids: args.ids,
@@ -330,24 +353,32 @@ export class InRunValuer {
     return { ledger: this.ledger.snapshot(), trace: this.trace.map((row) => ({ ...row })) };
   }
 
+  /**
+   * Continues from `state`. A last row without its validation loss after is completed (and given
+   * to onTraceRow) by the next step; the rows before it are taken as already handed on.
+   */
   restore(state: ValuerState): void {
     this.ledger.restore(state.ledger);
+    const rows = this.keepTrace ? state.trace : state.trace.slice(-1);
     this.trace.length = 0;
-    this.trace.push(...state.trace.map((row) => ({ ...row })));
+    this.trace.push(...rows.map((row) => ({ ...row })));
+    const last = this.trace[this.trace.length - 1];
+    this.lastPending = last !== undefined && Number.isNaN(last.validationLossAfter);
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */
   finish(): void {
-    const last = this.trace[this.trace.length - 1];
-    if (last && Number.isNaN(last.validationLossAfter)) this.completePrevious(this.validationLoss());
+    if (this.lastPending) this.completePrevious(this.validationLoss());
   }
 
   private completePrevious(validationLoss: number): void {
     const last = this.trace[this.trace.length - 1];
-    if (!last || !Number.isNaN(last.validationLossAfter)) return;
+    if (!last || !this.lastPending) return;
     last.validationLossAfter = validationLoss;
     last.actualUtility = last.validationLossBefore - validationLoss;
     last.taylorError = last.actualUtility - (last.secondOrderUtility ?? last.firstOrderUtility);
+    this.lastPending = false;
+    this.onTraceRow?.({ ...last });
   }
 }
 

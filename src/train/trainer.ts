@@ -37,6 +37,7 @@ export interface TrainerCheckpoint {
   rng: Uint32Array;
   params: FloatArray;
   optimizer: Record<string, FloatArray>;
+  /** With `valuation.keepTrace: false` its trace is the latest row only: constant in size. */
   valuer: ValuerState | null;
 }
 

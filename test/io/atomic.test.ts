@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { writeFileAtomic } from '../../src/io/atomic.js';
+import { atomicTempName, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -45,4 +45,19 @@ test('writeFileAtomic fails cleanly, removing its temporary file', async () => {
   assert.deepEqual((await readdir(dir)).sort(), ['keep.txt', 'taken']);
   // A missing folder fails before any file is created.
   await assert.rejects(writeFileAtomic(join(dir, 'missing', 'f.txt'), 'data'), { code: 'ENOENT' });
+});
+
+test('isAtomicTempName knows the temporary names writeFileAtomic makes, and only those', () => {
+  for (const name of ['manifest.json', 'values.csv', 'a.b.c', '.hidden']) {
+    const temp = atomicTempName(name);
+    assert.ok(isAtomicTempName(temp), temp);
+    assert.ok(temp.startsWith(`.${name}.${process.pid}.`));
+  }
+  for (const name of [
+    'manifest.json',
+    '.manifest.json.tmp',
+    '.m.1.0123456789ab.tmp.x',
+    '.m.1.0123456789AB.tmp',
+  ])
+    assert.equal(isAtomicTempName(name), false, name);
 });

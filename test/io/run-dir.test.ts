@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +10,6 @@ import { traceToCsv, traceToJsonl, valuesToJsonl, valuesToParquet } from '../../
 import { ValueLedger } from '../../src/shapley/ledger.js';
 import type { TraceEntry } from '../../src/shapley/valuer.js';
 import type { TrainerCheckpoint } from '../../src/train/trainer.js';
-import { InrunError } from '../../src/util/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'inrun-rundir-'));
 
@@ -80,7 +79,7 @@ test('checkpoints round-trip every bit (NaN, −0, null, subnormals, batch ids) 
   await saveCheckpoint(dir, checkpoint);
   const back = await loadCheckpoint(dir, 'float32');
   assert.ok(back);
-  assert.deepEqual(back, checkpoint);
+  assert.deepEqual(back, { ...checkpoint, traceLog: null });
   assert.ok(Object.is(back.params[1], -0));
   assert.ok(Object.is(back.valuer!.ledger[0].firstOrder, 0.1 + -0));
   assert.ok(Object.is(back.valuer!.trace[0].efficiencyResidual, -0));

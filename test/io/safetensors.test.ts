@@ -78,5 +78,128 @@ test('malformed files are refused with the file name and the problem', async () 
   assert.deepEqual(model.params, before, 'a refused load leaves the model untouched');
   const dir = await mkdtemp(join(tmpdir(), 'inrun-st-'));
   await writeFile(join(dir, 'bad'), 'nope');
-  await assert.rejects(readSafetensors(join(dir, 'missing')), /cannot read \(ENOENT\)/);
+  await assert.rejects(
+    readSafetensors(join(dir, 'missing')),
+    /missing: cannot read \(no such file or directory\)$/,
+  );
+});
+
+/** A safetensors image with a hand-written header over `dataBytes` bytes of data (value k at byte k). */
+function craft(header: Record<string, unknown>, dataBytes: number): Uint8Array {
+  const json = Buffer.from(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  for (let k = 0; k < dataBytes; k++) out[8 + json.length + k] = k;
+  return out;
+}
+
+const f32 = (begin: number, end: number, shape = [(end - begin) / 4]) => ({
+  dtype: 'F32',
+  shape,
+  data_offsets: [begin, end],
+});
+
+test('the data section must be covered exactly by the tensors: no overlap, hole or trailing bytes', () => {
+  // Well-formed, listed out of offset order and with an empty tensor: accepted, in header order.
+  const ok = decodeSafetensors(
+    craft({ b: f32(8, 16), empty: f32(0, 0, [0, 3]), a: f32(0, 8), __metadata__: { k: 'v' } }, 16),
+    'ok.safetensors',
+  );
+  assert.deepEqual(
+    ok.tensors.map((t) => [t.name, t.shape, t.data.length]),
+    [
+      ['b', [2], 2],
+      ['empty', [0, 3], 0],
+      ['a', [2], 2],
+    ],
+  );
+  assert.deepEqual(ok.metadata, { k: 'v' });
+  assert.deepEqual([...new Uint8Array(ok.tensors[0].data.buffer)], [8, 9, 10, 11, 12, 13, 14, 15]);
+
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      'overlap',
+      craft({ a: f32(0, 8), b: f32(4, 12) }, 12),
+      /tensor "b" \(bytes 4–12\) overlaps tensor "a" \(bytes 0–8\)/,
+    ],
+    ['same range twice', craft({ a: f32(0, 8), b: f32(0, 8) }, 8), /tensor "b" .*overlaps tensor "a"/],
+    ['trailing bytes', craft({ a: f32(0, 8) }, 12), /4 bytes after the last tensor "a" belong to no tensor/],
+    ['data but no tensor', craft({}, 4), /4 bytes after the header \(no tensor\) belong to no tensor/],
+    [
+      'hole between tensors',
+      craft({ a: f32(0, 4), b: f32(8, 12) }, 12),
+      /bytes 4–8 of the data belong to no tensor \(a hole after tensor "a", before tensor "b"\)/,
+    ],
+    ['hole at the start', craft({ a: f32(4, 8) }, 8), /bytes 0–4 .*hole at the start, before tensor "a"/],
+    [
+      'end before begin',
+      craft({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, 8),
+      /tensor "a" has data_offsets out of order: it ends \(4\) before it begins \(8\)/,
+    ],
+    [
+      'beyond the buffer',
+      craft({ a: f32(0, 8), b: f32(8, 16) }, 12),
+      /truncated: tensor "b" ends at byte 16 of 12/,
+    ],
+    [
+      'shape and size disagree',
+      craft({ a: f32(0, 8, [3]) }, 8),
+      /tensor "a" has 8 bytes but shape \[3\] of F32 needs 12/,
+    ],
+    [
+      'dtype and size disagree',
+      craft({ a: { dtype: 'F64', shape: [2], data_offsets: [0, 8] } }, 8),
+      /tensor "a" has 8 bytes but shape \[2\] of F64 needs 16/,
+    ],
+    [
+      'unknown dtype',
+      craft({ a: { dtype: 'BF16', shape: [4], data_offsets: [0, 8] } }, 8),
+      /tensor "a" has dtype "BF16"/,
+    ],
+    [
+      'bad shape',
+      craft({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4),
+      /tensor "a" has an invalid shape/,
+    ],
+    [
+      'fractional offsets',
+      craft({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4.5] } }, 4),
+      /tensor "a" has invalid data_offsets \[0,4\.5\]/,
+    ],
+    ['entry not an object', craft({ a: 3 }, 0), /tensor "a" is not described by a JSON object/],
+    [
+      'metadata not strings',
+      craft({ __metadata__: { n: 1 } }, 0),
+      /"__metadata__" entry "n" is not a string/,
+    ],
+    ['header an array', craft([] as unknown as Record<string, unknown>, 0), /header is not a JSON object/],
+  ];
+  const badUtf8 = craft({ a: f32(0, 4) }, 4);
+  badUtf8[10] = 0xff;
+  cases.push(['header not UTF-8', badUtf8, /header is not valid UTF-8/]);
+  const huge = new Uint8Array(16);
+  new DataView(huge.buffer).setBigUint64(0, 2n ** 63n, true);
+  cases.push(['header length beyond the file', huge, /truncated safetensors file/]);
+  for (const [name, bytes, message] of cases) {
+    assert.throws(
+      () => decodeSafetensors(bytes, 'bad.safetensors'),
+      (e: unknown) =>
+        e instanceof InrunError &&
+        /^bad\.safetensors: /.test(e.message) &&
+        !e.message.includes('\n') &&
+        message.test(e.message),
+      name,
+    );
+  }
+});
+
+test('files written by encodeSafetensors always pass the strict reader', () => {
+  const tensors = [
+    { name: 'x', shape: [3], data: new Float32Array([1, 2, 3]) },
+    { name: 'none', shape: [0], data: new Float64Array(0) },
+    { name: 'y', shape: [1, 2], data: new Float64Array([4, 5]) },
+  ];
+  const back = decodeSafetensors(encodeSafetensors(tensors, { a: 'b' }), 'x.safetensors');
+  assert.deepEqual(back.tensors, tensors);
 });

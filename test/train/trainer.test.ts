@@ -4,6 +4,7 @@ import { TensorDataset } from '../../src/data/dataset.js';
 import { mlp } from '../../src/models/builders.js';
 import { adamw } from '../../src/optim/adam.js';
 import { sgd } from '../../src/optim/sgd.js';
+import type { TraceEntry } from '../../src/shapley/valuer.js';
 import { Trainer, train } from '../../src/train/trainer.js';
 import { DivergenceError, InrunError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
@@ -148,6 +149,75 @@ describe('Trainer', () => {
     assert.throws(() => makeTrainer(false).restore(checkpoint), /valuation must be on/);
   });
 
+  test('keepTrace: false hands every completed row to onTraceRow and holds only the latest', () => {
+    const full = runAll(makeTrainer(true, 2)).valuer!.trace;
+    const make = (rows: TraceEntry[]) =>
+      new Trainer({
+        model: mlp({ inputs: 6, hidden: [16, 8], outputs: 3, seed: 3 }),
+        optimizer: sgd({
+          lr: 0.1,
+          momentum: 0.9,
+          weightDecay: 1e-3,
+          clipNorm: 5,
+          schedule: { kind: 'cosine', warmupSteps: 3 },
+        }),
+        data: DATA,
+        batchSize: 16,
+        epochs: 3,
+        seed: 4,
+        valuation: {
+          validation: VALIDATION,
+          order: 2,
+          stageStarts: [8, 16],
+          keepTrace: false,
+          onTraceRow: (row) => rows.push(row),
+        },
+      });
+    const rows: TraceEntry[] = [];
+    const first = make(rows);
+    for (let k = 0; k < 11; k++) {
+      first.runStep();
+      assert.equal(first.valuer!.trace.length, 1);
+      assert.equal(first.valuer!.trace[0].step, k, 'the latest row is held (for progress)');
+      assert.equal(rows.length, k, 'a row is handed on once the next step completes it');
+    }
+    const checkpoint = first.checkpoint();
+    assert.equal(checkpoint.valuer!.trace.length, 1, 'the checkpoint holds the pending row only');
+    for (let k = 0; k < 3; k++) first.runStep(); // discarded, as after a crash
+    const resumedRows = rows.slice(0, checkpoint.step - 1);
+    const resumed = make(resumedRows);
+    resumed.restore(checkpoint);
+    runAll(resumed);
+    assert.deepEqual(resumedRows, full, 'rows before and after the resume make up the whole trace');
+    assert.equal(resumed.valuer!.trace.length, 1);
+    assert.deepEqual(resumed.valuer!.trace[0], full.at(-1));
+    const uninterrupted = runAll(makeTrainer(true, 2));
+    assert.deepEqual(
+      Buffer.from(resumed.model.params.buffer),
+      Buffer.from(uninterrupted.model.params.buffer),
+    );
+    assert.deepEqual(resumed.valuer!.ledger.snapshot(), uninterrupted.valuer!.ledger.snapshot());
+  });
+
+  test('onTraceRow also works with the whole trace kept, each row handed on exactly once', () => {
+    const rows: TraceEntry[] = [];
+    const trainer = new Trainer({
+      model: mlp({ inputs: 6, hidden: [8], outputs: 3, seed: 3 }),
+      optimizer: sgd({ lr: 0.1 }),
+      data: DATA,
+      batchSize: 16,
+      steps: 9,
+      seed: 4,
+      valuation: { validation: VALIDATION, recordBatchIds: true, onTraceRow: (row) => rows.push(row) },
+    });
+    runAll(trainer);
+    trainer.valuer!.finish(); // again: nothing more to hand on
+    assert.deepEqual(rows, trainer.valuer!.trace);
+    assert.equal(rows[8].batchIds!.length, 16);
+    rows[0].trainLoss = -1; // the rows handed on are copies
+    assert.notEqual(trainer.valuer!.trace[0].trainLoss, -1);
+  });
+
   test('a non-finite loss stops the run naming the step, before the weights change', () => {
     const trainer = new Trainer({
       model: mlp({ inputs: 6, hidden: [8], outputs: 3, seed: 1 }),
@@ -211,6 +281,18 @@ describe('bad input is refused before training starts', () => {
       /sgd: unknown option "momentun"/,
     ],
     ['negative learning rate', () => sgd({ lr: -1 }), /sgd.lr must be ≥ 0, got -1/],
+    [
+      'keepTrace not a boolean',
+      () =>
+        new Trainer({
+          model: model(),
+          optimizer: sgd({ lr: 0.1 }),
+          data: DATA,
+          batchSize: 4,
+          valuation: { validation: VALIDATION, keepTrace: 'no' as never },
+        }),
+      /valuation.keepTrace must be true or false, got "no"/,
+    ],
     [
       'empty validation set',
       () =>
