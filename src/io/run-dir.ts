@@ -29,11 +29,13 @@
  * Every file is written atomically. Values, trace and weights depend only on the config and the
  * data, so equal runs (and resumed runs) give byte-identical files.
  */
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCsv } from '../data/readers/csv.js';
+import { displayPath } from '../data/readers/table.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import { fail } from '../util/errors.js';
+import { errorCode, failFileError } from '../util/fs-errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { CHECKPOINT_DIR } from './checkpoint.js';
 import { decodeSafetensors, type NamedTensor } from './safetensors.js';
@@ -102,6 +104,19 @@ export interface TextValueRow {
   stages: number[];
 }
 
+/**
+ * A warning about a run whose values may be meaningless (src/run/diagnostics.ts): printed during
+ * the run, kept in manifest.json and shown at the top of the report.
+ */
+export interface RunWarning {
+  /** Which check: exploding-loss, taylor-error, efficiency-residual, feature-scale, target-scale. */
+  code: string;
+  /** What was seen and what to change. */
+  message: string;
+  /** The step at which it was first seen; null for checks of the data before training. */
+  step: number | null;
+}
+
 /** manifest.json. */
 export interface RunManifest {
   format: 'inrun-run';
@@ -143,6 +158,8 @@ export interface RunManifest {
   checksums?: Record<string, string>;
   /** Failure or interruption message. */
   message?: string;
+  /** Warnings about the run's values, each check at most once, in the order they were seen. */
+  warnings?: RunWarning[];
   /** Wall-clock times (ISO 8601) — the only times anywhere in the run directory. */
   times: {
     startedAt: string;
@@ -159,25 +176,61 @@ export async function writeJsonFile(path: string, value: unknown): Promise<void>
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function readJsonFile<T>(path: string): Promise<T> {
+/** Reads a file of the run directory; a missing one is named as missing from the run. */
+async function readRunFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') fail(`${displayPath(path)}: missing from the run directory`);
+    return failFileError(error, displayPath(path), 'read');
+  }
+}
+
+/** A JSON object (not a list or a scalar) from a file of the run directory. */
+async function readJsonFile<T extends object>(path: string): Promise<T> {
+  const text = (await readRunFile(path)).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return fail(`${displayPath(path)}: not valid JSON (${(error as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail(`${displayPath(path)}: expected a JSON object`);
+  return value as T;
+}
+
+/**
+ * Reads `<dir>/manifest.json`. A path that is no folder, a folder without a manifest, or a
+ * manifest inrun did not write is "not a run directory" (naming the folder the user gave).
+ */
+export async function readManifest(dir: string): Promise<RunManifest> {
+  const shown = displayPath(dir);
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(dir)).isDirectory();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') fail(`${shown}: no such run directory`);
+    return failFileError(error, shown, 'read the run directory');
+  }
+  if (!isDirectory) fail(`${shown}: not a run directory (no ${RUN_FILES.manifest})`);
+  const path = join(dir, RUN_FILES.manifest);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code})`);
+    if (errorCode(error) === 'ENOENT') fail(`${shown}: not a run directory (no ${RUN_FILES.manifest})`);
+    return failFileError(error, displayPath(path), 'read');
   }
+  let manifest: Partial<RunManifest> | null;
   try {
-    return JSON.parse(text) as T;
+    manifest = JSON.parse(text) as Partial<RunManifest> | null;
   } catch (error) {
-    return fail(`${path}: not valid JSON (${(error as Error).message})`);
+    return fail(`${displayPath(path)}: not valid JSON (${(error as Error).message})`);
   }
-}
-
-export async function readManifest(dir: string): Promise<RunManifest> {
-  const manifest = await readJsonFile<RunManifest>(join(dir, RUN_FILES.manifest));
-  if (manifest.format !== 'inrun-run') fail(`${join(dir, RUN_FILES.manifest)}: not an inrun run manifest`);
-  return manifest;
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'inrun-run')
+    fail(`${shown}: not a run directory (its ${RUN_FILES.manifest} is not an inrun run manifest)`);
+  return manifest as RunManifest;
 }
 
 /** One row of the values files. */
@@ -224,14 +277,7 @@ function readTextValues(csvText: string, path: string, kind: 'documents' | 'sour
 async function readTensors(
   path: string,
 ): Promise<{ tensors: NamedTensor[]; metadata: Record<string, string> }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code})`);
-  }
-  return decodeSafetensors(bytes, path);
+  return decodeSafetensors(await readRunFile(path), path);
 }
 
 function parseJsonLines<T>(text: string, path: string): T[] {
@@ -249,11 +295,6 @@ function parseJsonLines<T>(text: string, path: string): T[] {
 
 /** Reads a finished run directory back (values, trace, weights, config, manifest). */
 export async function loadRun(dir: string): Promise<LoadedRun> {
-  try {
-    await stat(dir);
-  } catch {
-    fail(`${dir}: no such run directory`);
-  }
   const manifest = await readManifest(dir);
   if (manifest.status !== 'complete')
     fail(
@@ -262,13 +303,7 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   const config = await readJsonFile<Record<string, unknown>>(join(dir, RUN_FILES.config));
   const valuesPath = join(dir, RUN_FILES.valuesJsonl);
   const tracePath = join(dir, RUN_FILES.traceJsonl);
-  const readText = async (path: string) => {
-    try {
-      return await readFile(path, 'utf8');
-    } catch {
-      return fail(`${path}: missing from the run directory`);
-    }
-  };
+  const readText = async (path: string) => (await readRunFile(path)).toString('utf8');
   const values = parseJsonLines<Record<string, unknown>>(await readText(valuesPath), valuesPath).map(
     (row) => {
       const stages: number[] = [];
@@ -295,11 +330,20 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   if (config.perValidation === true) {
     const { tensors, metadata } = await readTensors(join(dir, RUN_FILES.perValidation));
     const t = tensors.find((x) => x.name === 'values');
-    if (t?.shape.length !== 2 || !t) fail(`${join(dir, RUN_FILES.perValidation)}: no 2-D tensor "values"`);
+    const path = join(dir, RUN_FILES.perValidation);
+    if (t?.shape.length !== 2 || !t) fail(`${displayPath(path)}: no 2-D tensor "values"`);
+    let validationIds: unknown;
+    try {
+      validationIds = JSON.parse(metadata.validation_ids ?? '[]');
+    } catch {
+      validationIds = undefined;
+    }
+    if (!Array.isArray(validationIds))
+      fail(`${displayPath(path)}: metadata validation_ids is not a JSON list`);
     perValidation = {
       values: Float64Array.from(t.data),
       shape: [t.shape[0], t.shape[1]],
-      validationIds: JSON.parse(metadata.validation_ids ?? '[]') as string[],
+      validationIds: validationIds as string[],
     };
   }
   let text: LoadedRun['text'] = null;

@@ -2,8 +2,10 @@
  * Picks the kernels inrun computes with: the OpenBLAS addon when it is built and loads, otherwise
  * the portable TypeScript ones (with a one-line notice on stderr, once per process).
  *
- * Choice, first match wins: `options.kind`, env `INRUN_KERNELS`, then 'auto'. Values: 'native'
- * (fail if the addon cannot load), 'portable', 'auto'. Threads: `options.threads`, else env
+ * Choice, first match wins: `options.kind` 'native' or 'portable', env `INRUN_KERNELS`, then
+ * 'auto'. 'auto' given as `options.kind` is no preference, so a config's default `kernels: auto`
+ * leaves the choice to INRUN_KERNELS. Values: 'native' (fail if the addon cannot load),
+ * 'portable', 'auto'. A set INRUN_KERNELS is always checked. Threads: `options.threads`, else env
  * `INRUN_THREADS` (OpenBLAS threads; the portable kernels are single-threaded).
  */
 import { checkNumber, describe, InrunError } from '../util/errors.js';
@@ -18,7 +20,7 @@ export type { DType, FloatArray, KernelKind, Kernels } from './types.js';
 export type KernelChoice = KernelKind | 'auto';
 
 export interface GetKernelsOptions {
-  /** 'native', 'portable' or 'auto' (default: env INRUN_KERNELS, else 'auto'). */
+  /** 'native' or 'portable'; 'auto' or none: env INRUN_KERNELS, else native when the addon loads. */
   kind?: KernelChoice;
   /** Threads for the native kernels (default: env INRUN_THREADS, else OpenBLAS's own default). */
   threads?: number;
@@ -41,24 +43,28 @@ function portableKernels(): Kernels {
   return portable;
 }
 
-function resolveChoice(option: unknown): { choice: KernelChoice; source: string } {
-  if (option !== undefined) {
-    if (!CHOICES.includes(option as KernelChoice)) {
-      throw new InrunError(`unknown kernels kind ${describe(option)} (accepted: ${CHOICES.join(', ')})`);
-    }
-    return { choice: option as KernelChoice, source: 'options.kind' };
-  }
+/** INRUN_KERNELS, checked; undefined when unset or empty. */
+function environmentChoice(): KernelChoice | undefined {
   const env = process.env.INRUN_KERNELS;
-  if (env !== undefined && env !== '') {
-    const value = env.trim().toLowerCase();
-    if (!CHOICES.includes(value as KernelChoice)) {
-      throw new InrunError(
-        `INRUN_KERNELS=${describe(env)} is not a kernels kind (accepted: ${CHOICES.join(', ')})`,
-      );
-    }
-    return { choice: value as KernelChoice, source: 'INRUN_KERNELS' };
+  if (env === undefined || env.trim() === '') return undefined;
+  const value = env.trim().toLowerCase();
+  if (!CHOICES.includes(value as KernelChoice)) {
+    throw new InrunError(
+      `environment variable INRUN_KERNELS=${describe(env)} is not a kernels kind (accepted: ${CHOICES.join(', ')})`,
+    );
   }
-  return { choice: 'auto', source: 'default' };
+  return value as KernelChoice;
+}
+
+function resolveChoice(option: unknown): { choice: KernelChoice; source: string } {
+  if (option !== undefined && !CHOICES.includes(option as KernelChoice)) {
+    throw new InrunError(`unknown kernels kind ${describe(option)} (accepted: ${CHOICES.join(', ')})`);
+  }
+  // Checked even when an explicit choice wins: a mistyped variable should not go unnoticed.
+  const env = environmentChoice();
+  if (option === 'native' || option === 'portable') return { choice: option, source: `kernels: ${option}` };
+  if (env !== undefined) return { choice: env, source: `INRUN_KERNELS=${env}` };
+  return { choice: 'auto', source: 'auto' };
 }
 
 function resolveThreads(option: number | undefined): number | undefined {
@@ -66,9 +72,12 @@ function resolveThreads(option: number | undefined): number | undefined {
     return checkNumber('threads', option, { min: 1, max: MAX_THREADS, integer: true });
   const env = process.env.INRUN_THREADS;
   if (env === undefined || env.trim() === '') return undefined;
-  const n = Number(env);
+  // Digits only: Number() would also take "0x10", "1e1" or "4.0".
+  const n = /^\d+$/.test(env.trim()) ? Number(env.trim()) : Number.NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw new InrunError(`INRUN_THREADS=${describe(env)} must be an integer in [1, ${MAX_THREADS}]`);
+    throw new InrunError(
+      `environment variable INRUN_THREADS=${describe(env)} must be an integer from 1 to ${MAX_THREADS}`,
+    );
   }
   return n;
 }
@@ -86,8 +95,8 @@ export function getKernels(options: GetKernelsOptions = {}): Kernels {
       kernels = loaded;
     } else if (choice === 'native') {
       throw new InrunError(
-        `native OpenBLAS kernels were requested (${source}) but are unavailable: ${loaded.error}. ` +
-          'Install libopenblas-dev and run `npm rebuild`, or use the portable kernels.',
+        `native OpenBLAS kernels were requested (${source}) but are unavailable: ${loaded.error}; ` +
+          'install libopenblas-dev and run `npm rebuild`, or choose the portable kernels',
       );
     } else {
       if (!noticeShown) {

@@ -1,9 +1,10 @@
 // A run directory's HTML report, written to a file: the run read back, each listed example's
 // content from the run's training data, and an optional curation comparison (src/curate/).
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, type Stats, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ExampleId } from '../data/dataset.js';
+import { checkRegularFile } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type LoadedRun, loadRun } from '../io/run-dir.js';
@@ -11,6 +12,7 @@ import { parseTrainConfig } from '../run/config.js';
 import { loadTrainingData } from '../run/data.js';
 import { loadTextTrainingData } from '../run/text-data.js';
 import { fail, InrunError } from '../util/errors.js';
+import { errorCode, failFileError } from '../util/fs-errors.js';
 import { reportInputFromRun } from './inputs.js';
 import { renderReport } from './render.js';
 import type { CurationComparison, ReportContent } from './types.js';
@@ -36,25 +38,38 @@ export interface RunReportOptions {
   top?: number;
 }
 
-/** Checks that `path` can be written as a new file: its folder exists, and it is not a folder. */
+/**
+ * Checks that `path` can be written as a file: its folder exists, and it is not a folder or a
+ * device (the file is written beside it and renamed over it, which would replace a device's entry).
+ */
 export function checkWritableFile(path: string, flag: string): void {
+  const where = `${flag} ${displayPath(path)}`;
+  const look = (p: string): Stats | undefined => {
+    try {
+      return statSync(p);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      return failFileError(error, where, 'check');
+    }
+  };
   const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    fail(`${flag} ${displayPath(path)}: the folder ${displayPath(dir)} does not exist`);
-  if (existsSync(path) && statSync(path).isDirectory())
-    fail(`${flag} ${displayPath(path)}: is a directory; give a file name such as report.html`);
+  const folder = look(dir);
+  if (!folder) fail(`${where}: the folder ${displayPath(dir)} does not exist`);
+  if (!folder.isDirectory()) fail(`${where}: ${displayPath(dir)} is not a folder`);
+  const info = look(path);
+  if (info?.isDirectory()) fail(`${where}: is a directory; give a file name such as report.html`);
+  if (info && !info.isFile()) fail(`${where}: is not a regular file; give a file name such as report.html`);
 }
 
 /** Reads a comparison.json of `inrun curate`. */
 export async function readComparison(path: string): Promise<CurationComparison> {
+  await checkRegularFile(path, 'the curation comparison', 'comparison.json of inrun curate');
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(
-      `${displayPath(path)}: cannot read the curation comparison (${code === 'ENOENT' ? 'no such file' : code})`,
-    );
+    return failFileError(error, displayPath(path), 'read the curation comparison');
   }
   let value: CurationComparison;
   try {
@@ -110,6 +125,14 @@ async function exampleContent(
   const label = config.columns?.label ?? 'label';
   const hidden = new Set([config.columns?.id, config.columns?.group].filter((c) => c !== undefined));
   const columns = [label, ...data.train.table.columns.filter((c) => c !== label && !hidden.has(c))];
+  // Labels given as names: the name with its class index, as the model saw it.
+  const classNames = run.manifest.data.classNames ?? data.classNames;
+  const classOf = new Map(classNames?.map((name, k) => [name, k]));
+  const labelText = (cell: unknown): string => {
+    const name = cellText(cell).trim();
+    const k = classOf.get(name);
+    return k === undefined ? cellText(cell) : `${name} (class ${k})`;
+  };
   const content = (id: ExampleId): ReportContent | undefined => {
     const i = index.get(String(id));
     if (i === undefined) return undefined;
@@ -118,7 +141,9 @@ async function exampleContent(
       return { kind: 'image', pixels: batch.input.data, width: image.width, height: image.height };
     }
     const cells = data.train.rows[i].cells;
-    const text = columns.map((c) => `${c}=${cellText(cells[c])}`).join(', ');
+    const text = columns
+      .map((c) => `${c}=${c === label ? labelText(cells[c]) : cellText(cells[c])}`)
+      .join(', ');
     return { kind: 'text', text };
   };
   return { content, notes: [] };
@@ -196,6 +221,8 @@ export async function writeRunReport(options: RunReportOptions): Promise<string>
     topCount: options.top,
     notes,
   });
-  await writeFileAtomic(out, renderReport(input));
+  await writeFileAtomic(out, renderReport(input)).catch((error) =>
+    failFileError(error, out, 'write the report'),
+  );
   return out;
 }

@@ -3,9 +3,11 @@
 // and JSON files, the line). `FIELDS` documents every field; `inrun train --help` prints it.
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import YAML, { LineCounter } from 'yaml';
+import YAML, { CST, isAlias, isCollection, isNode, isPair, Lexer, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { checkRegularFile, readsAsNumber } from '../data/readers/index.js';
 import { describe, fail } from '../util/errors.js';
+import { failFileError } from '../util/fs-errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schema
@@ -68,6 +70,8 @@ export const TrainConfigSchema = z
       train: path,
       validation: path.optional(),
       validationSplit: z.number().gt(0).lt(1).optional(),
+      missing: z.enum(['error', 'drop']).default('error'),
+      standardize: z.boolean().default(false),
     }),
     columns: z
       .strictObject({
@@ -80,6 +84,7 @@ export const TrainConfigSchema = z
       .prefault({}),
     task: z.enum(['classification', 'binary', 'regression']).default('classification'),
     classes: z.int().min(2).optional(),
+    classNames: z.array(z.string().min(1)).min(2).optional(),
     model: z.discriminatedUnion('kind', MODEL_SCHEMAS).prefault({ kind: 'logreg' }),
     optimizer: Optimizer.prefault({}),
     batchSize: posInt.default(32),
@@ -106,6 +111,25 @@ export const TrainConfigSchema = z
     if (c.steps !== undefined && c.epochs !== undefined) issue(['epochs'], 'give steps or epochs, not both');
     if (c.classes !== undefined && c.task !== 'classification')
       issue(['classes'], `classes applies to task classification only (task is ${c.task})`);
+    if (c.classNames !== undefined) {
+      const names = c.classNames;
+      if (c.task === 'regression')
+        issue(['classNames'], 'classNames applies to tasks classification and binary (task is regression)');
+      if (c.task === 'binary' && names.length !== 2)
+        issue(['classNames'], `a binary task has 2 class names (class 0, class 1), got ${names.length}`);
+      if (c.classes !== undefined && c.classes !== names.length)
+        issue(['classes'], `classes (${c.classes}) differs from the number of classNames (${names.length})`);
+      names.forEach((name, k) => {
+        // A label cell is matched to a name after trimming, and one that reads as a number is a class index.
+        if (name.trim() !== name)
+          issue(['classNames', k], `${JSON.stringify(name)} has leading or trailing blanks`);
+        else if (readsAsNumber(name))
+          issue(['classNames', k], `${JSON.stringify(name)} reads as a number; class names are text`);
+        else if (c.task === 'binary' && /^(true|false)$/i.test(name))
+          issue(['classNames', k], `${JSON.stringify(name)} is a binary label value, not a class name`);
+        if (names.indexOf(name) !== k) issue(['classNames', k], `${JSON.stringify(name)} is listed twice`);
+      });
+    }
     if (c.model.kind === 'gpt') {
       if (c.model.width % c.model.heads !== 0)
         issue(
@@ -114,6 +138,12 @@ export const TrainConfigSchema = z
         );
       if (c.columns.features !== undefined)
         issue(['columns', 'features'], 'columns.features applies to tabular models (logreg, mlp), not gpt');
+      if (c.data.missing !== 'error')
+        issue(['data', 'missing'], 'data.missing applies to tabular models (logreg, mlp), not gpt');
+      if (c.data.standardize)
+        issue(['data', 'standardize'], 'data.standardize applies to tabular models (logreg, mlp), not gpt');
+      if (c.classNames !== undefined)
+        issue(['classNames'], 'classNames applies to tabular models (logreg, mlp), not gpt');
     } else if (c.columns.text !== undefined)
       issue(
         ['columns', 'text'],
@@ -167,17 +197,29 @@ export const FIELDS: FieldDoc[] = [
     help: 'or: hold out this fraction of data.train (seeded) as validation',
   },
   {
+    path: 'data.missing',
+    type: 'error|drop',
+    default: 'error',
+    help: 'a row whose feature, label or id cell is missing (empty, null; CSV: also NA): error (naming file, line, column) | drop the row (counted per file in the summary and manifest)',
+  },
+  {
+    path: 'data.standardize',
+    type: 'boolean',
+    default: 'false',
+    help: "scale each feature to mean 0, std 1 with the training split's mean and population std (after dropping and splitting; a constant feature gets std 1); recorded in manifest.json",
+  },
+  {
     path: 'columns.id',
     type: 'string',
     default: '-',
-    help: 'unique example ids (default: 0-based row number)',
+    help: 'unique example ids (default: 0-based row number); never a feature, nor is any column named id',
   },
   { path: 'columns.label', type: 'string', default: 'label', help: 'the target column' },
   {
     path: 'columns.features',
     type: 'string[]',
     default: 'all numeric',
-    help: 'feature columns; default every other column whose first non-empty cell is a number',
+    help: 'feature columns; default every other column whose non-missing cells are all numbers (whatever the row; a column of numbers and text is an error, a column of text is not used)',
   },
   {
     path: 'columns.group',
@@ -195,13 +237,19 @@ export const FIELDS: FieldDoc[] = [
     path: 'task',
     type: 'classification|binary|regression',
     default: 'classification',
-    help: 'labels: class indices 0..K-1 | 0/1 or true/false | real numbers',
+    help: 'labels: class indices 0..K-1 or class names | 0/1, true/false or two class names | real numbers',
   },
   {
     path: 'classes',
     type: 'integer ≥ 2',
     default: 'max label + 1',
-    help: 'number of classes (classification)',
+    help: 'number of classes (classification); with class names: their number',
+  },
+  {
+    path: 'classNames',
+    type: 'string[]',
+    default: 'sorted label names',
+    help: 'labels are these names, class k the k-th (binary: 2 names, class 0 and 1); default: the distinct names of training and validation labels in code-point order. A label column of names and numbers is an error',
   },
   {
     path: 'model.kind',
@@ -312,7 +360,7 @@ export const FIELDS: FieldDoc[] = [
     path: 'kernels',
     type: 'auto|native|portable',
     default: 'auto',
-    help: 'OpenBLAS addon or TypeScript kernels',
+    help: 'OpenBLAS addon or TypeScript kernels; auto: env INRUN_KERNELS if set, else native when the addon loads',
   },
   { path: 'initWeights', type: 'path', default: '-', help: 'start from these weights (.safetensors)' },
 ];
@@ -341,18 +389,33 @@ export interface RawConfig {
   flagPaths: Map<string, string>;
 }
 
+/** A config is a page of settings; anything this big is a mistake and would take long to parse. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** How many values a YAML config may expand to through its aliases (*x stands for a copy of &x). */
+export const MAX_CONFIG_VALUES = 100_000;
+/** How deep a config may nest; real ones need about 4 levels (optimizer.schedule.kind). */
+export const MAX_CONFIG_DEPTH = 64;
+const CONFIG_TYPES = '.yaml, .yml or .json';
+const TOO_DEEP = 'nested too deeply';
+
 /** Reads a YAML (.yaml/.yml) or JSON (.json) config file; syntax errors name the line. */
 export async function loadConfigFile(file: string): Promise<RawConfig> {
   const abs = resolve(file);
+  const size = await checkRegularFile(abs, 'the config file', CONFIG_TYPES, file);
   const ext = extname(abs).toLowerCase();
   if (!['.yaml', '.yml', '.json'].includes(ext))
-    fail(`${file}: unknown config file type ${JSON.stringify(ext)} (use .yaml, .yml or .json)`);
+    fail(
+      `${file}: ${ext === '' ? 'no file extension to tell the config type' : `unknown config file type ${JSON.stringify(ext)}`} (use ${CONFIG_TYPES})`,
+    );
+  if (size > MAX_CONFIG_BYTES)
+    fail(
+      `${file}: the config file is ${(size / 2 ** 20).toFixed(1)} MiB; config files over ${MAX_CONFIG_BYTES / 2 ** 20} MiB are refused`,
+    );
   let bytes: Buffer;
   try {
     bytes = await readFile(abs);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(`${file}: cannot read the config file (${code === 'ENOENT' ? 'no such file' : code})`);
+    return failFileError(error, file, 'read the config file');
   }
   let text: string;
   try {
@@ -361,24 +424,54 @@ export async function loadConfigFile(file: string): Promise<RawConfig> {
     return fail(`${file}: the config file is not valid UTF-8`);
   }
   if (text.trim() === '') fail(`${file}: the config file is empty`);
+  const deepLine = tooDeepLine(text);
+  if (deepLine !== undefined)
+    fail(
+      `${file}: line ${deepLine}: invalid ${ext === '.json' ? 'JSON' : 'YAML'} (${TOO_DEEP}: more than ${MAX_CONFIG_DEPTH} levels)`,
+    );
   // JSON is YAML; parsing both with the yaml package gives line numbers for both. JSON files are
   // checked with JSON.parse first so they are held to JSON's own syntax.
   if (ext === '.json') {
     try {
       JSON.parse(text);
     } catch (error) {
-      fail(`${file}: not valid JSON (${(error as Error).message})`);
+      fail(`${file}: not valid JSON (${isStackOverflow(error) ? TOO_DEEP : (error as Error).message})`);
     }
   }
+  const invalid = (line: number | undefined, why: string): never =>
+    fail(`${file}${line ? `: line ${line}` : ''}: invalid ${ext === '.json' ? 'JSON' : 'YAML'} (${why})`);
   const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, uniqueKeys: true });
+  let doc: YAML.Document.Parsed;
+  try {
+    doc = YAML.parseDocument(text, { lineCounter, uniqueKeys: true });
+  } catch (error) {
+    if (isStackOverflow(error)) return invalid(undefined, TOO_DEEP);
+    throw error;
+  }
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const line = e.linePos?.[0].line;
-    const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-    fail(`${file}${line ? `: line ${line}` : ''}: invalid ${ext === '.json' ? 'JSON' : 'YAML'} (${message})`);
+    // The parser recurses once per nesting level and reports running out of stack as an error.
+    const message = /call stack/i.test(e.message)
+      ? TOO_DEEP
+      : e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    invalid(line, message);
   }
-  const value = doc.toJS() as unknown;
+  let value: unknown;
+  try {
+    const firstAlias = checkAliases(doc, (offset) => lineCounter.linePos(offset).line, invalid);
+    try {
+      // The yaml package's own, rougher guard against alias expansion stays on behind this one.
+      value = doc.toJS({ maxAliasCount: MAX_CONFIG_VALUES });
+    } catch (error) {
+      if (error instanceof ReferenceError && /alias/i.test(error.message))
+        invalid(firstAlias, `aliases are used too often (${error.message})`);
+      throw error;
+    }
+  } catch (error) {
+    if (isStackOverflow(error)) return invalid(undefined, TOO_DEEP);
+    throw error;
+  }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     fail(
       `${file}: the config must be a mapping of keys to values, got ${Array.isArray(value) ? 'a list' : describe(value)}`,
@@ -393,9 +486,118 @@ export async function loadConfigFile(file: string): Promise<RawConfig> {
   return { value: value as Record<string, unknown>, file: abs, lineOf, flagPaths: new Map() };
 }
 
+/**
+ * The first line of a YAML or JSON text that nests deeper than MAX_CONFIG_DEPTH, found before
+ * parsing: the yaml parser recurses once per level, and running out of stack there can abort the
+ * whole process (V8 reports a fatal error, not a RangeError, when it happens while compiling a
+ * regular expression). The yaml package's lexer is iterative and knows quotes, comments and block
+ * scalars; depth is the open flow brackets plus the block levels (indentation and "- "/"? " items).
+ */
+function tooDeepLine(text: string): number | undefined {
+  const indents: number[] = [];
+  let blockDepth = 0;
+  let flow = 0;
+  let offset = 0;
+  let lineStart = 0;
+  let lineOpen = false;
+  let scalarNext = false;
+  const lineAt = (at: number) => text.slice(0, at).split('\n').length;
+  for (const token of new Lexer().lex(text)) {
+    // Markers of the lexer, not source text; SCALAR announces a scalar's source.
+    if (token === CST.SCALAR) scalarNext = true;
+    if (token === CST.SCALAR || token === CST.DOCUMENT || token === CST.FLOW_END) continue;
+    const start = offset;
+    offset += token.length;
+    const type = scalarNext ? 'scalar' : CST.tokenType(token);
+    scalarNext = false;
+    const lastNewline = token.lastIndexOf('\n');
+    if (type === 'newline' || type === 'space' || type === 'comment') {
+      if (lastNewline >= 0) {
+        lineStart = start + lastNewline + 1;
+        lineOpen = false;
+      }
+      continue;
+    }
+    if (flow === 0 && !lineOpen) {
+      lineOpen = true;
+      const indent = start - lineStart;
+      while (indents.length > 0 && indents[indents.length - 1] >= indent) indents.pop();
+      indents.push(indent);
+      blockDepth = indents.length;
+    }
+    if (flow === 0 && (type === 'seq-item-ind' || type === 'explicit-key-ind')) blockDepth++;
+    if (type === 'flow-seq-start' || type === 'flow-map-start') flow++;
+    else if ((type === 'flow-seq-end' || type === 'flow-map-end') && flow > 0) flow--;
+    if (blockDepth + flow > MAX_CONFIG_DEPTH) return lineAt(start);
+    if (lastNewline >= 0) lineStart = start + lastNewline + 1;
+  }
+  return undefined;
+}
+
+function isStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError && /call stack/i.test(error.message);
+}
+
+/**
+ * A YAML alias (*x) stands for a copy of its anchored value (&x), so aliases inside anchored
+ * values multiply: nine short lines can stand for a billion values ("billion laughs"). Counts the
+ * values of the expanded config in document order without expanding it, and fails at the alias
+ * that passes MAX_CONFIG_VALUES or that sits inside the value it stands for. Returns the line of
+ * the first alias, if any.
+ */
+function checkAliases(
+  doc: YAML.Document.Parsed,
+  lineAt: (offset: number) => number,
+  invalid: (line: number, why: string) => never,
+): number | undefined {
+  // As in the yaml package, an alias refers to the last anchor of its name before it.
+  const anchors = new Map<string, YAML.Node>();
+  const sizes = new Map<YAML.Node, number>();
+  const open = new Set<YAML.Node>();
+  let total = 0;
+  let firstLine: number | undefined;
+  const walk = (node: unknown): number => {
+    if (isAlias(node)) {
+      const line = lineAt(node.range?.[0] ?? 0);
+      firstLine ??= line;
+      const target = anchors.get(node.source);
+      if (target === undefined)
+        invalid(line, `the alias *${node.source} has no anchor &${node.source} before it`);
+      if (open.has(target)) invalid(line, `the alias *${node.source} is inside the value it stands for`);
+      const size = sizes.get(target) ?? 1;
+      total += size;
+      if (total > MAX_CONFIG_VALUES)
+        invalid(
+          line,
+          `the alias *${node.source} expands the config to more than ${MAX_CONFIG_VALUES} values`,
+        );
+      return size;
+    }
+    if (isPair(node)) return walk(node.key) + walk(node.value);
+    total += 1;
+    const anchored = isNode(node) && node.anchor ? node : undefined;
+    if (anchored) {
+      anchors.set(anchored.anchor!, anchored);
+      open.add(anchored);
+    }
+    let size = 1;
+    if (isCollection(node)) for (const item of node.items) size += walk(item);
+    if (anchored) {
+      open.delete(anchored);
+      sizes.set(anchored, size);
+    }
+    return size;
+  };
+  walk(doc.contents);
+  return firstLine;
+}
+
 /** Sets a dotted key path in a plain object, creating objects on the way. */
 export function setPath(target: Record<string, unknown>, keyPath: string, value: unknown): void {
   const keys = keyPath.split('.');
+  // These would reach Object.prototype instead of a config key.
+  const bad = keys.find((key) => ['__proto__', 'constructor', 'prototype'].includes(key));
+  if (bad !== undefined) fail(`cannot set ${keyPath}: "${bad}" is not a config key`);
   let node = target;
   keys.slice(0, -1).forEach((key, k) => {
     const next = node[key];
@@ -407,6 +609,7 @@ export function setPath(target: Record<string, unknown>, keyPath: string, value:
   node[keys[keys.length - 1]] = value;
 }
 
+/** Fields that exclude each other (the schema refuses both); a flag for one replaces the other from the file. */
 const EXCLUSIVE: Record<string, string> = {
   steps: 'epochs',
   epochs: 'steps',
@@ -414,14 +617,42 @@ const EXCLUSIVE: Record<string, string> = {
   'data.validationSplit': 'data.validation',
 };
 
+export interface Override {
+  /** Dotted key path. */
+  path: string;
+  value: unknown;
+  /** The flag that set it, for messages: "--steps", "--set data.validation". */
+  flag: string;
+}
+
+/**
+ * Two flags must not decide the same thing: one setting a field that excludes the other's
+ * (--steps with --epochs), or both setting one field or one setting a mapping holding the
+ * other's field (--validation with --set data=…) — applied in order, one would silently undo
+ * the other. The same flag repeated (--set lr=… twice) keeps its last value.
+ */
+function checkFlagConflicts(overrides: Override[]): void {
+  const covers = (outer: string, inner: string) => outer === inner || inner.startsWith(`${outer}.`);
+  overrides.forEach((a, i) => {
+    for (const b of overrides.slice(i + 1)) {
+      if (a.flag === b.flag) continue;
+      if (EXCLUSIVE[a.path] === b.path)
+        fail(`${a.flag} and ${b.flag} exclude each other (${a.path} or ${b.path}); give one of them`);
+      if (covers(a.path, b.path) || covers(b.path, a.path)) {
+        const field = a.path.length >= b.path.length ? a.path : b.path;
+        fail(`${a.flag} and ${b.flag} both set ${field}; give one of them`);
+      }
+    }
+  });
+}
+
 /**
  * Applies flag overrides (dotted key path → value, with the flag's name for messages). Changing
- * model.kind or optimizer.kind by flag drops the settings of the previous kind.
+ * model.kind or optimizer.kind by flag drops the settings of the previous kind. Flags that
+ * contradict each other are an error naming both.
  */
-export function applyOverrides(
-  raw: RawConfig,
-  overrides: { path: string; value: unknown; flag: string }[],
-): void {
+export function applyOverrides(raw: RawConfig, overrides: Override[]): void {
+  checkFlagConflicts(overrides);
   for (const { path: keyPath, value, flag } of overrides) {
     if (keyPath === 'model.kind') {
       const model = raw.value.model as Record<string, unknown> | undefined;
@@ -453,6 +684,8 @@ export function parseSetFlag(text: string): { path: string; value: unknown } {
   if (!/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(keyPath))
     fail(`--set: ${JSON.stringify(keyPath)} is not a key path like optimizer.lr`);
   const valueText = text.slice(eq + 1);
+  if (tooDeepLine(valueText) !== undefined)
+    fail(`--set ${keyPath}: the value is ${TOO_DEEP} (more than ${MAX_CONFIG_DEPTH} levels)`);
   let value: unknown;
   try {
     value = valueText.trim() === '' ? '' : YAML.parse(valueText);

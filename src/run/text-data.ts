@@ -5,7 +5,14 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, sep } from 'node:path';
-import { displayPath, location, readTable, type Table, tableIds } from '../data/readers/index.js';
+import {
+  checkRegularFile,
+  displayPath,
+  location,
+  readTable,
+  type Table,
+  tableIds,
+} from '../data/readers/index.js';
 import type { DataFileInfo, VocabularyFile } from '../io/run-dir.js';
 
 export type { VocabularyFile } from '../io/run-dir.js';
@@ -21,6 +28,7 @@ import {
 import { decodeUtf8Strict, getTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { compactVocabulary } from '../text/vocabulary.js';
 import { fail } from '../util/errors.js';
+import { errorCode, failFileError } from '../util/fs-errors.js';
 import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
 import { runSeeds } from './data.js';
@@ -31,6 +39,7 @@ type GptConfig = Extract<TrainConfig['model'], { kind: 'gpt' }>;
 export const TEXT_EXTENSIONS = ['.txt', '.md'];
 /** Table files read with a text column. */
 const TABLE_EXTENSIONS = ['.jsonl', '.ndjson', '.csv', '.parquet'];
+const TEXT_SOURCES = '.txt/.md files, folders of them, or .jsonl/.csv/.parquet with a text column';
 
 export interface TextSource {
   /** How the documents were read, with the sha256 (of the file, or of a folder's file list and contents). */
@@ -57,10 +66,8 @@ function readBytes(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(
-      `${displayPath(path)}: cannot read the text file (${code === 'ENOENT' ? 'no such file' : code})`,
-    );
+    if (errorCode(error) === 'ENOENT') fail(`${displayPath(path)}: cannot read the text file (no such file)`);
+    return failFileError(error, displayPath(path), 'read the text file');
   }
 }
 
@@ -70,10 +77,16 @@ function listTextFiles(dir: string): string[] {
   const visited = new Set<string>();
   const walk = (folder: string) => {
     // Folders reached twice through symbolic links are read once (no loops).
-    const real = realpathSync(folder);
+    let real: string;
+    let names: string[];
+    try {
+      real = realpathSync(folder);
+      names = readdirSync(folder).sort();
+    } catch (error) {
+      return failFileError(error, displayPath(folder), 'read the folder');
+    }
     if (visited.has(real)) return;
     visited.add(real);
-    const names = readdirSync(folder).sort();
     for (const name of names) {
       if (name.startsWith('.')) continue;
       const path = join(folder, name);
@@ -81,8 +94,8 @@ function listTextFiles(dir: string): string[] {
       try {
         info = statSync(path);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        return fail(`${displayPath(path)}: cannot read (${code === 'ENOENT' ? 'broken link' : code})`);
+        if (errorCode(error) === 'ENOENT') fail(`${displayPath(path)}: cannot read (broken link)`);
+        return failFileError(error, displayPath(path), 'read');
       }
       if (info.isDirectory()) walk(path);
       else if (info.isFile() && TEXT_EXTENSIONS.includes(extname(name).toLowerCase()))
@@ -109,8 +122,10 @@ export async function readTextSource(
   let info: ReturnType<typeof statSync>;
   try {
     info = statSync(path);
-  } catch {
-    return fail(`${shown}: cannot read the ${role} text (no such file or folder)`);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT')
+      fail(`${shown}: cannot read the ${role} text (no such file or folder)`);
+    return failFileError(error, shown, `read the ${role} text`);
   }
   if (info.isDirectory()) {
     const files = listTextFiles(path);
@@ -135,6 +150,8 @@ export async function readTextSource(
       documents,
     };
   }
+  // A named pipe or device is refused before anything waits on it.
+  await checkRegularFile(path, `the ${role} text`, TEXT_SOURCES);
   const ext = extname(path).toLowerCase();
   if (TEXT_EXTENSIONS.includes(ext)) {
     const content = readBytes(path);
@@ -148,7 +165,7 @@ export async function readTextSource(
   }
   if (!TABLE_EXTENSIONS.includes(ext))
     fail(
-      `${shown}: unknown text data type ${JSON.stringify(ext)} (gpt reads .txt/.md files, folders of them, or .jsonl/.csv/.parquet with a text column)`,
+      `${shown}: ${ext === '' ? 'no file extension to tell the text data type' : `unknown text data type ${JSON.stringify(ext)}`} (gpt reads ${TEXT_SOURCES})`,
     );
   const table = await readTable(path);
   return { info: tableInfo(table), documents: tableDocuments(table, columns) };

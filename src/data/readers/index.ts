@@ -1,9 +1,11 @@
 // Tabular data files (CSV, JSON Lines, Parquet) → tables → TensorDatasets, and back to files.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { fail } from '../../util/errors.js';
+import { errorCode, failFileError } from '../../util/fs-errors.js';
 import { formatCsv, parseCsv } from './csv.js';
 import { formatJsonl, isTableRow, parseJsonl } from './jsonl.js';
 import { formatParquet, parseParquet } from './parquet.js';
@@ -29,22 +31,78 @@ export {
 } from './table.js';
 export {
   type ColumnSpec,
+  compareCodePoints,
+  dropMissing,
+  FLOAT32_MAX,
+  featureMatrix,
+  fitStandardization,
+  isMissing,
+  type LabelSource,
   type LoadedTable,
+  labelClassNames,
+  type MissingPolicy,
   numericCell,
   readLabels,
+  readsAsNumber,
   resolveColumns,
+  type Standardization,
   type TableToDatasetOptions,
   type TaskKind,
   tableIds,
   tableToDataset,
+  type UsedColumn,
 } from './to-dataset.js';
+
+const DATA_FILE_TYPES = '.csv, .jsonl, .ndjson or .parquet';
+
+/** Node reads a whole file into one buffer of at most 2 GiB − 1 bytes. */
+const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+function formatBytes(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** What a path that is neither a file nor a folder is, for messages. */
+function specialKind(info: Stats): string {
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/**
+ * Checks that `path` is a regular file before it is read, and returns its size. A folder or a
+ * device would otherwise get a puzzling "unknown file type" message, and reading a named pipe or
+ * a terminal could wait forever. `what` names the file ("the data file"); `types` lists the
+ * accepted file types for the hint; `shown` is the path in messages (default: displayPath).
+ */
+export async function checkRegularFile(
+  path: string,
+  what: string,
+  types?: string,
+  shown = displayPath(path),
+): Promise<number> {
+  let info: Stats;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') fail(`${shown}: cannot read ${what} (no such file)`);
+    return failFileError(error, shown, `read ${what}`);
+  }
+  const hint = types ? ` (${types})` : '';
+  if (info.isDirectory()) fail(`${shown}: is a directory; give a file${hint}`);
+  if (!info.isFile()) fail(`${shown}: is not a regular file (${specialKind(info)}); give a file${hint}`);
+  return info.size;
+}
 
 /** The format of a data file, from its extension (.csv, .jsonl/.ndjson, .parquet). */
 export function tableFormat(path: string): TableFormat {
-  const format = TABLE_FORMATS[extname(path).toLowerCase()];
+  const ext = extname(path);
+  const format = TABLE_FORMATS[ext.toLowerCase()];
   if (!format)
     fail(
-      `${displayPath(path)}: unknown data file type ${JSON.stringify(extname(path))} (inrun reads .csv, .jsonl, .ndjson and .parquet)`,
+      `${displayPath(path)}: ${ext === '' ? 'no file extension to tell the data file type' : `unknown data file type ${JSON.stringify(ext)}`} (inrun reads .csv, .jsonl, .ndjson and .parquet)`,
     );
   return format;
 }
@@ -56,16 +114,18 @@ export interface ReadTableOptions {
 
 /** Reads a CSV, JSONL or Parquet file; every problem is an InrunError naming the file (and line). */
 export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
-  const format = tableFormat(path);
   const shown = displayPath(path);
+  const size = await checkRegularFile(path, 'the data file', DATA_FILE_TYPES);
+  const format = tableFormat(path);
+  if (size > MAX_FILE_BYTES)
+    fail(
+      `${shown}: the file is ${formatBytes(size)}; inrun reads data files of up to ${formatBytes(MAX_FILE_BYTES)}`,
+    );
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));
-    return fail(`${shown}: cannot read the data file (${why})`);
+    return failFileError(error, shown, 'read the data file');
   }
   if (bytes.length === 0) fail(`${shown}: the file is empty`);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
