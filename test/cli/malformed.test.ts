@@ -328,7 +328,7 @@ const csv: Case[] = [
     name: 'directory as data',
     config: { 'data.train': 'adir.csv' },
     files: { 'adir.csv/keep': '' },
-    expect: inFile('adir.csv', 'cannot read the data file \\(it is a directory\\)'),
+    expect: inFile('adir.csv', 'is a directory; give a file'),
   },
   {
     name: 'unknown extension',
@@ -848,7 +848,7 @@ const configCases: Case[] = [
   {
     name: 'resume of a missing run',
     argv: ['--resume', '{dir}/nowhere'],
-    expect: /nowhere\/manifest\.json: cannot read \(no such file\)/,
+    expect: /nowhere: (no such run directory|not a run directory)/,
   },
   {
     name: 'resume with extra flags',
@@ -858,7 +858,7 @@ const configCases: Case[] = [
   {
     name: 'init weights missing',
     config: { initWeights: 'w.safetensors' },
-    expect: /w\.safetensors: cannot read the initial weights \(no such file\)/,
+    expect: /w\.safetensors: cannot read \(no such file or directory\)/,
   },
   {
     name: 'init weights of another shape',
@@ -969,3 +969,189 @@ for (const [group, cases] of ALL) {
     assert.deepEqual(failures, []);
   });
 }
+
+// Real-data cases: values beyond float32 range, class names, missing cells. They join the groups
+// above; each group's test reads its list when it runs, after this module has finished loading.
+csv.push(
+  {
+    name: 'feature beyond float32 range',
+    files: { 'train.csv': csvWithLine(3, 'b,1e39,-1.0,1') },
+    expect: at('train.csv', 3, 'x1', '"1e39" exceeds float32 range \\(±3\\.4e38\\)'),
+  },
+  {
+    name: 'feature near the double maximum',
+    files: { 'train.csv': csvWithLine(4, 'c,-0.5,1.7e308,2') },
+    expect: at('train.csv', 4, 'x2', '"1\\.7e308" exceeds float32 range \\(±3\\.4e38\\)'),
+  },
+  {
+    name: 'validation feature below -float32 range',
+    files: { 'val.csv': 'id,x1,x2,label\nv1,-1e39,0.9,0\nv2,1,1,1\n' },
+    expect: at('val.csv', 2, 'x1', '"-1e39" exceeds float32 range'),
+  },
+  {
+    name: 'regression target beyond float32 range',
+    config: { task: 'regression' },
+    files: { 'train.csv': csvWithLine(5, 'd,0.1,0.2,1.7e308') },
+    expect: at('train.csv', 5, 'label', '"1\\.7e308" exceeds float32 range'),
+  },
+  {
+    name: 'class names first, then a class index',
+    files: { 'train.csv': 'id,x1,x2,label\na,0,0,cat\nb,1,1,dog\nc,1,0,2\n' },
+    expect: at(
+      'train.csv',
+      2,
+      'label',
+      'label "cat" is not a class index, but line 4 holds "2"; a label column holds class indices or class names, not both',
+    ),
+  },
+  {
+    name: 'text in the first row of a numeric column',
+    files: { 'train.csv': csvWithLine(2, 'a,abc,1.0,0') },
+    expect: at(
+      'train.csv',
+      2,
+      'x1',
+      '"abc" is not a number, though other cells of the column are numbers \\(line 3',
+    ),
+  },
+  {
+    name: 'NA feature without data.missing: drop',
+    files: { 'train.csv': csvWithLine(3, 'b,NA,-1.0,1') },
+    expect: at('train.csv', 3, 'x1', 'missing value "NA"; set data\\.missing: drop'),
+  },
+  {
+    name: 'empty label suggests data.missing: drop',
+    files: { 'train.csv': csvWithLine(4, 'c,-0.5,0.0,') },
+    expect: at('train.csv', 4, 'label', 'empty label; set data\\.missing: drop'),
+  },
+  {
+    name: 'NA id',
+    files: { 'train.csv': csvWithLine(3, 'NA,1.5,-1.0,1') },
+    expect: at('train.csv', 3, 'id', 'missing value "NA"; set data\\.missing: drop'),
+  },
+  {
+    name: 'validation cell missing',
+    files: { 'val.csv': 'id,x1,x2,label\nv1,0.4,,0\n' },
+    expect: at('val.csv', 2, 'x2', 'empty cell, expected a number; set data\\.missing: drop'),
+  },
+  {
+    name: 'data.missing: drop leaves no rows',
+    config: { 'data.missing': 'drop', 'columns.features': ['x1', 'x2'] },
+    files: { 'train.csv': 'id,x1,x2,label\na,,0,0\nb,NA,1,1\n' },
+    expect: inFile('train.csv', 'every row has a missing cell in a used column'),
+  },
+  {
+    name: 'class name not among classNames',
+    config: { classNames: ['cat', 'dog'] },
+    files: {
+      'train.csv': 'id,x1,x2,label\na,0,0,cat\nb,1,1,bird\n',
+      'val.csv': 'id,x1,x2,label\nv1,0,0,dog\n',
+    },
+    expect: at('train.csv', 3, 'label', 'label "bird" is not one of classNames \\(cat, dog\\)'),
+  },
+  {
+    name: 'class indices with classNames',
+    config: { classNames: ['a', 'b', 'c'] },
+    expect: at('train.csv', 2, 'label', 'label "0" is not a class name, but classNames is set'),
+  },
+  {
+    name: 'binary task with three class names',
+    config: { task: 'binary' },
+    files: {
+      'train.csv': 'id,x1,x2,label\na,0,0,a\nb,1,1,b\nc,1,0,c\n',
+      'val.csv': 'id,x1,x2,label\nv1,0,0,a\n',
+    },
+    expect: at('train.csv', 4, 'label', 'label "c" is a third class name'),
+  },
+  {
+    name: 'classes differs from the class names found',
+    config: { classes: 3 },
+    files: {
+      'train.csv': 'id,x1,x2,label\na,0,0,cat\nb,1,1,dog\n',
+      'val.csv': 'id,x1,x2,label\nv1,0,0,cat\n',
+    },
+    expect: inFile('train.csv', 'classes is 3, but the labels are 2 class names \\(cat, dog\\)'),
+  },
+);
+
+const realJsonl = { 'data.train': 'train.jsonl', 'data.validation': 'val.jsonl' };
+jsonlCases.push(
+  {
+    name: 'feature beyond float32 range',
+    config: realJsonl,
+    files: { 'train.jsonl': jsonlWith(1, { x1: 1e39 }) },
+    expect: at('train.jsonl', 2, 'x1', '1e\\+39 exceeds float32 range \\(±3\\.4e38\\)'),
+  },
+  {
+    name: 'regression target beyond float32 range',
+    config: { ...realJsonl, task: 'regression' },
+    files: { 'train.jsonl': jsonlWith(2, { label: -1.7e308 }) },
+    expect: at('train.jsonl', 3, 'label', '-1\\.7e\\+308 exceeds float32 range'),
+  },
+  {
+    name: 'class index stored as text',
+    config: realJsonl,
+    files: { 'train.jsonl': jsonlWith(1, { label: '1' }) },
+    expect: at(
+      'train.jsonl',
+      2,
+      'label',
+      'expected a class index, got the string "1"; a class name must not read as a number',
+    ),
+  },
+  {
+    name: 'null feature suggests data.missing: drop',
+    config: realJsonl,
+    files: { 'train.jsonl': jsonlWith(2, { x2: null }) },
+    expect: at('train.jsonl', 3, 'x2', 'empty cell, expected a number; set data\\.missing: drop'),
+  },
+);
+
+const realParquet = { 'data.train': 'train.parquet', 'data.validation': 'val.parquet' };
+parquetCases.push(
+  {
+    name: 'feature beyond float32 range',
+    config: realParquet,
+    files: { 'train.parquet': pqWith('x1', { data: [0.5, 1e39, -0.5, 0.1] }) },
+    expect: row('train.parquet', 2, 'x1', '1e\\+39 exceeds float32 range \\(±3\\.4e38\\)'),
+  },
+  {
+    name: 'validation feature beyond float32 range',
+    config: realParquet,
+    files: { 'val.parquet': pqWith('x2', { data: [1, -1, -1e39, 0.2] }) },
+    expect: row('val.parquet', 3, 'x2', '-1e\\+39 exceeds float32 range'),
+  },
+  {
+    name: 'regression target beyond float32 range',
+    config: { ...realParquet, task: 'regression' },
+    files: { 'train.parquet': pqWith('label', { data: [0, 1, 1.7e308, 1], type: 'DOUBLE' }) },
+    expect: row('train.parquet', 3, 'label', '1\\.7e\\+308 exceeds float32 range'),
+  },
+  {
+    name: 'class name not among classNames',
+    config: { ...realParquet, classNames: ['cat', 'dog'] },
+    files: {
+      'train.parquet': pqWith('label', { data: ['cat', 'dog', 'emu', 'dog'], type: 'STRING' }),
+      'val.parquet': pqWith('label', { data: ['cat', 'dog', 'cat', 'dog'], type: 'STRING' }),
+    },
+    expect: row('train.parquet', 3, 'label', 'label "emu" is not one of classNames \\(cat, dog\\)'),
+  },
+);
+
+configCases.push(
+  {
+    name: 'class name listed twice',
+    config: { classNames: ['a', 'b', 'a'] },
+    expect: /run\.yaml: line \d+: classNames\.2: "a" is listed twice/,
+  },
+  {
+    name: 'unknown missing-value policy',
+    config: { 'data.missing': 'skip' },
+    expect: /data\.missing: expected "error" or "drop", got the string "skip"/,
+  },
+  {
+    name: 'standardize not a boolean',
+    config: { 'data.standardize': 'yes' },
+    expect: /data\.standardize: expected true or false, got the string "yes"/,
+  },
+);
