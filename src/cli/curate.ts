@@ -57,6 +57,7 @@ export function registerCurateCommand(program: Command, io: CliIo): void {
           force: flags.force ?? false,
           randomSeed,
           log: say,
+          notice: (message) => io.stderr(`inrun: ${message}\n`),
         }),
       );
       const c = result.comparison;

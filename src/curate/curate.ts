@@ -2,7 +2,7 @@
 // seed (through `inrun train` itself), retrain again with as many examples removed at random, and
 // compare the validation-loss curves with the original run's.
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { readTable, tableIds, writeRowsLike } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
@@ -13,9 +13,12 @@ import type { CurationComparison, CurationRun } from '../report/types.js';
 import { COMPARISON_FILE, CURATION_DIR, writeRunReport } from '../report/write.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from '../run/config.js';
 import { loadTrainingData } from '../run/data.js';
+import { isTemporaryName } from '../run/directory.js';
+import { LOCK_FILE, LOCK_TAKEOVER_FILE, lockRunDir, type RunLock } from '../run/lock.js';
 import { loadTextTrainingData } from '../run/text-data.js';
 import { trainRun } from '../run/train-run.js';
 import { fail, InrunError } from '../util/errors.js';
+import { errorCode, failFileError, isFileSystemError } from '../util/fs-errors.js';
 import { describeRule, randomSelection, rowValue, type SelectionRule, selectForRemoval } from './select.js';
 
 export interface CurateOptions {
@@ -30,6 +33,8 @@ export interface CurateOptions {
   randomSeed?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Things the user should know that change nothing (an interrupted curation redone); default: log. */
+  notice?: (message: string) => void;
   /** Aborting stops the retraining after its current step; the curation folder is removed. */
   signal?: AbortSignal;
 }
@@ -53,30 +58,89 @@ export const CURATION_FILES = {
   randomRun: 'random',
 } as const;
 
+/** Names `inrun curate` writes into its folder (a curated/random training file may be a folder). */
+function isCurationName(name: string): boolean {
+  return (
+    (Object.values(CURATION_FILES) as string[]).includes(name) ||
+    /^(train\.(curated|random)|validation)(\..+)?$/.test(name) ||
+    name === LOCK_FILE ||
+    name === LOCK_TAKEOVER_FILE ||
+    isTemporaryName(name)
+  );
+}
+
 /**
- * Makes `out` ready: creates it, or accepts it empty; a non-empty folder needs `force` and must be
- * an earlier curation folder (it holds comparison.json or curated.config.json).
+ * Makes `out` ready and locks it for the curation (the caller releases the lock): creates it, or
+ * accepts it empty. An earlier curation's folder is replaced when it was interrupted (no
+ * comparison.json; its lock, if any, is stale: taken over with a notice), or with `force` when it
+ * is finished; a curation still running there is named. A folder holding anything `inrun curate`
+ * does not write is never replaced.
  */
-async function prepareOutDir(out: string, runDir: string, force: boolean): Promise<void> {
+async function prepareOutDir(
+  out: string,
+  runDir: string,
+  force: boolean,
+  notice: (message: string) => void,
+): Promise<RunLock> {
+  const shown = displayPath(out);
   if (out === runDir || runDir.startsWith(`${out}${sep}`))
-    fail(`--out ${displayPath(out)}: would replace the run directory itself; choose another folder`);
-  if (!existsSync(out)) {
-    const parent = dirname(out);
-    if (!existsSync(parent) || !statSync(parent).isDirectory())
-      fail(`--out ${displayPath(out)}: the folder ${displayPath(parent)} does not exist`);
-    await mkdir(out);
-    return;
+    fail(`--out ${shown}: would replace the run directory itself; choose another folder`);
+  let entries: string[] | null = null;
+  try {
+    if (!(await stat(out)).isDirectory()) fail(`--out ${shown}: exists and is not a directory`);
+    entries = await readdir(out);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') failFileError(error, shown, 'read the curation folder');
   }
-  if (!statSync(out).isDirectory()) fail(`--out ${displayPath(out)}: exists and is not a directory`);
-  const entries = await readdir(out);
-  if (entries.length === 0) return;
-  if (!force) fail(`${displayPath(out)}: already exists; choose another --out or add --force to replace it`);
-  if (!entries.includes(CURATION_FILES.comparison) && !entries.includes(CURATION_FILES.curatedConfig))
+  if (entries === null) {
+    const parent = dirname(out);
+    if (!existsSync(parent)) fail(`--out ${shown}: the folder ${displayPath(parent)} does not exist`);
+    if (!statSync(parent).isDirectory()) fail(`--out ${shown}: ${displayPath(parent)} is not a folder`);
+    try {
+      await mkdir(out);
+    } catch (error) {
+      failFileError(error, shown, 'create the curation folder');
+    }
+    return lockRunDir(out, 'inrun curate', notice);
+  }
+  const earlier = entries.filter((name) => name !== LOCK_FILE && name !== LOCK_TAKEOVER_FILE);
+  // Empty, or holding only the lock of a curation that stopped before writing anything.
+  if (earlier.length === 0) return lockRunDir(out, 'inrun curate', notice);
+  const finished = entries.includes(CURATION_FILES.comparison);
+  const foreign = earlier.filter((name) => !isCurationName(name));
+  const started = entries.some(
+    (name) =>
+      name === LOCK_FILE ||
+      name === CURATION_FILES.curatedConfig ||
+      name === CURATION_FILES.removed ||
+      /^train\.curated/.test(name),
+  );
+  if (foreign.length > 0 || (!finished && !started)) {
+    if (!force) fail(`${shown}: already exists; choose another --out or add --force to replace it`);
+    const named = foreign.slice(0, 3).map((name) => displayPath(join(out, name)));
     fail(
-      `${displayPath(out)}: --force replaces only folders of an earlier inrun curate, and this one holds no ${CURATION_FILES.comparison}`,
+      `${shown}: --force replaces only folders of an earlier inrun curate, and this one holds ${
+        foreign.length > 0
+          ? `${named.join(', ')}${foreign.length > 3 ? ` and ${foreign.length - 3} more` : ''}`
+          : `no ${CURATION_FILES.comparison}`
+      }`,
     );
-  await rm(out, { recursive: true, force: true });
-  await mkdir(out, { recursive: true });
+  }
+  if (finished && !force) fail(`${shown}: already exists; choose another --out or add --force to replace it`);
+  // A curation still running there holds the lock: it is named, not deleted.
+  const lock = await lockRunDir(out, 'inrun curate', notice);
+  if (!finished)
+    notice(
+      `${shown}: an earlier inrun curate was interrupted there (no ${CURATION_FILES.comparison}); starting it again`,
+    );
+  try {
+    for (const name of earlier) await rm(join(out, name), { recursive: true, force: true });
+  } catch (error) {
+    await lock.release();
+    failFileError(error, shown, 'remove the earlier curation');
+  }
+  return lock;
 }
 
 /** The config of a retraining: the original's, on other training data, for the original's step count. */
@@ -89,7 +153,9 @@ function retrainConfig(
   const config = structuredClone(run.config) as Record<string, unknown> & {
     columns?: Record<string, unknown>;
   };
-  config.data = { train, validation };
+  // The original's data options (missing-value policy, standardization) apply to the new files.
+  const { validationSplit: _split, ...options } = (config.data ?? {}) as Record<string, unknown>;
+  config.data = { ...options, train, validation };
   // The same optimizer steps (and so the same schedule) as the original, whatever the data size.
   config.steps = run.manifest.totalSteps;
   delete config.epochs;
@@ -114,7 +180,11 @@ async function retrain(configPath: string, what: string, signal?: AbortSignal): 
     const config = parseTrainConfig(await loadConfigFile(configPath));
     result = await trainRun({ config, signal });
   } catch (error) {
-    if (error instanceof InrunError) throw new InrunError(`retraining ${what} failed: ${error.message}`);
+    // The run's advice on resuming does not apply: curation removes the retraining's folder.
+    if (error instanceof InrunError)
+      throw new InrunError(
+        `retraining ${what} failed: ${error.message.replace(/; (the checkpoint of step \d+ is kept|no checkpoint yet: a resume starts again from step 0)$/, '')}`,
+      );
     throw error;
   }
   // Curation keeps nothing of an interrupted retraining (its folder is removed).
@@ -313,7 +383,7 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
   const description = describeRule(options.rule);
   const steps = run.manifest.totalSteps;
 
-  await prepareOutDir(out, runDir, options.force ?? false);
+  const lock = await prepareOutDir(out, runDir, options.force ?? false, options.notice ?? log);
   try {
     const curatedFile = await source.write(out, 'curated', (id) => !removedIds.has(id));
     const randomFile = await source.write(out, 'random', (_id, i) => !randomPositions.has(i));
@@ -398,6 +468,9 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
   } catch (error) {
     // No partial results: the folder was made (or emptied) for this curation.
     await rm(out, { recursive: true, force: true }).catch(() => {});
+    if (isFileSystemError(error)) failFileError(error, out, 'write the curation');
     throw error;
+  } finally {
+    await lock.release();
   }
 }

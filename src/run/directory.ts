@@ -2,13 +2,14 @@
 // directory and deletes only what inrun wrote there (the manifest lists it); it refuses the working
 // directory, a folder holding the run's own input data, and any file it does not know, naming them.
 import { lstat, mkdir, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
+import { displayPath } from '../data/readers/table.js';
 import { CHECKPOINT_DIR } from '../io/checkpoint.js';
 import { RUN_FILES, readManifest } from '../io/run-dir.js';
 import { CURATION_DIR, REPORT_FILE } from '../report/write.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError, fileErrorCause } from '../util/fs-errors.js';
-import { LOCK_FILE, lockRunDir, type RunLock } from './lock.js';
+import { LOCK_FILE, LOCK_TAKEOVER_FILE, lockRunDir, type RunLock } from './lock.js';
 
 /** Files a version-1 manifest (which did not list its files) may have next to it. */
 const FORMAT_1_FILES: string[] = Object.values(RUN_FILES);
@@ -45,7 +46,8 @@ async function createDirectory(dir: string): Promise<boolean> {
       break;
     } catch (error) {
       const code = errorCode(error);
-      if (code === 'ENOENT') {
+      // ENOTDIR: a part of the path is a file; going up finds which (it is named above).
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
         // A dangling symbolic link looks missing to stat but exists to mkdir.
         const link = await lstat(at).catch(() => null);
         if (link?.isSymbolicLink())
@@ -58,7 +60,6 @@ async function createDirectory(dir: string): Promise<boolean> {
         at = parent;
         continue;
       }
-      if (code === 'ENOTDIR') fail(`${dir}: cannot create the run directory (a part of the path is a file)`);
       failFileError(error, at, 'read');
     }
   }
@@ -95,7 +96,8 @@ export async function prepareNewRunDir(
     if (!info.isDirectory()) fail(`${dir}: exists and is not a directory; choose another --out`);
     entries = await readdir(dir);
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT') failFileError(error, dir, 'read the run directory');
+    const code = errorCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') failFileError(error, dir, 'read the run directory');
   }
   if (entries === null) {
     const created = await createDirectory(dir);
@@ -144,11 +146,12 @@ async function checkReplaceable(dir: string, entries: string[], inputs: string[]
     RUN_FILES.manifest,
     CHECKPOINT_DIR,
     LOCK_FILE,
+    LOCK_TAKEOVER_FILE,
     ...DERIVED_OUTPUTS,
   ]);
   const unknown = entries.filter((name) => !known.has(name) && !isTemporaryName(name));
   if (unknown.length > 0) {
-    const shown = unknown.slice(0, 5).map((name) => relative(process.cwd(), join(dir, name)) || name);
+    const shown = unknown.slice(0, 5).map((name) => displayPath(join(dir, name)));
     fail(
       `${dir}: --force deletes only what inrun wrote, and this run directory also holds ${shown.join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}; move ${unknown.length === 1 ? 'it' : 'them'} away or choose another --out`,
     );

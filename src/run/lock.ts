@@ -6,11 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 
 export const LOCK_FILE = '.inrun.lock';
+/** Held for a moment while a stale lock is replaced (see takeOver). */
+export const LOCK_TAKEOVER_FILE = `${LOCK_FILE}.takeover`;
 
 export interface LockOwner {
   pid: number;
@@ -98,6 +100,29 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
 }
 
 /**
+ * Replaces the stale lock at `path`, whose content was `seen`, by `owner`'s, holding the takeover
+ * lock meanwhile: 'taken', 'busy' (another process holds the takeover lock) or 'changed' (the lock
+ * is no longer the stale one: released, or taken over by another process).
+ */
+async function takeOver(path: string, seen: string, owner: LockOwner): Promise<'taken' | 'busy' | 'changed'> {
+  const guard = join(dirname(path), LOCK_TAKEOVER_FILE);
+  if (!(await tryCreate(guard, owner))) {
+    // Its maker holds it for a moment only; an old one was left by a process that died then.
+    const made = (await stat(guard).catch(() => null))?.mtimeMs ?? Date.now();
+    if (Date.now() - made > 10_000) await rm(guard, { force: true }).catch(() => {});
+    return 'busy';
+  }
+  try {
+    const now = await readFile(path, 'utf8').catch(() => null);
+    if (now !== seen) return 'changed';
+    await rm(path, { force: true });
+    return (await tryCreate(path, owner)) ? 'taken' : 'changed';
+  } finally {
+    await rm(guard, { force: true }).catch(() => {});
+  }
+}
+
+/**
  * Takes the lock of `dir` (which must exist) or fails at once naming its holder. A stale lock is
  * taken over; `notice` is told so.
  */
@@ -123,7 +148,10 @@ export async function lockRunDir(
         await rm(path, { force: true }).catch(() => {});
     },
   };
-  for (let attempt = 0; attempt < 3; attempt++) {
+  // A stale lock is replaced under a second lock (LOCK_TAKEOVER_FILE), so that of several
+  // processes finding it stale at once only one takes it over; the others then find its lock.
+  const deadline = Date.now() + 5000;
+  for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
     if (await tryCreate(path, owner)) return lock;
     let text = '';
     try {
@@ -135,21 +163,26 @@ export async function lockRunDir(
     const holder = parseOwner(text);
     if (holder && !isStale(holder))
       fail(
-        `${dir}: the run directory is in use by ${holder.purpose || 'another inrun process'} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}); ` +
+        `${dir}: in use by ${holder.purpose || 'another inrun process'} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}); ` +
           `wait for it to finish or stop it (if that process is gone on another machine, delete ${path})`,
       );
     if (!holder && text.trim() !== '')
       fail(`${path}: not an inrun lock file; delete it if no inrun process is using ${dir}`);
     // An empty lock may be another process between creating and writing it: give it time.
     if (!holder && Date.now() - (await stat(path).catch(() => ({ mtimeMs: 0 }))).mtimeMs < 10_000)
-      fail(`${dir}: the run directory is being locked by another inrun process; try again in a moment`);
+      fail(`${dir}: being locked by another inrun process; try again in a moment`);
     // Stale (or empty: its writer died between creating and writing it). Take it over.
-    await rm(path, { force: true });
-    notice(
-      holder
-        ? `took over the stale lock of ${dir} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}, is no longer running)`
-        : `took over the empty lock file of ${dir} (its writer did not finish)`,
-    );
+    const outcome = await takeOver(path, text, owner);
+    if (outcome === 'taken') {
+      notice(
+        holder
+          ? `took over the stale lock of ${dir} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}, is no longer running)`
+          : `took over the empty lock file of ${dir} (its writer did not finish)`,
+      );
+      return lock;
+    }
+    // Another process is taking it over right now (or just did): look again in a moment.
+    if (outcome === 'busy') await new Promise((r) => setTimeout(r, 20));
   }
   return fail(`${dir}: could not take the run directory's lock (${path}); another process keeps taking it`);
 }

@@ -8,17 +8,19 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import {
+  hasCheckpoint,
+  loadCheckpoint,
+  removeCheckpoint,
+  removeTemporaryFiles,
+  saveCheckpoint,
+} from '../io/checkpoint.js';
 import { type DataFileInfo, RUN_FILES, type RunManifest, readManifest } from '../io/run-dir.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
-import {
-  traceToCsv,
-  traceToJsonl,
-  valuesToCsv,
-  valuesToJsonl,
-  valuesToParquet,
-} from '../io/values-writers.js';
+import { TraceLog } from '../io/trace-log.js';
+import { valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
+import type { Sequential } from '../models/sequential.js';
 import { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail, InrunError } from '../util/errors.js';
 import { failFileError, isFileSystemError } from '../util/fs-errors.js';
@@ -27,6 +29,7 @@ import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js'
 import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
 import { prepareNewRunDir } from './directory.js';
 import { lockRunDir, type RunLock } from './lock.js';
+import { checkRunFits } from './memory.js';
 import { loadTextTrainingData, type TextTrainingData } from './text-data.js';
 import { checkRecordedVocabulary, textRunOutputs } from './text-outputs.js';
 
@@ -195,6 +198,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
   }
   try {
     if (previous) {
+      // Again under the lock: another resume may have finished the run in the meantime.
+      previous = await readManifest(runDir);
       if (previous.status === 'complete') fail(`${runDir}: the run is already complete; nothing to resume`);
       config = await resumedConfig(runDir, previous);
     }
@@ -207,6 +212,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       if (text) await checkRecordedVocabulary(runDir, text.vocabulary);
     }
     if (text) for (const skip of text.skipped) notice(skip.message);
+    // Refuse, before allocating, a run that cannot fit in memory.
+    checkRunFits(config!, {
+      inputs: text ? 1 : inputs.features.length,
+      outputs: text ? text.vocabulary.size : config!.task === 'classification' ? inputs.classes! : 1,
+      trainExamples: inputs.train.size,
+      validationExamples: inputs.validation.size,
+    });
+    // The model, the optimizer and the initial weights are checked before anything is written too.
+    const training = await buildTraining(config!, inputs, text);
     if (!lock) {
       const inputsOnDisk = [config!.data.train, config!.data.validation, config!.initWeights].filter(
         (p): p is string => p !== undefined,
@@ -214,7 +228,10 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       lock = (await prepareNewRunDir(runDir, { force: options.force ?? false, inputs: inputsOnDisk, notice }))
         .lock;
     }
+    // What a process killed mid-write left behind (temporary files, half-written checkpoints).
+    if (previous) await removeTemporaryFiles(runDir);
     return await runInDirectory({
+      ...training,
       config: config!,
       runDir,
       inputs,
@@ -228,20 +245,23 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
   }
 }
 
-interface RunContext {
-  config: TrainConfig;
-  runDir: string;
-  inputs: RunInputs;
-  text: TextTrainingData | null;
-  previous: RunManifest | null;
-  emit: (event: RunEvent) => void;
-  signal: AbortSignal | undefined;
+interface Training {
+  model: Sequential;
+  trainer: Trainer;
+  totalSteps: number;
+  stageStarts: number[];
+  /** Where the valuer's trace rows go: set once the run directory is ready. */
+  traceRows: { log: TraceLog | null };
 }
 
-async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
-  const { config, runDir, inputs, text, previous, emit, signal } = context;
+async function buildTraining(
+  config: TrainConfig,
+  inputs: RunInputs,
+  text: TextTrainingData | null,
+): Promise<Training> {
   const model = text ? buildTextModel(config, text) : buildModel(config, inputs);
   const { totalSteps, stageStarts } = runLength(config, inputs.train.size);
+  const traceRows: Training['traceRows'] = { log: null };
   const trainer = new Trainer({
     model,
     optimizer: buildOptimizer(config),
@@ -256,14 +276,39 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       stageStarts,
       recordBatchIds: config.recordBatchIds,
       gapSamples: config.gapSamples,
+      // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
+      keepTrace: false,
+      onTraceRow: (row) => traceRows.log!.append(row),
     },
   });
+  if (config.initWeights !== undefined) {
+    const init = await readSafetensors(config.initWeights);
+    loadModelTensors(model, init.tensors, config.initWeights);
+  }
+  return { model, trainer, totalSteps, stageStarts, traceRows };
+}
+
+interface RunContext extends Training {
+  config: TrainConfig;
+  runDir: string;
+  inputs: RunInputs;
+  text: TextTrainingData | null;
+  previous: RunManifest | null;
+  emit: (event: RunEvent) => void;
+  signal: AbortSignal | undefined;
+}
+
+async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
+  const { config, runDir, inputs, text, previous, emit, signal } = context;
+  const { model, trainer, totalSteps, stageStarts } = context;
   const kernels =
     model.kernels.kind === 'native'
       ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
       : 'portable (TypeScript)';
   const path = (name: string) => join(runDir, name);
   const now = () => new Date().toISOString();
+  const traceOptions = { batchIds: config.recordBatchIds };
+  let traceLog: TraceLog;
 
   let manifest: RunManifest;
   // The manifest is rewritten at every checkpoint and at the end; each write is atomic.
@@ -289,12 +334,13 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     manifest.files ??= Object.values(RUN_FILES).filter((name) => name !== RUN_FILES.checkpoint);
     delete manifest.message;
     const saved = (await hasCheckpoint(runDir)) ? await loadCheckpoint(runDir, model.dtype) : null;
-    if (saved) trainer.restore(saved);
+    if (saved) {
+      if (!saved.traceLog)
+        fail(`${path(RUN_FILES.checkpoint)}: saved without the trace position; start the run again`);
+      traceLog = await TraceLog.resume(runDir, saved.traceLog, traceOptions);
+      trainer.restore(saved);
+    } else traceLog = await TraceLog.create(runDir, traceOptions); // drops rows of a run killed before its first checkpoint
   } else {
-    if (config.initWeights !== undefined) {
-      const init = await readSafetensors(config.initWeights);
-      loadModelTensors(model, init.tensors, config.initWeights);
-    }
     const configText = `${JSON.stringify(config, null, 2)}\n`;
     const initialWeights = encodeSafetensors(modelTensors(model), { format: 'pt' });
     const vocabularyText = text ? `${JSON.stringify(text.vocabulary, null, 2)}\n` : null;
@@ -328,7 +374,10 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     await writeRunFile(RUN_FILES.config, configText);
     if (vocabularyText) await writeRunFile(RUN_FILES.vocabulary, vocabularyText);
     await writeRunFile(RUN_FILES.weightsInitial, initialWeights);
+    traceLog = await TraceLog.create(runDir, traceOptions);
+    manifest.files!.push(RUN_FILES.traceCsv, RUN_FILES.traceJsonl);
   }
+  context.traceRows.log = traceLog;
 
   const sessionStart = performance.now();
   const baseSeconds = manifest.times.trainingSeconds;
@@ -341,7 +390,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   };
   let checkpointStep: number | null = previous && trainer.step > 0 ? trainer.step : null;
   const checkpoint = async () => {
-    await saveCheckpoint(runDir, trainer.checkpoint()).catch((error) =>
+    const position = await traceLog.flush();
+    await saveCheckpoint(runDir, trainer.checkpoint(), position).catch((error) =>
       failFileError(error, path(RUN_FILES.checkpoint), 'save the checkpoint'),
     );
     checkpointStep = trainer.step;
@@ -388,6 +438,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         const message = `interrupted${reasonText(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
         setStatus('interrupted', message);
         await writeManifest();
+        await traceLog.close();
         return {
           runDir,
           status: 'interrupted',
@@ -427,17 +478,15 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       for (const name of [RUN_FILES.documents, RUN_FILES.sources])
         if (!manifest.files!.includes(name)) manifest.files!.push(name);
     }
-    await writeRunFile(RUN_FILES.traceCsv, traceToCsv(valuer.trace));
-    await writeRunFile(RUN_FILES.traceJsonl, traceToJsonl(valuer.trace));
+    await traceLog.close();
     await writeRunFile(RUN_FILES.weightsFinal, encodeSafetensors(modelTensors(model), { format: 'pt' }));
     setStatus('complete');
     manifest.files = manifest.files!.filter((name) => name !== RUN_FILES.checkpoint);
     await writeManifest();
     await removeCheckpoint(runDir).catch(() => {});
+    await removeTemporaryFiles(runDir).catch(() => {});
 
-    const trace = valuer.trace;
-    let maxResidual = 0;
-    for (const row of trace) maxResidual = Math.max(maxResidual, Math.abs(row.efficiencyResidual));
+    const stats = traceLog.summary;
     return {
       runDir,
       status: 'complete',
@@ -446,12 +495,13 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       manifest,
       summary: {
         examplesValued: ledger.size,
-        initialValidationLoss: trace[0].validationLossBefore,
-        finalValidationLoss: trace[trace.length - 1].validationLossAfter,
-        maxEfficiencyResidual: maxResidual,
+        initialValidationLoss: stats.initialValidationLoss!,
+        finalValidationLoss: stats.finalValidationLoss ?? Number.NaN,
+        maxEfficiencyResidual: stats.maxAbsEfficiencyResidual,
       },
     };
   } catch (error) {
+    await traceLog.close().catch(() => {});
     const userError = error instanceof InrunError || isFileSystemError(error);
     const cause = error instanceof Error ? error.message : String(error);
     const kept =
