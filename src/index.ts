@@ -7,6 +7,15 @@ export {
   TensorDataset,
   type TensorDatasetOptions,
 } from './data/dataset.js';
+export {
+  type ReadTableOptions,
+  readTable,
+  type Table,
+  type TableFormat,
+  type TableRow,
+  tableFormat,
+  writeRowsLike,
+} from './data/readers/index.js';
 export { getKernels } from './kernels/index.js';
 export type { DType, FloatArray, KernelKind, Kernels } from './kernels/types.js';
 export { CausalSelfAttention } from './layers/attention.js';
@@ -31,11 +40,40 @@ export {
 } from './models/builders.js';
 export { type GptConfig, gpt } from './models/gpt.js';
 export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
+export { Adam, type AdamOptions, type AdamVariant, adam, adamw } from './optim/adam.js';
 export { learningRate, type Schedule } from './optim/schedule.js';
 export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
 export type { Optimizer, StepPlan } from './optim/types.js';
+export * from './run/index.js';
 export { type GroupTotal, type LedgerEntry, ValueLedger } from './shapley/ledger.js';
 export { InRunValuer, type StepValues, type TraceEntry, type ValuerOptions } from './shapley/valuer.js';
+export { type DocumentValue, documentValues } from './text/aggregate.js';
+export {
+  BUNDLED_CORPUS_NAMES,
+  type BundledCorpusInfo,
+  type BundledCorpusName,
+  listBundledCorpora,
+  loadBundledCorpus,
+} from './text/corpora.js';
+export {
+  type SequenceExample,
+  type SkippedDocument,
+  type SkipReason,
+  type SplitOptions,
+  type SplitResult,
+  splitIntoSequences,
+  type TextDocument,
+  type TextSequence,
+  TextSequenceDataset,
+} from './text/sequences.js';
+export {
+  END_OF_TEXT,
+  getTokenizer,
+  TOKENIZER_NAMES,
+  type Tokenizer,
+  type TokenizerName,
+} from './text/tokenizer.js';
+export { type CompactVocabulary, compactVocabulary } from './text/vocabulary.js';
 export { type StepReport, Trainer, type TrainerOptions, train } from './train/trainer.js';
 
 export { DivergenceError, InrunError } from './util/errors.js';

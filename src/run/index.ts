@@ -1,0 +1,24 @@
+// The library's run API: what `inrun train`, `report`, `curate` and the demos do, as calls.
+// A config (a file, or an object checked by parseTrainConfig) names the data; trainRun trains
+// into a run directory and resumes it; loadRun reads a finished one back.
+export { type LoadedRun, loadRun, RUN_FILES, type RunManifest, type RunStatus } from '../io/run-dir.js';
+export { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
+export { FIELDS, loadConfigFile, parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
+export { loadTrainingData, type RunInputs, runSeeds, type TrainingData } from './data.js';
+export { LOCK_FILE, type LockOwner, lockRunDir, type RunLock } from './lock.js';
+export {
+  type AvailableMemory,
+  availableMemory,
+  checkRunMemory,
+  estimateRunMemory,
+  type MemoryEstimate,
+  type RunShape,
+} from './memory.js';
+export { loadTextTrainingData, type TextTrainingData } from './text-data.js';
+export {
+  type RunEvent,
+  type RunSummary,
+  type TrainRunOptions,
+  type TrainRunResult,
+  trainRun,
+} from './train-run.js';
