@@ -45,6 +45,9 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
   ['--text-column <name>', 'columns.text', 'string', 'gpt: text column of a JSONL/CSV/Parquet file'],
   ['--task <kind>', 'task', 'string', 'classification, binary or regression'],
   ['--classes <n>', 'classes', 'number', 'number of classes (classification)'],
+  ['--class-names <a,b,...>', 'classNames', 'list', 'class names in label order (pins the mapping)'],
+  ['--missing <policy>', 'data.missing', 'string', 'rows with missing cells: error or drop'],
+  ['--standardize', 'data.standardize', 'boolean', 'standardize features (fitted on the training split)'],
   ['--model <kind>', 'model.kind', 'string', 'logreg, mlp or gpt'],
   ['--hidden <n,n,...>', 'model.hidden', 'numberList', 'mlp hidden widths'],
   ['--activation <name>', 'model.activation', 'string', 'mlp activation'],
@@ -220,6 +223,11 @@ async function trainCommandRun(
       case 'checkpoint':
         progress?.event('checkpoint', { step: event.step });
         return;
+      case 'warning':
+        // Warnings show in every mode (--quiet too): the values of this run need a second look.
+        io.stderr(`${mode === 'bar' ? '\r\x1b[2K' : ''}inrun: warning: ${event.warning.message}\n`);
+        progress?.event('warning', { ...event.warning });
+        return;
     }
   };
   let result: TrainRunResult;
@@ -265,5 +273,10 @@ async function trainCommandRun(
   io.stdout(
     `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${summary.examplesValued} examples; also .jsonl, .parquet)\n`,
   );
+  const warnings = result.manifest.warnings?.length ?? 0;
+  if (warnings > 0)
+    io.stdout(
+      `warnings: ${warnings} (printed above; kept in manifest.json and shown in inrun report) — these values need a second look\n`,
+    );
   io.stdout(`run: ${shownDir}\n`);
 }

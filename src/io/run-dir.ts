@@ -230,6 +230,11 @@ export async function readManifest(dir: string): Promise<RunManifest> {
   }
   if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'inrun-run')
     fail(`${shown}: not a run directory (its ${RUN_FILES.manifest} is not an inrun run manifest)`);
+  const version = manifest.formatVersion as unknown;
+  if (version !== 1 && version !== 2)
+    fail(
+      `${displayPath(path)}: run directory format ${JSON.stringify(version)} is not one this inrun reads (1 or 2); it was written by a newer inrun — upgrade inrun to read it`,
+    );
   return manifest as RunManifest;
 }
 
@@ -293,6 +298,14 @@ function parseJsonLines<T>(text: string, path: string): T[] {
     });
 }
 
+/** The rows of a trace.jsonl (NaN, written as null in the non-nullable fields, restored). */
+export function parseTraceJsonl(text: string, path: string): TraceEntry[] {
+  return parseJsonLines<Record<string, unknown>>(text, path).map((row) => {
+    for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
+    return row as unknown as TraceEntry;
+  });
+}
+
 /** Reads a finished run directory back (values, trace, weights, config, manifest). */
 export async function loadRun(dir: string): Promise<LoadedRun> {
   const manifest = await readManifest(dir);
@@ -319,11 +332,7 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
       };
     },
   );
-  const trace = parseJsonLines<Record<string, unknown>>(await readText(tracePath), tracePath).map((row) => {
-    // NaN was written as null in the non-nullable fields.
-    for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
-    return row as unknown as TraceEntry;
-  });
+  const trace = parseTraceJsonl(await readText(tracePath), tracePath);
   const initial = (await readTensors(join(dir, RUN_FILES.weightsInitial))).tensors;
   const final = (await readTensors(join(dir, RUN_FILES.weightsFinal))).tensors;
   let perValidation: LoadedRun['perValidation'] = null;

@@ -1,6 +1,6 @@
 // Report inputs from a trainer (library use) and from a run directory (`inrun report`).
 import type { ExampleId } from '../data/dataset.js';
-import type { LoadedRun } from '../io/run-dir.js';
+import type { LoadedRun, RunWarning } from '../io/run-dir.js';
 import type { LedgerEntry } from '../shapley/ledger.js';
 import type { Trainer } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
@@ -15,6 +15,8 @@ export interface ReportOptions {
   curation?: CurationComparison | null;
   topCount?: number;
   notes?: string[];
+  /** Warnings about the run (default: from a run directory, its manifest's). */
+  warnings?: RunWarning[];
 }
 
 function fromLedgerEntry(e: LedgerEntry, order: 1 | 2): ReportValue {
@@ -67,6 +69,7 @@ export function reportInputFromTrainer(trainer: Trainer, options: ReportOptions 
     curation: options.curation ?? null,
     topCount,
     notes: options.notes,
+    warnings: options.warnings ?? [],
   };
 }
 
@@ -95,5 +98,6 @@ export function reportInputFromRun(run: LoadedRun, options: ReportOptions = {}):
     curation: options.curation ?? null,
     topCount,
     notes: options.notes,
+    warnings: options.warnings ?? run.manifest.warnings ?? [],
   };
 }

@@ -4,6 +4,7 @@
 // a curation comparison.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { RunWarning } from '../io/run-dir.js';
 import {
   downsampleCurve,
   efficiencyScatter,
@@ -60,6 +61,11 @@ section h2 { margin: 0 0 6px; font-size: 19px; }
 section h3 { margin: 16px 0 6px; font-size: 15px; }
 p.note, .notes li { color: var(--muted); margin: 4px 0 10px; }
 .notes { background: #fff8e1; border: 1px solid #f0d98c; border-radius: 8px; padding: 8px 14px 8px 30px; }
+section.warnings { background: #fdecee; border: 2px solid var(--bad); }
+section.warnings h2 { color: var(--bad); }
+section.warnings ul { margin: 8px 0 0; padding-left: 20px; }
+section.warnings li { margin: 8px 0; }
+section.warnings .at { color: var(--muted); font-size: 12.5px; margin-left: 6px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 10px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 .card .k { color: var(--muted); font-size: 12px; }
@@ -223,6 +229,35 @@ ${chart('curation', 'validation loss of the original, curated and random-removal
   };
 }
 
+/** Headings of the warning codes of src/run/diagnostics.ts (others show their code). */
+const WARNING_TITLES: Record<string, string> = {
+  'exploding-loss': 'Exploding loss',
+  'taylor-error': 'Taylor error',
+  'efficiency-residual': 'Values do not add up',
+  'feature-scale': 'Feature scale',
+  'target-scale': 'Target scale',
+};
+
+/** The run's warnings, in a box above everything else: values of such a run may mean nothing. */
+function warningsSection(warnings: RunWarning[]): string {
+  if (warnings.length === 0) return '';
+  const items = warnings
+    .map(
+      (w) =>
+        `<li><b>${escapeHtml(WARNING_TITLES[w.code] ?? w.code)}</b><span class="at">${w.step === null ? 'before training' : `step ${w.step}`}</span>` +
+        `<br>${escapeHtml(w.message)}</li>`,
+    )
+    .join('\n');
+  const count = warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`;
+  return `<section id="warnings" class="warnings" role="alert">
+<h2>⚠ ${count}: the values of this run may be meaningless</h2>
+<p>Found while the run trained. Each says what to change; retrain before trusting the values below.</p>
+<ul>
+${items}
+</ul>
+</section>`;
+}
+
 function formatSigned(x: number): string {
   return x > 0 ? `+${x}` : x < 0 ? `−${-x}` : '±0';
 }
@@ -293,6 +328,9 @@ export function renderReport(input: ReportInput): string {
   };
 
   const notes = (input.notes ?? []).filter((n) => n.trim() !== '');
+  const warnings = input.warnings ?? [];
+  const sections: [string, string][] =
+    warnings.length > 0 ? [['warnings', 'Warnings'], ...SECTIONS] : SECTIONS;
   const valueName = order === 2 ? 'second-order value' : 'first-order value';
   const groupRows = groups
     .slice(0, MAX_GROUP_ROWS)
@@ -338,8 +376,9 @@ export function renderReport(input: ReportInput): string {
 <header>
 <h1>${escapeHtml(input.title)}</h1>
 ${input.subtitle ? `<p class="sub">${escapeHtml(input.subtitle)}</p>` : ''}
-<nav>${SECTIONS.map(([id, label]) => `<a href="#${id}">${label}</a>`).join('')}</nav>
+<nav>${sections.map(([id, label]) => `<a href="#${id}">${label}</a>`).join('')}</nav>
 </header>
+${warningsSection(warnings)}
 <noscript><p class="notes">The charts need JavaScript; the tables below do not.</p></noscript>
 ${notes.length > 0 ? `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}
 

@@ -1,3 +1,4 @@
+import type { RunWarning } from '../io/run-dir.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 
 /** What an example holds, shown next to its value in the top and bottom lists. */
@@ -109,4 +110,6 @@ export interface ReportInput {
   topCount?: number;
   /** Extra remarks shown at the top (e.g. why example contents are missing). */
   notes?: string[];
+  /** Warnings about the run's values (manifest.json `warnings`), shown first in a box of their own. */
+  warnings?: RunWarning[];
 }

@@ -5,6 +5,16 @@ export { type LoadedRun, loadRun, RUN_FILES, type RunManifest, type RunStatus } 
 export { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 export { FIELDS, loadConfigFile, parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 export { loadTrainingData, type RunInputs, runSeeds, type TrainingData } from './data.js';
+export {
+  EFFICIENCY_TOLERANCE_UNITS,
+  FEATURE_RMS_LIMIT,
+  FEATURE_SPREAD_LIMIT,
+  LOSS_GROWTH_LIMIT,
+  RunDiagnostics,
+  type RunWarning,
+  TARGET_RMS_LIMIT,
+  TAYLOR_ERROR_LIMIT,
+} from './diagnostics.js';
 export { LOCK_FILE, type LockOwner, lockRunDir, type RunLock } from './lock.js';
 export {
   type AvailableMemory,

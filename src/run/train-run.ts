@@ -15,18 +15,26 @@ import {
   removeTemporaryFiles,
   saveCheckpoint,
 } from '../io/checkpoint.js';
-import { type DataFileInfo, RUN_FILES, type RunManifest, readManifest } from '../io/run-dir.js';
+import {
+  type DataFileInfo,
+  parseTraceJsonl,
+  RUN_FILES,
+  type RunManifest,
+  readManifest,
+} from '../io/run-dir.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
 import { TraceLog } from '../io/trace-log.js';
 import { valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
 import type { Sequential } from '../models/sequential.js';
+import type { TraceEntry } from '../shapley/valuer.js';
 import { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail, InrunError } from '../util/errors.js';
 import { failFileError, isFileSystemError } from '../util/fs-errors.js';
 import { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js';
 import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
+import { RunDiagnostics, type RunWarning } from './diagnostics.js';
 import { prepareNewRunDir } from './directory.js';
 import { lockRunDir, type RunLock } from './lock.js';
 import { checkRunFits } from './memory.js';
@@ -60,6 +68,8 @@ export type RunEvent =
       efficiencyResidual: number | null;
     }
   | { type: 'checkpoint'; step: number }
+  /** Something is wrong with the run that makes its values doubtful; says what to change (src/run/diagnostics.ts). */
+  | { type: 'warning'; warning: RunWarning }
   /** Something the user should know that changes nothing (a skipped document, a stale lock taken over). */
   | { type: 'notice'; message: string };
 
@@ -220,7 +230,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       validationExamples: inputs.validation.size,
     });
     // The model, the optimizer and the initial weights are checked before anything is written too.
-    const training = await buildTraining(config!, inputs, text);
+    const diagnostics = RunDiagnostics.fromConfig(config!, { previous: previous?.warnings });
+    const warn = (found: RunWarning[]) => {
+      for (const warning of found) emit({ type: 'warning', warning });
+    };
+    const training = await buildTraining(config!, inputs, text, (row) => warn(diagnostics.checkRow(row)));
+    warn(diagnostics.checkData(inputs));
     if (!lock) {
       const inputsOnDisk = [config!.data.train, config!.data.validation, config!.initWeights].filter(
         (p): p is string => p !== undefined,
@@ -232,6 +247,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     if (previous) await removeTemporaryFiles(runDir);
     return await runInDirectory({
       ...training,
+      diagnostics,
+      warn,
       config: config!,
       runDir,
       inputs,
@@ -258,6 +275,8 @@ async function buildTraining(
   config: TrainConfig,
   inputs: RunInputs,
   text: TextTrainingData | null,
+  /** Called with every completed trace row, after it went to the trace files. */
+  onRow: (row: TraceEntry) => void,
 ): Promise<Training> {
   const model = text ? buildTextModel(config, text) : buildModel(config, inputs);
   const { totalSteps, stageStarts } = runLength(config, inputs.train.size);
@@ -278,7 +297,10 @@ async function buildTraining(
       gapSamples: config.gapSamples,
       // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
       keepTrace: false,
-      onTraceRow: (row) => traceRows.log!.append(row),
+      onTraceRow: (row) => {
+        traceRows.log!.append(row);
+        onRow(row);
+      },
     },
   });
   if (config.initWeights !== undefined) {
@@ -289,6 +311,8 @@ async function buildTraining(
 }
 
 interface RunContext extends Training {
+  diagnostics: RunDiagnostics;
+  warn: (found: RunWarning[]) => void;
   config: TrainConfig;
   runDir: string;
   inputs: RunInputs;
@@ -300,7 +324,7 @@ interface RunContext extends Training {
 
 async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   const { config, runDir, inputs, text, previous, emit, signal } = context;
-  const { model, trainer, totalSteps, stageStarts } = context;
+  const { model, trainer, totalSteps, stageStarts, diagnostics, warn } = context;
   const kernels =
     model.kernels.kind === 'native'
       ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
@@ -314,6 +338,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   // The manifest is rewritten at every checkpoint and at the end; each write is atomic.
   const writeManifest = async () => {
     manifest.stepsDone = trainer.step;
+    const warnings = diagnostics.warnings;
+    if (warnings.length > 0) manifest.warnings = warnings;
     await writeFileAtomic(path(RUN_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`).catch((error) =>
       failFileError(error, path(RUN_FILES.manifest), 'write'),
     );
@@ -339,6 +365,12 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         fail(`${path(RUN_FILES.checkpoint)}: saved without the trace position; start the run again`);
       traceLog = await TraceLog.resume(runDir, saved.traceLog, traceOptions);
       trainer.restore(saved);
+      // The checks over a window of steps continue where they were: replay the rows kept.
+      const tracePath = path(RUN_FILES.traceJsonl);
+      const text = await readFile(tracePath, 'utf8').catch((error) =>
+        failFileError(error, tracePath, 'read'),
+      );
+      for (const row of parseTraceJsonl(text, tracePath)) warn(diagnostics.checkRow(row));
     } else traceLog = await TraceLog.create(runDir, traceOptions); // drops rows of a run killed before its first checkpoint
   } else {
     const configText = `${JSON.stringify(config, null, 2)}\n`;

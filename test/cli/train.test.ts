@@ -343,13 +343,16 @@ test('train: divergence stops with one line and marks the run failed', async () 
     '--quiet',
   );
   assert.equal(r.code, 1);
+  // The exploding loss is warned about as it happens (even with --quiet), then the run stops.
+  assert.match(r.err, /^inrun: warning: the validation loss rose to [^\n]* Lower optimizer\.lr \(now 1000\)/);
   assert.match(
     r.err,
-    /^inrun: error: training diverged at step \d+: the training loss is not finite[^\n]*\n$/,
+    /\ninrun: error: training diverged at step \d+: the training loss is not finite[^\n]*\n$/,
   );
   const manifest = JSON.parse(readFileSync(join(out, RUN_FILES.manifest), 'utf8'));
   assert.equal(manifest.status, 'failed');
   assert.match(manifest.message, /training diverged/);
+  assert.ok(manifest.warnings.some((w: { code: string }) => w.code === 'exploding-loss'));
   assert.ok(!existsSync(join(out, RUN_FILES.valuesCsv)));
 });
 
