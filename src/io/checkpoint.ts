@@ -23,6 +23,11 @@ import { TRACE_FIELDS } from './values-writers.js';
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = '.checkpoint.old';
 const TEMP_DIR = /^\.checkpoint\.tmp-\d+-[0-9a-f]{8}$/;
+
+/** The names of the checkpoint writer's temporary folders (a new one, and the previous one while swapping). */
+export function isCheckpointTempName(name: string): boolean {
+  return TEMP_DIR.test(name) || name === OLD_DIR;
+}
 const STATE_JSON = 'state.json';
 const TENSORS = 'tensors.safetensors';
 const SUMS = 'SHA256SUMS';

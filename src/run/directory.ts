@@ -4,7 +4,8 @@
 import { lstat, mkdir, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { displayPath } from '../data/readers/table.js';
-import { CHECKPOINT_DIR } from '../io/checkpoint.js';
+import { isAtomicTempName } from '../io/atomic.js';
+import { CHECKPOINT_DIR, isCheckpointTempName } from '../io/checkpoint.js';
 import { RUN_FILES, readManifest } from '../io/run-dir.js';
 import { CURATION_DIR, REPORT_FILE } from '../report/write.js';
 import { fail } from '../util/errors.js';
@@ -19,7 +20,7 @@ const DERIVED_OUTPUTS = [REPORT_FILE, CURATION_DIR];
 
 /** Temporary names of inrun's atomic writers (src/io/atomic.ts, src/io/checkpoint.ts). */
 export function isTemporaryName(name: string): boolean {
-  return /^\..+\.\d+\.[0-9a-f]+\.tmp$/.test(name) || /^\.checkpoint\.(tmp-.+|old)$/.test(name);
+  return isAtomicTempName(name) || isCheckpointTempName(name);
 }
 
 const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}${sep}`);

@@ -33,14 +33,18 @@ export function errorCode(error: unknown): string | undefined {
 /** True for errors of the operating system about files (as opposed to bugs). */
 export function isFileSystemError(error: unknown): boolean {
   const code = errorCode(error);
-  return code !== undefined && /^E[A-Z]+$/.test(code) && !(error instanceof InrunError);
+  if (code === undefined || error instanceof InrunError) return false;
+  return /^E[A-Z]+$/.test(code) || code === 'ERR_FS_FILE_TOO_LARGE';
 }
 
-/** "permission denied", "no space left on device", …; the code itself for rare ones. */
+/** "permission denied", "no space left on device", …; Node's own words for rare codes. */
 export function fileErrorCause(error: unknown): string {
   const code = errorCode(error);
-  if (code === undefined) return error instanceof Error ? error.message : String(error);
-  return CAUSES[code] ?? code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === undefined) return message;
+  if (code === 'ERR_FS_FILE_TOO_LARGE') return 'file too large to read (over 2 GiB)';
+  // Node's message reads "ECODE: words, syscall 'path'": keep the words.
+  return CAUSES[code] ?? /^E[A-Z]+: ([^,]+)/.exec(message)?.[1] ?? 'system error';
 }
 
 /**
