@@ -26,8 +26,11 @@
  *   sources.csv                  one row per source: source, documents, sequences, first_order,
  *                                second_order, stage_0..k-1
  *
- * Every file is written atomically. Values, trace and weights depend only on the config and the
- * data, so equal runs (and resumed runs) give byte-identical files.
+ * Every file is written atomically except trace.csv and trace.jsonl, which grow a row per step
+ * (src/io/trace-log.ts; a resume cuts them back to the checkpoint). manifest.json lists the files
+ * the run wrote; .inrun.lock exists while a process writes the run (src/run/lock.ts). Values,
+ * trace and weights depend only on the config and the data, so equal runs (and resumed runs) give
+ * byte-identical files.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -350,6 +350,13 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   };
 
   if (previous) {
+    // Byte-identical resumes need the kernels the run started with (their sums round differently).
+    const kindOf = (text: string) => (text.startsWith('native') ? 'native' : 'portable');
+    if (kindOf(previous.kernels) !== kindOf(kernels))
+      emit({
+        type: 'notice',
+        message: `the run started on ${kindOf(previous.kernels)} kernels and continues on ${kindOf(kernels)} ones: its values will differ from an uninterrupted run's in the last digits (set kernels or INRUN_KERNELS to ${kindOf(previous.kernels)} to avoid it)`,
+      });
     const initialPath = path(RUN_FILES.weightsInitial);
     loadModelTensors(model, (await readSafetensors(initialPath)).tensors, initialPath);
     manifest = {

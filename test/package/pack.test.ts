@@ -216,10 +216,12 @@ test('the tarball holds the built package, bin, native sources and install scrip
     'dist/index.js',
     'dist/index.d.ts',
     'dist/cli/main.js',
+    'CHANGELOG.md',
+    'LICENSE',
   ])
     assert.ok(tarball.includes(required), `${required} is not in the tarball`);
   const allowed =
-    /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/build-native\.mjs|(bin|dist|native)\/.+)$/;
+    /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/build-native\.mjs|(bin|dist|native)\/.+)$/;
   assert.deepEqual(
     tarball.filter((path) => !allowed.test(path)),
     [],
@@ -235,6 +237,11 @@ test('the tarball holds the built package, bin, native sources and install scrip
     .map((path) => path.slice('dist/'.length))
     .sort();
   assert.deepEqual(shipped, fromSources);
+  // Source maps would point at src/, which is not shipped.
+  assert.deepEqual(
+    tarball.filter((path) => path.endsWith('.map')),
+    [],
+  );
   assert.equal(packedManifest.scripts.install, 'node scripts/build-native.mjs');
 });
 
