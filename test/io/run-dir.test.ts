@@ -147,7 +147,11 @@ test('loadRun refuses unfinished or foreign folders', async () => {
   await assert.rejects(loadRun(join(root, 'nothing-here')), /no such run directory/);
   const dir = join(root, 'unfinished');
   mkdirSync(dir);
-  await writeJsonFile(join(dir, RUN_FILES.manifest), { format: 'inrun-run', status: 'running' });
+  await writeJsonFile(join(dir, RUN_FILES.manifest), {
+    format: 'inrun-run',
+    formatVersion: 2,
+    status: 'running',
+  });
   await assert.rejects(
     loadRun(dir),
     /the run is not complete \(status: running\); finish it with: inrun train --resume/,
@@ -156,4 +160,16 @@ test('loadRun refuses unfinished or foreign folders', async () => {
   mkdirSync(foreign);
   await writeJsonFile(join(foreign, RUN_FILES.manifest), { name: 'something else' });
   await assert.rejects(loadRun(foreign), /not an inrun run manifest/);
+  // A run directory of a later format is refused by name, not misread.
+  const later = join(root, 'later');
+  mkdirSync(later);
+  await writeJsonFile(join(later, RUN_FILES.manifest), {
+    format: 'inrun-run',
+    formatVersion: 3,
+    status: 'complete',
+  });
+  await assert.rejects(
+    loadRun(later),
+    /run directory format 3 is not one this inrun reads \(1 or 2\); it was written by a newer inrun/,
+  );
 });

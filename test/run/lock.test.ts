@@ -274,7 +274,7 @@ test('lock: of many racing to take over one stale lock, exactly one gets it', as
     const holder = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as LockOwner;
     assert.equal(holder.purpose, won[0].owner.purpose, 'the lock on disk is the winner’s');
     for (const message of refused)
-      assert.match(message, /in use by racer \d \(pid \d+ on |is being locked by another inrun process/);
+      assert.match(message, /in use by racer \d \(pid \d+ on |being locked by another inrun process/);
     await won[0].release();
     assert.ok(!existsSync(join(dir, LOCK_FILE)));
   }
@@ -287,7 +287,7 @@ test('lock: train --force and train --resume on a run in use exit at once, namin
   for (const run of [finished, interrupted])
     writeFileSync(join(run, LOCK_FILE), owner({ purpose: 'inrun train' }));
   const holder = new RegExp(
-    `the run directory is in use by inrun train \\(pid ${process.pid} on ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, since `,
+    `in use by inrun train \\(pid ${process.pid} on ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, since `,
   );
   for (const argv of [
     ['train', '--config', join(finished, 'config.json'), '--out', finished, '--force', '--quiet'],
