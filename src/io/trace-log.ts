@@ -50,6 +50,8 @@ class LogFile {
   private readonly hash: Hash;
   private pending: string[] = [];
   private pendingBytes = 0;
+  /** Buffered bytes that trigger the next write. */
+  private nextSpill = SPILL_BYTES;
 
   constructor(
     readonly path: string,
@@ -68,12 +70,15 @@ class LogFile {
   add(text: string): void {
     this.pending.push(text);
     this.pendingBytes += Buffer.byteLength(text);
-    if (this.pendingBytes < SPILL_BYTES) return;
+    if (this.pendingBytes < this.nextSpill) return;
     try {
       this.write();
+      this.nextSpill = SPILL_BYTES;
     } catch {
       // Kept in memory; flush() writes it again (at the same offset) and reports the problem, so
-      // a full disk never breaks a training step half-way.
+      // a full disk never breaks a training step half-way. Retrying only once the buffer has
+      // doubled keeps a disk that stays full from costing a rewrite of the buffer every step.
+      this.nextSpill = 2 * this.pendingBytes;
     }
   }
 
