@@ -21,12 +21,17 @@ export function registerLanguageDemoCommand(program: Command, io: CliIo): void {
     .description(
       `train a small GPT (${d.layers} layers, width ${d.width}, context ${d.context}, GPT-2 BPE) on bundled speeches, ` +
         'Moby-Dick and the King James Bible, value every training sequence against held-out Moby-Dick text, and ' +
-        'print per-source values over training stages and the most helpful documents (a few minutes)',
+        'print per-source values over training stages and the most helpful documents; writes a run directory ' +
+        'for inrun report (a few minutes)',
     )
     .option('--steps <n>', 'training steps', String(d.steps))
     .option('--order <1|2>', 'first- or second-order values', String(d.order))
     .option('--seed <n>', 'seed of the initial weights and data order', String(d.seed))
-    .option('--out <dir>', 'folder for values.csv and documents.csv', d.out)
+    .option(
+      '--out <dir>',
+      'folder for the documents as text files (<dir>/data) and the run directory (<dir>/run, replaced on each run)',
+      d.out,
+    )
     .option('--kernels <auto|native|portable>', 'OpenBLAS addon or portable TypeScript kernels', d.kernels)
     .option('--quiet', 'print only the results')
     .action(async (flags: RawFlags) => {
@@ -35,7 +40,8 @@ export function registerLanguageDemoCommand(program: Command, io: CliIo): void {
         fail(`--steps must be an integer ≥ 4, got ${describe(flags.steps)}`);
       if (flags.order !== '1' && flags.order !== '2')
         fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
-      if (!/^\d+$/.test(flags.seed)) fail(`--seed must be an integer ≥ 0, got ${describe(flags.seed)}`);
+      if (!/^\d+$/.test(flags.seed) || Number(flags.seed) > 0xffffffff)
+        fail(`--seed must be an integer from 0 to 4294967295, got ${describe(flags.seed)}`);
       if (!['auto', 'native', 'portable'].includes(flags.kernels))
         fail(`--kernels must be auto, native or portable, got ${describe(flags.kernels)}`);
       if (flags.out === '') fail('--out must be a folder path, got an empty string');

@@ -22,14 +22,21 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
     .command('demo')
     .description(
       'train a small MLP on bundled handwritten digits with 10% flipped labels, value every training ' +
-        'example in-run, and check that the negative values find the flipped labels',
+        'example in-run, and check that the negative values find the flipped labels (a run directory for ' +
+        'inrun report and inrun curate)',
     )
     .addOption(flag('--order <1|2>', 'first- or second-order values', d.order))
     .addOption(flag('--epochs <n>', 'passes over the training data', d.epochs))
     .addOption(flag('--batch-size <n>', 'examples per step', d.batchSize))
     .addOption(flag('--lr <rate>', 'SGD learning rate (momentum 0.9)', d.lr))
     .addOption(flag('--seed <n>', 'seed of the flipped labels, initial weights and data order', d.seed))
-    .addOption(flag('--out <dir>', 'folder for values.csv (created if missing)', d.out))
+    .addOption(
+      flag(
+        '--out <dir>',
+        'folder for the digits as CSV files (<dir>/data) and the run directory (<dir>/run, replaced on each run)',
+        d.out,
+      ),
+    )
     .addOption(
       flag('--kernels <auto|native|portable>', 'OpenBLAS addon or portable TypeScript kernels', d.kernels),
     )
@@ -57,17 +64,18 @@ export function parseDemoFlags(flags: RawDemoFlags): DigitsDemoOptions {
     epochs: integerFlag('--epochs', flags.epochs, 1),
     batchSize: integerFlag('--batch-size', flags.batchSize, 1),
     lr: positiveFlag('--lr', flags.lr),
-    seed: integerFlag('--seed', flags.seed, 0),
+    seed: integerFlag('--seed', flags.seed, 0, 0xffffffff),
     out: flags.out,
     kernels: kernels as KernelChoice,
     quiet: flags.quiet ?? false,
   };
 }
 
-function integerFlag(flag: string, text: string, min: number): number {
+function integerFlag(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = Number(text.trim());
   if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min)
     fail(`${flag} must be an integer ≥ ${min}, got ${describe(text)}`);
+  if (value > max) fail(`${flag} must be at most ${max}, got ${describe(text)}`);
   return value;
 }
 

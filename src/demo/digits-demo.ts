@@ -1,20 +1,26 @@
 /**
  * The digits demo: train a small MLP on bundled handwritten digits, some with flipped labels, value
  * every training example in-run, and check that the negative values find the flipped labels.
+ *
+ * It is an ordinary run: the digits are written as CSV files to <out>/data, trainRun trains on them
+ * into the run directory <out>/run (which `inrun report` and `inrun curate` accept), and the results
+ * are read back from there. <out>/data/flipped.csv lists the flipped ids with their true labels.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadDigits } from '../data/digits.js';
+import type { TensorDataset } from '../data/dataset.js';
+import { DIGIT_CLASSES, DIGIT_PIXELS, loadDigits } from '../data/digits.js';
+import { parseCsv } from '../data/readers/csv.js';
+import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { valuesToCsv } from '../io/values-csv.js';
-import type { KernelChoice, NativeKernels } from '../kernels/index.js';
+import { loadRun, RUN_FILES } from '../io/run-dir.js';
+import type { KernelChoice } from '../kernels/index.js';
 import { auroc } from '../metrics.js';
-import { mlp } from '../models/builders.js';
-import { sgd } from '../optim/sgd.js';
-import type { LedgerEntry } from '../shapley/ledger.js';
-import { Trainer } from '../train/trainer.js';
+import { parseTrainConfig } from '../run/config.js';
+import { runSeeds } from '../run/data.js';
+import { trainRun } from '../run/train-run.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { DEMO_DATA_DIR, DEMO_RUN_DIR, shellPath } from './shared.js';
 
 export interface DigitsDemoOptions {
   /** 1: first-order values; 2: second-order values (the default). */
@@ -22,9 +28,12 @@ export interface DigitsDemoOptions {
   epochs?: number;
   batchSize?: number;
   lr?: number;
-  /** One seed for everything random: the flipped labels, the initial weights, the data order. */
+  /**
+   * The run's seed (0 to 2^32 − 1): the flipped labels use its split seed, the initial weights and
+   * the data order its model and order seeds (runSeeds in src/run/data.ts).
+   */
   seed?: number;
-  /** Folder for values.csv (created if missing; default runs/demo). */
+  /** Folder for the data files (<out>/data) and the run directory (<out>/run); default runs/demo. */
   out?: string;
   kernels?: KernelChoice;
   /** Print only the results (AUROC, efficiency, where the values went). */
@@ -70,6 +79,15 @@ const OPTION_KEYS = [
   'flipFraction',
 ];
 
+/** The data files the demo writes into <out>/data. */
+export const DIGITS_DEMO_FILES = {
+  train: 'train.csv',
+  validation: 'validation.csv',
+  flipped: 'flipped.csv',
+};
+
+const PIXEL_COLUMNS = Array.from({ length: DIGIT_PIXELS }, (_, k) => `pixel_${k}`);
+
 export interface HarmfulExample {
   id: string;
   observedLabel: number;
@@ -79,6 +97,10 @@ export interface HarmfulExample {
 }
 
 export interface DigitsDemoResult {
+  /** The run directory (<out>/run): `inrun report <runDir> --image 28x28` shows it. */
+  runDir: string;
+  /** The data files' folder (<out>/data). */
+  dataDir: string;
   kernels: string;
   steps: number;
   trainSize: number;
@@ -96,6 +118,7 @@ export interface DigitsDemoResult {
   harmful: HarmfulExample[];
   /** Share of flipped labels among the round(flipFraction · n) lowest-valued examples. */
   flippedAmongLowest: number;
+  /** values.csv of the run directory. */
   csvPath: string;
   trainingSeconds: number;
 }
@@ -113,7 +136,7 @@ export async function runDigitsDemo(
   const batchSize = checkNumber('batchSize', options.batchSize ?? d.batchSize, { min: 1, integer: true });
   const lr = checkNumber('lr', options.lr ?? d.lr, { min: 0 });
   if (lr === 0) fail('lr must be > 0');
-  const seed = checkNumber('seed', options.seed ?? d.seed, { integer: true });
+  const seed = checkNumber('seed', options.seed ?? d.seed, { min: 0, max: 0xffffffff, integer: true });
   const out = options.out ?? d.out;
   if (typeof out !== 'string' || out === '') fail(`out must be a folder path, got ${describe(out)}`);
   const kernels = options.kernels ?? d.kernels;
@@ -122,101 +145,126 @@ export async function runDigitsDemo(
   const quiet = options.quiet ?? false;
   const say = quiet ? () => {} : log;
 
-  // Independent streams for the three random choices, all from the one seed.
-  const seeds = new Rng(seed);
-  const dataSeed = seeds.nextUint32();
-  const modelSeed = seeds.nextUint32();
-  const orderSeed = seeds.nextUint32();
-
+  // The flips take the run's split seed (a run with a validation file splits nothing), so the
+  // flips, initial weights and data order are three independent streams of the one seed.
   const digits = loadDigits({
     trainPerClass: options.trainPerClass ?? d.trainPerClass,
     validationPerClass: options.validationPerClass ?? d.validationPerClass,
     flipFraction: options.flipFraction ?? d.flipFraction,
-    seed: dataSeed,
+    seed: runSeeds(seed).split,
   });
   const { train: data, validation, flipped, originalLabels } = digits;
   const flippedCount = flipped.filter(Boolean).length;
   if (batchSize > data.size)
     fail(`batch size (${batchSize}) is larger than the training data (${data.size} examples)`);
 
-  const model = mlp({ inputs: 784, hidden: [d.hidden], outputs: 10, seed: modelSeed, kernels });
-  const kernelText =
-    model.kernels.kind === 'native'
-      ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
-      : 'portable (TypeScript)';
-  say(`kernels: ${kernelText}`);
-  say(
-    `data: ${data.size} training digits (${flippedCount} labels flipped, ${formatPercent(flippedCount / data.size)}), ` +
-      `${validation.size} clean validation digits`,
-  );
-  say(
-    `model: mlp 784-${d.hidden}-10 (${model.parameterCount} parameters); sgd lr ${lr} momentum ${d.momentum}; ` +
-      `${epochs} epoch${epochs === 1 ? '' : 's'} of batches of ${batchSize}; order-${order} values`,
-  );
+  const dataDir = resolve(out, DEMO_DATA_DIR);
+  const runDir = resolve(out, DEMO_RUN_DIR);
+  const files = {
+    train: join(dataDir, DIGITS_DEMO_FILES.train),
+    validation: join(dataDir, DIGITS_DEMO_FILES.validation),
+    flipped: join(dataDir, DIGITS_DEMO_FILES.flipped),
+  };
+  await mkdir(dataDir, { recursive: true });
+  await writeFileAtomic(files.train, digitsCsv(data));
+  await writeFileAtomic(files.validation, digitsCsv(validation));
+  const flippedRows = ['id,label,original_label'];
+  for (let i = 0; i < data.size; i++)
+    if (flipped[i]) flippedRows.push(`${data.id(i)},${data.label(i)},${originalLabels[i]}`);
+  await writeFileAtomic(files.flipped, `${flippedRows.join('\n')}\n`);
 
-  const started = performance.now();
-  const perEpoch = Math.ceil(data.size / batchSize);
-  const totalSteps = perEpoch * epochs;
-  const every = Math.max(1, Math.round(totalSteps / 10));
+  const config = parseTrainConfig({
+    value: {
+      data: { train: files.train, validation: files.validation },
+      // Naming the features spares the reader a scan of every cell for numeric columns.
+      // Grouped by the observed label: per-class totals in the values and the report.
+      columns: { id: 'id', label: 'label', group: 'label', features: PIXEL_COLUMNS },
+      task: 'classification',
+      classes: DIGIT_CLASSES,
+      model: { kind: 'mlp', hidden: [d.hidden], activation: 'relu' },
+      optimizer: { kind: 'sgd', lr, momentum: d.momentum },
+      batchSize,
+      epochs,
+      order,
+      seed,
+      out: runDir,
+      // A demo run is rerun, not resumed.
+      checkpointEvery: 0,
+      kernels,
+    },
+    flagPaths: new Map(),
+  });
+
+  const every = Math.max(1, Math.round((Math.ceil(data.size / batchSize) * epochs) / 10));
   let lossSum = 0;
   let lossCount = 0;
-  const trainer = new Trainer({
-    model,
-    optimizer: sgd({ lr, momentum: d.momentum }),
-    data,
-    batchSize,
-    epochs,
-    seed: orderSeed,
-    valuation: { validation, order },
+  let kernelText = '';
+  const stepLine = (done: number, total: number, validationLoss: number) =>
+    `step ${String(done).padStart(String(total).length)}/${total}  ` +
+    `train loss ${(lossSum / lossCount).toFixed(4)}  validation loss ${validationLoss.toFixed(4)}`;
+  const run = await trainRun({
+    config,
+    // The demo replaces its own earlier run.
+    force: true,
+    onEvent: (event) => {
+      if (event.type === 'start') {
+        kernelText = event.kernels;
+        say(`kernels: ${event.kernels}`);
+        say(
+          `data: ${data.size} training digits (${flippedCount} labels flipped, ${formatPercent(flippedCount / data.size)}), ` +
+            `${validation.size} clean validation digits, in ${displayPath(dataDir)}`,
+        );
+        say(
+          `model: mlp 784-${d.hidden}-10 (${event.parameters} parameters); sgd lr ${lr} momentum ${d.momentum}; ` +
+            `${epochs} epoch${epochs === 1 ? '' : 's'} of batches of ${batchSize}; order-${order} values`,
+        );
+      } else if (event.type === 'step') {
+        lossSum += event.trainLoss;
+        lossCount += 1;
+        // The last step's line waits for the loss at the final weights (known once the run is done).
+        if (event.step % every !== 0 || event.step === event.totalSteps) return;
+        say(stepLine(event.step, event.totalSteps, event.validationLoss ?? Number.NaN));
+        lossSum = 0;
+        lossCount = 0;
+      } else if (event.type === 'notice') say(event.message);
+    },
   });
-  const valuer = trainer.valuer!;
-  const { ledger, trace } = valuer;
-  while (!trainer.done) {
-    const report = trainer.runStep();
-    lossSum += report.trainLoss;
-    lossCount += 1;
-    const done = report.step + 1;
-    if (done % every !== 0 && done !== report.totalSteps) continue;
-    const last = trace[trace.length - 1];
-    // After the final step the valuer has evaluated the final weights; before it, the latest
-    // validation loss is the one at the weights this step started from.
-    const validationLoss = Number.isNaN(last.validationLossAfter)
-      ? last.validationLossBefore
-      : last.validationLossAfter;
-    say(
-      `step ${String(done).padStart(String(report.totalSteps).length)}/${report.totalSteps}  ` +
-        `train loss ${(lossSum / lossCount).toFixed(4)}  validation loss ${validationLoss.toFixed(4)}`,
-    );
-    lossSum = 0;
-    lossCount = 0;
-  }
-  const trainingSeconds = (performance.now() - started) / 1000;
+  if (run.status !== 'complete') fail(run.message ?? `${displayPath(runDir)}: the run did not complete`);
+  say(stepLine(run.totalSteps, run.totalSteps, run.summary!.finalValidationLoss));
 
-  const indexOf = new Map<string, number>();
-  for (let i = 0; i < data.size; i++) indexOf.set(String(data.id(i)), i);
-  const index = (entry: LedgerEntry) => indexOf.get(String(entry.id))!;
-
-  // Every training example is seen at least once (epochs ≥ 1), so the ledger covers them all.
-  const entries = ledger.all();
-  const scores = entries.map((entry) => -ledger.value(entry));
-  const isFlipped = entries.map((entry) => flipped[index(entry)]);
-  // AUROC needs flipped and clean examples both (a library caller may set flipFraction 0 or 1).
-  const score = flippedCount > 0 && flippedCount < data.size ? auroc(scores, isFlipped) : Number.NaN;
-
-  const ranked = ledger.ranked();
-  const harmful = ranked.slice(0, 10).map((entry) => {
-    const i = index(entry);
+  // The results come from the files alone: the run directory and flipped.csv.
+  const loaded = await loadRun(runDir);
+  const { values, trace } = loaded;
+  const flips = await readFlipped(files.flipped);
+  const main = (row: (typeof values)[number]) => (order === 2 ? row.secondOrder! : row.firstOrder);
+  // Every training example is seen at least once (epochs ≥ 1), so the values cover them all.
+  const rows = values.map((row) => {
+    const id = String(row.id);
+    // The group column is the observed label.
+    const observedLabel = Number(row.group);
+    const original = flips.get(id);
     return {
-      id: String(entry.id),
-      observedLabel: data.label(i),
-      originalLabel: originalLabels[i],
-      flipped: flipped[i],
-      value: ledger.value(entry),
+      id,
+      observedLabel,
+      originalLabel: original ?? observedLabel,
+      flipped: original !== undefined,
+      value: main(row),
     };
   });
+  // AUROC needs flipped and clean examples both (a library caller may set flipFraction 0 or 1).
+  const score =
+    flippedCount > 0 && flippedCount < data.size
+      ? auroc(
+          rows.map((r) => -r.value),
+          rows.map((r) => r.flipped),
+        )
+      : Number.NaN;
+
+  const ranked = [...rows].sort((a, b) => a.value - b.value);
+  const harmful = ranked.slice(0, 10);
   const lowest = ranked.slice(0, flippedCount);
   const flippedAmongLowest =
-    flippedCount === 0 ? Number.NaN : lowest.filter((e) => flipped[index(e)]).length / flippedCount;
+    flippedCount === 0 ? Number.NaN : lowest.filter((r) => r.flipped).length / flippedCount;
 
   let maxResidual = 0;
   let maxUtility = 0;
@@ -225,20 +273,11 @@ export async function runDigitsDemo(
     maxUtility = Math.max(maxUtility, Math.abs(row.secondOrderUtility ?? row.firstOrderUtility));
   }
   const relativeResidual = maxUtility > 0 ? maxResidual / maxUtility : 0;
-
-  await mkdir(out, { recursive: true });
-  const csvPath = join(out, 'values.csv');
-  await writeFileAtomic(
-    csvPath,
-    valuesToCsv(ledger, {
-      observed_label: (entry) => data.label(index(entry)),
-      original_label: (entry) => originalLabels[index(entry)],
-      flipped: (entry) => flipped[index(entry)],
-    }),
-  );
+  const trainingSeconds = loaded.manifest.times.trainingSeconds;
+  const csvPath = join(runDir, RUN_FILES.valuesCsv);
 
   const valueName = order === 2 ? 'second-order value' : 'first-order value';
-  say(`trained ${totalSteps} steps in ${trainingSeconds.toFixed(1)} s`);
+  say(`trained ${run.totalSteps} steps in ${trainingSeconds.toFixed(1)} s`);
   say('');
   say(`10 most harmful training examples (lowest ${valueName}):`);
   const idWidth = Math.max(2, ...harmful.map((h) => h.id.length));
@@ -260,11 +299,21 @@ export async function runDigitsDemo(
     `efficiency: max |sum of values - Taylor utility| over ${trace.length} steps = ${maxResidual.toExponential(2)} ` +
       `(${relativeResidual.toExponential(2)} of the largest step utility)`,
   );
-  log(`values of ${ledger.size} training examples written to ${csvPath}`);
+  log(
+    `values of ${values.length} training examples written to ${displayPath(csvPath)} (run directory ${displayPath(runDir)})`,
+  );
+  say('');
+  say('next:');
+  say(`  inrun report ${shellPath(runDir)} --image 28x28   # HTML report, each example shown as its image`);
+  say(
+    `  inrun curate ${shellPath(runDir)} --percentile ${formatShare(flippedCount / data.size)}   # retrain without the lowest-valued examples, compare with random removal`,
+  );
 
   return {
-    kernels: model.kernels.kind,
-    steps: totalSteps,
+    runDir,
+    dataDir,
+    kernels: kernelText.startsWith('native') ? 'native' : 'portable',
+    steps: run.totalSteps,
     trainSize: data.size,
     validationSize: validation.size,
     flippedCount,
@@ -275,11 +324,53 @@ export async function runDigitsDemo(
     finalValidationLoss: trace[trace.length - 1].validationLossAfter,
     harmful,
     flippedAmongLowest,
-    csvPath: resolve(csvPath),
+    csvPath,
     trainingSeconds,
   };
 }
 
+/**
+ * A digits dataset as CSV: id, label, then the 784 pixels. Each pixel is written as the shortest
+ * decimal that reads back as the same float32, so the run trains on exactly the bundled images.
+ */
+function digitsCsv(dataset: TensorDataset): string {
+  const all = Array.from({ length: dataset.size }, (_, i) => i);
+  const pixels = dataset.batch(all, 'float32').input.data;
+  // The images use a few hundred distinct intensities; each is formatted once.
+  const texts = new Map<number, string>();
+  const text = (x: number) => {
+    let s = texts.get(x);
+    if (s === undefined) {
+      for (let digits = 1; digits <= 9; digits++) {
+        s = String(Number(x.toPrecision(digits)));
+        if (Math.fround(Number(s)) === x) break;
+      }
+      texts.set(x, s!);
+    }
+    return s!;
+  };
+  const lines = [['id', 'label', ...PIXEL_COLUMNS].join(',')];
+  const row: string[] = new Array(DIGIT_PIXELS + 2);
+  for (let i = 0; i < dataset.size; i++) {
+    row[0] = String(dataset.id(i));
+    row[1] = String(dataset.label(i));
+    for (let k = 0; k < DIGIT_PIXELS; k++) row[k + 2] = text(pixels[i * DIGIT_PIXELS + k]);
+    lines.push(row.join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** flipped.csv: the original label of each flipped id. */
+async function readFlipped(path: string): Promise<Map<string, number>> {
+  const { rows } = parseCsv(await readFile(path, 'utf8'), path);
+  return new Map(rows.map(({ cells }) => [String(cells.id), Number(cells.original_label)]));
+}
+
 function formatPercent(x: number): string {
   return Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`;
+}
+
+/** A share as a percentile for `inrun curate --percentile` (0 < p < 100). */
+function formatShare(x: number): string {
+  return String(Math.min(99, Math.max(1, Math.round(100 * x))));
 }
