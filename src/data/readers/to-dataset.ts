@@ -67,6 +67,13 @@ export function readsAsNumber(text: string): boolean {
   return looksNumeric(text);
 }
 
+/** Space, tab, CR, LF and the other characters String.prototype.trim removes below U+00A0. */
+function isBlank(code: number): boolean {
+  return (
+    code <= 32 || code === 0xa0 || code === 0xfeff || (code >= 0x1680 && /\s/.test(String.fromCharCode(code)))
+  );
+}
+
 function isEmpty(cell: unknown): boolean {
   return cell === null || cell === undefined || (typeof cell === 'string' && cell.trim() === '');
 }
@@ -76,6 +83,14 @@ function isEmpty(cell: unknown): boolean {
  * (what R's write.csv writes for a missing value).
  */
 export function isMissing(table: Pick<Table, 'format'>, cell: unknown): boolean {
+  // Most cells are plain text without surrounding blanks: decided without trimming.
+  if (
+    typeof cell === 'string' &&
+    cell.length > 0 &&
+    !isBlank(cell.charCodeAt(0)) &&
+    !isBlank(cell.charCodeAt(cell.length - 1))
+  )
+    return table.format === 'csv' && cell === 'NA';
   if (isEmpty(cell)) return true;
   return table.format === 'csv' && typeof cell === 'string' && cell.trim() === 'NA';
 }
@@ -165,6 +180,9 @@ function parseNumber(
   else if (typeof cell === 'bigint') {
     value = Number(cell);
     if (!Number.isSafeInteger(value)) return { problem: `${cell} is too large to be represented exactly` };
+  } else if (typeof cell === 'string' && table.format === 'csv' && NUMBER.test(cell)) {
+    // The common case: a plain decimal number, no blanks around it.
+    value = Number(cell);
   } else if (typeof cell === 'string' && table.format === 'csv') {
     const text = cell.trim();
     if (NON_FINITE.test(text)) return { problem: `${showCell(cell)} is not a finite number` };
@@ -222,7 +240,13 @@ export function dropMissing(
 ): { rows: TableRow[]; dropped: number } {
   const kept: TableRow[] = [];
   for (const row of rows) {
-    const missing = used.find((c) => isMissing(table, row.cells[c.name]));
+    const cells = row.cells;
+    let missing: UsedColumn | undefined;
+    for (const column of used)
+      if (isMissing(table, cells[column.name])) {
+        missing = column;
+        break;
+      }
     if (!missing) {
       kept.push(row);
       continue;
@@ -466,11 +490,10 @@ function readGroups(table: Table, rows: TableRow[], column: string): (string | u
 export function featureMatrix(table: Table, rows: TableRow[], features: string[]): Float64Array {
   const width = features.length;
   const matrix = new Float64Array(rows.length * width);
-  rows.forEach((row, r) => {
-    features.forEach((name, k) => {
-      matrix[r * width + k] = numericCell(table, row, name);
-    });
-  });
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    for (let k = 0; k < width; k++) matrix[r * width + k] = numericCell(table, row, features[k]);
+  }
   return matrix;
 }
 
