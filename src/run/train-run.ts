@@ -229,11 +229,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       trainExamples: inputs.train.size,
       validationExamples: inputs.validation.size,
     });
-    // The model, the optimizer and the initial weights are checked before anything is written too.
+    // Warnings are given once per run: a resumed run knows those it gave before.
     const diagnostics = RunDiagnostics.fromConfig(config!, { previous: previous?.warnings });
     const warn = (found: RunWarning[]) => {
       for (const warning of found) emit({ type: 'warning', warning });
     };
+    // The model, the optimizer and the initial weights are checked before anything is written too.
     const training = await buildTraining(config!, inputs, text, (row) => warn(diagnostics.checkRow(row)));
     warn(diagnostics.checkData(inputs));
     if (!lock) {
