@@ -12,7 +12,13 @@ import {
   parseTrainConfig,
   type RawConfig,
 } from '../run/config.js';
-import { type RunEvent, type TrainRunOptions, type TrainRunResult, trainRun } from '../run/train-run.js';
+import {
+  type RunEvent,
+  RunFailedError,
+  type TrainRunOptions,
+  type TrainRunResult,
+  trainRun,
+} from '../run/train-run.js';
 import { Progress, type ProgressMode } from '../train/progress.js';
 import { fail, InrunError } from '../util/errors.js';
 import { type CliIo, processIo } from './io.js';
@@ -237,11 +243,7 @@ async function trainCommandRun(
     (progress as Progress | null)?.stop();
     const runDir = options.resume ?? options.config?.out;
     // A run that failed midway keeps its last checkpoint: say how to continue.
-    if (
-      error instanceof InrunError &&
-      runDir !== undefined &&
-      / is kept$|starts again from step 0$/.test(error.message)
-    )
+    if (error instanceof RunFailedError && error.resumable && runDir !== undefined)
       throw new InrunError(
         `${error.message}; after fixing the cause, continue with: inrun train --resume ${displayPath(runDir)}`,
       );

@@ -16,7 +16,7 @@ import { loadTrainingData } from '../run/data.js';
 import { isTemporaryName } from '../run/directory.js';
 import { LOCK_FILE, LOCK_TAKEOVER_FILE, lockRunDir, type RunLock } from '../run/lock.js';
 import { loadTextTrainingData } from '../run/text-data.js';
-import { trainRun } from '../run/train-run.js';
+import { abortReason, RunFailedError, trainRun } from '../run/train-run.js';
 import { fail, InrunError } from '../util/errors.js';
 import { errorCode, failFileError, isFileSystemError } from '../util/fs-errors.js';
 import { describeRule, randomSelection, rowValue, type SelectionRule, selectForRemoval } from './select.js';
@@ -183,15 +183,13 @@ async function retrain(configPath: string, what: string, signal?: AbortSignal): 
     // The run's advice on resuming does not apply: curation removes the retraining's folder.
     if (error instanceof InrunError)
       throw new InrunError(
-        `retraining ${what} failed: ${error.message.replace(/; (the checkpoint of step \d+ is kept|no checkpoint yet: a resume starts again from step 0)$/, '')}`,
+        `retraining ${what} failed: ${error instanceof RunFailedError ? error.reason : error.message}`,
       );
     throw error;
   }
   // Curation keeps nothing of an interrupted retraining (its folder is removed).
   if (result.status === 'interrupted')
-    throw new InrunError(
-      `interrupted${typeof signal?.reason === 'string' ? ` by ${signal.reason}` : ''} while retraining ${what}; nothing was kept`,
-    );
+    throw new InrunError(`interrupted${abortReason(signal)} while retraining ${what}; nothing was kept`);
 }
 
 function curationRun(

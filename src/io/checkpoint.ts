@@ -5,7 +5,7 @@
 // instead of resuming to a wrong result. A checkpoint is a folder written whole under a temporary
 // name and renamed into place, so a crash at any moment leaves the previous checkpoint or the new
 // one. The trace itself is not in it (src/io/trace-log.ts), so its size does not grow with the step.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import type { TraceEntry } from '../shapley/valuer.js';
 import type { TrainerCheckpoint } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
+import { sha256Hex } from '../util/hash.js';
 import { isAtomicTempName, syncDirectory } from './atomic.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 import type { TracePosition } from './trace-log.js';
@@ -90,10 +91,6 @@ function traceFits(step: number, trace: TraceEntry[], traceLog: { rows: number }
   const last = trace.at(-1);
   const pending = last !== undefined && Number.isNaN(last.validationLossAfter) ? 1 : 0;
   return traceLog.rows + pending === step;
-}
-
-function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
@@ -211,7 +208,7 @@ export async function saveCheckpoint(
   };
   const tensorBytes = encodeSafetensors(tensors, { format: FORMAT });
   const stateText = `${JSON.stringify(state)}\n`;
-  const sums = `${sha256(tensorBytes)}  ${TENSORS}\n${sha256(stateText)}  ${STATE_JSON}\n`;
+  const sums = `${sha256Hex(tensorBytes)}  ${TENSORS}\n${sha256Hex(stateText)}  ${STATE_JSON}\n`;
 
   const temp = join(runDir, `.checkpoint.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(temp);
@@ -303,7 +300,7 @@ function verify(dir: string, sums: Map<string, string>, name: string, bytes: Uin
   const want = sums.get(name);
   if (want === undefined)
     fail(`checkpoint ${join(dir, SUMS)} is corrupt or was modified: it has no sha256 of ${name}`);
-  if (sha256(bytes) !== want)
+  if (sha256Hex(bytes) !== want)
     fail(`checkpoint ${join(dir, name)} is corrupt or was modified: sha256 mismatch`);
 }
 

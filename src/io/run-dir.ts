@@ -32,8 +32,10 @@
  * trace and weights depend only on the config and the data, so equal runs (and resumed runs) give
  * byte-identical files.
  */
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseCsv } from '../data/readers/csv.js';
 import { displayPath } from '../data/readers/table.js';
 import type { TraceEntry } from '../shapley/valuer.js';
@@ -169,7 +171,7 @@ export interface RunManifest {
     finishedAt: string | null;
     /** When each `--resume` started. */
     resumedAt: string[];
-    /** Seconds spent training, over all sessions. */
+    /** Seconds spent training, over the first run and every resume. */
     trainingSeconds: number;
   };
 }
@@ -301,12 +303,39 @@ function parseJsonLines<T>(text: string, path: string): T[] {
     });
 }
 
-/** The rows of a trace.jsonl (NaN, written as null in the non-nullable fields, restored). */
+/** A trace.jsonl row as written (NaN was written as null in the non-nullable fields). */
+function traceEntry(row: Record<string, unknown>): TraceEntry {
+  for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
+  return row as unknown as TraceEntry;
+}
+
+/** The rows of a trace.jsonl text. */
 export function parseTraceJsonl(text: string, path: string): TraceEntry[] {
-  return parseJsonLines<Record<string, unknown>>(text, path).map((row) => {
-    for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
-    return row as unknown as TraceEntry;
-  });
+  return parseJsonLines<Record<string, unknown>>(text, path).map(traceEntry);
+}
+
+/** The rows of a trace.jsonl file one by one, in constant memory (a trace can outgrow a string). */
+export async function* readTraceRows(path: string): AsyncGenerator<TraceEntry> {
+  let lines: ReturnType<typeof createInterface>;
+  try {
+    const stream = createReadStream(path, 'utf8');
+    await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject));
+    lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  } catch (error) {
+    return failFileError(error, path, 'read');
+  }
+  let k = 0;
+  for await (const line of lines) {
+    k += 1;
+    if (line.trim() === '') continue;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return fail(`${path}: line ${k} is not valid JSON`);
+    }
+    yield traceEntry(row);
+  }
 }
 
 /** Reads a finished run directory back (values, trace, weights, config, manifest). */

@@ -129,6 +129,15 @@ class LogFile {
   }
 }
 
+/** Closes a descriptor on an error path, where the first error is the one to report. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // The error being reported already says what went wrong.
+  }
+}
+
 function openFile(path: string, flags: 'w' | 'r+', position: number | null): number {
   try {
     return openSync(path, flags);
@@ -219,7 +228,7 @@ export class TraceLog {
     try {
       jsonlFd = openFile(jsonlPath, 'w', null);
     } catch (error) {
-      closeSync(csvFd);
+      closeQuietly(csvFd);
       throw error;
     }
     const log = new TraceLog(
@@ -280,7 +289,7 @@ export class TraceLog {
         position.stats,
       );
     } catch (error) {
-      for (const fd of fds) closeSync(fd);
+      for (const fd of fds) closeQuietly(fd);
       throw error;
     }
   }
@@ -310,7 +319,7 @@ export class TraceLog {
     return this.rows;
   }
 
-  /** Figures of the rows appended so far (over every session of the run). */
+  /** Figures of the rows appended so far (over the run, across resumes). */
   get summary(): TraceStats {
     return { ...this.stats };
   }

@@ -8,7 +8,7 @@ import { isAtomicTempName } from '../io/atomic.js';
 import { CHECKPOINT_DIR, isCheckpointTempName } from '../io/checkpoint.js';
 import { RUN_FILES, readManifest } from '../io/run-dir.js';
 import { CURATION_DIR, REPORT_FILE } from '../report/write.js';
-import { fail } from '../util/errors.js';
+import { fail, InrunError } from '../util/errors.js';
 import { errorCode, failFileError, fileErrorCause } from '../util/fs-errors.js';
 import { LOCK_FILE, LOCK_TAKEOVER_FILE, lockRunDir, type RunLock } from './lock.js';
 
@@ -37,7 +37,7 @@ async function realOrResolved(path: string): Promise<string> {
  * Creates `dir` and its missing parents one level at a time, so that the error names the level
  * that failed and its real cause (a recursive mkdir reports a read-only mount as ENOENT).
  */
-async function createDirectory(dir: string): Promise<boolean> {
+async function createDirectory(dir: string): Promise<void> {
   const missing: string[] = [];
   let at = resolve(dir);
   for (;;) {
@@ -53,7 +53,7 @@ async function createDirectory(dir: string): Promise<boolean> {
         const link = await lstat(at).catch(() => null);
         if (link?.isSymbolicLink())
           fail(
-            `${dir}: cannot create the run directory (${at} is a symbolic link to ${await readlink(at)}, which does not exist)`,
+            `${dir}: cannot create the run directory (${at} is a symbolic link to ${await readlink(at).catch(() => 'a missing target')}, which does not exist)`,
           );
         missing.push(at);
         const parent = dirname(at);
@@ -72,13 +72,6 @@ async function createDirectory(dir: string): Promise<boolean> {
       fail(`${dir}: cannot create the run directory (${path}: ${fileErrorCause(error)})`);
     }
   }
-  return missing.length > 0;
-}
-
-export interface PreparedRunDir {
-  lock: RunLock;
-  /** True when the directory did not exist before. */
-  created: boolean;
 }
 
 /**
@@ -88,9 +81,9 @@ export interface PreparedRunDir {
  */
 export async function prepareNewRunDir(
   dir: string,
-  options: { force: boolean; inputs: string[]; notice?: (message: string) => void; purpose?: string },
-): Promise<PreparedRunDir> {
-  const purpose = options.purpose ?? 'inrun train';
+  options: { force: boolean; inputs: string[]; notice?: (message: string) => void },
+): Promise<RunLock> {
+  const purpose = 'inrun train';
   let entries: string[] | null = null;
   try {
     const info = await stat(dir);
@@ -101,8 +94,8 @@ export async function prepareNewRunDir(
     if (code !== 'ENOENT' && code !== 'ENOTDIR') failFileError(error, dir, 'read the run directory');
   }
   if (entries === null) {
-    const created = await createDirectory(dir);
-    return { lock: await lockRunDir(dir, purpose, options.notice), created };
+    await createDirectory(dir);
+    return lockRunDir(dir, purpose, options.notice);
   }
   const foreign = entries.filter((name) => name !== LOCK_FILE);
   if (foreign.length > 0 && !options.force)
@@ -115,7 +108,7 @@ export async function prepareNewRunDir(
     await lock.release();
     failFileError(error, dir, 'clear the old run');
   }
-  return { lock, created: false };
+  return lock;
 }
 
 /** Refuses (naming why) unless `dir` is an old run that --force may replace. */
@@ -131,10 +124,13 @@ async function checkReplaceable(dir: string, entries: string[], inputs: string[]
   let manifest: Awaited<ReturnType<typeof readManifest>>;
   try {
     manifest = await readManifest(dir);
-  } catch {
-    return fail(
-      `${dir}: --force replaces only inrun run directories, and its ${RUN_FILES.manifest} is not one inrun wrote`,
-    );
+  } catch (error) {
+    // "Not a run directory" becomes the --force wording; a newer format or a read error stays as it is.
+    if (error instanceof InrunError && /not a run directory|not valid JSON/.test(error.message))
+      return fail(
+        `${dir}: --force replaces only inrun run directories, and its ${RUN_FILES.manifest} is not one inrun wrote`,
+      );
+    throw error;
   }
   for (const input of inputs) {
     if (within(await realOrResolved(input), real))

@@ -26,7 +26,9 @@ export {
 } from './memory.js';
 export { loadTextTrainingData, type TextTrainingData } from './text-data.js';
 export {
+  abortReason,
   type RunEvent,
+  RunFailedError,
   type RunSummary,
   type TrainRunOptions,
   type TrainRunResult,

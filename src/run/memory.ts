@@ -43,6 +43,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { fail } from '../util/errors.js';
+import { runLength } from './build.js';
 import type { TrainConfig } from './config.js';
 
 /** The shapes a run's memory depends on, known once its data is loaded. */
@@ -234,7 +235,7 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   const momentum = !adam && (o.momentum ?? 0) > 0;
   const decay = (o.weightDecay ?? 0) + (o.decoupledWeightDecay ?? 0) > 0;
   const betas = o.betas ?? [0.9, 0.999];
-  const totalSteps = config.steps ?? Math.ceil(N / B) * (config.epochs ?? 1);
+  const { totalSteps } = runLength(config, N);
   const stages = config.stages ?? 1;
 
   // Optimizer: tensors kept between steps, and what plan/apply allocate each step.
@@ -254,7 +255,8 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
 
   const ledgerColumns = N * (3 + stages) * F64 + N * F64;
   const perValidationLedger = config.perValidation ? N * m * F64 : 0;
-  const traceColumns = totalSteps * TRACE_COLUMNS * F64;
+  // A run streams its trace to the trace files: the valuer and the checkpoint hold one row.
+  const traceColumns = TRACE_COLUMNS * F64;
   const checkpointFile = (1 + stateTensors) * P * F32 + ledgerColumns + perValidationLedger + traceColumns;
 
   const activations =
@@ -288,9 +290,7 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     },
     {
       name: 'values and trace',
-      bytes:
-        N * (LEDGER_ENTRY_BYTES + stages * F64) +
-        totalSteps * (TRACE_ROW_BYTES + (config.recordBatchIds ? B * 16 : 0)),
+      bytes: N * (LEDGER_ENTRY_BYTES + stages * F64) + TRACE_ROW_BYTES + (config.recordBatchIds ? B * 16 : 0),
     },
     { name: 'garbage not yet collected', bytes: garbage },
     // The JS heap's growth (compiled code, values) and the BLAS library's thread buffers: the

@@ -29,6 +29,7 @@ import { decodeUtf8Strict, getTokenizer, type Tokenizer } from '../text/tokenize
 import { compactVocabulary } from '../text/vocabulary.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
+import { sha256Hex } from '../util/hash.js';
 import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
 import { runSeeds } from './data.js';
@@ -59,8 +60,6 @@ export interface TextTrainingData {
   skipped: SkippedDocument[];
   tokens: { train: number; validation: number };
 }
-
-const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
 function readBytes(path: string): Buffer {
   try {
@@ -137,7 +136,7 @@ export async function readTextSource(
     const documents = files.map((rel) => {
       const content = readBytes(join(path, rel));
       bytes += content.length;
-      hash.update(`${rel}\0${sha256(content)}\n`);
+      hash.update(`${rel}\0${sha256Hex(content)}\n`);
       const slash = rel.indexOf('/');
       return {
         id: rel,
@@ -157,7 +156,7 @@ export async function readTextSource(
     const content = readBytes(path);
     const name = basename(path);
     return {
-      info: { path, format: 'text', sha256: sha256(content), bytes: content.length, rows: 1 },
+      info: { path, format: 'text', sha256: sha256Hex(content), bytes: content.length, rows: 1 },
       documents: [
         { id: name, source: basename(path, extname(path)), text: decodeUtf8Strict(content, shown) },
       ],

@@ -10,6 +10,7 @@ import { type CsvCell, csvField } from '../io/values-csv.js';
 import type { ValueLedger } from '../shapley/ledger.js';
 import { type DocumentValue, documentValues } from '../text/aggregate.js';
 import { fail } from '../util/errors.js';
+import { errorCode, failFileError } from '../util/fs-errors.js';
 import type { TextTrainingData } from './text-data.js';
 
 export function textManifest(data: TextTrainingData): TextManifest {
@@ -32,8 +33,10 @@ export async function checkRecordedVocabulary(runDir: string, vocabulary: Vocabu
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
-    return fail(`${path}: missing; the run cannot be resumed without its token vocabulary`);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT')
+      return fail(`${path}: missing; the run cannot be resumed without its token vocabulary`);
+    return failFileError(error, path, 'read');
   }
   if (text !== `${JSON.stringify(vocabulary, null, 2)}\n`)
     fail(

@@ -3,8 +3,7 @@
 // checkpoints, resumes exactly, and writes the run directory (src/io/run-dir.ts). It prints
 // nothing: progress, notices and warnings go to `onEvent`; an AbortSignal stops it cleanly after
 // the current step with a checkpoint.
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -17,10 +16,10 @@ import {
 } from '../io/checkpoint.js';
 import {
   type DataFileInfo,
-  parseTraceJsonl,
   RUN_FILES,
   type RunManifest,
   readManifest,
+  readTraceRows,
 } from '../io/run-dir.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
 import { TraceLog } from '../io/trace-log.js';
@@ -30,7 +29,8 @@ import type { Sequential } from '../models/sequential.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail, InrunError } from '../util/errors.js';
-import { failFileError, isFileSystemError } from '../util/fs-errors.js';
+import { failFileError, fileErrorCause, isFileSystemError } from '../util/fs-errors.js';
+import { sha256Hex } from '../util/hash.js';
 import { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js';
 import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
@@ -104,8 +104,6 @@ export interface TrainRunResult {
   message?: string;
 }
 
-const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
-
 function packageVersion(): string {
   // src/run/ (tsx) and dist/run/ (built) are both two folders below package.json.
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
@@ -169,7 +167,7 @@ async function checkRecordedFile(dir: string, name: string, manifest: RunManifes
   } catch (error) {
     return failFileError(error, path, 'read');
   }
-  if (sha256(bytes) !== expected)
+  if (sha256Hex(bytes) !== expected)
     fail(
       `${path}: changed since the run started (sha256 differs from manifest.json); resume needs the original`,
     );
@@ -183,13 +181,47 @@ function checkSameData(info: DataFileInfo | null, now: DataFileInfo | null, role
 }
 
 /**
+ * A run that stopped on an error after its directory was written: its manifest says `failed` with
+ * this message. `resumable` runs continue with `trainRun({ resume })` from `checkpointStep` (or
+ * from the start) once the cause is fixed; a run that failed while its directory was being set up
+ * must start again.
+ */
+export class RunFailedError extends InrunError {
+  constructor(
+    /** What went wrong, in one line. */
+    readonly reason: string,
+    readonly checkpointStep: number | null,
+    readonly resumable: boolean,
+    /** Said in parentheses, e.g. that the manifest itself could not be updated. */
+    note?: string,
+  ) {
+    const kept = !resumable
+      ? 'the run directory was not fully set up: start the run again (--force replaces it)'
+      : checkpointStep !== null
+        ? `the checkpoint of step ${checkpointStep} is kept`
+        : 'no checkpoint yet: a resume starts again from step 0';
+    super(`${reason}; ${kept}${note ? ` (${note})` : ''}`);
+  }
+}
+
+/** " by SIGINT" when the signal was aborted with a signal's name as its reason. */
+export function abortReason(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === 'string' ? ` by ${signal.reason}` : '';
+}
+
+function checkNotAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) fail(`interrupted${abortReason(signal)} before training started; ${what}`);
+}
+
+/**
  * Runs (or resumes) a training job into its run directory. Every input problem is reported (as an
  * InrunError) before anything is written; a failure during the run marks the run failed and keeps
  * its last checkpoint, so that `resume` continues from there.
  */
 export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult> {
   if ((options.config === undefined) === (options.resume === undefined))
-    fail('trainRun: give either config (a new run) or resume (a run directory), not both');
+    fail('trainRun: give exactly one of config (a new run) and resume (a run directory)');
+  checkNotAborted(options.signal, 'nothing was written');
   const emit = options.onEvent ?? (() => {});
   const notice = (message: string) => emit({ type: 'notice', message });
   const resuming = options.resume !== undefined;
@@ -211,6 +243,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       // Again under the lock: another resume may have finished the run in the meantime.
       previous = await readManifest(runDir);
       if (previous.status === 'complete') fail(`${runDir}: the run is already complete; nothing to resume`);
+      if (previous.formatVersion === 1)
+        fail(
+          `${runDir}: the run was written by inrun 0.1 (run directory format 1), whose checkpoints this version cannot resume; start it again with its config: inrun train --config ${join(runDir, RUN_FILES.config)} --out <new folder>`,
+        );
+      // Without its initial weights and before any step, a run stopped while being set up.
+      if (previous.stepsDone === 0 && !existsSync(join(runDir, RUN_FILES.weightsInitial)))
+        fail(
+          `${runDir}: the run stopped before its directory was set up (no ${RUN_FILES.weightsInitial}); start it again (--force replaces it)`,
+        );
       config = await resumedConfig(runDir, previous);
     }
     const { inputs, text } = await loadInputs(config!);
@@ -237,12 +278,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     // The model, the optimizer and the initial weights are checked before anything is written too.
     const training = await buildTraining(config!, inputs, text, (row) => warn(diagnostics.checkRow(row)));
     warn(diagnostics.checkData(inputs));
+    checkNotAborted(options.signal, previous ? 'nothing was changed' : 'nothing was written');
     if (!lock) {
       const inputsOnDisk = [config!.data.train, config!.data.validation, config!.initWeights].filter(
         (p): p is string => p !== undefined,
       );
-      lock = (await prepareNewRunDir(runDir, { force: options.force ?? false, inputs: inputsOnDisk, notice }))
-        .lock;
+      lock = await prepareNewRunDir(runDir, { force: options.force ?? false, inputs: inputsOnDisk, notice });
     }
     // What a process killed mid-write left behind (temporary files, half-written checkpoints).
     if (previous) await removeTemporaryFiles(runDir);
@@ -333,9 +374,10 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   const path = (name: string) => join(runDir, name);
   const now = () => new Date().toISOString();
   const traceOptions = { batchIds: config.recordBatchIds };
-  let traceLog: TraceLog;
+  let traceLog: TraceLog | undefined;
 
-  let manifest: RunManifest;
+  // Set in both branches below (a new run's, or the resumed run's own).
+  let manifest!: RunManifest;
   // The manifest is rewritten at every checkpoint and at the end; each write is atomic.
   const writeManifest = async () => {
     manifest.stepsDone = trainer.step;
@@ -356,7 +398,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     if (kindOf(previous.kernels) !== kindOf(kernels))
       emit({
         type: 'notice',
-        message: `the run started on ${kindOf(previous.kernels)} kernels and continues on ${kindOf(kernels)} ones: its values will differ from an uninterrupted run's in the last digits (set kernels or INRUN_KERNELS to ${kindOf(previous.kernels)} to avoid it)`,
+        message: `the run started on ${kindOf(previous.kernels)} kernels and continues on ${kindOf(kernels)} ones: its values will differ from an uninterrupted run's in the last digits (resume with INRUN_KERNELS=${kindOf(previous.kernels)} to avoid it)`,
       });
     const initialPath = path(RUN_FILES.weightsInitial);
     loadModelTensors(model, (await readSafetensors(initialPath)).tensors, initialPath);
@@ -365,7 +407,6 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       status: 'running',
       times: { ...previous.times, resumedAt: [...previous.times.resumedAt, now()] },
     };
-    manifest.files ??= Object.values(RUN_FILES).filter((name) => name !== RUN_FILES.checkpoint);
     delete manifest.message;
     const saved = (await hasCheckpoint(runDir)) ? await loadCheckpoint(runDir, model.dtype) : null;
     if (saved) {
@@ -374,16 +415,17 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       traceLog = await TraceLog.resume(runDir, saved.traceLog, traceOptions);
       trainer.restore(saved);
       // The checks over a window of steps continue where they were: replay the rows kept.
-      const tracePath = path(RUN_FILES.traceJsonl);
-      const text = await readFile(tracePath, 'utf8').catch((error) =>
-        failFileError(error, tracePath, 'read'),
-      );
-      for (const row of parseTraceJsonl(text, tracePath)) warn(diagnostics.checkRow(row));
+      for await (const row of readTraceRows(path(RUN_FILES.traceJsonl))) warn(diagnostics.checkRow(row));
     } else traceLog = await TraceLog.create(runDir, traceOptions); // drops rows of a run killed before its first checkpoint
-  } else {
-    const configText = `${JSON.stringify(config, null, 2)}\n`;
-    const initialWeights = encodeSafetensors(modelTensors(model), { format: 'pt' });
-    const vocabularyText = text ? `${JSON.stringify(text.vocabulary, null, 2)}\n` : null;
+    context.traceRows.log = traceLog;
+  }
+  let configText = '';
+  let initialWeights: Uint8Array = new Uint8Array(0);
+  let vocabularyText: string | null = null;
+  if (!previous) {
+    configText = `${JSON.stringify(config, null, 2)}\n`;
+    initialWeights = encodeSafetensors(modelTensors(model), { format: 'pt' });
+    vocabularyText = text ? `${JSON.stringify(text.vocabulary, null, 2)}\n` : null;
     manifest = {
       format: 'inrun-run',
       formatVersion: 2,
@@ -401,36 +443,38 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       totalSteps,
       stageStarts,
       stepsDone: 0,
-      files: [RUN_FILES.manifest],
+      // Every file the set-up writes is listed before it is written, so --force can replace a run
+      // that stopped half-way through it.
+      files: [
+        RUN_FILES.manifest,
+        RUN_FILES.config,
+        ...(vocabularyText ? [RUN_FILES.vocabulary] : []),
+        RUN_FILES.weightsInitial,
+        RUN_FILES.traceCsv,
+        RUN_FILES.traceJsonl,
+      ],
       checksums: {
-        [RUN_FILES.config]: sha256(configText),
-        [RUN_FILES.weightsInitial]: sha256(initialWeights),
-        ...(vocabularyText ? { [RUN_FILES.vocabulary]: sha256(vocabularyText) } : {}),
+        [RUN_FILES.config]: sha256Hex(configText),
+        [RUN_FILES.weightsInitial]: sha256Hex(initialWeights),
+        ...(vocabularyText ? { [RUN_FILES.vocabulary]: sha256Hex(vocabularyText) } : {}),
       },
       times: { startedAt: now(), finishedAt: null, resumedAt: [], trainingSeconds: 0 },
     };
-    // The manifest goes first: from here on the folder is a run directory that --force may replace.
-    await writeManifest();
-    await writeRunFile(RUN_FILES.config, configText);
-    if (vocabularyText) await writeRunFile(RUN_FILES.vocabulary, vocabularyText);
-    await writeRunFile(RUN_FILES.weightsInitial, initialWeights);
-    traceLog = await TraceLog.create(runDir, traceOptions);
-    manifest.files!.push(RUN_FILES.traceCsv, RUN_FILES.traceJsonl);
   }
-  context.traceRows.log = traceLog;
 
-  const sessionStart = performance.now();
+  const resumeStart = performance.now();
   const baseSeconds = manifest.times.trainingSeconds;
   const setStatus = (status: RunManifest['status'], message?: string) => {
     manifest.status = status;
-    manifest.times.trainingSeconds = baseSeconds + (performance.now() - sessionStart) / 1000;
+    manifest.times.trainingSeconds = baseSeconds + (performance.now() - resumeStart) / 1000;
     if (message === undefined) delete manifest.message;
     else manifest.message = message;
     if (status === 'complete') manifest.times.finishedAt = now();
   };
   let checkpointStep: number | null = previous && trainer.step > 0 ? trainer.step : null;
+  let setUp = previous !== null;
   const checkpoint = async () => {
-    const position = await traceLog.flush();
+    const position = await traceLog!.flush();
     await saveCheckpoint(runDir, trainer.checkpoint(), position).catch((error) =>
       failFileError(error, path(RUN_FILES.checkpoint), 'save the checkpoint'),
     );
@@ -442,6 +486,16 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   };
 
   try {
+    if (!previous) {
+      // The manifest goes first: from here on the folder is a run directory --force may replace.
+      await writeManifest();
+      await writeRunFile(RUN_FILES.config, configText);
+      if (vocabularyText) await writeRunFile(RUN_FILES.vocabulary, vocabularyText);
+      await writeRunFile(RUN_FILES.weightsInitial, initialWeights);
+      traceLog = await TraceLog.create(runDir, traceOptions);
+      context.traceRows.log = traceLog;
+      setUp = true;
+    }
     setStatus('running');
     await writeManifest();
     emit({
@@ -474,11 +528,11 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       // Let aborts in: signal handlers run only between turns of the event loop.
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted && !trainer.done) {
-        await checkpoint();
-        const message = `interrupted${reasonText(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
+        if (checkpointStep !== trainer.step) await checkpoint();
+        const message = `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
         setStatus('interrupted', message);
         await writeManifest();
-        await traceLog.close();
+        await traceLog!.close();
         return {
           runDir,
           status: 'interrupted',
@@ -518,7 +572,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       for (const name of [RUN_FILES.documents, RUN_FILES.sources])
         if (!manifest.files!.includes(name)) manifest.files!.push(name);
     }
-    await traceLog.close();
+    await traceLog!.close();
     await writeRunFile(RUN_FILES.weightsFinal, encodeSafetensors(modelTensors(model), { format: 'pt' }));
     setStatus('complete');
     manifest.files = manifest.files!.filter((name) => name !== RUN_FILES.checkpoint);
@@ -526,7 +580,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     await removeCheckpoint(runDir).catch(() => {});
     await removeTemporaryFiles(runDir).catch(() => {});
 
-    const stats = traceLog.summary;
+    const stats = traceLog!.summary;
     return {
       runDir,
       status: 'complete',
@@ -541,33 +595,39 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       },
     };
   } catch (error) {
-    await traceLog.close().catch(() => {});
-    const userError = error instanceof InrunError || isFileSystemError(error);
-    const cause = error instanceof Error ? error.message : String(error);
-    const kept =
-      checkpointStep !== null
-        ? `the checkpoint of step ${checkpointStep} is kept`
-        : 'no checkpoint yet: a resume starts again from step 0';
-    const message =
-      error instanceof DivergenceError ? cause : `${userError ? cause : `internal error: ${cause}`}; ${kept}`;
-    setStatus('failed', message);
+    await traceLog?.close().catch(() => {});
+    if (error instanceof DivergenceError) {
+      // Resuming would diverge again: the message is the advice (a lower learning rate).
+      setStatus('failed', error.message);
+      await writeManifest().catch(() => {});
+      throw error;
+    }
+    const reason =
+      error instanceof InrunError
+        ? error.message
+        : isFileSystemError(error)
+          ? `${(error as NodeJS.ErrnoException).path ?? runDir}: ${fileErrorCause(error)}`
+          : null;
+    // A bug stays a bug (its stack is printed), but the run is still marked failed.
+    const failure = new RunFailedError(
+      reason ?? `internal error: ${error instanceof Error ? error.message : String(error)}`,
+      checkpointStep,
+      setUp,
+    );
+    setStatus('failed', failure.message);
     try {
       await writeManifest();
     } catch (manifestError) {
       // A full disk may refuse the manifest too; the checkpoint is still intact.
-      if (error instanceof InrunError)
-        throw new InrunError(
-          `${message} (and ${(manifestError as Error).message}: the manifest still says running)`,
-        );
-      throw error;
+      if (reason === null) throw error;
+      throw new RunFailedError(
+        reason,
+        checkpointStep,
+        setUp,
+        `and ${(manifestError as Error).message}: the manifest still says running`,
+      );
     }
-    if (error instanceof InrunError && !(error instanceof DivergenceError)) throw new InrunError(message);
-    throw error;
+    if (reason === null) throw error;
+    throw failure;
   }
-}
-
-function reasonText(signal: AbortSignal): string {
-  const reason = signal.reason;
-  if (typeof reason === 'string') return ` by ${reason}`;
-  return '';
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadRun, RUN_FILES } from '../../src/io/run-dir.js';
@@ -93,5 +93,77 @@ test('trainRun: an aborted run resumes to the same files and the same warnings a
 });
 
 test('trainRun: new runs and resumes are one or the other', async () => {
-  await assert.rejects(trainRun({}), /give either config \(a new run\) or resume/);
+  await assert.rejects(trainRun({}), /give exactly one of config \(a new run\) and resume/);
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(rows) });
+  await assert.rejects(
+    trainRun({ config: config(dir, join(dir, 'a')), resume: join(dir, 'a') }),
+    /give exactly one of config \(a new run\) and resume/,
+  );
+});
+
+test('trainRun: an already aborted signal writes nothing, even with force over an old run', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(rows) });
+  const old = await trainRun({ config: config(dir, join(dir, 'run')) });
+  const before = readFileSync(join(old.runDir, RUN_FILES.valuesCsv));
+  const stop = new AbortController();
+  stop.abort('SIGINT');
+  await assert.rejects(
+    trainRun({ config: config(dir, join(dir, 'run')), force: true, signal: stop.signal }),
+    /^InrunError: interrupted by SIGINT before training started; nothing was written$/,
+  );
+  assert.ok(readFileSync(join(old.runDir, RUN_FILES.valuesCsv)).equals(before));
+  assert.ok(!existsSync(join(old.runDir, '.inrun.lock')));
+});
+
+test('trainRun: a run stopped while being set up is named as such, and --force replaces it', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(rows) });
+  const out = join(dir, 'run');
+  const stop = new AbortController();
+  // Stop at once, then make it look like a process killed after the manifest, before the weights.
+  await trainRun({
+    config: config(dir, out),
+    signal: stop.signal,
+    onEvent: (e) => {
+      if (e.type === 'start') stop.abort('SIGTERM');
+    },
+  });
+  for (const name of [
+    RUN_FILES.weightsInitial,
+    RUN_FILES.traceCsv,
+    RUN_FILES.traceJsonl,
+    RUN_FILES.checkpoint,
+  ])
+    rmSync(join(out, name), { recursive: true, force: true });
+  const manifestPath = join(out, RUN_FILES.manifest);
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  writeFileSync(manifestPath, JSON.stringify({ ...manifest, status: 'running', stepsDone: 0 }));
+  await assert.rejects(
+    trainRun({ resume: out }),
+    /run: the run stopped before its directory was set up \(no weights\.initial\.safetensors\); start it again \(--force replaces it\)$/,
+  );
+  // The manifest lists every set-up file, so --force knows them all and replaces the run.
+  const again = await trainRun({ config: config(dir, out), force: true });
+  assert.equal(again.status, 'complete');
+});
+
+test('trainRun: a format-1 run directory is not resumed', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(rows) });
+  const out = join(dir, 'run');
+  const stop = new AbortController();
+  await trainRun({
+    config: config(dir, out),
+    signal: stop.signal,
+    onEvent: (e) => {
+      if (e.type === 'step' && e.step === 2) stop.abort();
+    },
+  });
+  const manifestPath = join(out, RUN_FILES.manifest);
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  writeFileSync(manifestPath, JSON.stringify({ ...manifest, formatVersion: 1, files: undefined }));
+  const before = readFileSync(manifestPath);
+  await assert.rejects(
+    trainRun({ resume: out }),
+    /was written by inrun 0\.1 \(run directory format 1\), whose checkpoints this version cannot resume; start it again with its config/,
+  );
+  assert.ok(readFileSync(manifestPath).equals(before), 'nothing changed');
 });

@@ -1,11 +1,10 @@
-// Tabular data files (CSV, JSON Lines, Parquet) → tables → TensorDatasets, and back to files.
-import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { fail } from '../../util/errors.js';
 import { errorCode, failFileError } from '../../util/fs-errors.js';
+import { sha256Hex } from '../../util/hash.js';
 import { formatCsv, parseCsv } from './csv.js';
 import { formatJsonl, isTableRow, parseJsonl } from './jsonl.js';
 import { formatParquet, parseParquet } from './parquet.js';
@@ -128,7 +127,7 @@ export async function readTable(path: string, options: ReadTableOptions = {}): P
     return failFileError(error, shown, 'read the data file');
   }
   if (bytes.length === 0) fail(`${shown}: the file is empty`);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = sha256Hex(bytes);
   const base = { path, format, sha256, bytes: bytes.length };
   if (format === 'parquet') {
     const { columns, rows, schema } = await parseParquet(bytes, path);
