@@ -399,7 +399,16 @@ export async function loadCheckpoint(
     const rows = v.traceRows;
     if (v.batchIds && v.batchIds.length !== rows)
       fail(`checkpoint ${where} is corrupt: ${v.batchIds.length} batches of ids for ${rows} trace rows`);
-    const columns = Object.fromEntries(TRACE_FIELDS.map((f) => [f, get(`trace.${f}`, [rows])]));
+    // Checkpoints from before 0.2.0 lack these columns: NaN, as not measured.
+    const added = new Set<string>(['emptyUtility', 'batchTaylorError']);
+    const columns = Object.fromEntries(
+      TRACE_FIELDS.map((f) => [
+        f,
+        added.has(f) && !byName.has(`trace.${f}`)
+          ? new Float64Array(rows).fill(Number.NaN)
+          : get(`trace.${f}`, [rows]),
+      ]),
+    );
     const nulls = Object.fromEntries(Object.entries(v.traceNulls).map(([f, r]) => [f, new Set(r)]));
     const trace: TraceEntry[] = [];
     for (let r = 0; r < rows; r++) {

@@ -303,9 +303,19 @@ function parseJsonLines<T>(text: string, path: string): T[] {
     });
 }
 
-/** A trace.jsonl row as written (NaN was written as null in the non-nullable fields). */
+/**
+ * A trace.jsonl row as written (NaN was written as null in the non-nullable fields). Rows of runs
+ * from before 0.2.0 have no emptyUtility or batchTaylorError: NaN, as not measured.
+ */
 function traceEntry(row: Record<string, unknown>): TraceEntry {
-  for (const key of ['validationLossAfter', 'actualUtility', 'taylorError']) row[key] ??= Number.NaN;
+  for (const key of [
+    'validationLossAfter',
+    'actualUtility',
+    'taylorError',
+    'emptyUtility',
+    'batchTaylorError',
+  ])
+    row[key] ??= Number.NaN;
   return row as unknown as TraceEntry;
 }
 

@@ -269,7 +269,7 @@ export class TraceLog {
       }
       if (position.csvBytes < header.length || got < header.length || !start.equals(header))
         fail(
-          `${csvPath}: its header is not this run's (${options.batchIds ? 'with' : 'without'} the batchIds column), so the run cannot resume`,
+          `${csvPath}: its header is not this run's (${options.batchIds ? 'with' : 'without'} the batchIds column), or an older version of inrun wrote other columns, so the run cannot resume`,
         );
       if (csv.lines !== position.rows + 1)
         fail(

@@ -32,6 +32,8 @@ export const TRACE_FIELDS = [
   'efficiencyResidual',
   'actualUtility',
   'taylorError',
+  'emptyUtility',
+  'batchTaylorError',
   'linearisationGap',
 ] as const satisfies readonly (keyof TraceEntry)[];
 

@@ -116,7 +116,7 @@ const RUNTIME_BYTES = 64e6;
 /** Garbage typed arrays V8 lets accumulate before it collects them (its external-memory soft limit). */
 const EXTERNAL_GC_BYTES = 64 * 2 ** 20;
 /** Trace fields stored as float64 columns in a checkpoint (TRACE_FIELDS in src/io/values-writers.ts, rounded up). */
-const TRACE_COLUMNS = 16;
+const TRACE_COLUMNS = 18;
 
 /** Floats per example that one model keeps for a pass, from its layer structure. */
 interface ModelArithmetic {

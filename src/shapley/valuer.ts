@@ -68,8 +68,24 @@ export interface TraceEntry {
   efficiencyResidual: number;
   /** validationLossBefore − validationLossAfter: what the step really did. */
   actualUtility: number;
-  /** actualUtility − Taylor utility: the error of the Taylor expansion itself. */
+  /**
+   * actualUtility − Taylor utility. The Taylor utility is U(B) − U(∅), so with momentum or weight
+   * decay this also holds the empty-batch part emptyUtility, which no example is credited with.
+   */
   taylorError: number;
+  /**
+   * U(∅) to first order: the Taylor utility of the step with an empty batch, Δθ(∅) = −η c
+   * (momentum carried in, weight decay), η⟨g_V, c⟩. Zero for plain SGD without decay. First order
+   * at every order: its curvature term −½η² cᵀH_V c would cost a second Hessian-vector product per
+   * step, so for order 2 that term stays in batchTaylorError.
+   */
+  emptyUtility: number;
+  /**
+   * actualUtility − (emptyUtility + Taylor utility) = taylorError − emptyUtility: the error of the
+   * Taylor expansion of the whole step, without the (first-order) empty-batch part that
+   * taylorError holds.
+   */
+  batchTaylorError: number;
   /**
    * Adam-style optimizers: mean ‖linearised − real step‖/‖real step‖ over random sub-batches, i.e.
    * how far the step that the values are exact for is from what Adam would really do. Null for
@@ -191,6 +207,9 @@ export class InRunValuer {
     // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K.
     const u1 = this.workspace('u1');
     model.addGrad(valPass, eta / m, u1);
+    // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
+    const c = plan.c;
+    const emptyUtility = c ? dot(u1, c) : 0;
     applyK(plan, u1, u1);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
@@ -200,7 +219,6 @@ export class InRunValuer {
     if (this.order === 2) {
       // x = c + ½ K g_B;  u2 = η² Kᵀ H_V x, with H_V the Hessian of the *mean* validation loss.
       const x = applyK(plan, gradSum, this.workspace('x'));
-      const c = plan.c;
       for (let e = 0; e < P; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
       u2 = this.workspace('u2');
       model.hessianVectorProduct(valPass, x, u2);
@@ -273,6 +291,8 @@ export class InRunValuer {
       efficiencyResidual: mainSum - mainUtility,
       actualUtility: Number.NaN,
       taylorError: Number.NaN,
+      emptyUtility,
+      batchTaylorError: Number.NaN,
       linearisationGap: args.linearisationGap ?? null,
       ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
     });
@@ -377,6 +397,7 @@ export class InRunValuer {
     last.validationLossAfter = validationLoss;
     last.actualUtility = last.validationLossBefore - validationLoss;
     last.taylorError = last.actualUtility - (last.secondOrderUtility ?? last.firstOrderUtility);
+    last.batchTaylorError = last.taylorError - last.emptyUtility;
     this.lastPending = false;
     this.onTraceRow?.({ ...last });
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
-import { loadRun, RUN_FILES, writeJsonFile } from '../../src/io/run-dir.js';
+import { loadRun, parseTraceJsonl, RUN_FILES, writeJsonFile } from '../../src/io/run-dir.js';
 import { traceToCsv, traceToJsonl, valuesToJsonl, valuesToParquet } from '../../src/io/values-writers.js';
 import { ValueLedger } from '../../src/shapley/ledger.js';
 import type { TraceEntry } from '../../src/shapley/valuer.js';
@@ -50,6 +50,8 @@ function trace(): TraceEntry[] {
     efficiencyResidual: -0,
     actualUtility: Number.NaN,
     taylorError: Number.NaN,
+    emptyUtility: -0,
+    batchTaylorError: Number.NaN,
     linearisationGap: step === 0 ? null : 0.125,
     batchIds: ['a', 7],
   });
@@ -133,13 +135,14 @@ test('values and trace writers: CSV quoting, JSON nulls, Parquet columns', async
 
   const csv = traceToCsv(trace()).split('\n');
   assert.equal(csv[0].split(',').at(-1), 'batchIds');
-  assert.equal(csv[1], '0,0.1,2,1,0.7,0.69,0.6,1e-300,5e-324,,,0,,,,"[""a"",7]"');
+  assert.equal(csv[1], '0,0.1,2,1,0.7,0.69,0.6,1e-300,5e-324,,,0,,,0,,,"[""a"",7]"');
   const j = traceToJsonl(trace())
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line));
   assert.equal(j[1].validationLossAfter, null);
   assert.equal(j[1].linearisationGap, 0.125);
+  assert.equal(j[1].batchTaylorError, null);
   assert.deepEqual(j[0].batchIds, ['a', 7]);
 });
 
@@ -172,4 +175,12 @@ test('loadRun refuses unfinished or foreign folders', async () => {
     loadRun(later),
     /run directory format 3 is not one this inrun reads \(1 or 2\); it was written by a newer inrun/,
   );
+});
+
+test('trace rows written before emptyUtility and batchTaylorError existed read them as NaN', () => {
+  const [row] = parseTraceJsonl('{"step":0,"taylorError":0.5,"actualUtility":null}\n', 'trace.jsonl');
+  assert.ok(
+    Number.isNaN(row.emptyUtility) && Number.isNaN(row.batchTaylorError) && Number.isNaN(row.actualUtility),
+  );
+  assert.equal(row.taylorError, 0.5);
 });

@@ -40,6 +40,8 @@ function rows(n: number, batchIds: boolean): TraceEntry[] {
     efficiencyResidual: (-1) ** step * step * 1e-17,
     actualUtility: Number.NaN,
     taylorError: step,
+    emptyUtility: step % 2 ? 0 : -1 / 7,
+    batchTaylorError: step === 2 ? Number.NaN : step + 1 / 7,
     linearisationGap: step === 0 ? null : 0.125,
     ...(batchIds ? { batchIds: ['a,"b"', step, `é${step}`] } : {}),
   }));

@@ -156,6 +156,41 @@ test('healthy: a small regression (MLP, sgd 0.05; targets of RMS ~3.5)', () => {
   assert.deepEqual(warnings, []);
 });
 
+test('U(∅) is most of taylorError with momentum and Adam; the whole step’s error is small', () => {
+  // Measured (60 steps, order 2): Σ|taylorError| / Σ|actual| 0.87 with momentum 0.9 and 0.81 with
+  // adamw 0.01, Σ|batchTaylorError| / Σ|actual| 0.024 and 0.0028; plain SGD 0.0075 both ways.
+  const ratios = (optimizer: Optimizer) => {
+    const { trainer } = diagnose({
+      model: mlp({ inputs: 5, hidden: [8], outputs: 3, seed: 1 }),
+      optimizer,
+      lr: 0.1,
+      data: blobs(300, 1),
+      validation: blobs(100, 2),
+      batchSize: 16,
+      steps: 60,
+    });
+    let full = 0;
+    let batch = 0;
+    let actual = 0;
+    for (const r of trainer.valuer!.trace.filter((r) => Number.isFinite(r.actualUtility))) {
+      assert.ok(
+        Math.abs(r.taylorError - r.emptyUtility - r.batchTaylorError) <=
+          1e-12 * Math.abs(r.taylorError) + 1e-15,
+      );
+      full += Math.abs(r.taylorError);
+      batch += Math.abs(r.batchTaylorError);
+      actual += Math.abs(r.actualUtility);
+    }
+    return { full: full / actual, batch: batch / actual };
+  };
+  const plain = ratios(sgd({ lr: 0.1 }));
+  assert.equal(plain.batch, plain.full);
+  for (const optimizer of [sgd({ lr: 0.1, momentum: 0.9 }), new Adam({ lr: 0.01 }, 'adamw')]) {
+    const { full, batch } = ratios(optimizer);
+    assert.ok(full > 0.5 && batch < 0.05 && batch < full / 10, `${optimizer.kind}: ${full} vs ${batch}`);
+  }
+});
+
 const TEXT = [
   'The cat sat on the mat. The cat was happy and the mat was warm.',
   'A dog ran in the park; the dog chased a ball all afternoon long.',
@@ -339,6 +374,8 @@ function row(step: number, fields: Partial<TraceEntry>): TraceEntry {
     efficiencyResidual: 0,
     actualUtility: actual,
     taylorError: actual - utility,
+    emptyUtility: 0,
+    batchTaylorError: fields.taylorError ?? actual - utility,
     linearisationGap: null,
     ...fields,
   };
@@ -377,6 +414,7 @@ test('exploding loss: the final loss (after the last step) is checked once train
     validationLossAfter: Number.NaN,
     actualUtility: Number.NaN,
     taylorError: Number.NaN,
+    batchTaylorError: Number.NaN,
   };
   assert.deepEqual(diagnostics.checkTrace([trace[0], final]), []);
   // finish(): the valuer completes the last row in place.
@@ -384,6 +422,7 @@ test('exploding loss: the final loss (after the last step) is checked once train
     validationLossAfter: 3,
     actualUtility: 0.5 - 3,
     taylorError: 0.5 - 3 - last.firstOrderUtility,
+    batchTaylorError: 0.5 - 3 - last.firstOrderUtility,
   });
   assert.deepEqual(codes(diagnostics.checkTrace([trace[0], final])), ['exploding-loss']);
 });

@@ -278,3 +278,67 @@ describe('ghost routes', () => {
     assert.ok(relativeError(rowSums, viaVector.firstOrder) < 1e-12);
   });
 });
+
+describe('the empty coalition U(∅) and the whole step’s Taylor error', () => {
+  /** U(∅) by brute force: the optimizer's own step with a zero batch gradient, L_V's gradient and Hessian in float64. */
+  function emptyByBruteForce(optimizer: SgdOptions, order: 1 | 2) {
+    const model = buildModel(ARCH, 'float64', 4);
+    const validation = randomBatch(ARCH, 5, 32);
+    const { valuer, plan, opt } = valueOneStepWith(model, optimizer, validation, order);
+    const w = Float64Array.from(model.params);
+    const after = Float64Array.from(w);
+    opt.apply(plan, after, new Float64Array(w.length));
+    const delta = add(after, w, -1);
+    const gV = perExampleGradients(model, validation).reduce(
+      (acc, g) => add(acc, g, 1 / 5),
+      new Float64Array(model.parameterCount),
+    );
+    // First order at both orders: the curvature term would cost a second Hessian-vector product.
+    const expected = -dot(gV, delta);
+    return { row: valuer.trace[0], expected };
+  }
+
+  function valueOneStepWith(model: Sequential, optimizer: SgdOptions, validation: Examples, order: 1 | 2) {
+    const opt = sgd(optimizer);
+    const gradOf = (batch: Examples) => {
+      const pass = model.forward(batch.input, batch.targets);
+      model.backward(pass);
+      const gradSum = allocFloat(model.dtype, model.parameterCount);
+      model.addGrad(pass, 1, gradSum);
+      return { pass, gradSum };
+    };
+    const warm = gradOf(randomBatch(ARCH, 6, 33));
+    opt.apply(opt.plan(0, 10, model.params, warm.gradSum, 6), model.params, warm.gradSum);
+    const valuer = new InRunValuer(model, { validation: asDataset(ARCH, validation, 'validation'), order });
+    const train = randomBatch(ARCH, 7, 31);
+    const { pass, gradSum } = gradOf(train);
+    const plan = opt.plan(1, 10, model.params, gradSum, 7);
+    const ids = Array.from({ length: 7 }, (_, i) => `ex${i}`);
+    valuer.valueStep({ pass, gradSum, plan, trainLoss: 0, ids, groups: ids.map(() => undefined) });
+    return { valuer, plan, opt };
+  }
+
+  test('plain SGD without decay: U(∅) = 0', () => {
+    for (const order of [1, 2] as const)
+      assert.equal(emptyByBruteForce({ lr: 0.3 }, order).row.emptyUtility, 0);
+  });
+
+  const cases: [string, SgdOptions][] = [
+    ['momentum', { lr: 0.3, momentum: 0.9 }],
+    ['decoupled weight decay', { lr: 0.3, decoupledWeightDecay: 0.05 }],
+    [
+      'momentum with L2 and decoupled decay',
+      { lr: 0.3, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: 0.05 },
+    ],
+  ];
+  for (const [name, optimizer] of cases)
+    test(`${name}: U(∅) equals the brute-force empty-batch step to first order, at both orders`, () => {
+      for (const order of [1, 2] as const) {
+        const { row, expected } = emptyByBruteForce(optimizer, order);
+        assert.ok(
+          expected !== 0 && Math.abs(row.emptyUtility - expected) < 1e-7 * Math.abs(expected),
+          `order ${order}: ${row.emptyUtility} vs ${expected}`,
+        );
+      }
+    });
+});
