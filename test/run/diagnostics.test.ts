@@ -158,7 +158,9 @@ test('healthy: a small regression (MLP, sgd 0.05; targets of RMS ~3.5)', () => {
 
 test('U(∅) is most of taylorError with momentum and Adam; the whole step’s error is small', () => {
   // Measured (60 steps, order 2): Σ|taylorError| / Σ|actual| 0.87 with momentum 0.9 and 0.81 with
-  // adamw 0.01, Σ|batchTaylorError| / Σ|actual| 0.024 and 0.0028; plain SGD 0.0075 both ways.
+  // adamw 0.01, Σ|batchTaylorError| / Σ|actual| 0.24 and 0.015 (U(∅) is first order, so the carried
+  // step's curvature stays in batchTaylorError; removing it too gave 0.024 and 0.0028 at the cost of
+  // a second Hessian-vector product per step); plain SGD 0.0075 both ways.
   const ratios = (optimizer: Optimizer) => {
     const { trainer } = diagnose({
       model: mlp({ inputs: 5, hidden: [8], outputs: 3, seed: 1 }),
@@ -187,7 +189,7 @@ test('U(∅) is most of taylorError with momentum and Adam; the whole step’s e
   assert.equal(plain.batch, plain.full);
   for (const optimizer of [sgd({ lr: 0.1, momentum: 0.9 }), new Adam({ lr: 0.01 }, 'adamw')]) {
     const { full, batch } = ratios(optimizer);
-    assert.ok(full > 0.5 && batch < 0.05 && batch < full / 10, `${optimizer.kind}: ${full} vs ${batch}`);
+    assert.ok(full > 0.5 && batch < full / 3, `${optimizer.kind}: ${full} vs ${batch}`);
   }
 });
 
