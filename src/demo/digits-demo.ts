@@ -227,6 +227,7 @@ export async function runDigitsDemo(
         lossSum = 0;
         lossCount = 0;
       } else if (event.type === 'notice') say(event.message);
+      else if (event.type === 'warning') say(`warning: ${event.warning.message}`);
     },
   });
   if (run.status !== 'complete') fail(run.message ?? `${displayPath(runDir)}: the run did not complete`);

@@ -192,6 +192,7 @@ export async function runLanguageDemo(
             `validation loss ${(event.validationLoss ?? Number.NaN).toFixed(3)}  (${((performance.now() - started) / 1000).toFixed(0)} s)`,
         );
       } else if (event.type === 'notice') say(event.message);
+      else if (event.type === 'warning') say(`warning: ${event.warning.message}`);
     },
   });
   if (run.status !== 'complete') fail(run.message ?? `${displayPath(runDir)}: the run did not complete`);
