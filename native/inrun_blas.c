@@ -4,7 +4,7 @@
  * Exports
  *   gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
  *   gemmBatched(transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB,
- *               beta, C, ldc, strideC, batch)
+ *               beta, C, ldc, strideC, batch[, inner, innerStrideA, innerStrideB, innerStrideC])
  *   setThreads(n), getThreads()
  *
  * Matrices are row-major typed arrays (all Float32Array or all Float64Array) read and written in
@@ -163,30 +163,43 @@ static bool get_array(napi_env env, const char *fn, const char *name, napi_value
 
 /* ---------------------------------------------------------------- gemm */
 
-/* Elements a row-major rows x width matrix with leading dimension ld occupies, `batch` times over.
- * Computed in double: exact below 2^53, and anything larger exceeds every array length anyway. */
-static double elements_needed(int64_t rows, int64_t width, int64_t ld, int64_t stride, int64_t batch) {
-  if (rows == 0 || width == 0 || batch == 0) return 0;
-  return (double)(batch - 1) * (double)stride + (double)(rows - 1) * (double)ld + (double)width;
+/* Elements a row-major rows x width matrix with leading dimension ld occupies over a batch x inner
+ * grid. Computed in double: exact below 2^53, and anything larger exceeds every array length anyway. */
+static double elements_needed(int64_t rows, int64_t width, int64_t ld, int64_t stride, int64_t batch,
+                              int64_t inner_stride, int64_t inner) {
+  if (rows == 0 || width == 0 || batch == 0 || inner == 0) return 0;
+  return (double)(batch - 1) * (double)stride + (double)(inner - 1) * (double)inner_stride +
+         (double)(rows - 1) * (double)ld + (double)width;
+}
+
+/* An optional trailing integer: `fallback` when undefined, otherwise checked like get_int. */
+static bool get_int_opt(napi_env env, const char *fn, const char *name, napi_value v, int64_t fallback,
+                        double max, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_undefined) {
+    *out = fallback;
+    return true;
+  }
+  return get_int(env, fn, name, v, 0, max, out);
 }
 
 typedef struct {
   const char *name;
   const char *ld_name;
   float_array arr;
-  int64_t rows, width, ld, stride;
+  int64_t rows, width, ld, stride, inner_stride;
   bool trans;
   char dims[160];
 } matrix_arg;
 
 static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
   const char *fn = batched ? "gemmBatched" : "gemm";
-  size_t argc = 17;
-  napi_value argv[17];
+  size_t argc = 21;
+  napi_value argv[21];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   napi_value undef;
   napi_get_undefined(env, &undef);
-  for (size_t i = argc; i < 17; i++) argv[i] = undef;
+  for (size_t i = argc; i < 21; i++) argv[i] = undef;
 
   /* Argument positions. */
   const int iA = 6, ilda = 7;
@@ -195,6 +208,7 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
 
   bool transA, transB;
   int64_t M, N, K, lda, ldb, ldc, strideA = 0, strideB = 0, strideC = 0, batch = 1;
+  int64_t inner = 1, inner_strideA = 0, inner_strideB = 0, inner_strideC = 0;
   double alpha, beta;
   float_array A, B, C;
 
@@ -226,13 +240,17 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
     if (!get_int(env, fn, "strideB", argv[11], 0, MAX_SAFE_INTEGER, &strideB)) return NULL;
     if (!get_int(env, fn, "strideC", argv[15], 0, MAX_SAFE_INTEGER, &strideC)) return NULL;
     if (!get_int(env, fn, "batch", argv[16], 0, MAX_DIM, &batch)) return NULL;
+    if (!get_int_opt(env, fn, "inner", argv[17], 1, MAX_DIM, &inner)) return NULL;
+    if (!get_int_opt(env, fn, "innerStrideA", argv[18], 0, MAX_SAFE_INTEGER, &inner_strideA)) return NULL;
+    if (!get_int_opt(env, fn, "innerStrideB", argv[19], 0, MAX_SAFE_INTEGER, &inner_strideB)) return NULL;
+    if (!get_int_opt(env, fn, "innerStrideC", argv[20], 0, MAX_SAFE_INTEGER, &inner_strideC)) return NULL;
   }
 
   /* Stored shapes: A is MxK (KxM transposed), B is KxN (NxK transposed), C is MxN. */
   matrix_arg mats[3] = {
-    {"A", "lda", A, transA ? K : M, transA ? M : K, lda, strideA, transA, ""},
-    {"B", "ldb", B, transB ? N : K, transB ? K : N, ldb, strideB, transB, ""},
-    {"C", "ldc", C, M, N, ldc, strideC, false, ""},
+    {"A", "lda", A, transA ? K : M, transA ? M : K, lda, strideA, inner_strideA, transA, ""},
+    {"B", "ldb", B, transB ? N : K, transB ? K : N, ldb, strideB, inner_strideB, transB, ""},
+    {"C", "ldc", C, M, N, ldc, strideC, inner_strideC, false, ""},
   };
   snprintf(mats[0].dims, sizeof mats[0].dims, "%sM=%lld, K=%lld", transA ? "transA, " : "", (long long)M,
            (long long)K);
@@ -251,13 +269,17 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
   }
   for (int i = 0; i < 3; i++) {
     const matrix_arg *m = &mats[i];
-    double need = elements_needed(m->rows, m->width, m->ld, m->stride, batch);
+    double need = elements_needed(m->rows, m->width, m->ld, m->stride, batch, m->inner_stride, inner);
     if ((double)m->arr.length < need) {
-      char need_s[64], extra[96] = "";
+      char need_s[64], extra[192] = "";
       fmt_number(need, need_s, sizeof need_s);
       if (batched) {
-        snprintf(extra, sizeof extra, ", stride%s=%lld, batch=%lld", m->name, (long long)m->stride,
-                 (long long)batch);
+        int used = snprintf(extra, sizeof extra, ", stride%s=%lld, batch=%lld", m->name, (long long)m->stride,
+                            (long long)batch);
+        if (inner != 1 && used > 0 && (size_t)used < sizeof extra) {
+          snprintf(extra + used, sizeof extra - (size_t)used, ", innerStride%s=%lld, inner=%lld", m->name,
+                   (long long)m->inner_stride, (long long)inner);
+        }
       }
       throw_fmt(env, true, "%s: %s has %zu elements but %s, %s=%lld%s needs %s", fn, m->name, m->arr.length,
                 m->dims, m->ld_name, (long long)m->ld, extra, need_s);
@@ -265,15 +287,20 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
     }
   }
 
-  if (M == 0 || N == 0 || batch == 0) return undef;
+  if (M == 0 || N == 0 || batch == 0 || inner == 0) return undef;
 
   const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
   const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
-  for (int64_t b = 0; b < batch; b++) {
+  /* Problem p is (b, j) = (p / inner, p % inner); offsets stay in bounds by the checks above. */
+  for (int64_t p = 0; p < batch * inner; p++) {
+    const int64_t b = p / inner, j = p % inner;
+    const int64_t offA = b * strideA + j * inner_strideA;
+    const int64_t offB = b * strideB + j * inner_strideB;
+    const int64_t offC = b * strideC + j * inner_strideC;
     if (A.type == napi_float32_array) {
-      const float *a = (const float *)A.data + b * strideA;
-      const float *bm = (const float *)B.data + b * strideB;
-      float *c = (float *)C.data + b * strideC;
+      const float *a = (const float *)A.data + offA;
+      const float *bm = (const float *)B.data + offB;
+      float *c = (float *)C.data + offC;
       if (beta == 0) {
         /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
         for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(float));
@@ -289,9 +316,9 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
       cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, a, (blasint)lda, bm,
                   (blasint)ldb, (float)beta, c, (blasint)ldc);
     } else {
-      const double *a = (const double *)A.data + b * strideA;
-      const double *bm = (const double *)B.data + b * strideB;
-      double *c = (double *)C.data + b * strideC;
+      const double *a = (const double *)A.data + offA;
+      const double *bm = (const double *)B.data + offB;
+      double *c = (double *)C.data + offC;
       if (beta == 0) {
         for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(double));
       }

@@ -290,6 +290,10 @@ export function createPortableKernels(): Kernels {
       ldc,
       strideC,
       batch,
+      inner,
+      innerStrideA,
+      innerStrideB,
+      innerStrideC,
     ) {
       validateGemm(true, {
         transA,
@@ -309,26 +313,36 @@ export function createPortableKernels(): Kernels {
         ldc,
         strideC,
         batch,
+        inner,
+        innerStrideA,
+        innerStrideB,
+        innerStrideC,
       });
+      const count = inner ?? 1;
+      const iA = innerStrideA ?? 0;
+      const iB = innerStrideB ?? 0;
+      const iC = innerStrideC ?? 0;
       for (let b = 0; b < batch; b++) {
-        gemmCore(
-          transA,
-          transB,
-          M,
-          N,
-          K,
-          alpha,
-          A,
-          b * strideA,
-          lda,
-          B,
-          b * strideB,
-          ldb,
-          beta,
-          C,
-          b * strideC,
-          ldc,
-        );
+        for (let j = 0; j < count; j++) {
+          gemmCore(
+            transA,
+            transB,
+            M,
+            N,
+            K,
+            alpha,
+            A,
+            b * strideA + j * iA,
+            lda,
+            B,
+            b * strideB + j * iB,
+            ldb,
+            beta,
+            C,
+            b * strideC + j * iC,
+            ldc,
+          );
+        }
       }
     },
     setThreads(threads: number) {

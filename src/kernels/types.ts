@@ -38,6 +38,12 @@ export interface Kernels {
   /**
    * `batch` independent gemms; problem b reads A at b·strideA, B at b·strideB and writes C at
    * b·strideC (strides in elements).
+   *
+   * With `inner` (default 1), each of those is `inner` problems: problem (b, j), j < inner, reads
+   * A at b·strideA + j·innerStrideA, and likewise B and C (inner strides default to 0). This
+   * reaches two-level layouts such as the (example, head) blocks of attention, where heads sit
+   * side by side within each example's rows, in one call. The batch × inner problems run in no
+   * promised order, so their C blocks must not overlap.
    */
   gemmBatched(
     transA: boolean,
@@ -57,6 +63,10 @@ export interface Kernels {
     ldc: number,
     strideC: number,
     batch: number,
+    inner?: number,
+    innerStrideA?: number,
+    innerStrideB?: number,
+    innerStrideC?: number,
   ): void;
 
   /** Threads the backend may use (OpenBLAS threads for the native kernels; ignored by portable). */

@@ -9,7 +9,10 @@ import type { DType, FloatArray } from './types.js';
 /** Largest dimension or leading dimension accepted (BLAS integers are 32-bit). */
 export const MAX_DIM = 2147483647;
 
-/** Everything a (batched) gemm call passes, in one record; strides are 0 and batch 1 for plain gemm. */
+/**
+ * Everything a (batched) gemm call passes, in one record; strides are 0 and batch 1 for plain gemm.
+ * The inner fields are gemmBatched's optional trailing arguments (undefined: inner 1, strides 0).
+ */
 export interface GemmArgs {
   transA: unknown;
   transB: unknown;
@@ -28,6 +31,10 @@ export interface GemmArgs {
   ldc: unknown;
   strideC: unknown;
   batch: unknown;
+  inner?: unknown;
+  innerStrideA?: unknown;
+  innerStrideB?: unknown;
+  innerStrideC?: unknown;
 }
 
 function typeName(value: unknown): string {
@@ -64,16 +71,27 @@ function checkArray(fn: string, name: string, value: unknown): FloatArray {
   throw new TypeError(`${fn}: ${name} must be a Float32Array or Float64Array, got ${typeName(value)}`);
 }
 
-/** Elements a row-major rows×width matrix with leading dimension ld occupies, repeated `batch` times. */
+/**
+ * Elements a row-major rows×width matrix with leading dimension ld occupies, repeated over a
+ * batch × inner grid with the given strides (strides are non-negative, so the last item reaches
+ * furthest).
+ */
 export function elementsNeeded(
   rows: number,
   width: number,
   ld: number,
   stride: number,
   batch: number,
+  innerStride = 0,
+  inner = 1,
 ): number {
-  if (rows === 0 || width === 0 || batch === 0) return 0;
-  return (batch - 1) * stride + (rows - 1) * ld + width;
+  if (rows === 0 || width === 0 || batch === 0 || inner === 0) return 0;
+  return (batch - 1) * stride + (inner - 1) * innerStride + (rows - 1) * ld + width;
+}
+
+/** An optional integer argument: its default when undefined, otherwise checked like checkInt. */
+function optionalInt(fn: string, name: string, value: unknown, fallback: number, max: number): number {
+  return value === undefined ? fallback : checkInt(fn, name, value, 0, max);
 }
 
 /**
@@ -109,17 +127,24 @@ export function validateGemm(batched: boolean, args: GemmArgs): DType {
   let strideB = 0;
   let strideC = 0;
   let batch = 1;
+  let inner = 1;
+  const innerStrides = { A: 0, B: 0, C: 0 };
   if (batched) {
     strideA = checkInt(fn, 'strideA', args.strideA, 0, Number.MAX_SAFE_INTEGER);
     strideB = checkInt(fn, 'strideB', args.strideB, 0, Number.MAX_SAFE_INTEGER);
     strideC = checkInt(fn, 'strideC', args.strideC, 0, Number.MAX_SAFE_INTEGER);
     batch = checkInt(fn, 'batch', args.batch, 0, MAX_DIM);
+    inner = optionalInt(fn, 'inner', args.inner, 1, MAX_DIM);
+    const max = Number.MAX_SAFE_INTEGER;
+    innerStrides.A = optionalInt(fn, 'innerStrideA', args.innerStrideA, 0, max);
+    innerStrides.B = optionalInt(fn, 'innerStrideB', args.innerStrideB, 0, max);
+    innerStrides.C = optionalInt(fn, 'innerStrideC', args.innerStrideC, 0, max);
   }
 
   // Stored shapes: A is M×K (K×M when transposed), B is K×N (N×K when transposed), C is M×N.
   const mats = [
     {
-      name: 'A',
+      name: 'A' as const,
       arr: A,
       rows: transA ? K : M,
       width: transA ? M : K,
@@ -130,7 +155,7 @@ export function validateGemm(batched: boolean, args: GemmArgs): DType {
       trans: transA,
     },
     {
-      name: 'B',
+      name: 'B' as const,
       arr: B,
       rows: transB ? N : K,
       width: transB ? K : N,
@@ -141,7 +166,7 @@ export function validateGemm(batched: boolean, args: GemmArgs): DType {
       trans: transB,
     },
     {
-      name: 'C',
+      name: 'C' as const,
       arr: C,
       rows: M,
       width: N,
@@ -161,9 +186,11 @@ export function validateGemm(batched: boolean, args: GemmArgs): DType {
     }
   }
   for (const m of mats) {
-    const need = elementsNeeded(m.rows, m.width, m.ld, m.stride, batch);
+    const innerStride = innerStrides[m.name];
+    const need = elementsNeeded(m.rows, m.width, m.ld, m.stride, batch, innerStride, inner);
     if (m.arr.length < need) {
-      const extra = batched ? `, stride${m.name}=${m.stride}, batch=${batch}` : '';
+      let extra = batched ? `, stride${m.name}=${m.stride}, batch=${batch}` : '';
+      if (inner !== 1) extra += `, innerStride${m.name}=${innerStride}, inner=${inner}`;
       throw new RangeError(
         `${fn}: ${m.name} has ${m.arr.length} elements but ${m.dims}, ${m.ldName}=${m.ld}${extra} needs ${need}`,
       );

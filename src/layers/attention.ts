@@ -31,7 +31,7 @@ type AttentionTape = LayerTape & {
  *
  * (The brief's A, the probabilities, is called P here to keep it apart from the tape's input A.)
  * Examples never mix. Q, K and V are strided views into the input rows (leading dimension 3d),
- * so every product is one gemm per (example, head) on subarrays, without copies.
+ * so every product is one batched gemm over all (example, head) pairs, without copies.
  */
 export class CausalSelfAttention implements Layer {
   readonly kind = 'causal-self-attention';
@@ -63,41 +63,58 @@ export class CausalSelfAttention implements Layer {
     return { d, dh, w: 3 * d, scale: 1 / Math.sqrt(dh) };
   }
 
+  /**
+   * Strided views for one call over all (example, head) pairs: problem (i, h) starts at
+   * i·stride + h·innerStride of `data`, with leading dimension ld.
+   */
+  private views(x: Activation) {
+    const T = x.tokens;
+    const { d, dh, w } = this.dims(x);
+    const H = this.heads;
+    return {
+      /** Column block `col` (0 q, 1 k, 2 v) of an [n, T, 3d] array. */
+      qkv: (data: FloatArray, col: number): View => ({
+        data: data.subarray(col * d),
+        ld: w,
+        stride: T * w,
+        innerStride: dh,
+      }),
+      /** An [n, T, d] array, heads side by side. */
+      out: (data: FloatArray): View => ({ data, ld: d, stride: T * d, innerStride: dh }),
+      /** An [n, heads, T, T] array. */
+      square: (data: FloatArray): View => ({ data, ld: T, stride: H * T * T, innerStride: T * T }),
+    };
+  }
+
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const { n, tokens: T } = x;
-    const { d, dh, w, scale } = this.dims(x);
+    const { d, dh, scale } = this.dims(x);
     const H = this.heads;
-    const gemm = ctx.kernels.gemm.bind(ctx.kernels);
-    const xd = x.data;
+    const mm = batchedGemm(ctx, n, H);
+    const { qkv, out, square } = this.views(x);
     const y = activation(ctx.dtype, n, T, d);
     const probs = allocFloat(ctx.dtype, n * H * T * T);
-    for (let i = 0; i < n; i++) {
-      const xb = i * T * w;
-      for (let h = 0; h < H; h++) {
-        const q = xd.subarray(xb + h * dh);
-        const k = xd.subarray(xb + d + h * dh);
-        const v = xd.subarray(xb + 2 * d + h * dh);
-        const p = probs.subarray((i * H + h) * T * T, (i * H + h + 1) * T * T);
-        // S = Q Kᵀ/√dh, then the masked softmax in place.
-        gemm(false, true, T, T, dh, scale, q, w, k, w, 0, p, T);
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let max = -Infinity;
-          for (let s = 0; s <= t; s++) if (p[row + s] > max) max = p[row + s];
-          let sum = 0;
-          for (let s = 0; s <= t; s++) {
-            const e = Math.exp(p[row + s] - max);
-            p[row + s] = e;
-            sum += e;
-          }
-          const inv = 1 / sum;
-          for (let s = 0; s <= t; s++) p[row + s] *= inv;
-          for (let s = t + 1; s < T; s++) p[row + s] = 0;
+    // S = Q Kᵀ/√dh, then the masked softmax in place.
+    mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(x.data, 1), 0, square(probs));
+    for (let b = 0; b < n * H; b++) {
+      const p = probs.subarray(b * T * T, (b + 1) * T * T);
+      for (let t = 0; t < T; t++) {
+        const row = t * T;
+        let max = -Infinity;
+        for (let s = 0; s <= t; s++) if (p[row + s] > max) max = p[row + s];
+        let sum = 0;
+        for (let s = 0; s <= t; s++) {
+          const e = Math.exp(p[row + s] - max);
+          p[row + s] = e;
+          sum += e;
         }
-        // O = P V.
-        gemm(false, false, T, dh, T, 1, p, T, v, w, 0, y.data.subarray(i * T * d + h * dh), d);
+        const inv = 1 / sum;
+        for (let s = 0; s <= t; s++) p[row + s] *= inv;
+        for (let s = t + 1; s < T; s++) p[row + s] = 0;
       }
     }
+    // O = P V.
+    mm(false, false, T, dh, T, 1, square(probs), qkv(x.data, 2), 0, out(y.data));
     const t = tape as AttentionTape;
     t.input = x;
     t.output = y;
@@ -112,27 +129,22 @@ export class CausalSelfAttention implements Layer {
     const x = tape.input;
     const probs = savedProbs(tape);
     const { n, tokens: T } = x;
-    const { d, dh, w, scale } = this.dims(x);
+    const { dh, w, scale } = this.dims(x);
     const H = this.heads;
-    const gemm = ctx.kernels.gemm.bind(ctx.kernels);
-    const xd = x.data;
+    const mm = batchedGemm(ctx, n, H);
+    const { qkv, out, square } = this.views(x);
+    const q = qkv(x.data, 0);
+    const k = qkv(x.data, 1);
+    const v = qkv(x.data, 2);
+    const P = square(probs);
+    const dO = out(dy.data);
     const dx = activation(ctx.dtype, n, T, w);
-    const dS = allocFloat(ctx.dtype, T * T);
-    for (let i = 0; i < n; i++) {
-      const xb = i * T * w;
-      for (let h = 0; h < H; h++) {
-        const q = xd.subarray(xb + h * dh);
-        const k = xd.subarray(xb + d + h * dh);
-        const v = xd.subarray(xb + 2 * d + h * dh);
-        const p = probs.subarray((i * H + h) * T * T);
-        const dO = dy.data.subarray(i * T * d + h * dh);
-        gemm(true, false, T, dh, T, 1, p, T, dO, d, 0, dx.data.subarray(xb + 2 * d + h * dh), w);
-        gemm(false, true, T, T, dh, 1, dO, d, v, w, 0, dS, T);
-        softmaxBackward(p, dS, T);
-        gemm(false, false, T, dh, T, scale, dS, T, k, w, 0, dx.data.subarray(xb + h * dh), w);
-        gemm(true, false, T, dh, T, scale, dS, T, q, w, 0, dx.data.subarray(xb + d + h * dh), w);
-      }
-    }
+    const dS = allocFloat(ctx.dtype, n * H * T * T);
+    mm(true, false, T, dh, T, 1, P, dO, 0, qkv(dx.data, 2));
+    mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
+    softmaxBackward(probs, dS, T, n * H);
+    mm(false, false, T, dh, T, scale, square(dS), k, 0, qkv(dx.data, 0));
+    mm(true, false, T, dh, T, scale, square(dS), q, 0, qkv(dx.data, 1));
     return dx;
   }
 
@@ -142,34 +154,21 @@ export class CausalSelfAttention implements Layer {
     const x = tape.input;
     const probs = savedProbs(tape);
     const { n, tokens: T } = x;
-    const { d, dh, w, scale } = this.dims(x);
+    const { d, dh, scale } = this.dims(x);
     const H = this.heads;
     const ry = activation(ctx.dtype, n, T, d);
     let rProbs: FloatArray | null = null;
     if (rx) {
-      const gemm = ctx.kernels.gemm.bind(ctx.kernels);
-      const xd = x.data;
-      const rxd = rx.data;
+      const mm = batchedGemm(ctx, n, H);
+      const { qkv, out, square } = this.views(x);
       rProbs = allocFloat(ctx.dtype, n * H * T * T);
-      for (let i = 0; i < n; i++) {
-        const xb = i * T * w;
-        for (let h = 0; h < H; h++) {
-          const q = xd.subarray(xb + h * dh);
-          const k = xd.subarray(xb + d + h * dh);
-          const v = xd.subarray(xb + 2 * d + h * dh);
-          const rq = rxd.subarray(xb + h * dh);
-          const rk = rxd.subarray(xb + d + h * dh);
-          const rv = rxd.subarray(xb + 2 * d + h * dh);
-          const p = probs.subarray((i * H + h) * T * T);
-          const rp = rProbs.subarray((i * H + h) * T * T, (i * H + h + 1) * T * T);
-          gemm(false, true, T, T, dh, scale, rq, w, k, w, 0, rp, T);
-          gemm(false, true, T, T, dh, scale, q, w, rk, w, 1, rp, T);
-          softmaxBackward(p, rp, T);
-          const ro = ry.data.subarray(i * T * d + h * dh);
-          gemm(false, false, T, dh, T, 1, rp, T, v, w, 0, ro, d);
-          gemm(false, false, T, dh, T, 1, p, T, rv, w, 1, ro, d);
-        }
-      }
+      const rP = square(rProbs);
+      mm(false, true, T, T, dh, scale, qkv(rx.data, 0), qkv(x.data, 1), 0, rP);
+      mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(rx.data, 1), 1, rP);
+      softmaxBackward(probs, rProbs, T, n * H);
+      const ro = out(ry.data);
+      mm(false, false, T, dh, T, 1, rP, qkv(x.data, 2), 0, ro);
+      mm(false, false, T, dh, T, 1, square(probs), qkv(rx.data, 2), 1, ro);
     }
     t.rInput = rx;
     t.rOutput = ry;
@@ -194,80 +193,126 @@ export class CausalSelfAttention implements Layer {
     const rProbs = (tape as AttentionTape).rProbs ?? null;
     if (rx && !rProbs) throw new Error('internal: rForward has not run on this tape');
     const { n, tokens: T } = x;
-    const { d, dh, w, scale } = this.dims(x);
+    const { dh, w, scale } = this.dims(x);
     const H = this.heads;
-    const gemm = ctx.kernels.gemm.bind(ctx.kernels);
-    const xd = x.data;
+    const mm = batchedGemm(ctx, n, H);
+    const { qkv, out, square } = this.views(x);
+    const q = qkv(x.data, 0);
+    const k = qkv(x.data, 1);
+    const v = qkv(x.data, 2);
+    const P = square(probs);
+    const dO = out(dy.data);
+    const rdO = out(rdy.data);
     const rdx = activation(ctx.dtype, n, T, w);
-    const out = rdx.data;
-    const dS = allocFloat(ctx.dtype, T * T);
-    const rdS = allocFloat(ctx.dtype, T * T);
-    for (let i = 0; i < n; i++) {
-      const xb = i * T * w;
-      for (let h = 0; h < H; h++) {
-        const q = xd.subarray(xb + h * dh);
-        const k = xd.subarray(xb + d + h * dh);
-        const v = xd.subarray(xb + 2 * d + h * dh);
-        const p = probs.subarray((i * H + h) * T * T);
-        const dO = dy.data.subarray(i * T * d + h * dh);
-        const rdO = rdy.data.subarray(i * T * d + h * dh);
-        const rdQ = out.subarray(xb + h * dh);
-        const rdK = out.subarray(xb + d + h * dh);
-        const rdV = out.subarray(xb + 2 * d + h * dh);
-        const rq = rx ? rx.subarray(xb + h * dh) : null;
-        const rk = rx ? rx.subarray(xb + d + h * dh) : null;
-        const rv = rx ? rx.subarray(xb + 2 * d + h * dh) : null;
-        const rp = rProbs ? rProbs.subarray((i * H + h) * T * T) : null;
+    const rdQ = qkv(rdx.data, 0);
+    const rdK = qkv(rdx.data, 1);
+    const rdV = qkv(rdx.data, 2);
+    const dS = allocFloat(ctx.dtype, n * H * T * T);
+    const rdS = allocFloat(ctx.dtype, n * H * T * T);
 
-        // R{dV} = R{P}ᵀ dO + Pᵀ R{dO}.
-        gemm(true, false, T, dh, T, 1, p, T, rdO, d, 0, rdV, w);
-        if (rp) gemm(true, false, T, dh, T, 1, rp, T, dO, d, 1, rdV, w);
-        // dP = dO Vᵀ;  R{dP} = R{dO} Vᵀ + dO R{V}ᵀ.
-        gemm(false, true, T, T, dh, 1, dO, d, v, w, 0, dS, T);
-        gemm(false, true, T, T, dh, 1, rdO, d, v, w, 0, rdS, T);
-        if (rv) gemm(false, true, T, T, dh, 1, dO, d, rv, w, 1, rdS, T);
-        // dS = P ⊙ (dP − c), c = rowsum(dP ⊙ P);
-        // R{dS} = R{P} ⊙ (dP − c) + P ⊙ (R{dP} − rowsum(R{dP} ⊙ P + dP ⊙ R{P})).
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let c = 0;
-          let rc = 0;
-          for (let s = 0; s <= t; s++) {
-            c += dS[row + s] * p[row + s];
-            rc += rdS[row + s] * p[row + s];
-            if (rp) rc += dS[row + s] * rp[row + s];
-          }
-          for (let s = 0; s <= t; s++) {
-            const e = row + s;
-            const g = dS[e] - c;
-            let r = p[e] * (rdS[e] - rc);
-            if (rp) r += rp[e] * g;
-            dS[e] = p[e] * g;
-            rdS[e] = r;
-          }
-          for (let s = t + 1; s < T; s++) {
-            dS[row + s] = 0;
-            rdS[row + s] = 0;
-          }
-        }
-        // R{dQ} = (R{dS} K + dS R{K})/√dh;  R{dK} = (R{dS}ᵀ Q + dSᵀ R{Q})/√dh.
-        gemm(false, false, T, dh, T, scale, rdS, T, k, w, 0, rdQ, w);
-        if (rk) gemm(false, false, T, dh, T, scale, dS, T, rk, w, 1, rdQ, w);
-        gemm(true, false, T, dh, T, scale, rdS, T, q, w, 0, rdK, w);
-        if (rq) gemm(true, false, T, dh, T, scale, dS, T, rq, w, 1, rdK, w);
+    // R{dV} = R{P}ᵀ dO + Pᵀ R{dO}.
+    mm(true, false, T, dh, T, 1, P, rdO, 0, rdV);
+    if (rProbs) mm(true, false, T, dh, T, 1, square(rProbs), dO, 1, rdV);
+    // dP = dO Vᵀ;  R{dP} = R{dO} Vᵀ + dO R{V}ᵀ.
+    mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
+    mm(false, true, T, T, dh, 1, rdO, v, 0, square(rdS));
+    if (rx) mm(false, true, T, T, dh, 1, dO, qkv(rx, 2), 1, square(rdS));
+    // dS = P ⊙ (dP − c), c = rowsum(dP ⊙ P);
+    // R{dS} = R{P} ⊙ (dP − c) + P ⊙ (R{dP} − rowsum(R{dP} ⊙ P + dP ⊙ R{P})).
+    const p = probs;
+    const rp = rProbs;
+    for (let b = 0; b < n * H * T; b++) {
+      const t = b % T;
+      const row = b * T;
+      let c = 0;
+      let rc = 0;
+      for (let s = 0; s <= t; s++) {
+        c += dS[row + s] * p[row + s];
+        rc += rdS[row + s] * p[row + s];
+        if (rp) rc += dS[row + s] * rp[row + s];
+      }
+      for (let s = 0; s <= t; s++) {
+        const e = row + s;
+        const g = dS[e] - c;
+        let r = p[e] * (rdS[e] - rc);
+        if (rp) r += rp[e] * g;
+        dS[e] = p[e] * g;
+        rdS[e] = r;
+      }
+      for (let s = t + 1; s < T; s++) {
+        dS[row + s] = 0;
+        rdS[row + s] = 0;
       }
     }
+    // R{dQ} = (R{dS} K + dS R{K})/√dh;  R{dK} = (R{dS}ᵀ Q + dSᵀ R{Q})/√dh.
+    mm(false, false, T, dh, T, scale, square(rdS), k, 0, rdQ);
+    if (rx) mm(false, false, T, dh, T, scale, square(dS), qkv(rx, 1), 1, rdQ);
+    mm(true, false, T, dh, T, scale, square(rdS), q, 0, rdK);
+    if (rx) mm(true, false, T, dh, T, scale, square(dS), qkv(rx, 0), 1, rdK);
     return rdx;
   }
 }
 
+/** A matrix operand repeated over (example, head): see CausalSelfAttention.views. */
+interface View {
+  data: FloatArray;
+  ld: number;
+  stride: number;
+  innerStride: number;
+}
+
 /**
- * In place, row by row over the causal part s ≤ t of a T×T block: g ← P ⊙ (g − rowsum(g ⊙ P)),
- * the softmax Jacobian (symmetric) applied to g; entries above the diagonal become exactly 0.
+ * C ← alpha·op(A)·op(B) + beta·C for every (example, head) pair in one kernels call, so the
+ * per-call overhead is paid once per product instead of n·heads times.
  */
-function softmaxBackward(p: FloatArray, g: FloatArray, T: number): void {
-  for (let t = 0; t < T; t++) {
-    const row = t * T;
+function batchedGemm(ctx: PassContext, n: number, heads: number) {
+  const kernels = ctx.kernels;
+  return (
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: View,
+    B: View,
+    beta: number,
+    C: View,
+  ): void =>
+    kernels.gemmBatched(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A.data,
+      A.ld,
+      A.stride,
+      B.data,
+      B.ld,
+      B.stride,
+      beta,
+      C.data,
+      C.ld,
+      C.stride,
+      n,
+      heads,
+      A.innerStride,
+      B.innerStride,
+      C.innerStride,
+    );
+}
+
+/**
+ * In place, row by row over the causal part s ≤ t of each of `blocks` consecutive T×T blocks:
+ * g ← P ⊙ (g − rowsum(g ⊙ P)), the softmax Jacobian (symmetric) applied to g; entries above the
+ * diagonal become exactly 0.
+ */
+function softmaxBackward(p: FloatArray, g: FloatArray, T: number, blocks: number): void {
+  for (let b = 0; b < blocks * T; b++) {
+    const t = b % T;
+    const row = b * T;
     let c = 0;
     for (let s = 0; s <= t; s++) c += g[row + s] * p[row + s];
     for (let s = 0; s <= t; s++) g[row + s] = p[row + s] * (g[row + s] - c);
