@@ -82,6 +82,8 @@ export interface TextManifest {
   validationDocuments: number;
   trainTokens: number;
   validationTokens: number;
+  /** Validation target tokens the training text never has: read as end-of-text, not scored (absent before 0.2). */
+  validationUnknownTokens?: number;
   /** One line per document that gave no sequence (empty, too short). */
   skipped: string[];
 }

@@ -284,7 +284,10 @@ export function textInputs(data: TextTrainingData): RunInputs {
       `data: ${docs(data.train.documents.length)} → ${data.train.dataset.size} training sequences of ${data.train.dataset.context} tokens ` +
       `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +
       `${v.tokenizer} tokenizer, vocabulary ${v.size}${v.original ? ` (compacted from ${v.tokenizerSize})` : ''}` +
-      (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : ''),
+      (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : '') +
+      (data.tokens.validationUnknown > 0
+        ? `; ${data.tokens.validationUnknown} validation token${data.tokens.validationUnknown === 1 ? '' : 's'} not in the training text (not scored)`
+        : ''),
     manifestData: {
       train: data.trainInfo,
       validation: data.validationInfo,

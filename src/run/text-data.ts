@@ -58,7 +58,8 @@ export interface TextTrainingData {
   vocabulary: VocabularyFile;
   /** Documents that gave no sequence, training then validation, each with its log line. */
   skipped: SkippedDocument[];
-  tokens: { train: number; validation: number };
+  /** Token counts; `validationUnknown`: validation target tokens the training text never has (not scored). */
+  tokens: { train: number; validation: number; validationUnknown: number };
 }
 
 function readBytes(path: string): Buffer {
@@ -256,12 +257,20 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
   let trainSequences = trainSplit.sequences;
   let validationSequences = validationSplit.sequences;
   let vocabulary: VocabularyFile;
+  let unknownValidationTokens = 0;
   if (model.compactVocabulary) {
-    const compact = compactVocabulary(trainSequences, validationSequences);
-    // The padding id (end-of-text) must exist in the compact vocabulary: it does whenever a
-    // document ends inside the data, which appending end-of-text guarantees.
+    // From the training text alone: the validation text must not change the model (its size, and
+    // so its initial weights), or a query's values would depend on the other queries.
+    const compact = compactVocabulary(trainSequences);
+    // The padding id (end-of-text) exists in the compact vocabulary: every training document ends
+    // with it. A validation token the training text never has reads as end-of-text and is not
+    // scored (the model could only ever give it its initial probability).
     trainSequences = trainSequences.map(compact.remap);
-    validationSequences = validationSequences.map(compact.remap);
+    validationSequences = validationSequences.map((s) => {
+      const { sequence, unknown } = compact.remapHeldOut(s, tokenizer.eotToken!);
+      unknownValidationTokens += unknown;
+      return sequence;
+    });
     if (compact.size < 2)
       fail(`${trainWhere}: the text uses ${compact.size} distinct token; a language model needs at least 2`);
     vocabulary = {
@@ -299,7 +308,11 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
       ...trainSplit.skipped,
       ...validationSplit.skipped.map((s) => ({ ...s, message: `validation: ${s.message}` })),
     ],
-    tokens: { train: trainSplit.tokenCount, validation: validationSplit.tokenCount },
+    tokens: {
+      train: trainSplit.tokenCount,
+      validation: validationSplit.tokenCount,
+      validationUnknown: unknownValidationTokens,
+    },
   };
 }
 

@@ -23,6 +23,7 @@ export function textManifest(data: TextTrainingData): TextManifest {
     validationDocuments: data.validation.documents.length,
     trainTokens: data.tokens.train,
     validationTokens: data.tokens.validation,
+    validationUnknownTokens: data.tokens.validationUnknown,
     skipped: data.skipped.map((s) => s.message),
   };
 }

@@ -12,6 +12,13 @@ export interface CompactVocabulary {
   original: Int32Array;
   /** A copy of the sequence with compact ids (ignored targets stay −1). */
   remap(sequence: TextSequence): TextSequence;
+  /**
+   * A held-out sequence (validation text) in compact ids, for a vocabulary built without it: a
+   * token the vocabulary lacks reads as `standIn` (a tokenizer id the vocabulary has, e.g.
+   * end-of-text) where it is an input, and is not scored (−1) where it is a target. `unknown`
+   * counts those tokens.
+   */
+  remapHeldOut(sequence: TextSequence, standIn: number): { sequence: TextSequence; unknown: number };
 }
 
 export function compactVocabulary(...sequenceSets: TextSequence[][]): CompactVocabulary {
@@ -34,9 +41,30 @@ export function compactVocabulary(...sequenceSets: TextSequence[][]): CompactVoc
       if (k === undefined) throw new Error(`internal: token ${id} is not in the compact vocabulary`);
       return k;
     });
+  const heldOut = (ids: Int32Array, unknownAs: number, counter: { unknown: number }) =>
+    ids.map((id) => {
+      if (id === IGNORE_INDEX) return id;
+      const k = compact.get(id);
+      if (k !== undefined) return k;
+      counter.unknown += 1;
+      return unknownAs;
+    });
   return {
     size: original.length,
     original,
     remap: (s) => ({ ...s, tokens: map(s.tokens), inputs: map(s.inputs), targets: map(s.targets) }),
+    remapHeldOut: (s, standIn) => {
+      const stand = compact.get(standIn);
+      if (stand === undefined)
+        throw new Error(`internal: stand-in token ${standIn} is not in the vocabulary`);
+      const counted = { unknown: 0 };
+      const sequence = {
+        ...s,
+        tokens: heldOut(s.tokens, stand, { unknown: 0 }),
+        inputs: heldOut(s.inputs, stand, { unknown: 0 }),
+        targets: heldOut(s.targets, IGNORE_INDEX, counted),
+      };
+      return { sequence, unknown: counted.unknown };
+    },
   };
 }
