@@ -275,6 +275,20 @@ async function trainCommandRun(
   io.stdout(
     `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${summary.examplesValued} examples; also .jsonl, .parquet)\n`,
   );
+  // An example the run never saw has no value: say so when the run did not cover the data.
+  const unit = summary.trainDocuments !== null ? 'sequences' : 'examples';
+  const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
+  if (
+    summary.examplesValued < summary.trainExamples ||
+    (summary.documentsValued ?? 0) < (summary.trainDocuments ?? 0)
+  )
+    io.stdout(
+      `coverage: ${summary.examplesValued} of ${summary.trainExamples} training ${unit} valued (${percent(summary.examplesValued, summary.trainExamples)})` +
+        (summary.trainDocuments !== null
+          ? `, ${summary.documentsValued} of ${summary.trainDocuments} documents (${percent(summary.documentsValued!, summary.trainDocuments)})`
+          : '') +
+        `; the rest were never in a batch and have no value — give more steps, or epochs to cover every one\n`,
+    );
   const warnings = result.manifest.warnings?.length ?? 0;
   if (warnings > 0)
     io.stdout(

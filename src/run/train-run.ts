@@ -86,7 +86,12 @@ export interface TrainRunOptions {
 }
 
 export interface RunSummary {
+  /** Training examples (text: sequences) the run saw at least once, so valued; of `trainExamples`. */
   examplesValued: number;
+  trainExamples: number;
+  /** Text runs: training documents with at least one sequence valued, of `trainDocuments`. */
+  documentsValued: number | null;
+  trainDocuments: number | null;
   initialValidationLoss: number;
   finalValidationLoss: number;
   maxEfficiencyResidual: number;
@@ -589,6 +594,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       manifest,
       summary: {
         examplesValued: ledger.size,
+        trainExamples: inputs.train.size,
+        ...documentCoverage(ledger, text),
         initialValidationLoss: stats.initialValidationLoss!,
         finalValidationLoss: stats.finalValidationLoss ?? Number.NaN,
         maxEfficiencyResidual: stats.maxAbsEfficiencyResidual,
@@ -630,4 +637,19 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     if (reason === null) throw error;
     throw failure;
   }
+}
+
+/** How many training documents of a text run had at least one sequence valued. */
+function documentCoverage(
+  ledger: { all(): { id: string | number }[] },
+  text: TextTrainingData | null,
+): { documentsValued: number | null; trainDocuments: number | null } {
+  if (!text) return { documentsValued: null, trainDocuments: null };
+  const documentOf = new Map(text.train.sequences.map((s) => [s.id, s.documentId]));
+  const valued = new Set<string>();
+  for (const entry of ledger.all()) {
+    const document = documentOf.get(String(entry.id));
+    if (document !== undefined) valued.add(document);
+  }
+  return { documentsValued: valued.size, trainDocuments: text.train.documents.length };
 }

@@ -167,3 +167,35 @@ test('trainRun: a format-1 run directory is not resumed', async () => {
   );
   assert.ok(readFileSync(manifestPath).equals(before), 'nothing changed');
 });
+
+test('trainRun: coverage — examples never in a batch have no value, and the CLI says how many', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(rows) });
+  const partial = await trainRun({
+    config: config(dir, join(dir, 'partial'), { steps: 3, epochs: undefined }),
+  });
+  assert.equal(partial.summary?.trainExamples, 72);
+  assert.equal(partial.summary?.examplesValued, 24);
+  assert.equal(partial.summary?.documentsValued, null);
+  const cli = await runCli(
+    'train',
+    '--train',
+    join(dir, 'train.csv'),
+    '--validation-split',
+    '0.25',
+    '--id-column',
+    'id',
+    '--standardize',
+    '--batch-size',
+    '8',
+    '--steps',
+    '3',
+    '--out',
+    join(dir, 'cli'),
+    '--quiet',
+  );
+  assert.equal(cli.code, 0, cli.err);
+  assert.match(
+    cli.out,
+    /^coverage: 24 of 72 training examples valued \(33\.3%\); the rest were never in a batch/m,
+  );
+});
