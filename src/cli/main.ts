@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InrunError } from '../util/errors.js';
+import { packageVersion } from '../util/version.js';
 import { registerCurateCommand } from './curate.js';
 import { registerDemoCommand } from './demo.js';
 import { registerLanguageDemoCommand } from './demo-lm.js';
@@ -14,12 +14,6 @@ export type { CliIo } from './io.js';
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
-
-function packageVersion(): string {
-  // src/cli/main.ts (tsx) and dist/cli/main.js (built) are both two folders below package.json.
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
-}
 
 /** The `inrun` program; a fresh one per call, so main() can run many times in one process. */
 export function createProgram(io: CliIo = processIo): Command {

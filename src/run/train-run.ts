@@ -3,7 +3,7 @@
 // checkpoints, resumes exactly, and writes the run directory (src/io/run-dir.ts). It prints
 // nothing: progress, notices and warnings go to `onEvent`; an AbortSignal stops it cleanly after
 // the current step with a checkpoint.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -27,10 +27,12 @@ import { valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writer
 import type { NativeKernels } from '../kernels/index.js';
 import type { Sequential } from '../models/sequential.js';
 import type { TraceEntry } from '../shapley/valuer.js';
+import type { ProgressStep } from '../train/progress.js';
 import { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail, InrunError } from '../util/errors.js';
 import { failFileError, fileErrorCause, isFileSystemError } from '../util/fs-errors.js';
 import { sha256Hex } from '../util/hash.js';
+import { packageVersion } from '../util/version.js';
 import { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js';
 import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
@@ -58,15 +60,7 @@ export type RunEvent =
       trainExamples: number;
       validationExamples: number;
     }
-  | {
-      type: 'step';
-      step: number;
-      totalSteps: number;
-      lr: number;
-      trainLoss: number;
-      validationLoss: number | null;
-      efficiencyResidual: number | null;
-    }
+  | ({ type: 'step' } & ProgressStep)
   | { type: 'checkpoint'; step: number }
   /** Something is wrong with the run that makes its values doubtful; says what to change (src/run/diagnostics.ts). */
   | { type: 'warning'; warning: RunWarning }
@@ -107,12 +101,6 @@ export interface TrainRunResult {
   summary: RunSummary | null;
   /** Interrupted runs: why and where it stopped. */
   message?: string;
-}
-
-function packageVersion(): string {
-  // src/run/ (tsx) and dist/run/ (built) are both two folders below package.json.
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
 }
 
 /** The run's data, loaded and checked before anything is written. */
