@@ -42,6 +42,18 @@ export interface LoadedCheckpoint extends TrainerCheckpoint {
   traceLog: TracePosition | null;
 }
 
+/** Ledger signals stored as one float64 tensor each (`lastCorrect` is coded −1/0/1 beside them). */
+const SIGNAL_TENSORS = [
+  ['ledger.self_influence', 'selfInfluence'],
+  ['ledger.loss_sum', 'lossSum'],
+  ['ledger.margin_sum', 'marginSum'],
+  ['ledger.forgetting_events', 'forgettingEvents'],
+  ['ledger.times_correct', 'timesCorrect'],
+  ['ledger.class_value', 'classValue'],
+  ['ledger.value_variance', 'valueVariance'],
+  ['ledger.momentum_credit', 'momentumCredit'],
+] as const;
+
 const count = z.number().int().min(0);
 const id = z.union([z.string(), z.number()]);
 const finiteOrNull = z.number().nullable();
@@ -152,6 +164,13 @@ export async function saveCheckpoint(
       // A tensor rather than JSON: the checkpoint's size must not grow as the counts gain digits.
       { name: 'ledger.times_seen', shape: [n], data: column((e) => e.timesSeen) },
     );
+    for (const [name, field] of SIGNAL_TENSORS)
+      tensors.push({ name, shape: [n], data: column((e) => e[field]) });
+    tensors.push({
+      name: 'ledger.last_correct',
+      shape: [n],
+      data: column((e) => (e.lastCorrect === null ? -1 : e.lastCorrect ? 1 : 0)),
+    });
     const stageData = new Float64Array(n * stages);
     ledger.forEach((e, i) => {
       stageData.set(e.stages, i * stages);
@@ -384,7 +403,17 @@ export async function loadCheckpoint(
     const timesSeen = get('ledger.times_seen', [n]);
     const stages = get('ledger.stages', [n, v.stages]);
     const pv = v.perValidation !== null ? get('ledger.per_validation', [n, v.perValidation]) : null;
+    // Checkpoints from before 0.3.0 lack the signals: NaN, as not measured.
+    const signal = (name: string) =>
+      byName.has(name) ? get(name, [n]) : new Float64Array(n).fill(Number.NaN);
+    const signals = SIGNAL_TENSORS.map(([name, field]) => [field, signal(name)] as const);
+    const lastCorrect = signal('ledger.last_correct');
     const ledger: LedgerEntry[] = v.ids.map((id, i) => ({
+      ...(Object.fromEntries(signals.map(([field, data]) => [field, data[i]])) as Record<
+        (typeof SIGNAL_TENSORS)[number][1],
+        number
+      >),
+      lastCorrect: lastCorrect[i] === 1 ? true : lastCorrect[i] === 0 ? false : null,
       id,
       group: v.groups[i] ?? undefined,
       timesSeen: timesSeen[i],

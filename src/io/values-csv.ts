@@ -1,6 +1,22 @@
 import type { LedgerEntry, ValueLedger } from '../shapley/ledger.js';
 import { fail } from '../util/errors.js';
 
+/**
+ * The per-example signals besides the values, after the `stage_k` columns of every values file
+ * (empty/null where not measured: regression has no margin or class value, runs from before 0.3.0
+ * have none). Meaning in src/shapley/ledger.ts (LedgerEntry) and docs/cli.md.
+ */
+export const SIGNAL_COLUMNS: readonly { name: string; of: (e: LedgerEntry) => number }[] = [
+  { name: 'self_influence', of: (e) => e.selfInfluence },
+  { name: 'mean_loss', of: (e) => e.lossSum / e.timesSeen },
+  { name: 'aum', of: (e) => e.marginSum / e.timesSeen },
+  { name: 'forgetting_events', of: (e) => e.forgettingEvents },
+  { name: 'times_correct', of: (e) => e.timesCorrect },
+  { name: 'class_value', of: (e) => e.classValue },
+  { name: 'standard_error', of: (e) => Math.sqrt(e.valueVariance) },
+  { name: 'momentum_credit', of: (e) => e.momentumCredit },
+];
+
 export type CsvCell = string | number | boolean | null | undefined;
 
 /** Extra columns after the standard ones: header → the cell of an entry. */
@@ -19,7 +35,8 @@ export function csvField(cell: CsvCell): string {
 
 /**
  * The ledger as CSV, one row per example in first-seen order:
- * `id,group,times_seen,first_order,second_order,normalized,stage_0,…,stage_k[,extra…]`.
+ * `id,group,times_seen,first_order,second_order,normalized,stage_0,…,stage_k,<signals>[,extra…]`
+ * (SIGNAL_COLUMNS).
  * `second_order` is empty when the run computed first-order values only.
  */
 export function valuesToCsv(ledger: ValueLedger, extra: ExtraColumns = {}): string {
@@ -33,6 +50,7 @@ export function valuesToCsv(ledger: ValueLedger, extra: ExtraColumns = {}): stri
     'second_order',
     'normalized',
     ...stages,
+    ...SIGNAL_COLUMNS.map((column) => column.name),
     ...extraNames,
   ];
   const seen = new Set<string>();
@@ -50,6 +68,7 @@ export function valuesToCsv(ledger: ValueLedger, extra: ExtraColumns = {}): stri
       entry.secondOrder,
       entry.normalized,
       ...entry.stages,
+      ...SIGNAL_COLUMNS.map((column) => column.of(entry)),
       ...extraNames.map((name) => extra[name](entry)),
     ];
     lines.push(cells.map(csvField).join(','));

@@ -264,6 +264,123 @@ export class Linear implements Layer {
     }
   }
 
+  ghostSelfDot(ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
+    const { input: x, outputGrad: dy } = requireGrad(tape);
+    const T = x.tokens;
+    const inF = this.inFeatures;
+    const outF = this.outFeatures;
+    const wb = weights ? this.biasOf(weights) : null;
+    if (T === 1) {
+      // g_i = δ_i a_iᵀ: Σ_rc w_rc δ_r² a_c² = ⟨δ_i², W a_i²⟩, or ‖δ_i‖²‖a_i‖² when w = 1.
+      let projected: FloatArray | null = null;
+      if (weights) {
+        const squares = allocFloat(ctx.dtype, x.n * inF);
+        for (let e = 0; e < squares.length; e++) squares[e] = x.data[e] * x.data[e];
+        projected = allocFloat(ctx.dtype, x.n * outF);
+        ctx.kernels.gemm(
+          false,
+          true,
+          x.n,
+          outF,
+          inF,
+          1,
+          squares,
+          inF,
+          this.weight(weights),
+          inF,
+          0,
+          projected,
+          outF,
+        );
+      }
+      for (let i = 0; i < x.n; i++) {
+        let sum = 0;
+        let biasSum = 0;
+        if (projected) {
+          for (let r = 0; r < outF; r++) {
+            const d2 = dy.data[i * outF + r] ** 2;
+            sum += d2 * projected[i * outF + r];
+            if (this.bias) biasSum += d2 * (wb ? wb[r] : 1);
+          }
+        } else {
+          let a2 = 0;
+          let d2 = 0;
+          for (let c = 0; c < inF; c++) a2 += x.data[i * inF + c] ** 2;
+          for (let r = 0; r < outF; r++) d2 += dy.data[i * outF + r] ** 2;
+          sum = a2 * d2;
+          if (this.bias) biasSum = d2;
+        }
+        out[i] += sum + biasSum;
+      }
+      return;
+    }
+    // Sequences: g_i = G_iᵀA_i is formed per example (one weight-gradient-sized product in all).
+    const g = allocFloat(ctx.dtype, outF * inF);
+    const ww = weights ? this.weight(weights) : null;
+    for (let i = 0; i < x.n; i++) {
+      const dyi = dy.data.subarray(i * T * outF);
+      ctx.kernels.gemm(true, false, outF, inF, T, 1, dyi, outF, x.data.subarray(i * T * inF), inF, 0, g, inF);
+      let sum = 0;
+      for (let e = 0; e < g.length; e++) sum += (ww ? ww[e] : 1) * g[e] * g[e];
+      if (this.bias) {
+        for (let r = 0; r < outF; r++) {
+          let b = 0;
+          for (let t = 0; t < T; t++) b += dyi[t * outF + r];
+          sum += (wb ? wb[r] : 1) * b * b;
+        }
+      }
+      out[i] += sum;
+    }
+  }
+
+  ghostDotEach(
+    ctx: PassContext,
+    tape: LayerTape,
+    us: FloatArray[],
+    which: Int32Array,
+    out: Float64Array,
+  ): void {
+    const { input: x, outputGrad: dy } = requireGrad(tape);
+    const T = x.tokens;
+    const inF = this.inFeatures;
+    const outF = this.outFeatures;
+    // Examples grouped by their vector: gather their rows, then as ghostDot on the group.
+    for (let k = 0; k < us.length; k++) {
+      const members: number[] = [];
+      for (let i = 0; i < x.n; i++) if (which[i] === k) members.push(i);
+      if (members.length === 0) continue;
+      const rows = members.length * T;
+      const gathered = allocFloat(ctx.dtype, rows * inF);
+      members.forEach((i, r) => {
+        gathered.set(x.data.subarray(i * T * inF, (i + 1) * T * inF), r * T * inF);
+      });
+      const projected = allocFloat(ctx.dtype, rows * outF);
+      ctx.kernels.gemm(
+        false,
+        true,
+        rows,
+        outF,
+        inF,
+        1,
+        gathered,
+        inF,
+        this.weight(us[k]),
+        inF,
+        0,
+        projected,
+        outF,
+      );
+      const ub = this.biasOf(us[k]);
+      if (ub) addRowVector(projected, rows, ub);
+      members.forEach((i, r) => {
+        let sum = 0;
+        const base = i * T * outF;
+        for (let e = 0; e < T * outF; e++) sum += dy.data[base + e] * projected[r * T * outF + e];
+        out[i] += sum;
+      });
+    }
+  }
+
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     // R{y} = R{x} Wᵀ + x Vᵀ + v_b
     const x = tape.input;

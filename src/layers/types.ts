@@ -125,6 +125,23 @@ export interface Layer {
    * each parameter-shaped vector us[k] and each example i of the tape.
    */
   ghostDot?(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void;
+  /**
+   * Ghost self product: out[i] += Σ_e w_e·(g_i)_e² over this layer's parameters, with w the
+   * parameter-shaped `weights` (a diagonal metric such as Adam's K) or 1 where null. Optional:
+   * the model forms g_i one example at a time for a layer without it.
+   */
+  ghostSelfDot?(ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void;
+  /**
+   * out[i] += ⟨g_i, us[which[i]]⟩: every example against its own vector (its class's, say);
+   * examples with which[i] < 0 are skipped. Optional, as ghostSelfDot.
+   */
+  ghostDotEach?(
+    ctx: PassContext,
+    tape: LayerTape,
+    us: FloatArray[],
+    which: Int32Array,
+    out: Float64Array,
+  ): void;
   /** Multiply–adds each route needs here; the engine takes the cheaper one. */
   ghostCost?(nTrain: number, nValidation: number, tokens: number): { pairwise: number; vector: number };
 }

@@ -263,6 +263,91 @@ export class Sequential {
     });
   }
 
+  /**
+   * out[i] += Σ_e w_e·(g_i)_e² (w = `weights`, or 1 where null) for every example of the pass: each
+   * layer's ghost self product. A layer without one, and the whole model when weights are tied
+   * (per-layer squares would miss the cross terms of a tensor's two uses), forms g_i instead.
+   */
+  ghostSelfDot(pass: Pass, weights: FloatArray | null, out: Float64Array): void {
+    this.perExample(pass, out, {
+      ghost: (layer, ctx, tape) => {
+        if (!layer.ghostSelfDot) return false;
+        layer.ghostSelfDot(ctx, tape, weights, out);
+        return true;
+      },
+      formed: (g, ranges) => {
+        let sum = 0;
+        for (const [start, end] of ranges)
+          for (let e = start; e < end; e++) sum += (weights ? weights[e] : 1) * g[e] * g[e];
+        return sum;
+      },
+    });
+  }
+
+  /**
+   * out[i] += ⟨g_i, us[which[i]]⟩ for every example of the pass (skipped where which[i] < 0); like
+   * ghostSelfDot for the layers.
+   */
+  ghostDotEach(pass: Pass, us: FloatArray[], which: Int32Array, out: Float64Array): void {
+    this.perExample(pass, out, {
+      ghost: (layer, ctx, tape) => {
+        if (!layer.ghostDotEach) return false;
+        layer.ghostDotEach(ctx, tape, us, which, out);
+        return true;
+      },
+      formed: (g, ranges, i) => {
+        if (which[i] < 0) return 0;
+        const u = us[which[i]];
+        let sum = 0;
+        for (const [start, end] of ranges) for (let e = start; e < end; e++) sum += u[e] * g[e];
+        return sum;
+      },
+    });
+  }
+
+  /**
+   * Runs a per-example product layer by layer: `ghost` where the layer has a ghost method (it
+   * returns false otherwise), else `formed` on g_i built one example at a time in a scratch vector
+   * (only the layer's own ranges are written, read and cleared). With tied weights, the whole
+   * model's g_i is formed at once.
+   */
+  private perExample(
+    pass: Pass,
+    out: Float64Array,
+    product: {
+      ghost: (layer: Layer, ctx: PassContext, tape: LayerTape) => boolean;
+      formed: (g: FloatArray, ranges: [number, number][], i: number) => number;
+    },
+  ): void {
+    requireBackward(pass);
+    const ctx = this.context();
+    const scratch = this.exampleGradient ?? allocFloat(this.dtype, this.parameterCount);
+    this.exampleGradient = scratch;
+    const formEach = (layers: { layer: Layer; tape: LayerTape }[], ranges: [number, number][]) => {
+      for (let i = 0; i < pass.n; i++) {
+        for (const { layer, tape } of layers)
+          layer.addGrad?.(ctx, tape, { start: i, end: i + 1 }, 1, scratch);
+        out[i] += product.formed(scratch, ranges, i);
+        for (const [start, end] of ranges) scratch.fill(0, start, end);
+      }
+    };
+    if (this.sharedSlots.size > 0) {
+      const layers: { layer: Layer; tape: LayerTape }[] = [];
+      forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => layers.push({ layer, tape }));
+      formEach(layers, [[0, this.parameterCount]]);
+      return;
+    }
+    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
+      if (product.ghost(layer, ctx, tape)) return;
+      formEach(
+        [{ layer, tape }],
+        layer.params.map((slot) => [slot.offset, slot.offset + slot.size]),
+      );
+    });
+  }
+
+  private exampleGradient: FloatArray | null = null;
+
   /** outs[k][i] += ⟨g_i, us[k]⟩ for every example of the pass: the vector ghost route over all layers. */
   ghostDot(pass: Pass, us: FloatArray[], outs: Float64Array[]): void {
     requireBackward(pass);

@@ -81,6 +81,10 @@ export class Sgd implements Optimizer {
       kScale: gradScale,
       kDiagonal: null,
       clipFactor,
+      // b_t = μ b_{t−1} + k_t g_B,t + λw: step s's gradient reaches step t's update as μ^{t−s} k_s g_B,s.
+      ...(momentum > 0
+        ? { momentum: { rho: momentum, sourceScale: gradScale, carryScale: 1, carryDiagonal: null } }
+        : {}),
     };
   }
 

@@ -15,6 +15,12 @@ export interface StepPlan {
   kDiagonal: FloatArray | null;
   /** Global-norm clip factor applied to the batch gradient this step (1 = not clipped). */
   clipFactor: number;
+  /**
+   * With momentum (SGD momentum, Adam's β1 > 0): how batch gradients live on in later updates.
+   * Step s's batch gradient moves the weights at a later step t by
+   * −η_t·ρ^{t−s}·sourceScale_s·carryScale_t·carryDiagonal_t ⊙ g_B,s (src/shapley/momentum-credit.ts).
+   */
+  momentum?: { rho: number; sourceScale: number; carryScale: number; carryDiagonal: FloatArray | null };
 }
 
 export interface Optimizer {

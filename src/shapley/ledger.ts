@@ -17,6 +17,54 @@ export interface LedgerEntry {
   normalized: number;
   /** First-order value split by validation example (entry j: validation point j's share); sums to firstOrder. */
   perValidation?: Float64Array;
+  /**
+   * Σ over occurrences of η_t⟨g_i, K_t g_i⟩: how much the example's own share of each step lowered
+   * its own loss, to first order (TracIn's self-influence, with the optimizer's K_t). Large for
+   * examples the model finds hard to fit (mislabelled, atypical).
+   */
+  selfInfluence: number;
+  /** Σ over occurrences of the example's training loss (at the weights it was trained at). */
+  lossSum: number;
+  /**
+   * Classification: Σ over occurrences of the margin, the given label's logit minus the largest
+   * other logit (Pleiss et al. 2020; area under the margin = marginSum / timesSeen). NaN otherwise.
+   */
+  marginSum: number;
+  /**
+   * Classification: occurrences at which the example was misclassified after being classified
+   * correctly at its previous occurrence (Toneva et al. 2019). NaN otherwise.
+   */
+  forgettingEvents: number;
+  /** Classification: occurrences at which it was classified correctly (at training time). NaN otherwise. */
+  timesCorrect: number;
+  /** Classification: whether its last occurrence was classified correctly (null: not yet seen). */
+  lastCorrect: boolean | null;
+  /**
+   * Classification: Σ over occurrences of the first-order value against the validation examples
+   * that share its label, η_t⟨g_i, K_tᵀ ḡ_{V_y}⟩ (mean gradient of that class); NaN otherwise, and
+   * NaN once it meets a label that the validation set lacks.
+   */
+  classValue: number;
+  /**
+   * With a sampled validation set (valuation.validationBatch): Σ over occurrences of the estimated
+   * sampling variance of the main value, so its standard error is √valueVariance. NaN otherwise.
+   */
+  valueVariance: number;
+  /**
+   * With valuation.momentumCredit: Σ over occurrences of the first-order utility that the momentum
+   * buffer carried from this example into later steps (src/shapley/momentum-credit.ts); the value
+   * with its momentum credit is firstOrder + momentumCredit. NaN otherwise.
+   */
+  momentumCredit: number;
+}
+
+/** The per-example signals of one step besides the values, position r for the r-th example. */
+export interface StepSignals {
+  selfInfluence: Float64Array;
+  losses: Float64Array;
+  /** Classification only. */
+  margins: Float64Array | null;
+  classValues: Float64Array | null;
 }
 
 export interface GroupTotal {
@@ -34,6 +82,8 @@ export interface LedgerOptions {
   /** Size of the validation set when per-validation values are kept. */
   validationSize?: number;
   hasSecondOrder: boolean;
+  /** Momentum credit is added (addCredit) for every occurrence. */
+  momentumCredit?: boolean;
 }
 
 /**
@@ -69,6 +119,9 @@ export class ValueLedger {
     firstOrder: Float64Array;
     secondOrder: Float64Array | null;
     perValidation?: Float64Array;
+    signals?: StepSignals;
+    /** Per example, the sampling variance of its main value this step (sampled validation sets). */
+    variance?: Float64Array;
   }): void {
     const main = step.secondOrder ?? step.firstOrder;
     let absTotal = 0;
@@ -86,6 +139,15 @@ export class ValueLedger {
           secondOrder: this.options.hasSecondOrder ? 0 : Number.NaN,
           stages: new Array(this.stageCount).fill(0),
           normalized: 0,
+          selfInfluence: step.signals ? 0 : Number.NaN,
+          lossSum: step.signals ? 0 : Number.NaN,
+          marginSum: step.signals?.margins ? 0 : Number.NaN,
+          forgettingEvents: step.signals?.margins ? 0 : Number.NaN,
+          timesCorrect: step.signals?.margins ? 0 : Number.NaN,
+          lastCorrect: null,
+          classValue: step.signals?.classValues ? 0 : Number.NaN,
+          valueVariance: step.variance ? 0 : Number.NaN,
+          momentumCredit: this.options.momentumCredit ? 0 : Number.NaN,
         };
         if (step.perValidation) entry.perValidation = new Float64Array(m);
         this.entries.set(id, entry);
@@ -95,9 +157,33 @@ export class ValueLedger {
       if (step.secondOrder) entry.secondOrder += step.secondOrder[r];
       entry.stages[stage] += main[r];
       if (absTotal > 0) entry.normalized += main[r] / absTotal;
+      const signals = step.signals;
+      if (signals) {
+        entry.selfInfluence += signals.selfInfluence[r];
+        entry.lossSum += signals.losses[r];
+        if (signals.margins) {
+          const margin = signals.margins[r];
+          const correct = margin > 0;
+          entry.marginSum += margin;
+          if (entry.lastCorrect === true && !correct) entry.forgettingEvents += 1;
+          if (correct) entry.timesCorrect += 1;
+          entry.lastCorrect = correct;
+        }
+        if (signals.classValues) entry.classValue += signals.classValues[r];
+      }
+      if (step.variance) entry.valueVariance += step.variance[r];
       if (step.perValidation && entry.perValidation) {
         for (let j = 0; j < m; j++) entry.perValidation[j] += step.perValidation[r * m + j];
       }
+    });
+  }
+
+  /** Adds a settled step's momentum credit (position r: the r-th example of that step's batch). */
+  addCredit(ids: ExampleId[], credit: Float64Array): void {
+    ids.forEach((id, r) => {
+      const entry = this.entries.get(id);
+      if (!entry) fail(`internal: momentum credit for ${JSON.stringify(id)}, which was never valued`);
+      entry.momentumCredit += credit[r];
     });
   }
 

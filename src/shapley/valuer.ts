@@ -2,10 +2,13 @@ import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
+import type { Targets } from '../losses/types.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
 import { checkKnownKeys, checkNumber, DivergenceError, describe, fail } from '../util/errors.js';
-import { type LedgerEntry, ValueLedger } from './ledger.js';
+import { Rng } from '../util/rng.js';
+import { type LedgerEntry, type StepSignals, ValueLedger } from './ledger.js';
+import { MomentumCredit } from './momentum-credit.js';
 
 export type GhostRouteChoice = 'auto' | 'pairwise' | 'vector';
 
@@ -34,6 +37,31 @@ export interface ValuerOptions {
   keepTrace?: boolean;
   /** Called with each trace row once it is complete (its validation loss after known), in step order. */
   onTraceRow?: (row: TraceEntry) => void;
+  /**
+   * Also keep the per-example signals besides the values (default true): self-influence, training
+   * loss and, for classification, margin, forgetting events and the class-conditional value (see
+   * LedgerEntry). Costs about one more weight-gradient-sized product per step, plus one gradient
+   * per validation class.
+   */
+  signals?: boolean;
+  /**
+   * Value against a fresh random sample of k validation examples each step instead of all of V
+   * (k < |V|). Values are linear in the validation set, so each step's first- and second-order
+   * values are unbiased estimates of the full-V values; the ledger keeps their sampling variance
+   * (standard errors in the values files). The sample is drawn without replacement, split into two
+   * random halves whose difference estimates that variance. The trace's validation losses are then
+   * the sample's, before and after the step. Not with perValidation.
+   */
+  validationBatch?: number;
+  /** Seed of the validation samples; the sample of step t depends on (seed, t) only. Default 0. */
+  validationSeed?: number;
+  /**
+   * Hand what the momentum buffer carries back to the examples that put it there (ledger field
+   * momentumCredit; see src/shapley/momentum-credit.ts): first-order values plus credits then add
+   * up to the run's whole first-order utility, momentum included. Keeps the last few hundred steps'
+   * training passes in memory, which checkpoints cannot hold: `state()` refuses while any wait.
+   */
+  momentumCredit?: boolean;
 }
 
 const VALUER_KEYS = [
@@ -46,6 +74,10 @@ const VALUER_KEYS = [
   'gapSamples',
   'keepTrace',
   'onTraceRow',
+  'signals',
+  'validationBatch',
+  'validationSeed',
+  'momentumCredit',
 ];
 
 /** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
@@ -95,6 +127,17 @@ export interface TraceEntry {
   batchIds?: ExampleId[];
 }
 
+/** What the trainer hands the valuer for one step (see InRunValuer.valueStep). */
+export interface ValueStepArgs {
+  pass: Pass;
+  gradSum: FloatArray;
+  plan: StepPlan;
+  trainLoss: number;
+  ids: ExampleId[];
+  groups: (string | undefined)[];
+  linearisationGap?: number | null;
+}
+
 /** The valuer's accumulated results, for checkpoints. */
 export interface ValuerState {
   ledger: LedgerEntry[];
@@ -129,6 +172,23 @@ export class InRunValuer {
   readonly gapSamples: number;
   private readonly keepTrace: boolean;
   private readonly onTraceRow: ((row: TraceEntry) => void) | undefined;
+  private readonly signals: boolean;
+  /**
+   * Classification: the validation batch holds V sorted by label (so each class is one range of
+   * it, for its mean gradient); `validationOrder[j]` is the validation index at batch position j.
+   * Null when V is in its own order.
+   */
+  private readonly validationOrder: Int32Array | null = null;
+  /** Classification: each label's [start, end) range in the validation batch. */
+  private readonly classRanges: Map<number, [number, number]> | null = null;
+  /** Classification: every validation example's label, in V's own order. */
+  private readonly validationLabels: Int32Array | null = null;
+  /** validationBatch: the sample size k (null: all of V every step) and the samples' seed. */
+  private readonly sampleSize: number | null = null;
+  private readonly sampleSeed: number = 0;
+  private readonly momentum: MomentumCredit | null = null;
+  /** validationBatch: the step whose trace row waits for its sample's loss after the step. */
+  private pendingSampleStep: number | null = null;
   /** Whether the last row of `trace` still waits for its validation loss after. */
   private lastPending = false;
 
@@ -161,13 +221,49 @@ export class InRunValuer {
           `valuation.stageStarts must be increasing positive step numbers, got [${stageStarts.join(', ')}]`,
         );
     });
+    this.signals = options.signals ?? true;
+    if (typeof this.signals !== 'boolean')
+      fail(`valuation.signals must be true or false, got ${describe(options.signals)}`);
     model.checkDataset(this.validation);
     const all = Array.from({ length: this.validation.size }, (_, i) => i);
     this.validationBatch = this.validation.batch(all, model.dtype);
+    const labels = this.signals ? classLabels(model, this.validationBatch.targets) : null;
+    this.validationLabels = labels ? Int32Array.from(labels) : null;
+    if (options.validationBatch !== undefined) {
+      const k = checkNumber('valuation.validationBatch', options.validationBatch, { min: 2, integer: true });
+      if (k < this.validation.size) {
+        if (this.perValidation)
+          fail(
+            'valuation.validationBatch: per-validation values need every validation example every step; drop one of the two',
+          );
+        this.sampleSize = k;
+      }
+      this.sampleSeed = checkNumber('valuation.validationSeed', options.validationSeed ?? 0, {
+        integer: true,
+      });
+    }
+    if (options.momentumCredit !== undefined && typeof options.momentumCredit !== 'boolean')
+      fail(`valuation.momentumCredit must be true or false, got ${describe(options.momentumCredit)}`);
+    if (options.momentumCredit)
+      this.momentum = new MomentumCredit(model, (ids, credit) => this.ledger.addCredit(ids, credit));
+    if (labels) {
+      const order = Int32Array.from(all).sort((a, b) => labels[a] - labels[b] || a - b);
+      if (order.some((index, j) => index !== j)) {
+        this.validationOrder = order;
+        this.validationBatch = this.validation.batch(order, model.dtype);
+      }
+      this.classRanges = new Map();
+      order.forEach((index, j) => {
+        const range = this.classRanges!.get(labels[index]);
+        if (range) range[1] = j + 1;
+        else this.classRanges!.set(labels[index], [j, j + 1]);
+      });
+    }
     this.ledger = new ValueLedger({
       stageStarts,
       validationSize: this.perValidation ? this.validation.size : undefined,
       hasSecondOrder: this.order === 2,
+      momentumCredit: options.momentumCredit === true,
     });
   }
 
@@ -181,15 +277,8 @@ export class InRunValuer {
    * Values one step. Call after the training batch's backward pass and the optimizer's `plan`,
    * before `apply`: everything here is at the current weights w_t.
    */
-  valueStep(args: {
-    pass: Pass;
-    gradSum: FloatArray;
-    plan: StepPlan;
-    trainLoss: number;
-    ids: ExampleId[];
-    groups: (string | undefined)[];
-    linearisationGap?: number | null;
-  }): StepValues {
+  valueStep(args: ValueStepArgs): StepValues {
+    if (this.sampleSize !== null) return this.valueSampledStep(args);
     const { pass, gradSum, plan } = args;
     const model = this.model;
     const P = model.parameterCount;
@@ -210,6 +299,7 @@ export class InRunValuer {
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const c = plan.c;
     const emptyUtility = c ? dot(u1, c) : 0;
+    this.momentum?.add(plan.step, pass, args.ids, plan, u1);
     applyK(plan, u1, u1);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
@@ -272,17 +362,53 @@ export class InRunValuer {
       for (let i = 0; i < n; i++) secondOrder[i] = firstOrder[i] - dots2[i];
     }
 
+    if (perValidation && this.validationOrder)
+      perValidation = unsortColumns(perValidation, this.validationOrder);
+    const signals = this.signals
+      ? this.stepSignals(pass, plan, this.classRanges ? [{ pass: valPass, ranges: this.classRanges }] : null)
+      : undefined;
+    this.record(args, {
+      validationLoss,
+      firstOrder,
+      secondOrder,
+      firstOrderUtility,
+      secondOrderUtility,
+      emptyUtility,
+      perValidation,
+      signals,
+      variance: null,
+    });
+    return { firstOrder, secondOrder, perValidation };
+  }
+
+  /** Adds a valued step to the trace and the ledger. */
+  private record(
+    args: ValueStepArgs,
+    step: {
+      validationLoss: number;
+      firstOrder: Float64Array;
+      secondOrder: Float64Array | null;
+      firstOrderUtility: number;
+      secondOrderUtility: number | null;
+      emptyUtility: number;
+      perValidation: Float64Array | undefined;
+      signals: StepSignals | undefined;
+      variance: Float64Array | null;
+    },
+  ): void {
+    const { plan } = args;
+    const { firstOrder, secondOrder, firstOrderUtility, secondOrderUtility } = step;
     const firstOrderSum = sum(firstOrder);
     const secondOrderSum = secondOrder ? sum(secondOrder) : null;
     const mainSum = secondOrderSum ?? firstOrderSum;
     const mainUtility = secondOrderUtility ?? firstOrderUtility;
     this.trace.push({
       step: plan.step,
-      lr: eta,
-      batchSize: n,
+      lr: plan.lr,
+      batchSize: args.pass.n,
       clipFactor: plan.clipFactor,
       trainLoss: args.trainLoss,
-      validationLossBefore: validationLoss,
+      validationLossBefore: step.validationLoss,
       validationLossAfter: Number.NaN,
       firstOrderSum,
       firstOrderUtility,
@@ -291,7 +417,7 @@ export class InRunValuer {
       efficiencyResidual: mainSum - mainUtility,
       actualUtility: Number.NaN,
       taylorError: Number.NaN,
-      emptyUtility,
+      emptyUtility: step.emptyUtility,
       batchTaylorError: Number.NaN,
       linearisationGap: args.linearisationGap ?? null,
       ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
@@ -305,9 +431,196 @@ export class InRunValuer {
       groups: args.groups,
       firstOrder,
       secondOrder,
-      perValidation,
+      perValidation: step.perValidation,
+      signals: step.signals,
+      variance: step.variance ?? undefined,
     });
-    return { firstOrder, secondOrder, perValidation };
+  }
+
+  /**
+   * The validation sample of a step as two random halves, each sorted by label (classification)
+   * or by index: a pure function of (validationSeed, step), so resumed runs draw the same ones.
+   */
+  sampleHalves(step: number): Int32Array[] {
+    const k = this.sampleSize!;
+    const rng = new Rng((this.sampleSeed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0);
+    const drawn = rng.permutation(this.validation.size).subarray(0, k);
+    const half = Math.ceil(k / 2);
+    const labels = this.validationLabels;
+    return [drawn.slice(0, half), drawn.slice(half)].map((part) =>
+      part.sort((a, b) => (labels ? labels[a] - labels[b] : 0) || a - b),
+    );
+  }
+
+  /** Mean validation loss of a step's sample at the model's current weights. */
+  private sampleLoss(step: number): number {
+    let total = 0;
+    for (const part of this.sampleHalves(step)) {
+      const batch = this.validation.batch(part, this.model.dtype);
+      for (const loss of this.model.forward(batch.input, batch.targets).losses) total += loss;
+    }
+    return total / this.sampleSize!;
+  }
+
+  /**
+   * valueStep with validationBatch: the same values against a random sample S of V in two halves
+   * A and B. With d_A, d_B the values against each half alone, the step's value is
+   * (|A| d_A + |B| d_B)/k, unbiased for the full-V value, and (d_A − d_B)²·(1/k − 1/|V|)/(1/|A| + 1/|B|)
+   * is an unbiased estimate of its variance under sampling without replacement. Every vector takes
+   * the vector ghost route.
+   */
+  private valueSampledStep(args: ValueStepArgs): StepValues {
+    const { pass, gradSum, plan } = args;
+    const model = this.model;
+    const P = model.parameterCount;
+    const n = pass.n;
+    const eta = plan.lr;
+    const m = this.validation.size;
+    const k = this.sampleSize!;
+    // The previous row's "after" loss is its own sample's loss at these (its after) weights.
+    if (this.lastPending && this.pendingSampleStep !== null)
+      this.completePrevious(this.sampleLoss(this.pendingSampleStep));
+
+    const halves = this.sampleHalves(plan.step);
+    const passes = halves.map((indices) => {
+      const batch = this.validation.batch(indices, model.dtype);
+      const valPass = model.forward(batch.input, batch.targets);
+      model.backward(valPass);
+      return valPass;
+    });
+    let lossTotal = 0;
+    for (const valPass of passes) for (const loss of valPass.losses) lossTotal += loss;
+    const validationLoss = lossTotal / k;
+    if (!Number.isFinite(validationLoss)) throw new DivergenceError(plan.step, 'the validation loss');
+
+    const sizes = passes.map((p) => p.n);
+    const c = plan.c;
+    let emptyUtility = 0;
+    // Per half h: u1_h = η Kᵀ ḡ_h and, for order 2, u2_h = η² Kᵀ H_h x/|h|.
+    const u1s = passes.map((valPass, h) => {
+      const u = this.workspace(`u1-${h}`);
+      model.addGrad(valPass, eta / sizes[h], u);
+      if (c) emptyUtility += (sizes[h] / k) * dot(u, c);
+      return applyK(plan, u, u);
+    });
+    if (this.momentum) {
+      // η ḡ_S, the sample's mean validation gradient (before K), summed over both halves.
+      const etaGV = this.workspace('eta-gv');
+      for (const valPass of passes) model.addGrad(valPass, eta / k, etaGV);
+      this.momentum.add(plan.step, pass, args.ids, plan, etaGV);
+    }
+    let u2s: FloatArray[] = [];
+    if (this.order === 2) {
+      const x = applyK(plan, gradSum, this.workspace('x'));
+      for (let e = 0; e < P; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
+      u2s = passes.map((valPass, h) => {
+        const u = this.workspace(`u2-${h}`);
+        model.hessianVectorProduct(valPass, x, u);
+        scaleInPlace(u, (eta * eta) / sizes[h]);
+        return applyK(plan, u, u);
+      });
+    }
+    const outs = [...u1s, ...u2s].map(() => new Float64Array(n));
+    model.ghostDot(pass, [...u1s, ...u2s], outs);
+    const [a, b] = sizes;
+    const mix = (x: number, y: number) => (a * x + b * y) / k;
+    const spread = (1 / k - 1 / m) / (1 / a + 1 / b);
+    const firstOrder = new Float64Array(n);
+    const secondOrder = this.order === 2 ? new Float64Array(n) : null;
+    const variance = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      firstOrder[i] = mix(outs[0][i], outs[1][i]);
+      let dA = outs[0][i];
+      let dB = outs[1][i];
+      if (secondOrder) {
+        dA -= outs[2][i];
+        dB -= outs[3][i];
+        secondOrder[i] = mix(dA, dB);
+      }
+      variance[i] = (dA - dB) ** 2 * spread;
+    }
+    const mixVectors = (vs: FloatArray[]) => {
+      let total = 0;
+      vs.forEach((v, h) => {
+        total += (sizes[h] / k) * dot(v, gradSum);
+      });
+      return total;
+    };
+    const firstOrderUtility = mixVectors(u1s);
+    const secondOrderUtility = this.order === 2 ? firstOrderUtility - mixVectors(u2s) : null;
+    const signals = this.signals
+      ? this.stepSignals(
+          pass,
+          plan,
+          this.validationLabels
+            ? passes.map((valPass, h) => ({
+                pass: valPass,
+                ranges: labelRanges(this.validationLabels!, halves[h]),
+              }))
+            : null,
+        )
+      : undefined;
+    this.record(args, {
+      validationLoss,
+      firstOrder,
+      secondOrder,
+      firstOrderUtility,
+      secondOrderUtility,
+      emptyUtility,
+      perValidation: undefined,
+      signals,
+      variance,
+    });
+    this.pendingSampleStep = plan.step;
+    return { firstOrder, secondOrder };
+  }
+
+  /**
+   * The step's per-example signals besides the values (see LedgerEntry). `classParts`: validation
+   * passes sorted by label with each label's range (one pass for the full V, two for a sample);
+   * null when the task does not classify.
+   */
+  private stepSignals(
+    pass: Pass,
+    plan: StepPlan,
+    classParts: { pass: Pass; ranges: Map<number, [number, number]> }[] | null,
+  ): StepSignals {
+    const model = this.model;
+    const n = pass.n;
+    const eta = plan.lr;
+    const selfInfluence = new Float64Array(n);
+    model.ghostSelfDot(pass, plan.kDiagonal, selfInfluence);
+    scaleInPlace(selfInfluence, eta * plan.kScale);
+    const labels = classParts ? classLabels(model, pass.lossTape.targets) : null;
+    if (!classParts || !labels)
+      return { selfInfluence, losses: pass.losses.slice(), margins: null, classValues: null };
+
+    const margins = classMargins(model, pass, labels);
+    // u_c = η Kᵀ ḡ_{V_c} for each label c of the batch, ḡ_{V_c} the mean gradient of V's class c.
+    const us: FloatArray[] = [];
+    const slotOf = new Map<number, number>();
+    const which = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const ranges = classParts.map((part) => part.ranges.get(labels[i]) ?? ([0, 0] as [number, number]));
+      const count = ranges.reduce((total, [start, end]) => total + end - start, 0);
+      if (count === 0) continue;
+      let slot = slotOf.get(labels[i]);
+      if (slot === undefined) {
+        slot = us.length;
+        slotOf.set(labels[i], slot);
+        const u = this.workspace(`class-${slot}`);
+        classParts.forEach((part, p) => {
+          if (ranges[p][1] > ranges[p][0])
+            model.addGrad(part.pass, eta / count, u, ranges[p][0], ranges[p][1]);
+        });
+        us.push(applyK(plan, u, u));
+      }
+      which[i] = slot;
+    }
+    const classValues = new Float64Array(n);
+    model.ghostDotEach(pass, us, which, classValues);
+    for (let i = 0; i < n; i++) if (which[i] < 0) classValues[i] = Number.NaN;
+    return { selfInfluence, losses: pass.losses.slice(), margins, classValues };
   }
 
   /**
@@ -370,6 +683,10 @@ export class InRunValuer {
   }
 
   state(): ValuerState {
+    if (this.momentum?.waiting)
+      fail(
+        'momentum credit keeps the last steps’ training passes in memory, which a checkpoint cannot hold; run with checkpoints off (checkpointEvery: 0) or without momentumCredit',
+      );
     return { ledger: this.ledger.snapshot(), trace: this.trace.map((row) => ({ ...row })) };
   }
 
@@ -384,11 +701,16 @@ export class InRunValuer {
     this.trace.push(...rows.map((row) => ({ ...row })));
     const last = this.trace[this.trace.length - 1];
     this.lastPending = last !== undefined && Number.isNaN(last.validationLossAfter);
+    this.pendingSampleStep = this.lastPending && this.sampleSize !== null ? last.step : null;
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */
   finish(): void {
-    if (this.lastPending) this.completePrevious(this.validationLoss());
+    this.momentum?.finish();
+    if (!this.lastPending) return;
+    this.completePrevious(
+      this.pendingSampleStep === null ? this.validationLoss() : this.sampleLoss(this.pendingSampleStep),
+    );
   }
 
   private completePrevious(validationLoss: number): void {
@@ -401,6 +723,55 @@ export class InRunValuer {
     this.lastPending = false;
     this.onTraceRow?.({ ...last });
   }
+}
+
+/**
+ * One integer label per example when the loss classifies one output per example (softmax
+ * cross-entropy over classes, or binary logistic with 0/1 targets); null otherwise.
+ */
+function classLabels(model: Sequential, targets: Targets): Int32Array | null {
+  if (model.outputShape.tokens !== 1) return null;
+  if (model.loss.kind === 'softmax-cross-entropy' && targets instanceof Int32Array) return targets;
+  if (model.loss.kind === 'binary-logistic' && model.outputShape.width === 1)
+    return Int32Array.from(targets, (y) => (y >= 0.5 ? 1 : 0));
+  return null;
+}
+
+/** Each example's margin: its label's logit minus the largest other logit (binary: ±logit). */
+function classMargins(model: Sequential, pass: Pass, labels: Int32Array): Float64Array {
+  const logits = pass.lossTape.output.data;
+  const width = model.outputShape.width;
+  const margins = new Float64Array(pass.n);
+  for (let i = 0; i < pass.n; i++) {
+    if (width === 1) {
+      margins[i] = labels[i] === 1 ? logits[i] : -logits[i];
+      continue;
+    }
+    let other = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < width; k++) if (k !== labels[i]) other = Math.max(other, logits[i * width + k]);
+    margins[i] = logits[i * width + labels[i]] - other;
+  }
+  return margins;
+}
+
+/** Each label's [start, end) range in `indices` (sorted by label). */
+function labelRanges(labels: Int32Array, indices: Int32Array): Map<number, [number, number]> {
+  const ranges = new Map<number, [number, number]>();
+  indices.forEach((index, j) => {
+    const range = ranges.get(labels[index]);
+    if (range) range[1] = j + 1;
+    else ranges.set(labels[index], [j, j + 1]);
+  });
+  return ranges;
+}
+
+/** Row-major [n, m] columns in sorted validation order → columns in V's own order. */
+function unsortColumns(values: Float64Array, order: Int32Array): Float64Array {
+  const m = order.length;
+  const out = new Float64Array(values.length);
+  for (let base = 0; base < values.length; base += m)
+    for (let j = 0; j < m; j++) out[base + order[j]] = values[base + j];
+  return out;
 }
 
 function scaleInPlace(a: FloatArray | Float64Array, s: number): void {

@@ -123,6 +123,24 @@ export function checkArchitecture(arch: Architecture): void {
       });
     });
 
+    test('ghost self products and per-example dots match formed per-example gradients', () => {
+      const { trainPass } = passes();
+      // Positive diagonal metric (as Adam's K) and the identity.
+      const weights = randomVector(P, 5).map((w) => 0.5 + Math.abs(w));
+      for (const w of [null, weights]) {
+        const got = new Float64Array(N_TRAIN);
+        model.ghostSelfDot(trainPass, w, got);
+        const want = gTrain.map((g) => g.reduce((sum, ge, e) => sum + (w ? w[e] : 1) * ge * ge, 0));
+        assert.ok(relativeError(got, want) < F64, `self rel err ${relativeError(got, want)}`);
+      }
+      const us = [randomVector(P, 6), randomVector(P, 7), randomVector(P, 8)];
+      const which = Int32Array.from({ length: N_TRAIN }, (_, i) => (i % 4) - 1); // -1: skipped
+      const got = new Float64Array(N_TRAIN);
+      model.ghostDotEach(trainPass, us, which, got);
+      const want = gTrain.map((g, i) => (which[i] < 0 ? 0 : dot(g, us[which[i]])));
+      assert.ok(relativeError(got, want) < F64, `each rel err ${relativeError(got, want)}`);
+    });
+
     test('R-operator Hessian-vector product matches the dense finite-difference Hessian', () => {
       const { valPass } = passes();
       const v = randomVector(P, 3);

@@ -47,6 +47,12 @@ function ledgerWith(secondOrder: boolean): ValueLedger {
       groups: awkwardIds.map((id, i) => (i === 0 ? undefined : `g,${id}`)),
       firstOrder: values(step + 1),
       secondOrder: secondOrder ? values(step + 1.5) : null,
+      signals: {
+        selfInfluence: values(step + 2),
+        losses: values(-step - 1),
+        margins: values(step - 1),
+        classValues: values(step + 3),
+      },
     });
   }
   ledger.addStep({
@@ -73,12 +79,33 @@ test('valuesToCsv round-trips ids, groups and full-precision numbers', () => {
       'stage_0',
       'stage_1',
       'stage_2',
+      'self_influence',
+      'mean_loss',
+      'aum',
+      'forgetting_events',
+      'times_correct',
+      'class_value',
+      'standard_error',
+      'momentum_credit',
     ]);
     const entries = ledger.all();
     assert.equal(rows.length, entries.length + 1);
     entries.forEach((entry, r) => {
       const row = rows[r + 1];
-      assert.equal(row.length, 9);
+      assert.equal(row.length, 17);
+      // Signals: the sums kept, the means per occurrence; id 7 came without signals (empty cells).
+      const signal = (x: number) => (Number.isNaN(x) ? '' : String(x));
+      assert.deepEqual(row.slice(9), [
+        signal(entry.selfInfluence),
+        signal(entry.lossSum / entry.timesSeen),
+        signal(entry.marginSum / entry.timesSeen),
+        signal(entry.forgettingEvents),
+        signal(entry.timesCorrect),
+        signal(entry.classValue),
+        '', // no sampled validation set: no standard error
+        '', // no momentum credit
+      ]);
+      assert.equal(row[9] === '', entry.id === 7);
       assert.equal(row[0], String(entry.id));
       assert.equal(row[1], entry.group ?? '');
       assert.equal(Number(row[2]), entry.timesSeen);
