@@ -26,7 +26,8 @@ export function registerCurateCommand(program: Command, io: CliIo): void {
     .command('curate')
     .description(
       'drop training examples by value, retrain with the same settings and seed, retrain with as many ' +
-        'examples removed at random, and compare validation-loss curves (comparison.json and an HTML report)',
+        'examples removed at random, and compare test-loss curves on the held-out test set, or validation-loss ' +
+        'curves without one (comparison.json and an HTML report)',
     )
     .argument('<run-dir>', 'run directory of inrun train')
     .option('--below <value>', 'drop examples whose value is below this')
@@ -61,16 +62,27 @@ export function registerCurateCommand(program: Command, io: CliIo): void {
         }),
       );
       const c = result.comparison;
+      const runs = [c.runs.original, c.runs.curated, c.runs.random];
+      const reached = (steps: number | null, target: string) =>
+        steps === null ? `never reaches ${target}` : `reaches ${target} at step ${steps}`;
+      if (c.judgedOn === 'test' && c.test && runs.every((r) => r.test)) {
+        const target = formatNumber(c.test.targetLoss);
+        say(`judged on the held-out test set (${c.test.examples} examples, the same in every run):`);
+        for (const r of runs) {
+          const t = r.test!;
+          const accuracy =
+            t.finalAccuracy === null ? '' : `, accuracy ${(100 * t.finalAccuracy).toFixed(1)}%`;
+          say(
+            `${`${r.name}:`.padEnd(10)}${String(r.examples).padStart(6)} examples, final test loss ${formatNumber(t.finalLoss)}${accuracy}, ${reached(t.stepsToTarget, target)}`,
+          );
+        }
+        say('validation loss (secondary: the set the values were computed against):');
+      } else if (c.notice) io.stderr(`inrun: ${c.notice}\n`);
       const target = formatNumber(c.targetValidationLoss);
-      for (const r of [c.runs.original, c.runs.curated, c.runs.random]) {
-        const reached =
-          r.stepsToTarget === null
-            ? `never reaches ${target}`
-            : `reaches ${target} at step ${r.stepsToTarget}`;
+      for (const r of runs)
         say(
-          `${`${r.name}:`.padEnd(10)}${String(r.examples).padStart(6)} examples, final validation loss ${formatNumber(r.finalValidationLoss)}, ${reached}`,
+          `${`${r.name}:`.padEnd(10)}${String(r.examples).padStart(6)} examples, final validation loss ${formatNumber(r.finalValidationLoss)}, ${reached(r.stepsToTarget, target)}`,
         );
-      }
       io.stdout(`comparison: ${displayPath(result.comparisonPath)}\n`);
       io.stdout(`report: ${displayPath(result.reportPath)}\n`);
     });

@@ -44,6 +44,19 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
     'number',
     'or: hold out this fraction of --train',
   ],
+  ['--test <path>', 'data.test', 'string', 'held-out test data (curation is judged on it)'],
+  [
+    '--test-split <fraction>',
+    'data.testSplit',
+    'number',
+    'or: hold out this fraction of --train as the test set',
+  ],
+  [
+    '--test-every <n>',
+    'testEvery',
+    'number',
+    'evaluate the test set every n steps (default: about 20 times)',
+  ],
   ['--id-column <name>', 'columns.id', 'string', 'column of unique example ids'],
   ['--label-column <name>', 'columns.label', 'string', 'label column'],
   ['--features <a,b,...>', 'columns.features', 'list', 'feature columns (default: all numeric)'],
@@ -218,6 +231,7 @@ async function trainCommandRun(
           totalSteps: event.totalSteps,
           trainExamples: event.trainExamples,
           validationExamples: event.validationExamples,
+          ...(event.testExamples !== null ? { testExamples: event.testExamples } : {}),
           parameters: event.parameters,
           kernels: event.kernels.startsWith('native') ? 'native' : 'portable',
         });
@@ -272,6 +286,14 @@ async function trainCommandRun(
     `done: ${result.totalSteps} steps, validation loss ${summary.initialValidationLoss.toPrecision(4)} → ${summary.finalValidationLoss.toPrecision(4)}, ` +
       `max |efficiency residual| ${summary.maxEfficiencyResidual.toExponential(1)}\n`,
   );
+  if (summary.finalTestLoss !== null)
+    io.stdout(
+      `test: loss ${summary.finalTestLoss.toPrecision(4)}` +
+        (summary.finalTestAccuracy !== null
+          ? `, accuracy ${(100 * summary.finalTestAccuracy).toFixed(1)}%`
+          : '') +
+        ` on ${summary.testExamples} held-out ${summary.trainDocuments !== null ? 'sequences' : 'examples'} (final weights)\n`,
+    );
   io.stdout(
     `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${summary.examplesValued} examples; also .jsonl, .parquet)\n`,
   );

@@ -1,6 +1,9 @@
 // Curation by data value: drop the examples a rule selects, retrain with the run's own settings and
 // seed (through `inrun train` itself), retrain again with as many examples removed at random, and
-// compare the validation-loss curves with the original run's.
+// compare the runs on the original's held-out test set (the same rows for all three), with the
+// validation-loss curves as secondary information: the values were computed to lower exactly that
+// loss, so judging on it alone is circular. Runs without a test set are compared on validation
+// loss, and the comparison says so.
 import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
@@ -8,8 +11,9 @@ import { readTable, tableIds, writeRowsLike } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type LoadedRun, loadRun, type ValueRow, writeJsonFile } from '../io/run-dir.js';
-import { stepsToReach, validationLossCurve } from '../report/analysis.js';
-import type { CurationComparison, CurationRun } from '../report/types.js';
+import { stepsToReach, stepsToReachAt, testCurve, validationLossCurve } from '../report/analysis.js';
+import { VALIDATION_JUDGED_NOTICE } from '../report/render.js';
+import type { CurationComparison, CurationRun, CurationTestRun } from '../report/types.js';
 import { COMPARISON_FILE, CURATION_DIR, writeRunReport } from '../report/write.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from '../run/config.js';
 import { loadTrainingData } from '../run/data.js';
@@ -62,7 +66,7 @@ export const CURATION_FILES = {
 function isCurationName(name: string): boolean {
   return (
     (Object.values(CURATION_FILES) as string[]).includes(name) ||
-    /^(train\.(curated|random)|validation)(\..+)?$/.test(name) ||
+    /^(train\.(curated|random)|validation|test)(\..+)?$/.test(name) ||
     name === LOCK_FILE ||
     name === LOCK_TAKEOVER_FILE ||
     isTemporaryName(name)
@@ -143,19 +147,28 @@ async function prepareOutDir(
   return lock;
 }
 
-/** The config of a retraining: the original's, on other training data, for the original's step count. */
+/**
+ * The config of a retraining: the original's, on other training data, for the original's step
+ * count. Validation and test sets are files: the original's, or the rows it split off its training
+ * file written out — a split of the curated file would draw other rows.
+ */
 function retrainConfig(
   run: LoadedRun,
-  train: string,
-  validation: string,
+  files: { train: string; validation: string; test: string | null },
   out: string,
 ): Record<string, unknown> {
   const config = structuredClone(run.config) as Record<string, unknown> & {
     columns?: Record<string, unknown>;
   };
   // The original's data options (missing-value policy, standardization) apply to the new files.
-  const { validationSplit: _split, ...options } = (config.data ?? {}) as Record<string, unknown>;
-  config.data = { ...options, train, validation };
+  const {
+    validationSplit: _split,
+    test: _test,
+    testSplit: _testSplit,
+    ...options
+  } = (config.data ?? {}) as Record<string, unknown>;
+  const { train, validation, test } = files;
+  config.data = { ...options, train, validation, ...(test !== null ? { test } : {}) };
   // The same optimizer steps (and so the same schedule) as the original, whatever the data size.
   config.steps = run.manifest.totalSteps;
   delete config.epochs;
@@ -196,10 +209,11 @@ function curationRun(
   name: string,
   run: LoadedRun,
   removed: number,
-  target: number,
+  target: { validation: number; test: number | null },
   dataFile?: string,
 ): CurationRun {
   const curve = validationLossCurve(run.trace);
+  const test = target.test !== null ? testRun(run, target.test) : null;
   return {
     name,
     examples: run.manifest.data.trainExamples,
@@ -207,9 +221,27 @@ function curationRun(
     validationLoss: curve,
     finalValidationLoss: curve[curve.length - 1],
     bestValidationLoss: Math.min(...curve),
-    stepsToTarget: stepsToReach(curve, target),
+    stepsToTarget: stepsToReach(curve, target.validation),
+    ...(test ? { test } : {}),
     runDir: run.dir,
     ...(dataFile ? { dataFile } : {}),
+  };
+}
+
+/** A run's test evaluations for the comparison; null when its trace has none. */
+function testRun(run: LoadedRun, target: number): CurationTestRun | null {
+  const curve = testCurve(run.trace);
+  if (!curve || curve.loss.length === 0) return null;
+  const accuracies = curve.accuracy.filter((a): a is number => a !== null);
+  return {
+    step: curve.step,
+    loss: curve.loss,
+    accuracy: curve.accuracy,
+    finalLoss: curve.loss[curve.loss.length - 1],
+    bestLoss: Math.min(...curve.loss),
+    finalAccuracy: curve.accuracy[curve.accuracy.length - 1] ?? null,
+    bestAccuracy: accuracies.length > 0 ? Math.max(...accuracies) : null,
+    stepsToTarget: stepsToReachAt(curve.step, curve.loss, target),
   };
 }
 
@@ -222,6 +254,8 @@ interface CurationSource {
   write(out: string, name: string, keep: (id: string, position: number) => boolean): Promise<string>;
   /** Writes the validation part split off the training data; returns its path. */
   writeValidation(out: string): Promise<string>;
+  /** Writes the test part split off the training data (data.testSplit); returns its path. */
+  writeTest(out: string): Promise<string>;
 }
 
 function checkSame(role: string, now: string, then: string | undefined, path: string): void {
@@ -243,6 +277,8 @@ async function tableSource(run: LoadedRun, config: TrainConfig): Promise<Curatio
       run.manifest.data.validation?.sha256,
       data.validationTable.path,
     );
+  if (data.testTable)
+    checkSame('test', data.testTable.sha256, run.manifest.data.test?.sha256, data.testTable.path);
   const trainIds = data.train.ids.map(String);
   const position = new Map(trainIds.map((id, i) => [id, i]));
   if (trainIds.length !== run.values.length)
@@ -273,6 +309,13 @@ async function tableSource(run: LoadedRun, config: TrainConfig): Promise<Curatio
       await writeRowsLike(config.data.train, data.validation.rows, file);
       return file;
     },
+    async writeTest(out) {
+      // The original's test rows exactly, so every retraining is tested on them.
+      if (!data.test) throw new Error('internal: writeTest on a run without a test set');
+      const file = join(out, `test${ext}`);
+      await writeRowsLike(config.data.train, data.test.rows, file);
+      return file;
+    },
   };
 }
 
@@ -292,6 +335,8 @@ async function textSource(run: LoadedRun, config: TrainConfig): Promise<Curation
       run.manifest.data.validation?.sha256,
       data.validationInfo.path,
     );
+  if (data.testInfo)
+    checkSame('test', data.testInfo.sha256, run.manifest.data.test?.sha256, data.testInfo.path);
   const format = data.trainInfo.format;
   if (format === 'text')
     fail(
@@ -312,6 +357,14 @@ async function textSource(run: LoadedRun, config: TrainConfig): Promise<Curation
     secondOrder: d.secondOrder,
     normalized: 0,
     stages: d.stages,
+    selfInfluence: null,
+    meanLoss: null,
+    aum: null,
+    forgettingEvents: null,
+    timesCorrect: null,
+    classValue: null,
+    standardError: null,
+    momentumCredit: null,
   }));
   const ids = documents.map((d) => d.id);
   const position = new Map(ids.map((id, i) => [id, i]));
@@ -323,7 +376,8 @@ async function textSource(run: LoadedRun, config: TrainConfig): Promise<Curation
   const writeDocs = async (target: string, docIds: (id: string) => boolean): Promise<string> => {
     if (format === 'folder') {
       const folder = join(target, basename(train));
-      for (const id of [...known, ...data.validation.documents.map((d) => d.id)]) {
+      const heldOut = [...data.validation.documents, ...(data.test?.documents ?? [])].map((d) => d.id);
+      for (const id of [...known, ...heldOut]) {
         if (!docIds(id)) continue;
         const to = join(folder, id);
         await mkdir(dirname(to), { recursive: true });
@@ -342,6 +396,7 @@ async function textSource(run: LoadedRun, config: TrainConfig): Promise<Curation
     return file;
   };
   const validationIds = new Set(data.validation.documents.map((d) => d.id));
+  const testIds = new Set(data.test?.documents.map((d) => d.id) ?? []);
   return {
     ids,
     values,
@@ -350,6 +405,7 @@ async function textSource(run: LoadedRun, config: TrainConfig): Promise<Curation
       return writeDocs(join(out, `train.${name}`), (id) => known.has(id) && k(id));
     },
     writeValidation: (out) => writeDocs(join(out, 'validation'), (id) => validationIds.has(id)),
+    writeTest: (out) => writeDocs(join(out, 'test'), (id) => testIds.has(id)),
   };
 }
 
@@ -386,6 +442,9 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
     const curatedFile = await source.write(out, 'curated', (id) => !removedIds.has(id));
     const randomFile = await source.write(out, 'random', (_id, i) => !randomPositions.has(i));
     const validationFile = config.data.validation ?? (await source.writeValidation(out));
+    // A test split becomes a file of the original's test rows; a test file is used as it is.
+    const testFile =
+      config.data.test ?? (config.data.testSplit !== undefined ? await source.writeTest(out) : null);
     await writeFileAtomic(
       join(out, CURATION_FILES.removed),
       jsonl(picked.map((i) => ({ id: values[i].id, value: rowValue(values[i]) }))),
@@ -420,7 +479,10 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
     };
     for (const [name, r] of Object.entries(runs)) {
       log(`retraining ${name === 'curated' ? 'on the curated data' : 'with random removal'} …`);
-      await writeJsonFile(r.config, retrainConfig(run, r.file, validationFile, r.dir));
+      await writeJsonFile(
+        r.config,
+        retrainConfig(run, { train: r.file, validation: validationFile, test: testFile }, r.dir),
+      );
       await retrain(
         r.config,
         name === 'curated' ? 'the curated data' : 'with random removal',
@@ -432,6 +494,10 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
 
     const originalCurve = validationLossCurve(run.trace);
     const target = originalCurve[originalCurve.length - 1];
+    const originalTest = testFile !== null ? testCurve(run.trace) : null;
+    const testTarget = originalTest?.loss.at(-1) ?? null;
+    const targets = { validation: target, test: testTarget };
+    const judgedOn = testTarget !== null ? 'test' : 'validation';
     const comparison: CurationComparison = {
       format: 'inrun-curation',
       formatVersion: 1,
@@ -449,10 +515,22 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
       randomSeed,
       steps,
       targetValidationLoss: target,
+      judgedOn,
+      ...(testFile !== null && testTarget !== null
+        ? {
+            test: {
+              file: testFile,
+              source: config.data.test !== undefined ? ('file' as const) : ('split' as const),
+              examples: run.manifest.data.testExamples ?? 0,
+              targetLoss: testTarget,
+              targetAccuracy: originalTest?.accuracy.at(-1) ?? null,
+            },
+          }
+        : { notice: VALIDATION_JUDGED_NOTICE }),
       runs: {
-        original: curationRun('original', run, 0, target),
-        curated: curationRun('curated', curatedRun, count, target, curatedFile),
-        random: curationRun('random', randomRun, count, target, randomFile),
+        original: curationRun('original', run, 0, targets),
+        curated: curationRun('curated', curatedRun, count, targets, curatedFile),
+        random: curationRun('random', randomRun, count, targets, randomFile),
       },
     };
     const comparisonPath = join(out, CURATION_FILES.comparison);

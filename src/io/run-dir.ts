@@ -11,7 +11,8 @@
  *                                times_seen, first_order, second_order, normalized, stage_0..k-1
  *   per_validation.safetensors   (perValidation: true) tensor "values" [train, validation], rows in
  *                                values order, columns in validation order
- *   trace.csv / trace.jsonl      one row per step: every TraceEntry field (batchIds on request)
+ *   trace.csv / trace.jsonl      one row per step: every TraceEntry field, testLoss and
+ *                                testAccuracy with a test set, batchIds on request
  *   weights.initial.safetensors  weights before the first step and after the last; tensor names
  *   weights.final.safetensors    are the model's layer names, Linear weights [out, in]
  *   checkpoint/                  while a run is unfinished: the state to resume from
@@ -38,12 +39,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseCsv } from '../data/readers/csv.js';
 import { displayPath } from '../data/readers/table.js';
-import type { TraceEntry } from '../shapley/valuer.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { CHECKPOINT_DIR } from './checkpoint.js';
 import { decodeSafetensors, type NamedTensor } from './safetensors.js';
+import type { RunTraceEntry } from './values-writers.js';
+
+export type { RunTraceEntry } from './values-writers.js';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -51,6 +54,8 @@ export const RUN_FILES = {
   valuesCsv: 'values.csv',
   valuesJsonl: 'values.jsonl',
   valuesParquet: 'values.parquet',
+  /** Classification runs: the training examples from most to least suspicious (src/run/suspects.ts). */
+  suspects: 'suspects.csv',
   perValidation: 'per_validation.safetensors',
   traceCsv: 'trace.csv',
   traceJsonl: 'trace.jsonl',
@@ -84,6 +89,10 @@ export interface TextManifest {
   validationTokens: number;
   /** Validation target tokens the training text never has: read as end-of-text, not scored (absent before 0.2). */
   validationUnknownTokens?: number;
+  /** Runs with a test set: its documents, tokens, and target tokens the training text never has (not scored). */
+  testDocuments?: number;
+  testTokens?: number;
+  testUnknownTokens?: number;
   /** One line per document that gave no sequence (empty, too short). */
   skipped: string[];
 }
@@ -139,8 +148,15 @@ export interface RunManifest {
     train: DataFileInfo;
     /** The validation file, or null when it was split off the training file. */
     validation: DataFileInfo | null;
+    /**
+     * Runs with a test set (data.test or data.testSplit): the test file, or null when it was split
+     * off the training file. Absent without a test set (and in runs before test sets existed).
+     */
+    test?: DataFileInfo | null;
     trainExamples: number;
     validationExamples: number;
+    /** Runs with a test set: its examples (text: sequences). */
+    testExamples?: number;
     features: string[];
     /** Training-file columns used as nothing (neither id, label, group nor feature). */
     ignoredColumns: string[];
@@ -148,8 +164,11 @@ export interface RunManifest {
     classes: number | null;
     /** Labels given as names: class k is classNames[k] (binary: class 0 and 1). */
     classNames?: string[];
-    /** data.missing drop: rows left out for a missing feature, label or id cell, per file (validation null: split off). */
-    droppedRows?: { train: number; validation: number | null };
+    /**
+     * data.missing drop: rows left out for a missing feature, label or id cell, per file (validation,
+     * test null: split off; test only in runs with a test set).
+     */
+    droppedRows?: { train: number; validation: number | null; test?: number | null };
     /** data.standardize: each feature's training mean and std; inputs are (x − mean) / std. */
     standardization?: { features: string[]; mean: number[]; std: number[] };
     /** Text (gpt) runs: tokenizer, vocabulary, document and token counts, skipped documents. */
@@ -255,6 +274,20 @@ export interface ValueRow {
   secondOrder: number | null;
   normalized: number;
   stages: number[];
+  /**
+   * The per-example signals (SIGNAL_COLUMNS, camel-cased); null where not measured, and null for
+   * every example of a run from before 0.3.0.
+   */
+  selfInfluence: number | null;
+  meanLoss: number | null;
+  aum: number | null;
+  forgettingEvents: number | null;
+  timesCorrect: number | null;
+  classValue: number | null;
+  /** Runs with valuation.validationBatch: the standard error of the main value. */
+  standardError: number | null;
+  /** Runs with momentum credit: what momentum carried from the example into later steps. */
+  momentumCredit: number | null;
 }
 
 export interface LoadedRun {
@@ -263,7 +296,8 @@ export interface LoadedRun {
   config: Record<string, unknown>;
   manifest: RunManifest;
   values: ValueRow[];
-  trace: TraceEntry[];
+  /** With a test set, rows carry testLoss/testAccuracy; without one (or from older runs) they lack them. */
+  trace: RunTraceEntry[];
   weights: { initial: NamedTensor[]; final: NamedTensor[] };
   /** perValidation runs: [train, validation] row-major, rows in `values` order. */
   perValidation: { values: Float64Array; shape: [number, number]; validationIds: string[] } | null;
@@ -307,9 +341,11 @@ function parseJsonLines<T>(text: string, path: string): T[] {
 
 /**
  * A trace.jsonl row as written (NaN was written as null in the non-nullable fields). Rows of runs
- * from before 0.2.0 have no emptyUtility or batchTaylorError: NaN, as not measured.
+ * from before 0.2.0 have no emptyUtility or batchTaylorError: NaN, as not measured. testLoss and
+ * testAccuracy stay as written: null where the run did not evaluate, absent in runs without a test
+ * set (nothing is made up for them).
  */
-function traceEntry(row: Record<string, unknown>): TraceEntry {
+function traceEntry(row: Record<string, unknown>): RunTraceEntry {
   for (const key of [
     'validationLossAfter',
     'actualUtility',
@@ -318,16 +354,16 @@ function traceEntry(row: Record<string, unknown>): TraceEntry {
     'batchTaylorError',
   ])
     row[key] ??= Number.NaN;
-  return row as unknown as TraceEntry;
+  return row as unknown as RunTraceEntry;
 }
 
 /** The rows of a trace.jsonl text. */
-export function parseTraceJsonl(text: string, path: string): TraceEntry[] {
+export function parseTraceJsonl(text: string, path: string): RunTraceEntry[] {
   return parseJsonLines<Record<string, unknown>>(text, path).map(traceEntry);
 }
 
 /** The rows of a trace.jsonl file one by one, in constant memory (a trace can outgrow a string). */
-export async function* readTraceRows(path: string): AsyncGenerator<TraceEntry> {
+export async function* readTraceRows(path: string): AsyncGenerator<RunTraceEntry> {
   let lines: ReturnType<typeof createInterface>;
   try {
     const stream = createReadStream(path, 'utf8');
@@ -348,6 +384,11 @@ export async function* readTraceRows(path: string): AsyncGenerator<TraceEntry> {
     }
     yield traceEntry(row);
   }
+}
+
+/** A signal cell of values.jsonl: a number, or null when absent (older runs) or not measured. */
+function signal(cell: unknown): number | null {
+  return typeof cell === 'number' ? cell : null;
 }
 
 /** Reads a finished run directory back (values, trace, weights, config, manifest). */
@@ -373,6 +414,14 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
         secondOrder: (row.second_order as number | null) ?? null,
         normalized: row.normalized as number,
         stages,
+        selfInfluence: signal(row.self_influence),
+        meanLoss: signal(row.mean_loss),
+        aum: signal(row.aum),
+        forgettingEvents: signal(row.forgetting_events),
+        timesCorrect: signal(row.times_correct),
+        classValue: signal(row.class_value),
+        standardError: signal(row.standard_error),
+        momentumCredit: signal(row.momentum_credit),
       };
     },
   );

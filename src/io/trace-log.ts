@@ -7,10 +7,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TraceEntry } from '../shapley/valuer.js';
 import { fail } from '../util/errors.js';
 import { failFileError } from '../util/fs-errors.js';
-import { traceCsvHeader, traceCsvRow, traceJsonlLine } from './values-writers.js';
+import { type RunTraceEntry, traceCsvHeader, traceCsvRow, traceJsonlLine } from './values-writers.js';
 
 export const TRACE_CSV = 'trace.csv';
 export const TRACE_JSONL = 'trace.jsonl';
@@ -40,6 +39,8 @@ export interface TraceStats {
 export interface TraceLogOptions {
   /** Whether rows carry batchIds (trace.csv then has the batchIds column). */
   batchIds: boolean;
+  /** Whether rows carry testLoss and testAccuracy (a run with a test set; trace.csv then has their columns). */
+  test?: boolean;
 }
 
 /** Bytes held in memory before they are written out (without fsync) between flushes. */
@@ -212,6 +213,7 @@ export class TraceLog {
     private readonly csv: LogFile,
     private readonly jsonl: LogFile,
     private readonly batchIds: boolean,
+    private readonly test: boolean,
     rows: number,
     stats: TraceStats,
   ) {
@@ -235,10 +237,11 @@ export class TraceLog {
       new LogFile(csvPath, csvFd, 0, createHash('sha256')),
       new LogFile(jsonlPath, jsonlFd, 0, createHash('sha256')),
       options.batchIds,
+      options.test ?? false,
       0,
       { initialValidationLoss: null, finalValidationLoss: null, maxAbsEfficiencyResidual: 0 },
     );
-    log.csv.add(`${traceCsvHeader(options.batchIds)}\n`);
+    log.csv.add(`${traceCsvHeader(options.batchIds, options.test)}\n`);
     return log;
   }
 
@@ -259,7 +262,7 @@ export class TraceLog {
       const csv = checkPrefix(csvFd, csvPath, position.csvBytes, position.csvSha256);
       const jsonl = checkPrefix(jsonlFd, jsonlPath, position.jsonlBytes, position.jsonlSha256);
       // The bytes are the checkpoint's; these catch a run set up differently from the one that wrote them.
-      const header = Buffer.from(`${traceCsvHeader(options.batchIds)}\n`);
+      const header = Buffer.from(`${traceCsvHeader(options.batchIds, options.test)}\n`);
       const start = Buffer.alloc(header.length);
       let got = 0;
       try {
@@ -269,7 +272,7 @@ export class TraceLog {
       }
       if (position.csvBytes < header.length || got < header.length || !start.equals(header))
         fail(
-          `${csvPath}: its header is not this run's (${options.batchIds ? 'with' : 'without'} the batchIds column), or an older version of inrun wrote other columns, so the run cannot resume`,
+          `${csvPath}: its header is not this run's (${options.batchIds ? 'with' : 'without'} the batchIds column${options.test ? ', with the test columns' : ''}), or an older version of inrun wrote other columns, so the run cannot resume`,
         );
       if (csv.lines !== position.rows + 1)
         fail(
@@ -285,6 +288,7 @@ export class TraceLog {
         new LogFile(csvPath, csvFd, position.csvBytes, csv.hash),
         new LogFile(jsonlPath, jsonlFd, position.jsonlBytes, jsonl.hash),
         options.batchIds,
+        options.test ?? false,
         position.rows,
         position.stats,
       );
@@ -295,13 +299,18 @@ export class TraceLog {
   }
 
   /** Adds one completed row (in step order). Memory stays bounded: large amounts go to disk. */
-  append(row: TraceEntry): void {
+  append(row: RunTraceEntry): void {
     if (this.closed) throw new Error('TraceLog.append: the trace log is closed');
     if ((row.batchIds !== undefined) !== this.batchIds)
       throw new Error(
         `TraceLog.append: the row ${row.batchIds === undefined ? 'lacks' : 'has'} batchIds, the log was opened with batchIds: ${this.batchIds}`,
       );
-    this.csv.add(`${traceCsvRow(row, this.batchIds)}\n`);
+    // Every row of a run with a test set has the test fields (null where not evaluated), so both files agree.
+    if ((row.testLoss !== undefined) !== this.test)
+      throw new Error(
+        `TraceLog.append: the row ${row.testLoss === undefined ? 'lacks' : 'has'} testLoss, the log was opened with test: ${this.test}`,
+      );
+    this.csv.add(`${traceCsvRow(row, this.batchIds, this.test)}\n`);
     this.jsonl.add(traceJsonlLine(row));
     if (this.rows === 0) this.stats.initialValidationLoss = row.validationLossBefore;
     this.stats.finalValidationLoss = Number.isFinite(row.validationLossAfter)

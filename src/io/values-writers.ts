@@ -4,7 +4,9 @@
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { LedgerEntry, ValueLedger } from '../shapley/ledger.js';
 import type { TraceEntry } from '../shapley/valuer.js';
-import { csvField, valuesToCsv } from './values-csv.js';
+import { csvField, SIGNAL_COLUMNS, valuesToCsv } from './values-csv.js';
+
+export { SIGNAL_COLUMNS };
 
 /** Columns of the values files, in order; `stage_0 … stage_{k-1}` follow `normalized`. */
 export const VALUE_COLUMNS = [
@@ -37,6 +39,23 @@ export const TRACE_FIELDS = [
   'linearisationGap',
 ] as const satisfies readonly (keyof TraceEntry)[];
 
+/**
+ * A trace row of a run with a held-out test set: the mean test loss (and, for classification and
+ * binary tasks, the test accuracy) at the weights after the step, on the steps the run evaluated
+ * (testEvery, and always the last); null on the others, and the accuracy null for regression and
+ * text. Rows of runs without a test set (and of runs before test sets existed) lack both fields.
+ */
+export interface RunTraceEntry extends TraceEntry {
+  testLoss?: number | null;
+  testAccuracy?: number | null;
+}
+
+/** The test columns of a run with a test set, after TRACE_FIELDS (and before batchIds). */
+export const TEST_TRACE_FIELDS = [
+  'testLoss',
+  'testAccuracy',
+] as const satisfies readonly (keyof RunTraceEntry)[];
+
 /** A number for JSON: NaN and ±Infinity (never expected) become null. */
 function jsonNumber(x: number | null): number | null {
   return x === null || !Number.isFinite(x) ? null : x;
@@ -63,6 +82,7 @@ export function valuesToJsonl(ledger: ValueLedger): string {
       stages.forEach((name, s) => {
         row[name] = jsonNumber(e.stages[s]);
       });
+      for (const column of SIGNAL_COLUMNS) row[column.name] = jsonNumber(column.of(e));
       return `${JSON.stringify(row)}\n`;
     })
     .join('');
@@ -88,40 +108,59 @@ export function valuesToParquet(ledger: ValueLedger): Uint8Array {
       data: doubles((e) => e.stages[s]),
       type: 'DOUBLE' as const,
     })),
+    ...SIGNAL_COLUMNS.map((column) => ({
+      name: column.name,
+      data: doubles(column.of),
+      type: 'DOUBLE' as const,
+    })),
   ];
   return new Uint8Array(parquetWriteBuffer({ columnData }));
 }
 
 export { valuesToCsv };
 
-/** trace.csv's header line (without its newline); `batchIds`: the column of each step's batch ids. */
-export function traceCsvHeader(batchIds: boolean): string {
-  return [...TRACE_FIELDS, ...(batchIds ? ['batchIds'] : [])].join(',');
+/**
+ * trace.csv's header line (without its newline); `batchIds`: the column of each step's batch ids;
+ * `test`: the testLoss and testAccuracy columns of a run with a test set.
+ */
+export function traceCsvHeader(batchIds: boolean, test = false): string {
+  return [...TRACE_FIELDS, ...(test ? TEST_TRACE_FIELDS : []), ...(batchIds ? ['batchIds'] : [])].join(',');
 }
 
 /** One trace.csv line (without its newline). */
-export function traceCsvRow(row: TraceEntry, batchIds: boolean): string {
+export function traceCsvRow(row: RunTraceEntry, batchIds: boolean, test = false): string {
   const cells = TRACE_FIELDS.map((f) => csvField(row[f]));
+  if (test) for (const f of TEST_TRACE_FIELDS) cells.push(csvField(row[f] ?? null));
   if (batchIds) cells.push(csvField(JSON.stringify(row.batchIds ?? [])));
   return cells.join(',');
 }
 
-/** One trace.jsonl line, with its newline (NaN as null). */
-export function traceJsonlLine(row: TraceEntry): string {
+/** One trace.jsonl line, with its newline (NaN as null); the test fields when the row has them. */
+export function traceJsonlLine(row: RunTraceEntry): string {
   const out: Record<string, unknown> = {};
   for (const f of TRACE_FIELDS) out[f] = jsonNumber(row[f]);
+  for (const f of TEST_TRACE_FIELDS) if (row[f] !== undefined) out[f] = jsonNumber(row[f]);
   if (row.batchIds !== undefined) out.batchIds = row.batchIds;
   return `${JSON.stringify(out)}\n`;
 }
 
-/** trace.csv: the TraceEntry fields as columns; `batchIds` (when recorded) as a JSON array. */
-export function traceToCsv(trace: TraceEntry[]): string {
+/** Whether trace rows carry the test fields (a run with a test set). */
+function hasTestFields(trace: RunTraceEntry[]): boolean {
+  return trace.some((row) => row.testLoss !== undefined);
+}
+
+/** trace.csv: the TraceEntry fields as columns, then the test columns and `batchIds` (a JSON array) when present. */
+export function traceToCsv(trace: RunTraceEntry[]): string {
   const withIds = trace.some((row) => row.batchIds !== undefined);
-  const lines = [traceCsvHeader(withIds), ...trace.map((row) => traceCsvRow(row, withIds))];
+  const withTest = hasTestFields(trace);
+  const lines = [
+    traceCsvHeader(withIds, withTest),
+    ...trace.map((row) => traceCsvRow(row, withIds, withTest)),
+  ];
   return `${lines.join('\n')}\n`;
 }
 
 /** trace.jsonl: one TraceEntry per line (NaN as null). */
-export function traceToJsonl(trace: TraceEntry[]): string {
+export function traceToJsonl(trace: RunTraceEntry[]): string {
   return trace.map(traceJsonlLine).join('');
 }

@@ -21,6 +21,81 @@ export function stepsToReach(curve: number[], target: number): number | null {
   return null;
 }
 
+/**
+ * A run's held-out test evaluations: after `step[i]` steps (the weights after trace row
+ * step[i] − 1) the mean test loss was `loss[i]` and the accuracy `accuracy[i]` (null for
+ * regression and text). Only the steps the run evaluated; null when the run had no test set.
+ */
+export interface TestCurve {
+  step: number[];
+  loss: number[];
+  accuracy: (number | null)[];
+}
+
+export function testCurve(
+  trace: Pick<ReportTraceRow, 'step' | 'testLoss' | 'testAccuracy'>[],
+): TestCurve | null {
+  if (!trace.some((t) => t.testLoss !== undefined)) return null;
+  const curve: TestCurve = { step: [], loss: [], accuracy: [] };
+  for (const t of trace) {
+    if (typeof t.testLoss !== 'number') continue;
+    curve.step.push(t.step + 1);
+    curve.loss.push(t.testLoss);
+    curve.accuracy.push(typeof t.testAccuracy === 'number' ? t.testAccuracy : null);
+  }
+  return curve;
+}
+
+/**
+ * Steps until a sparsely evaluated curve (`values[i]` after `steps[i]` steps) is at or below
+ * `target`: the first evaluated step that is, or null if none. Its resolution is the spacing of
+ * the evaluations.
+ */
+export function stepsToReachAt(steps: number[], values: number[], target: number): number | null {
+  for (let i = 0; i < values.length; i++) if (values[i] <= target) return steps[i];
+  return null;
+}
+
+/**
+ * The report's test chart: test loss (and accuracy) at the steps the run evaluated, beside the
+ * validation loss at the same weights (the row's validationLossAfter). Null without a test set.
+ */
+export function testSeries(
+  trace: Pick<ReportTraceRow, 'step' | 'validationLossAfter' | 'testLoss' | 'testAccuracy'>[],
+  maxPoints = 600,
+): {
+  step: number[];
+  testLoss: number[];
+  validationLoss: (number | null)[];
+  testAccuracy: (number | null)[] | null;
+} | null {
+  const curve = testCurve(trace);
+  if (!curve) return null;
+  const down = downsampleTestCurve(curve, maxPoints);
+  const validationAfter = new Map(trace.map((t) => [t.step + 1, t.validationLossAfter]));
+  return {
+    step: down.step,
+    testLoss: down.loss,
+    validationLoss: down.step.map((k) => finiteOrNull(validationAfter.get(k))),
+    testAccuracy: down.accuracy.some((a) => a !== null) ? down.accuracy : null,
+  };
+}
+
+/** At most maxPoints evaluations of a test curve, evenly strided, always keeping the last. */
+export function downsampleTestCurve(curve: TestCurve, maxPoints = 600): TestCurve {
+  const n = curve.step.length;
+  const stride = Math.max(1, Math.ceil(n / maxPoints));
+  if (stride === 1) return curve;
+  const keep: number[] = [];
+  for (let i = 0; i < n; i += stride) keep.push(i);
+  if (keep.at(-1) !== n - 1) keep.push(n - 1);
+  return {
+    step: keep.map((i) => curve.step[i]),
+    loss: keep.map((i) => curve.loss[i]),
+    accuracy: keep.map((i) => curve.accuracy[i]),
+  };
+}
+
 export interface Histogram {
   /** Bin edges, bins + 1 of them; 0 is an edge whenever values of both signs occur. */
   edges: number[];
@@ -207,6 +282,12 @@ export interface TraceStats {
   sumActual: number;
   initialValidationLoss: number;
   finalValidationLoss: number;
+  /** Runs with a test set: the last evaluation (at the final weights); null otherwise. */
+  finalTestLoss: number | null;
+  /** Null too for regression and text runs. */
+  finalTestAccuracy: number | null;
+  /** How many test evaluations the run made (0 without a test set). */
+  testEvaluations: number;
 }
 
 function finiteOrNull(x: number | null | undefined): number | null {
@@ -276,6 +357,7 @@ export function traceStats(trace: ReportTraceRow[], order: 1 | 2): TraceStats {
     if (Number.isFinite(t.taylorError)) absErr += Math.abs(t.taylorError);
   }
   const curve = validationLossCurve(trace);
+  const test = testCurve(trace);
   return {
     steps: trace.length,
     maxAbsResidual,
@@ -285,6 +367,9 @@ export function traceStats(trace: ReportTraceRow[], order: 1 | 2): TraceStats {
     sumActual,
     initialValidationLoss: curve[0] ?? Number.NaN,
     finalValidationLoss: curve.at(-1) ?? Number.NaN,
+    finalTestLoss: test?.loss.at(-1) ?? null,
+    finalTestAccuracy: test?.accuracy.at(-1) ?? null,
+    testEvaluations: test?.step.length ?? 0,
   };
 }
 

@@ -131,6 +131,25 @@ export const CLIENT_SCRIPT = String.raw`(function () {
       axes: [xAxis('training step'), yAxis('loss')]
     }, [t.step, t.trainLoss, t.validationLoss]);
   }
+  // Held-out test set: test loss (and accuracy, right axis) beside the validation loss at the same weights.
+  var ts = data.test;
+  if (ts && ts.step.length > 0) {
+    var testSeries = [
+      { label: 'steps done', value: xLegend('') },
+      line('validation loss', BLUE, { points: { show: true, size: 5 } }),
+      line('test loss (held out)', GREEN, { points: { show: true, size: 5 } })
+    ];
+    var testData = [ts.step, ts.validationLoss, ts.testLoss];
+    var testAxes = [xAxis('training step'), yAxis('loss')];
+    var testScales = { y: { range: padded } };
+    if (ts.testAccuracy) {
+      testSeries.push(line('test accuracy, right axis', ORANGE, { scale: 'acc', dash: [5, 3], points: { show: true, size: 5 }, value: function (u, v) { return v == null ? '\u2013' : (v * 100).toFixed(1) + '%'; } }));
+      testData.push(ts.testAccuracy);
+      testAxes.push(Object.assign(yAxis('accuracy', 'acc', 1), { values: pct }));
+      testScales.acc = { range: [0, 1] };
+    }
+    make('test', { series: testSeries, scales: testScales, axes: testAxes }, testData);
+  }
   var sc = data.scatter;
   if (sc && sc.x.length > 0) {
     make('efficiency-scatter', {
@@ -160,8 +179,35 @@ export const CLIENT_SCRIPT = String.raw`(function () {
     }, [r.fraction, r.remaining, r.random, peak]);
   }
 
-  // Curation: validation loss of the retrainings.
+  // Curation: test loss (and accuracy) of the retrainings when the run had a test set; validation loss always.
   var c = data.curation;
+  if (c && c.test) {
+    var ct = c.test;
+    make('curation-test', {
+      series: [
+        { label: 'steps done', value: xLegend('') },
+        line('original', GRAY, { points: { show: true, size: 5 } }),
+        line('curated', BLUE, { points: { show: true, size: 5 } }),
+        line('random removal', ORANGE, { points: { show: true, size: 5 } }),
+        line('original final test loss', '#000', { dash: [3, 4], width: 1, points: { show: false } })
+      ],
+      scales: { y: { range: padded } },
+      axes: [xAxis('training step'), yAxis('test loss')]
+    }, [ct.step, ct.original, ct.curated, ct.random, ct.target]);
+    if (ct.accuracy) {
+      var accValue = function (u, v) { return v == null ? '\u2013' : (v * 100).toFixed(1) + '%'; };
+      make('curation-test-accuracy', {
+        series: [
+          { label: 'steps done', value: xLegend('') },
+          line('original', GRAY, { points: { show: true, size: 5 }, value: accValue }),
+          line('curated', BLUE, { points: { show: true, size: 5 }, value: accValue }),
+          line('random removal', ORANGE, { points: { show: true, size: 5 }, value: accValue })
+        ],
+        scales: { y: { range: padded } },
+        axes: [xAxis('training step'), Object.assign(yAxis('test accuracy'), { values: pct })]
+      }, [ct.step, ct.accuracy.original, ct.accuracy.curated, ct.accuracy.random]);
+    }
+  }
   if (c) {
     make('curation', {
       series: [

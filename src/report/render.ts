@@ -12,13 +12,14 @@ import {
   histogram,
   mainValue,
   removalCurve,
+  testSeries,
   traceSeries,
   traceStats,
 } from './analysis.js';
 import { CLIENT_SCRIPT } from './client.js';
 import { escapeHtml, formatNumber, inlineScript, jsonForScript } from './escape.js';
 import { grayscalePngDataUrl } from './png.js';
-import type { CurationComparison, ReportContent, ReportInput, ReportValue } from './types.js';
+import type { CurationComparison, CurationRun, ReportContent, ReportInput, ReportValue } from './types.js';
 
 /** Longest text snippet shown for an example, in characters. */
 const SNIPPET_CHARS = 240;
@@ -181,6 +182,27 @@ function stageLabel(s: number, stageStarts: number[], totalSteps: number): strin
   return `stage ${s} (steps ${from}–${to})`;
 }
 
+/** What a comparison without a held-out test set must say about itself. */
+export const VALIDATION_JUDGED_NOTICE =
+  'No held-out test set: this comparison uses the validation set the values were computed against, so it favours the curated run by construction. Train with data.test or data.testSplit for an independent comparison.';
+
+const CURATION_NAMES: Record<string, string> = {
+  original: 'original',
+  curated: 'curated (selected examples removed)',
+  random: 'random removal (same count)',
+};
+
+/** "12 (−3)": steps to the target, and how many fewer or more than the original needed. */
+function reachedCell(steps: number | null, original: number | null, isOriginal: boolean): string {
+  if (steps === null) return '<span class="neg">not reached</span>';
+  if (isOriginal || original === null) return String(steps);
+  return `${steps} <span class="${steps <= original ? 'pos' : 'neg'}">(${formatSigned(steps - original)})</span>`;
+}
+
+function percent(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`;
+}
+
 function curationSection(c: CurationComparison | null | undefined): { html: string; data: unknown } {
   if (!c)
     return {
@@ -191,40 +213,101 @@ function curationSection(c: CurationComparison | null | undefined): { html: stri
       data: null,
     };
   const runs = [c.runs.original, c.runs.curated, c.runs.random];
-  const names: Record<string, string> = {
-    original: 'original',
-    curated: 'curated (selected examples removed)',
-    random: 'random removal (same count)',
-  };
-  const rows = runs
-    .map((r) => {
-      const reached =
-        r.stepsToTarget === null
-          ? '<span class="neg">not reached</span>'
-          : `${r.stepsToTarget}${r.name !== 'original' && c.runs.original.stepsToTarget !== null ? ` <span class="${r.stepsToTarget <= c.runs.original.stepsToTarget ? 'pos' : 'neg'}">(${formatSigned(r.stepsToTarget - c.runs.original.stepsToTarget)})</span>` : ''}`;
-      return `<tr><td>${escapeHtml(names[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td><td class="num">${num(r.finalValidationLoss)}</td><td class="num">${num(r.bestValidationLoss)}</td><td class="num">${reached}</td></tr>`;
-    })
+  const validationRows = runs
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(CURATION_NAMES[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td><td class="num">${num(r.finalValidationLoss)}</td><td class="num">${num(r.bestValidationLoss)}</td><td class="num">${reachedCell(r.stepsToTarget, c.runs.original.stepsToTarget, r.name === 'original')}</td></tr>`,
+    )
     .join('\n');
   const down = downsampleCurve(c.runs.original.validationLoss);
   const pick = (curve: number[]) => down.step.map((k) => (k < curve.length ? curve[k] : null));
-  const html = `
-<p class="note">Rule: <b>${escapeHtml(c.rule.description)}</b> — ${c.removed} of ${c.totalExamples} training examples removed
+  const rule = `<p class="note">Rule: <b>${escapeHtml(c.rule.description)}</b> — ${c.removed} of ${c.totalExamples} training examples removed
 (their values sum to ${escapeHtml(formatNumber(c.removedValue))}). Each retraining runs ${c.steps} steps with the original
-settings and seed; the random removal drops as many examples, drawn with seed ${c.randomSeed}.
-Target: the original run's final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}; a run reaches it
+settings and seed; the random removal drops as many examples, drawn with seed ${c.randomSeed}.</p>`;
+  const validationTable = `<div class="table-wrap"><table><thead><tr><th>run</th><th class="num">training examples</th><th class="num">removed</th>
+<th class="num">final validation loss</th><th class="num">best validation loss</th><th class="num">steps to reach the original's final validation loss</th></tr></thead>
+<tbody>\n${validationRows}\n</tbody></table></div>`;
+  const validationData = {
+    step: down.step,
+    original: pick(c.runs.original.validationLoss),
+    curated: pick(c.runs.curated.validationLoss),
+    random: pick(c.runs.random.validationLoss),
+    target: down.step.map(() => c.targetValidationLoss),
+  };
+  const tests = runs.map((r) => r.test);
+  const test = c.test;
+  if (c.judgedOn !== 'test' || !test || tests.some((t) => t === undefined)) {
+    const notice = c.notice ?? VALIDATION_JUDGED_NOTICE;
+    const html = `
+<ul class="notes"><li>${escapeHtml(notice)}</li></ul>
+${rule}
+<p class="note">Target: the original run's final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}; a run reaches it
 at the first step its validation loss is at or below it.</p>
 ${chart('curation', 'validation loss of the original, curated and random-removal runs')}
+${validationTable}`;
+    return { html, data: { ...validationData, test: null } };
+  }
+  const [original, curated, random] = tests as NonNullable<CurationRun['test']>[];
+  const hasAccuracy = original.accuracy.some((a) => a !== null);
+  const testRows = runs
+    .map((r) => {
+      const t = r.test!;
+      return (
+        `<tr><td>${escapeHtml(CURATION_NAMES[r.name] ?? r.name)}</td><td class="num">${r.examples}</td><td class="num">${r.removed}</td>` +
+        `<td class="num">${num(t.finalLoss)}</td><td class="num">${num(t.bestLoss)}</td>` +
+        (hasAccuracy
+          ? `<td class="num">${percent(t.finalAccuracy)}</td><td class="num">${percent(t.bestAccuracy)}</td>`
+          : '') +
+        `<td class="num">${reachedCell(t.stepsToTarget, original.stepsToTarget, r.name === 'original')}</td></tr>`
+      );
+    })
+    .join('\n');
+  const where =
+    test.source === 'split'
+      ? `the original run's test split of its training file, written to ${escapeHtml(test.file)}`
+      : escapeHtml(test.file);
+  const html = `
+${rule}
+<p class="note">Judged on the <b>held-out test set</b> — ${test.examples} examples never trained on nor used for the values
+(${where}), the same rows in all three runs, evaluated after the same steps. Target: the original run's final test loss,
+${escapeHtml(formatNumber(test.targetLoss))}${test.targetAccuracy !== null ? ` (accuracy ${percent(test.targetAccuracy)})` : ''}; a run reaches it at the
+first evaluated step its test loss is at or below it.</p>
+${chart('curation-test', 'test loss of the original, curated and random-removal runs')}
+${hasAccuracy ? chart('curation-test-accuracy', 'test accuracy of the original, curated and random-removal runs') : ''}
 <div class="table-wrap"><table><thead><tr><th>run</th><th class="num">training examples</th><th class="num">removed</th>
-<th class="num">final validation loss</th><th class="num">best validation loss</th><th class="num">steps to reach the original's final loss</th></tr></thead>
-<tbody>\n${rows}\n</tbody></table></div>`;
+<th class="num">final test loss</th><th class="num">best test loss</th>${hasAccuracy ? '<th class="num">final test accuracy</th><th class="num">best test accuracy</th>' : ''}
+<th class="num">steps to reach the original's final test loss</th></tr></thead>
+<tbody>\n${testRows}\n</tbody></table></div>
+<h3>Secondary: validation loss</h3>
+<p class="note">The validation set is the one the values were computed against: removing low-valued examples lowers exactly
+this loss by construction, so these curves are not an independent judgement of the curation. Target: the original run's
+final validation loss, ${escapeHtml(formatNumber(c.targetValidationLoss))}.</p>
+${chart('curation', 'validation loss of the original, curated and random-removal runs (secondary)')}
+${validationTable}`;
+  // Every run is evaluated after the same steps (same step count and testEvery).
+  const at = (t: NonNullable<CurationRun['test']>, values: (number | null)[]) => {
+    const byStep = new Map(t.step.map((k, i) => [k, values[i]]));
+    return original.step.map((k) => byStep.get(k) ?? null);
+  };
   return {
     html,
     data: {
-      step: down.step,
-      original: pick(c.runs.original.validationLoss),
-      curated: pick(c.runs.curated.validationLoss),
-      random: pick(c.runs.random.validationLoss),
-      target: down.step.map(() => c.targetValidationLoss),
+      // The validation curves stay where reports before test sets had them (step, original, …).
+      ...validationData,
+      test: {
+        step: original.step,
+        original: original.loss,
+        curated: at(curated, curated.loss),
+        random: at(random, random.loss),
+        target: original.step.map(() => test.targetLoss),
+        accuracy: hasAccuracy
+          ? {
+              original: original.accuracy,
+              curated: at(curated, curated.accuracy),
+              random: at(random, random.accuracy),
+            }
+          : null,
+      },
     },
   };
 }
@@ -288,6 +371,7 @@ export function renderReport(input: ReportInput): string {
   const groups = groupSummaries(values, order, stageCount);
   const stats = traceStats(trace, order);
   const series = traceSeries(trace, order);
+  const test = testSeries(trace);
   const scatter = efficiencyScatter(trace, order);
 
   // Group lines: the largest groups by |total|, the rest summed.
@@ -322,6 +406,7 @@ export function renderReport(input: ReportInput): string {
     removal,
     groups: groupData,
     trace: series,
+    test,
     scatter,
     stats,
     curation: curation.data,
@@ -393,6 +478,8 @@ ${card('steps', String(totalSteps))}
 ${card('negative values', `${negatives} <span class="k">(${values.length > 0 ? ((100 * negatives) / values.length).toFixed(1) : '0'}%)</span>`)}
 ${card('Σ values', num(total, true))}
 ${card('validation loss', `${num(stats.initialValidationLoss)} → ${num(stats.finalValidationLoss)}`)}
+${stats.finalTestLoss !== null ? card('test loss (held out, final)', num(stats.finalTestLoss)) : ''}
+${stats.finalTestAccuracy !== null ? card('test accuracy (final)', percent(stats.finalTestAccuracy)) : ''}
 ${card('actual decrease Σ', num(stats.sumActual, true))}
 ${card('max |efficiency residual|', num(stats.maxAbsResidual))}
 ${card('relative Taylor error', Number.isFinite(stats.relativeTaylorError) ? `${(100 * stats.relativeTaylorError).toFixed(1)}%` : '–')}
@@ -444,6 +531,14 @@ ${chart('efficiency-lines', 'sum of values, Taylor utility and actual decrease p
 </div>
 <h3>Training</h3>
 ${chart('training', 'training and validation loss')}
+${
+  test
+    ? `<h3>Held-out test set</h3>
+<p class="note">Mean test loss${test.testAccuracy ? ' and accuracy' : ''} after the steps the run evaluated (${stats.testEvaluations} evaluations), beside the
+validation loss at the same weights. The test set is never trained on nor used for the values.</p>
+${chart('test', 'test and validation loss after the evaluated steps')}`
+    : ''
+}
 </section>
 
 <section id="removal">

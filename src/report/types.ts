@@ -29,8 +29,11 @@ export interface ReportValue {
   content?: ReportContent;
 }
 
-/** The trace fields the report uses (a TraceEntry has them all). */
-export type ReportTraceRow = Pick<
+/**
+ * The trace fields the report uses (a TraceEntry has them all), and the test evaluation of runs
+ * with a test set (absent without one; null on steps not evaluated).
+ */
+export type ReportTraceRow = { testLoss?: number | null; testAccuracy?: number | null } & Pick<
   TraceEntry,
   | 'step'
   | 'lr'
@@ -61,10 +64,28 @@ export interface CurationRun {
   bestValidationLoss: number;
   /** First k at which validationLoss[k] ≤ the original run's final validation loss; null if never. */
   stepsToTarget: number | null;
+  /** Runs with a held-out test set: its evaluations and how they compare (see CurationTestRun). */
+  test?: CurationTestRun;
   /** Its run directory (curated and random retrainings). */
   runDir?: string;
   /** Its training data file (curated and random retrainings). */
   dataFile?: string;
+}
+
+/** The held-out test evaluations of one run of a curation comparison. */
+export interface CurationTestRun {
+  /** Steps after which the test set was evaluated (testEvery, and the last step): the same in every run. */
+  step: number[];
+  /** Mean test loss after step[i] steps. */
+  loss: number[];
+  /** Test accuracy after step[i] steps; null for regression and text runs. */
+  accuracy: (number | null)[];
+  finalLoss: number;
+  bestLoss: number;
+  finalAccuracy: number | null;
+  bestAccuracy: number | null;
+  /** The first evaluated step at which the test loss ≤ the original run's final test loss; null if never. */
+  stepsToTarget: number | null;
 }
 
 /** `comparison.json` of `inrun curate`: original vs curated vs random-removal retraining. */
@@ -91,6 +112,24 @@ export interface CurationComparison {
   steps: number;
   /** The original run's final validation loss, the target of `stepsToTarget`. */
   targetValidationLoss: number;
+  /**
+   * What the comparison is judged on: 'test', the held-out test set (each run's `test`), or
+   * 'validation', the set the values were computed against (a circular comparison: the values were
+   * chosen to lower exactly that loss). Absent in comparisons written before test sets existed (validation).
+   */
+  judgedOn?: 'test' | 'validation';
+  /** Runs with a test set: where its rows came from and the original's final test figures (the targets). */
+  test?: {
+    /** The test file every run was evaluated on (a test split of the original is written out as a file). */
+    file: string;
+    /** 'file' (data.test) or 'split' (data.testSplit of the original training file). */
+    source: 'file' | 'split';
+    examples: number;
+    targetLoss: number;
+    targetAccuracy: number | null;
+  };
+  /** Something the reader must know about the comparison (e.g. that it is judged on the validation set). */
+  notice?: string;
   runs: { original: CurationRun; curated: CurationRun; random: CurationRun };
 }
 

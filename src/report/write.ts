@@ -215,7 +215,7 @@ export async function writeRunReport(options: RunReportOptions): Promise<string>
   const shownDir = displayPath(options.runDir);
   const input = reportInputFromRun(run, {
     title: `In-Run Data Shapley: ${shownDir}`,
-    subtitle: `${displayPath(run.manifest.data.train.path)} · ${run.manifest.data.trainExamples} training examples, ${run.manifest.data.validationExamples} validation examples · ${run.manifest.totalSteps} steps · inrun ${run.manifest.inrunVersion}`,
+    subtitle: `${displayPath(run.manifest.data.train.path)} · ${run.manifest.data.trainExamples} training examples, ${run.manifest.data.validationExamples} validation examples${run.manifest.data.testExamples !== undefined ? `, ${run.manifest.data.testExamples} test examples` : ''} · ${run.manifest.totalSteps} steps · inrun ${run.manifest.inrunVersion}`,
     content,
     curation,
     topCount: options.top,

@@ -70,6 +70,8 @@ export const TrainConfigSchema = z
       train: path,
       validation: path.optional(),
       validationSplit: z.number().gt(0).lt(1).optional(),
+      test: path.optional(),
+      testSplit: z.number().gt(0).lt(1).optional(),
       missing: z.enum(['error', 'drop']).default('error'),
       standardize: z.boolean().default(false),
     }),
@@ -98,6 +100,7 @@ export const TrainConfigSchema = z
     out: path.default('runs/train'),
     checkpointEvery: z.int().min(0).default(100),
     recordBatchIds: z.boolean().default(false),
+    testEvery: posInt.optional(),
     kernels: z.enum(['auto', 'native', 'portable']).default('auto'),
     initWeights: path.optional(),
   })
@@ -108,6 +111,10 @@ export const TrainConfigSchema = z
       issue(['data', 'validationSplit'], 'give data.validation or data.validationSplit, not both');
     if (c.data.validation === undefined && c.data.validationSplit === undefined)
       issue(['data'], 'a validation set is needed: give data.validation (a file) or data.validationSplit');
+    if (c.data.test !== undefined && c.data.testSplit !== undefined)
+      issue(['data', 'testSplit'], 'give data.test or data.testSplit, not both');
+    if (c.testEvery !== undefined && c.data.test === undefined && c.data.testSplit === undefined)
+      issue(['testEvery'], 'testEvery applies only with a test set (data.test or data.testSplit)');
     if (c.steps !== undefined && c.epochs !== undefined) issue(['epochs'], 'give steps or epochs, not both');
     if (c.classes !== undefined && c.task !== 'classification')
       issue(['classes'], `classes applies to task classification only (task is ${c.task})`);
@@ -195,6 +202,18 @@ export const FIELDS: FieldDoc[] = [
     type: 'number in (0,1)',
     default: '-',
     help: 'or: hold out this fraction of data.train (seeded) as validation',
+  },
+  {
+    path: 'data.test',
+    type: 'path',
+    default: '-',
+    help: 'held-out test data, same columns as data.validation (gpt: text like data.validation); never used for values or training: curation is judged on it',
+  },
+  {
+    path: 'data.testSplit',
+    type: 'number in (0,1)',
+    default: '-',
+    help: 'or: hold out this fraction of data.train (seeded) as the test set; the shuffled rows go to validation first, then test, then training, so adding a test split keeps the validation rows',
   },
   {
     path: 'data.missing',
@@ -355,6 +374,12 @@ export const FIELDS: FieldDoc[] = [
     type: 'boolean',
     default: 'false',
     help: "record each step's batch ids in the trace",
+  },
+  {
+    path: 'testEvery',
+    type: 'integer ≥ 1',
+    default: '⌈steps / 20⌉',
+    help: 'with a test set: evaluate test loss (and accuracy) after every n-th step, and always after the last (default: about 20 evaluations)',
   },
   {
     path: 'kernels',
@@ -615,6 +640,8 @@ const EXCLUSIVE: Record<string, string> = {
   epochs: 'steps',
   'data.validation': 'data.validationSplit',
   'data.validationSplit': 'data.validation',
+  'data.test': 'data.testSplit',
+  'data.testSplit': 'data.test',
 };
 
 export interface Override {
@@ -664,7 +691,7 @@ export function applyOverrides(raw: RawConfig, overrides: Override[]): void {
         for (const key of ['momentum', 'decoupledWeightDecay', 'betas', 'eps']) delete opt[key];
       }
     }
-    // A flag replaces its alternative from the file (steps ↔ epochs, validation ↔ validationSplit).
+    // A flag replaces its alternative from the file (steps ↔ epochs, validation ↔ validationSplit, test ↔ testSplit).
     const alternative = EXCLUSIVE[keyPath];
     if (alternative) {
       const [head, tail] = alternative.split('.');
@@ -698,7 +725,7 @@ export function parseSetFlag(text: string): { path: string; value: unknown } {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-const PATH_FIELDS = ['data.train', 'data.validation', 'out', 'initWeights'];
+const PATH_FIELDS = ['data.train', 'data.validation', 'data.test', 'out', 'initWeights'];
 
 /**
  * Validates a raw config and fills in defaults. Relative paths are resolved against the config

@@ -24,12 +24,14 @@ import type { TextTrainingData } from './text-data.js';
 import { textManifest } from './text-outputs.js';
 
 /**
- * Training and validation data as TensorDatasets. EXTENSION POINT: model kinds on other data
- * (e.g. `gpt` on text) branch here on config.model.kind to their own loader.
+ * Training, validation and (optional) test data as TensorDatasets. EXTENSION POINT: model kinds on
+ * other data (e.g. `gpt` on text) branch here on config.model.kind to their own loader.
  */
 export interface TrainingData {
   train: LoadedTable;
   validation: LoadedTable;
+  /** The held-out test set (data.test or data.testSplit); null without one. */
+  test: LoadedTable | null;
   features: string[];
   /** Columns of the training file used as nothing (not numeric, or not among the named features). */
   ignoredColumns: string[];
@@ -38,11 +40,13 @@ export interface TrainingData {
   classNames: string[] | null;
   /** The validation file's table, or null when validation was split off the training file. */
   validationTable: Table | null;
+  /** The test file's table, or null when the test set was split off the training file (or there is none). */
+  testTable: Table | null;
   /**
-   * With data.missing drop: rows left out for a missing used cell, per file (validation null when
-   * split off the training file); null with data.missing error.
+   * With data.missing drop: rows left out for a missing used cell, per file (validation and test
+   * null when split off the training file; test only with a test set); null with data.missing error.
    */
-  dropped: { train: number; validation: number | null } | null;
+  dropped: { train: number; validation: number | null; test?: number | null } | null;
   /** With data.standardize: the training split's per-feature mean and std, applied to both sets. */
   standardization: Standardization | null;
 }
@@ -51,6 +55,47 @@ export interface TrainingData {
 export function runSeeds(seed: number): { split: number; model: number; order: number } {
   const rng = new Rng(seed);
   return { split: rng.nextUint32(), model: rng.nextUint32(), order: rng.nextUint32() };
+}
+
+/** Which part of the training file a row (or document) goes to; see `splitParts`. */
+export const PART = { train: 0, validation: 1, test: 2 } as const;
+
+/**
+ * Splits n rows (or documents) of the training file into training, validation and test parts:
+ * one permutation from the run's split seed; its first round(n·validationSplit) positions are the
+ * validation rows, the next round(n·testSplit) the test rows, the rest stay for training. So the
+ * same seed and fractions always give the same parts, and adding a test split (or changing its
+ * fraction) keeps the validation rows and only moves rows from training to test. Returns each
+ * row's PART; fails, naming the count and the file, when a part would be empty.
+ */
+export function splitParts(
+  n: number,
+  seed: number,
+  fractions: { validation?: number; test?: number },
+  what: { count: string; where: string; unit: 'examples' | 'documents' },
+): Uint8Array {
+  const parts = new Uint8Array(n);
+  const validation = fractions.validation === undefined ? 0 : Math.round(n * fractions.validation);
+  const test = fractions.test === undefined ? 0 : Math.round(n * fractions.test);
+  // Text runs can name the held-out documents as files instead.
+  const advice = (field: string) => (what.unit === 'documents' ? `; give data.${field} instead` : '');
+  if (fractions.validation !== undefined && (validation < 1 || validation > n - 1))
+    fail(
+      `data.validationSplit ${fractions.validation} of ${what.count} leaves ${validation < 1 ? 'no validation' : 'no training'} ${what.unit} (${what.where})${advice('validation')}`,
+    );
+  if (fractions.test !== undefined && (test < 1 || test > n - 1))
+    fail(
+      `data.testSplit ${fractions.test} of ${what.count} leaves ${test < 1 ? 'no test' : 'no training'} ${what.unit} (${what.where})${advice('test')}`,
+    );
+  if (validation + test > n - 1)
+    fail(
+      `data.validationSplit ${fractions.validation} and data.testSplit ${fractions.test} of ${what.count} leave no training ${what.unit} (${what.where})`,
+    );
+  if (validation + test === 0) return parts;
+  const perm = new Rng(runSeeds(seed).split).permutation(n);
+  for (let k = 0; k < validation; k++) parts[perm[k]] = PART.validation;
+  for (let k = validation; k < validation + test; k++) parts[perm[k]] = PART.test;
+  return parts;
 }
 
 /** The columns each row needs, in the file's column order (so a missing cell is found left to right). */
@@ -78,37 +123,56 @@ export async function loadTrainingData(config: TrainConfig): Promise<TrainingDat
   let trainRows = trainKept.rows;
   let validationTable: Table | null = null;
   let validationSource: Table = trainTable;
-  let validationRows: TableRow[];
+  let validationRows: TableRow[] = [];
   let validationDropped: number | null = null;
+  const testSplit = config.data.testSplit;
+  const testFile = config.data.test;
+  let testTable: Table | null = null;
+  let testSource: Table = trainTable;
+  let testRows: TableRow[] = [];
+  let testDropped: number | null = null;
   if (config.data.validation !== undefined) {
     validationTable = await readTable(config.data.validation);
     validationSource = validationTable;
     validationRows = validationTable.rows;
-  } else {
-    const n = trainRows.length;
-    const fraction = config.data.validationSplit!;
-    const count = Math.round(n * fraction);
-    const rows =
-      trainKept.dropped > 0
-        ? `${n} rows (after dropping ${trainKept.dropped} with missing cells)`
-        : `${n} rows`;
-    if (count < 1 || count > n - 1)
-      fail(
-        `data.validationSplit ${fraction} of ${rows} leaves ${count < 1 ? 'no validation' : 'no training'} examples (${displayPath(trainTable.path)})`,
-      );
-    const perm = new Rng(runSeeds(config.seed).split).permutation(n);
-    const held = new Uint8Array(n);
-    for (let k = 0; k < count; k++) held[perm[k]] = 1;
-    validationRows = trainRows.filter((_, i) => held[i] === 1);
-    trainRows = trainRows.filter((_, i) => held[i] === 0);
   }
-  // The validation file needs the label and feature columns; its id and group columns are optional.
-  const has = (name: string | undefined) => name !== undefined && validationSource.columns.includes(name);
-  const validationColumns = {
-    label,
-    id: has(config.columns.id) ? config.columns.id : undefined,
-    group: has(config.columns.group) ? config.columns.group : undefined,
+  if (testFile !== undefined) {
+    testTable = await readTable(testFile);
+    testSource = testTable;
+    testRows = testTable.rows;
+    checkHeldOutFile(testTable, trainTable, validationTable);
+  }
+  const validationSplit = config.data.validationSplit;
+  if (validationSplit !== undefined || testSplit !== undefined) {
+    const n = trainRows.length;
+    const parts = splitParts(
+      n,
+      config.seed,
+      { validation: validationSplit, test: testSplit },
+      {
+        count:
+          trainKept.dropped > 0
+            ? `${n} rows (after dropping ${trainKept.dropped} with missing cells)`
+            : `${n} rows`,
+        where: displayPath(trainTable.path),
+        unit: 'examples',
+      },
+    );
+    if (validationSplit !== undefined)
+      validationRows = trainRows.filter((_, i) => parts[i] === PART.validation);
+    if (testSplit !== undefined) testRows = trainRows.filter((_, i) => parts[i] === PART.test);
+    trainRows = trainRows.filter((_, i) => parts[i] === PART.train);
+  }
+  // The validation and test files need the label and feature columns; id and group are optional.
+  const heldOutColumns = (source: Table) => {
+    const has = (name: string | undefined) => name !== undefined && source.columns.includes(name);
+    return {
+      label,
+      id: has(config.columns.id) ? config.columns.id : undefined,
+      group: has(config.columns.group) ? config.columns.group : undefined,
+    };
   };
+  const validationColumns = heldOutColumns(validationSource);
   if (validationTable) {
     resolveColumns(validationTable, validationColumns, features);
     const kept = dropMissing(
@@ -120,7 +184,22 @@ export async function loadTrainingData(config: TrainConfig): Promise<TrainingDat
     validationRows = kept.rows;
     validationDropped = kept.dropped;
   }
+  const testColumns = heldOutColumns(testSource);
+  if (testTable) {
+    resolveColumns(testTable, testColumns, features);
+    const kept = dropMissing(
+      testTable,
+      testRows,
+      usedColumns(testTable, features, label, testColumns.id),
+      policy,
+    );
+    testRows = kept.rows;
+    testDropped = kept.dropped;
+    if (testRows.length === 0)
+      fail(`${displayPath(testTable.path)}: the test file has no rows left to test on`);
+  }
   // Class names are decided over training and validation labels together, so both get one mapping.
+  // The test labels never change it (nor the model): a test label outside it is an error.
   const classNames = labelClassNames(
     [
       { table: trainTable, rows: trainRows },
@@ -171,19 +250,56 @@ export async function loadTrainingData(config: TrainConfig): Promise<TrainingDat
     rows: validationRows,
     name: `${displayPath(validationSource.path)} (validation)`,
   });
+  const test =
+    testFile !== undefined || testSplit !== undefined
+      ? tableToDataset(testSource, {
+          columns: testColumns,
+          features,
+          task: config.task,
+          classes: classes ?? undefined,
+          classNames,
+          standardize: train.standardization ?? undefined,
+          rows: testRows,
+          name: `${displayPath(testSource.path)} (test)`,
+        })
+      : null;
   const used = new Set([...features, label, config.columns.id, config.columns.group]);
   const ignoredColumns = trainTable.columns.filter((c) => !used.has(c));
   return {
     train,
     validation,
+    test,
     features,
     ignoredColumns,
     classes,
     classNames,
     validationTable,
-    dropped: policy === 'drop' ? { train: trainKept.dropped, validation: validationDropped } : null,
+    testTable,
+    dropped:
+      policy === 'drop'
+        ? {
+            train: trainKept.dropped,
+            validation: validationDropped,
+            ...(test ? { test: testDropped } : {}),
+          }
+        : null,
     standardization: train.standardization,
   };
+}
+
+/**
+ * A test file must be held out: the same bytes as the training or validation file would judge the
+ * model on data it trained on or was valued against.
+ */
+function checkHeldOutFile(test: Table, train: Table, validation: Table | null): void {
+  for (const [role, other] of [
+    ['training', train],
+    ['validation', validation],
+  ] as const)
+    if (other && other.sha256 === test.sha256)
+      fail(
+        `data.test ${displayPath(test.path)}: has the same content as the ${role} file ${displayPath(other.path)}; the test set must be held out (or use data.testSplit)`,
+      );
 }
 
 /** A list for one line: all names up to 12, else the first 6, "…" and the last 3. */
@@ -201,11 +317,17 @@ export interface RunInputs {
   train: Dataset;
   validation: Dataset;
   validationIds: string[];
+  /** The held-out test set: evaluated during the run, never used for training or values; null without one. */
+  test: Dataset | null;
   trainInfo: DataFileInfo;
   validationInfo: DataFileInfo | null;
+  /** The test file; null when split off the training file or without a test set. */
+  testInfo: DataFileInfo | null;
   features: string[];
   ignoredColumns: string[];
   classes: number | null;
+  /** Labels given as names: class k is classNames[k]; null when they are numbers (and for text). */
+  classNames: string[] | null;
   /** The "data: …" line. */
   summary: string;
   /** What manifest.json records of the data (its `data` section). */
@@ -217,21 +339,26 @@ export function tableInputs(data: TrainingData): RunInputs {
   const validationInfo = data.validationTable
     ? fileInfo(data.validationTable, data.validationTable.rows.length)
     : null;
+  const testInfo = data.testTable ? fileInfo(data.testTable, data.testTable.rows.length) : null;
   return {
     train: data.train.dataset,
     validation: data.validation.dataset,
     validationIds: data.validation.ids,
+    test: data.test?.dataset ?? null,
     trainInfo,
     validationInfo,
+    testInfo,
     features: data.features,
     ignoredColumns: data.ignoredColumns,
     classes: data.classes,
+    classNames: data.classNames,
     summary: tableSummary(data),
     manifestData: {
       train: trainInfo,
       validation: validationInfo,
       trainExamples: data.train.dataset.size,
       validationExamples: data.validation.dataset.size,
+      ...(data.test ? { test: testInfo, testExamples: data.test.dataset.size } : {}),
       features: data.features,
       ignoredColumns: data.ignoredColumns,
       classes: data.classes,
@@ -249,7 +376,7 @@ export function tableInputs(data: TrainingData): RunInputs {
 function tableSummary(data: TrainingData): string {
   const f = data.features;
   const parts = [
-    `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples`,
+    `data: ${data.train.dataset.size} training examples, ${data.validation.dataset.size} validation examples${data.test ? `, ${data.test.dataset.size} test examples` : ''}`,
     `${f.length} feature${f.length === 1 ? '' : 's'} (${listNames(f)})${data.standardization ? ', standardized' : ''}`,
   ];
   if (data.classes) {
@@ -257,11 +384,14 @@ function tableSummary(data: TrainingData): string {
     parts.push(`${data.classes} classes${names}`);
   } else if (data.classNames) parts.push(`labels ${data.classNames[0]} = 0, ${data.classNames[1]} = 1`);
   const dropped = data.dropped;
-  if (dropped && dropped.train + (dropped.validation ?? 0) > 0) {
-    const total = dropped.train + (dropped.validation ?? 0);
+  const droppedTotal = dropped ? dropped.train + (dropped.validation ?? 0) + (dropped.test ?? 0) : 0;
+  if (dropped && droppedTotal > 0) {
+    const total = droppedTotal;
     const perFile = [`${displayPath(data.train.table.path)}: ${dropped.train}`];
     if (data.validationTable && dropped.validation !== null)
       perFile.push(`${displayPath(data.validationTable.path)}: ${dropped.validation}`);
+    if (data.testTable && dropped.test != null)
+      perFile.push(`${displayPath(data.testTable.path)}: ${dropped.test}`);
     parts.push(`${total} row${total === 1 ? '' : 's'} with missing cells dropped (${perFile.join(', ')})`);
   }
   if (data.ignoredColumns.length > 0) parts.push(`columns not used: ${data.ignoredColumns.join(', ')}`);
@@ -271,28 +401,37 @@ function tableSummary(data: TrainingData): string {
 export function textInputs(data: TextTrainingData): RunInputs {
   const docs = (n: number) => `${n} document${n === 1 ? '' : 's'}`;
   const v = data.vocabulary;
+  const testUnknown = data.tokens.testUnknown ?? 0;
   return {
     train: data.train.dataset,
     validation: data.validation.dataset,
     validationIds: data.validation.ids,
+    test: data.test?.dataset ?? null,
     trainInfo: data.trainInfo,
     validationInfo: data.validationInfo,
+    testInfo: data.testInfo,
     features: [],
     ignoredColumns: [],
     classes: null,
+    classNames: null,
     summary:
       `data: ${docs(data.train.documents.length)} → ${data.train.dataset.size} training sequences of ${data.train.dataset.context} tokens ` +
       `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +
+      (data.test ? `test: ${docs(data.test.documents.length)} → ${data.test.dataset.size} sequences; ` : '') +
       `${v.tokenizer} tokenizer, vocabulary ${v.size}${v.original ? ` (compacted from ${v.tokenizerSize})` : ''}` +
       (data.skipped.length > 0 ? `; ${docs(data.skipped.length)} skipped` : '') +
       (data.tokens.validationUnknown > 0
         ? `; ${data.tokens.validationUnknown} validation token${data.tokens.validationUnknown === 1 ? '' : 's'} not in the training text (not scored)`
+        : '') +
+      (testUnknown > 0
+        ? `; ${testUnknown} test token${testUnknown === 1 ? '' : 's'} not in the training text (not scored)`
         : ''),
     manifestData: {
       train: data.trainInfo,
       validation: data.validationInfo,
       trainExamples: data.train.dataset.size,
       validationExamples: data.validation.dataset.size,
+      ...(data.test ? { test: data.testInfo, testExamples: data.test.dataset.size } : {}),
       features: [],
       ignoredColumns: [],
       classes: null,

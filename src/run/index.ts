@@ -1,7 +1,14 @@
 // The library's run API: what `inrun train`, `report`, `curate` and the demos do, as calls.
 // A config (a file, or an object checked by parseTrainConfig) names the data; trainRun trains
 // into a run directory and resumes it; loadRun reads a finished one back.
-export { type LoadedRun, loadRun, RUN_FILES, type RunManifest, type RunStatus } from '../io/run-dir.js';
+export {
+  type LoadedRun,
+  loadRun,
+  RUN_FILES,
+  type RunManifest,
+  type RunStatus,
+  type RunTraceEntry,
+} from '../io/run-dir.js';
 export { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 export { FIELDS, loadConfigFile, parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 export { loadTrainingData, type RunInputs, runSeeds, type TrainingData } from './data.js';

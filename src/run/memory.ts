@@ -9,7 +9,8 @@
 //   per-step plan (c, adam's preconditioner; adam's linearisation gap 2 float64 vectors + 1);
 //   the training pass (batch × activations, forward and backward, kept while the step is valued)
 //   and the validation pass over the WHOLE validation set (forward, backward and, for order 2, the
-//   R-operator's forward and backward of the Hessian-vector product);
+//   R-operator's forward and backward of the Hessian-vector product); with a test set, the forward
+//   pass of one test chunk (at most max(validation set, batch) examples) on the steps it is evaluated;
 //   the valuer's vectors u1 (and x, u2 for order 2), its batch × validation Gram matrix, and for
 //   per-validation values without the Gram route one parameter vector per validation example;
 //   a checkpoint copies parameters and optimizer state, then encodes them (and the ledger) into one
@@ -54,6 +55,8 @@ export interface RunShape {
   outputs: number;
   trainExamples: number;
   validationExamples: number;
+  /** Examples of the held-out test set (data.test or data.testSplit), if any. */
+  testExamples?: number;
 }
 
 export interface MemoryPart {
@@ -214,6 +217,9 @@ function checkShape(shape: RunShape): void {
     if (!Number.isInteger(value) || value < 1)
       fail(`estimateRunMemory: shape.${key} must be a positive integer, got ${value}`);
   }
+  const test = shape.testExamples;
+  if (test !== undefined && (!Number.isInteger(test) || test < 0))
+    fail(`estimateRunMemory: shape.testExamples must be an integer ≥ 0, got ${test}`);
 }
 
 /**
@@ -228,6 +234,10 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   const N = shape.trainExamples;
   const m = shape.validationExamples;
   const B = Math.min(config.batchSize, N);
+  // The test set goes through the model (forward only) in chunks no larger than the validation
+  // set or a batch, while the step's passes are still held (src/run/test-set.ts).
+  const testSize = shape.testExamples ?? 0;
+  const testChunk = Math.min(testSize, Math.max(m, B));
   const T = a.tokens;
   const order2 = config.order === 2;
   const o = config.optimizer;
@@ -262,14 +272,17 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   const activations =
     F32 *
     (B * (a.input + a.forward + a.backward + a.ghost) +
-      m * (a.input + a.forward + a.backward + (order2 ? a.hvp : 0)));
+      m * (a.input + a.forward + a.backward + (order2 ? a.hvp : 0)) +
+      testChunk * (a.input + a.forward));
   // Everything a step allocates is garbage after it, and so are the chunks in which the data is
   // checked against the model; V8 frees typed arrays only once about 64 MB of them have piled
   // up since its last collection, so up to that much more is held.
   const perStep = activations + stepVectors * P * F32 + gapBytes + gram + pairScratch + perValidationVectors;
-  const garbage = Math.min(EXTERNAL_GC_BYTES, (N + m) * a.input * F32 + totalSteps * perStep);
+  const garbage = Math.min(EXTERNAL_GC_BYTES, (N + m + testSize) * a.input * F32 + totalSteps * perStep);
   const dataBytes =
-    config.model.kind === 'gpt' ? (N + m) * (2 * T * 4 + 160) : (N + m) * (shape.inputs * F64 + F64 + 64);
+    config.model.kind === 'gpt'
+      ? (N + m + testSize) * (2 * T * 4 + 160)
+      : (N + m + testSize) * (shape.inputs * F64 + F64 + 64);
 
   const parts: MemoryPart[] = [
     { name: 'parameters', bytes: P * F32 },

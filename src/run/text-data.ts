@@ -30,9 +30,8 @@ import { compactVocabulary } from '../text/vocabulary.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 import { sha256Hex } from '../util/hash.js';
-import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
-import { runSeeds } from './data.js';
+import { PART, splitParts } from './data.js';
 
 type GptConfig = Extract<TrainConfig['model'], { kind: 'gpt' }>;
 
@@ -48,18 +47,38 @@ export interface TextSource {
   documents: TextDocument[];
 }
 
+/** Held-out text (validation or test): its sequences as a dataset, their ids, and the documents. */
+export interface HeldOutText {
+  dataset: TextSequenceDataset;
+  ids: string[];
+  documents: TextDocument[];
+}
+
 export interface TextTrainingData {
   train: { dataset: TextSequenceDataset; sequences: TextSequence[]; documents: TextDocument[] };
-  validation: { dataset: TextSequenceDataset; ids: string[]; documents: TextDocument[] };
+  validation: HeldOutText;
+  /** The held-out test text (data.test or data.testSplit); null without one. */
+  test: HeldOutText | null;
   trainInfo: DataFileInfo;
   /** The validation source, or null when validation documents were split off data.train. */
   validationInfo: DataFileInfo | null;
+  /** The test source, or null when test documents were split off data.train (or there is none). */
+  testInfo: DataFileInfo | null;
   tokenizer: Tokenizer;
   vocabulary: VocabularyFile;
-  /** Documents that gave no sequence, training then validation, each with its log line. */
+  /** Documents that gave no sequence, training, validation then test, each with its log line. */
   skipped: SkippedDocument[];
-  /** Token counts; `validationUnknown`: validation target tokens the training text never has (not scored). */
-  tokens: { train: number; validation: number; validationUnknown: number };
+  /**
+   * Token counts; `validationUnknown` (`testUnknown`): validation (test) target tokens the training
+   * text never has (not scored). The test counts only with a test set.
+   */
+  tokens: {
+    train: number;
+    validation: number;
+    validationUnknown: number;
+    test?: number;
+    testUnknown?: number;
+  };
 }
 
 function readBytes(path: string): Buffer {
@@ -116,7 +135,7 @@ function listTextFiles(dir: string): string[] {
 export async function readTextSource(
   path: string,
   columns: TrainConfig['columns'],
-  role: 'training' | 'validation',
+  role: 'training' | 'validation' | 'test',
 ): Promise<TextSource> {
   const shown = displayPath(path);
   let info: ReturnType<typeof statSync>;
@@ -218,34 +237,57 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
   const tokenizer = getTokenizer(model.tokenizer);
   const train = await readTextSource(config.data.train, config.columns, 'training');
   let trainDocs = train.documents;
-  let validationDocs: TextDocument[];
+  let validationDocs: TextDocument[] = [];
   let validationInfo: DataFileInfo | null = null;
+  let testDocs: TextDocument[] = [];
+  let testInfo: DataFileInfo | null = null;
+  const hasTest = config.data.test !== undefined || config.data.testSplit !== undefined;
   if (config.data.validation !== undefined) {
     const validation = await readTextSource(config.data.validation, config.columns, 'validation');
     validationDocs = validation.documents;
     validationInfo = validation.info;
-  } else {
+  }
+  if (config.data.test !== undefined) {
+    const test = await readTextSource(config.data.test, config.columns, 'test');
+    testDocs = test.documents;
+    testInfo = test.info;
+    for (const [role, other] of [
+      ['training', train.info],
+      ['validation', validationInfo],
+    ] as const)
+      if (other && other.sha256 === test.info.sha256)
+        fail(
+          `data.test ${displayPath(config.data.test)}: has the same content as the ${role} text ${displayPath(other.path)}; the test set must be held out (or use data.testSplit)`,
+        );
+  }
+  if (config.data.validationSplit !== undefined || config.data.testSplit !== undefined) {
     const n = trainDocs.length;
-    const fraction = config.data.validationSplit!;
-    const count = Math.round(n * fraction);
-    if (count < 1 || count > n - 1)
-      fail(
-        `data.validationSplit ${fraction} of ${n} document${n === 1 ? '' : 's'} leaves ${count < 1 ? 'no validation' : 'no training'} documents (${displayPath(config.data.train)}); give data.validation instead`,
-      );
-    const perm = new Rng(runSeeds(config.seed).split).permutation(n);
-    const held = new Uint8Array(n);
-    for (let k = 0; k < count; k++) held[perm[k]] = 1;
-    validationDocs = trainDocs.filter((_, i) => held[i] === 1);
-    trainDocs = trainDocs.filter((_, i) => held[i] === 0);
+    const parts = splitParts(
+      n,
+      config.seed,
+      { validation: config.data.validationSplit, test: config.data.testSplit },
+      {
+        count: `${n} document${n === 1 ? '' : 's'}`,
+        where: displayPath(config.data.train),
+        unit: 'documents',
+      },
+    );
+    if (config.data.validationSplit !== undefined)
+      validationDocs = trainDocs.filter((_, i) => parts[i] === PART.validation);
+    if (config.data.testSplit !== undefined) testDocs = trainDocs.filter((_, i) => parts[i] === PART.test);
+    trainDocs = trainDocs.filter((_, i) => parts[i] === PART.train);
   }
   const context = model.context;
   const trainSplit = splitIntoSequences(trainDocs, tokenizer, { context });
   const validationSplit = splitIntoSequences(validationDocs, tokenizer, { context });
+  const testSplit = hasTest ? splitIntoSequences(testDocs, tokenizer, { context }) : null;
   const trainWhere = displayPath(config.data.train);
   const validationWhere =
     config.data.validation !== undefined
       ? displayPath(config.data.validation)
       : `${trainWhere} (validation split)`;
+  const testWhere =
+    config.data.test !== undefined ? displayPath(config.data.test) : `${trainWhere} (test split)`;
   if (trainSplit.sequences.length === 0)
     fail(
       `${trainWhere}: the training text tokenizes to nothing (${trainDocs.length} document${trainDocs.length === 1 ? '' : 's'}, each empty or shorter than 2 ${model.tokenizer} tokens)`,
@@ -254,10 +296,16 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
     fail(
       `${validationWhere}: the validation text tokenizes to nothing (${validationDocs.length} document${validationDocs.length === 1 ? '' : 's'}, each empty or shorter than 2 ${model.tokenizer} tokens)`,
     );
+  if (testSplit && testSplit.sequences.length === 0)
+    fail(
+      `${testWhere}: the test text tokenizes to nothing (${testDocs.length} document${testDocs.length === 1 ? '' : 's'}, each empty or shorter than 2 ${model.tokenizer} tokens)`,
+    );
   let trainSequences = trainSplit.sequences;
   let validationSequences = validationSplit.sequences;
+  let testSequences = testSplit?.sequences ?? [];
   let vocabulary: VocabularyFile;
   let unknownValidationTokens = 0;
+  let unknownTestTokens = 0;
   if (model.compactVocabulary) {
     // From the training text alone: the validation text must not change the model (its size, and
     // so its initial weights), or a query's values would depend on the other queries.
@@ -269,6 +317,12 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
     validationSequences = validationSequences.map((s) => {
       const { sequence, unknown } = compact.remapHeldOut(s, tokenizer.eotToken!);
       unknownValidationTokens += unknown;
+      return sequence;
+    });
+    // The test text is held out alike: it never changes the model either.
+    testSequences = testSequences.map((s) => {
+      const { sequence, unknown } = compact.remapHeldOut(s, tokenizer.eotToken!);
+      unknownTestTokens += unknown;
       return sequence;
     });
     if (compact.size < 2)
@@ -300,18 +354,28 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
       ids: validationSequences.map((s) => s.id),
       documents: validationDocs,
     },
+    test: testSplit
+      ? {
+          dataset: new TextSequenceDataset(`${testWhere} (test)`, testSequences, context),
+          ids: testSequences.map((s) => s.id),
+          documents: testDocs,
+        }
+      : null,
     trainInfo: train.info,
     validationInfo,
+    testInfo,
     tokenizer,
     vocabulary,
     skipped: [
       ...trainSplit.skipped,
       ...validationSplit.skipped.map((s) => ({ ...s, message: `validation: ${s.message}` })),
+      ...(testSplit?.skipped ?? []).map((s) => ({ ...s, message: `test: ${s.message}` })),
     ],
     tokens: {
       train: trainSplit.tokenCount,
       validation: validationSplit.tokenCount,
       validationUnknown: unknownValidationTokens,
+      ...(testSplit ? { test: testSplit.tokenCount, testUnknown: unknownTestTokens } : {}),
     },
   };
 }

@@ -24,6 +24,13 @@ export function textManifest(data: TextTrainingData): TextManifest {
     trainTokens: data.tokens.train,
     validationTokens: data.tokens.validation,
     validationUnknownTokens: data.tokens.validationUnknown,
+    ...(data.test
+      ? {
+          testDocuments: data.test.documents.length,
+          testTokens: data.tokens.test ?? 0,
+          testUnknownTokens: data.tokens.testUnknown ?? 0,
+        }
+      : {}),
     skipped: data.skipped.map((s) => s.message),
   };
 }

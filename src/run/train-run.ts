@@ -3,6 +3,7 @@
 // checkpoints, resumes exactly, and writes the run directory (src/io/run-dir.ts). It prints
 // nothing: progress, notices and warnings go to `onEvent`; an AbortSignal stops it cleanly after
 // the current step with a checkpoint.
+
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,8 +24,9 @@ import {
 } from '../io/run-dir.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
 import { TraceLog } from '../io/trace-log.js';
-import { valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
+import { type RunTraceEntry, valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/types.js';
 import type { Sequential } from '../models/sequential.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import type { ProgressStep } from '../train/progress.js';
@@ -40,6 +42,8 @@ import { RunDiagnostics, type RunWarning } from './diagnostics.js';
 import { prepareNewRunDir } from './directory.js';
 import { lockRunDir, type RunLock } from './lock.js';
 import { checkRunFits } from './memory.js';
+import { suspectsCsv } from './suspects.js';
+import { isTestStep, TestEvaluator, type TestMetrics, testInterval } from './test-set.js';
 import { loadTextTrainingData, type TextTrainingData } from './text-data.js';
 import { checkRecordedVocabulary, textRunOutputs } from './text-outputs.js';
 
@@ -59,6 +63,8 @@ export type RunEvent =
       parameters: number;
       trainExamples: number;
       validationExamples: number;
+      /** Examples of the held-out test set; null without one. */
+      testExamples: number | null;
     }
   | ({ type: 'step' } & ProgressStep)
   | { type: 'checkpoint'; step: number }
@@ -75,6 +81,11 @@ export interface TrainRunOptions {
   /** New runs: replace an existing run directory (only one inrun wrote, and only its files). */
   force?: boolean;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Called after every step with the weights after it (a view of the model's own: copy what you
+   * keep) and the step's learning rate; `inrun evaluate` keeps a few for TracIn-CP.
+   */
+  onStepWeights?: (step: number, lr: number, params: FloatArray) => void;
   /** Aborting stops the run after the current step, with a checkpoint (status "interrupted"). */
   signal?: AbortSignal;
 }
@@ -89,6 +100,11 @@ export interface RunSummary {
   initialValidationLoss: number;
   finalValidationLoss: number;
   maxEfficiencyResidual: number;
+  /** Runs with a test set: its examples, and the mean test loss (and accuracy) at the final weights; else null. */
+  testExamples: number | null;
+  finalTestLoss: number | null;
+  /** Null for regression and text runs too. */
+  finalTestAccuracy: number | null;
 }
 
 export interface TrainRunResult {
@@ -251,6 +267,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     if (previous) {
       checkSameData(previous.data.train, inputs.trainInfo, 'training');
       checkSameData(previous.data.validation, inputs.validationInfo, 'validation');
+      checkSameData(previous.data.test ?? null, inputs.testInfo, 'test');
       for (const name of [RUN_FILES.config, RUN_FILES.vocabulary, RUN_FILES.weightsInitial])
         await checkRecordedFile(runDir, name, previous);
       if (text) await checkRecordedVocabulary(runDir, text.vocabulary);
@@ -262,6 +279,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       outputs: text ? text.vocabulary.size : config!.task === 'classification' ? inputs.classes! : 1,
       trainExamples: inputs.train.size,
       validationExamples: inputs.validation.size,
+      ...(inputs.test ? { testExamples: inputs.test.size } : {}),
     });
     // Warnings are given once per run: a resumed run knows those it gave before.
     const diagnostics = RunDiagnostics.fromConfig(config!, { previous: previous?.warnings });
@@ -273,9 +291,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     warn(diagnostics.checkData(inputs));
     checkNotAborted(options.signal, previous ? 'nothing was changed' : 'nothing was written');
     if (!lock) {
-      const inputsOnDisk = [config!.data.train, config!.data.validation, config!.initWeights].filter(
-        (p): p is string => p !== undefined,
-      );
+      const inputsOnDisk = [
+        config!.data.train,
+        config!.data.validation,
+        config!.data.test,
+        config!.initWeights,
+      ].filter((p): p is string => p !== undefined);
       lock = await prepareNewRunDir(runDir, { force: options.force ?? false, inputs: inputsOnDisk, notice });
     }
     // What a process killed mid-write left behind (temporary files, half-written checkpoints).
@@ -291,6 +312,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       previous,
       emit,
       signal: options.signal,
+      onStepWeights: options.onStepWeights,
     });
   } finally {
     await lock?.release();
@@ -304,6 +326,8 @@ interface Training {
   stageStarts: number[];
   /** Where the valuer's trace rows go: set once the run directory is ready. */
   traceRows: { log: TraceLog | null };
+  /** Runs with a test set: the latest test evaluation (the last step's once the run is done). */
+  test: { last: TestMetrics | null } | null;
 }
 
 async function buildTraining(
@@ -311,11 +335,13 @@ async function buildTraining(
   inputs: RunInputs,
   text: TextTrainingData | null,
   /** Called with every completed trace row, after it went to the trace files. */
-  onRow: (row: TraceEntry) => void,
+  onRow: (row: RunTraceEntry) => void,
 ): Promise<Training> {
   const model = text ? buildTextModel(config, text) : buildModel(config, inputs);
   const { totalSteps, stageStarts } = runLength(config, inputs.train.size);
   const traceRows: Training['traceRows'] = { log: null };
+  const test: Training['test'] = inputs.test ? { last: null } : null;
+  const withTest = testRows(config, inputs, model, totalSteps, test);
   const trainer = new Trainer({
     model,
     optimizer: buildOptimizer(config),
@@ -333,8 +359,9 @@ async function buildTraining(
       // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
       keepTrace: false,
       onTraceRow: (row) => {
-        traceRows.log!.append(row);
-        onRow(row);
+        const full = withTest(row);
+        traceRows.log!.append(full);
+        onRow(full);
       },
     },
   });
@@ -342,7 +369,35 @@ async function buildTraining(
     const init = await readSafetensors(config.initWeights);
     loadModelTensors(model, init.tensors, config.initWeights);
   }
-  return { model, trainer, totalSteps, stageStarts, traceRows };
+  return { model, trainer, totalSteps, stageStarts, traceRows, test };
+}
+
+/**
+ * Adds the test evaluation to a completed trace row (runs with a test set; others pass rows on
+ * unchanged). The valuer completes step t's row once the weights are w_{t+1} — while valuing step
+ * t + 1, before its update, or in finish() at the final weights — so `model.params` are the
+ * weights after step t here, on a first run and after a resume alike. Rows of steps not due get
+ * nulls, so every row of the run has the same fields.
+ */
+function testRows(
+  config: TrainConfig,
+  inputs: RunInputs,
+  model: Sequential,
+  totalSteps: number,
+  test: Training['test'],
+): (row: TraceEntry) => RunTraceEntry {
+  if (!inputs.test || !test) return (row) => row;
+  const every = testInterval(config, totalSteps);
+  const task = config.model.kind === 'gpt' || config.task === 'regression' ? null : config.task;
+  // At most as many examples at once as the larger of the validation pass and a training batch.
+  const chunk = Math.max(1, Math.min(inputs.test.size, Math.max(inputs.validation.size, config.batchSize)));
+  const evaluator = new TestEvaluator(model, inputs.test, task, chunk);
+  return (row) => {
+    if (!isTestStep(row.step, every, totalSteps)) return { ...row, testLoss: null, testAccuracy: null };
+    const metrics = evaluator.evaluate();
+    test.last = metrics;
+    return { ...row, testLoss: metrics.loss, testAccuracy: metrics.accuracy };
+  };
 }
 
 interface RunContext extends Training {
@@ -355,6 +410,7 @@ interface RunContext extends Training {
   previous: RunManifest | null;
   emit: (event: RunEvent) => void;
   signal: AbortSignal | undefined;
+  onStepWeights: TrainRunOptions['onStepWeights'];
 }
 
 async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
@@ -366,7 +422,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       : 'portable (TypeScript)';
   const path = (name: string) => join(runDir, name);
   const now = () => new Date().toISOString();
-  const traceOptions = { batchIds: config.recordBatchIds };
+  const traceOptions = { batchIds: config.recordBatchIds, test: inputs.test !== null };
   let traceLog: TraceLog | undefined;
 
   // Set in both branches below (a new run's, or the resumed run's own).
@@ -503,9 +559,11 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       parameters: model.parameterCount,
       trainExamples: inputs.train.size,
       validationExamples: inputs.validation.size,
+      testExamples: inputs.test?.size ?? null,
     });
     while (!trainer.done) {
       const report = trainer.runStep();
+      context.onStepWeights?.(trainer.step, report.lr, trainer.model.params);
       const row = trainer.valuer?.trace.at(-1);
       emit({
         type: 'step',
@@ -558,6 +616,17 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         }),
       );
     }
+    if (!text && config.task !== 'regression')
+      await writeRunFile(
+        RUN_FILES.suspects,
+        suspectsCsv({
+          model,
+          params: model.params,
+          train: inputs.train,
+          ledger,
+          classNames: inputs.classNames,
+        }),
+      );
     if (text) {
       await textRunOutputs(runDir, ledger, text, config.order).catch((error) =>
         failFileError(error, runDir, 'write the document and source values'),
@@ -587,6 +656,9 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         initialValidationLoss: stats.initialValidationLoss!,
         finalValidationLoss: stats.finalValidationLoss ?? Number.NaN,
         maxEfficiencyResidual: stats.maxAbsEfficiencyResidual,
+        testExamples: inputs.test?.size ?? null,
+        finalTestLoss: context.test?.last?.loss ?? null,
+        finalTestAccuracy: context.test?.last?.accuracy ?? null,
       },
     };
   } catch (error) {

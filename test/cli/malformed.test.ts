@@ -619,7 +619,11 @@ const configCases: Case[] = [
     config: { 'optimizer.lrate': 0.1 },
     expect: /run\.yaml: line \d+: unknown key "optimizer\.lrate" \(known here: kind, lr,/,
   },
-  { name: 'unknown data key', config: { 'data.test': 'x.csv' }, expect: /unknown key "data\.test"/ },
+  {
+    name: 'unknown data key',
+    config: { 'data.holdout': 'x.csv' },
+    expect: /unknown key "data\.holdout" \(known here: train, validation, validationSplit, test, testSplit,/,
+  },
   {
     name: 'unknown model key',
     config: { model: { kind: 'logreg', depth: 3 } },

@@ -124,7 +124,24 @@ test('train: end to end on CSV — run directory, efficiency, value sums, weight
 
   // The three values files agree.
   const csvLines = readFileSync(join(out, RUN_FILES.valuesCsv), 'utf8').trim().split('\n');
-  assert.equal(csvLines[0], 'id,group,times_seen,first_order,second_order,normalized,stage_0,stage_1');
+  assert.equal(
+    csvLines[0],
+    'id,group,times_seen,first_order,second_order,normalized,stage_0,stage_1,' +
+      'self_influence,mean_loss,aum,forgetting_events,times_correct,class_value,standard_error,momentum_credit',
+  );
+  // The signals: measured for this classification run, except those it did not ask for.
+  for (const v of run.values) {
+    for (const x of [v.selfInfluence, v.meanLoss, v.aum, v.forgettingEvents, v.timesCorrect, v.classValue])
+      assert.ok(Number.isFinite(x), `signal of ${v.id}`);
+    assert.equal(v.standardError, null);
+    assert.equal(v.momentumCredit, null);
+  }
+  // suspects.csv lists every valued example, most suspicious (lowest area under the margin) first.
+  const suspects = readFileSync(join(out, RUN_FILES.suspects), 'utf8').trim().split('\n');
+  assert.equal(suspects.length, 121);
+  const aumOf = new Map(run.values.map((v) => [String(v.id), v.aum!]));
+  const aums = suspects.slice(1).map((line) => aumOf.get(line.split(',')[1])!);
+  for (let r = 1; r < aums.length; r++) assert.ok(aums[r - 1] <= aums[r]);
   const parquet = (await parquetReadObjects({
     file: new Uint8Array(readFileSync(join(out, RUN_FILES.valuesParquet))).buffer,
   })) as Record<string, unknown>[];

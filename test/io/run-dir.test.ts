@@ -114,6 +114,15 @@ test('values and trace writers: CSV quoting, JSON nulls, Parquet columns', async
     normalized: -0.25 / 0.35,
     stage_0: -0.25,
     stage_1: 0,
+    // Added without signals: not measured.
+    self_influence: null,
+    mean_loss: null,
+    aum: null,
+    forgetting_events: null,
+    times_correct: null,
+    class_value: null,
+    standard_error: null,
+    momentum_credit: null,
   });
   const rows = (await parquetReadObjects({ file: valuesToParquet(ledger).buffer as ArrayBuffer })) as Record<
     string,
@@ -128,6 +137,14 @@ test('values and trace writers: CSV quoting, JSON nulls, Parquet columns', async
     'normalized',
     'stage_0',
     'stage_1',
+    'self_influence',
+    'mean_loss',
+    'aum',
+    'forgetting_events',
+    'times_correct',
+    'class_value',
+    'standard_error',
+    'momentum_credit',
   ]);
   assert.equal(rows[1].id, 'b,"c"');
   assert.equal(rows[1].second_order, null);
