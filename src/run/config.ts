@@ -97,6 +97,10 @@ export const TrainConfigSchema = z
     stages: posInt.default(1),
     perValidation: z.boolean().default(false),
     gapSamples: z.int().min(0).default(2),
+    signals: z.boolean().default(true),
+    validationBatch: z.int().min(2).optional(),
+    momentumCredit: z.boolean().default(false),
+    valueFrom: z.int().min(0).default(0),
     out: path.default('runs/train'),
     checkpointEvery: z.int().min(0).default(100),
     recordBatchIds: z.boolean().default(false),
@@ -109,6 +113,16 @@ export const TrainConfigSchema = z
       ctx.addIssue({ code: 'custom', path, message });
     if (c.data.validation !== undefined && c.data.validationSplit !== undefined)
       issue(['data', 'validationSplit'], 'give data.validation or data.validationSplit, not both');
+    if (c.validationBatch !== undefined && c.perValidation)
+      issue(
+        ['validationBatch'],
+        'per-validation values need every validation example every step; drop validationBatch or perValidation',
+      );
+    if (c.momentumCredit && c.checkpointEvery > 0)
+      issue(
+        ['momentumCredit'],
+        'momentum credit keeps the last steps’ training passes in memory, which checkpoints cannot hold: set checkpointEvery: 0 (the run then cannot be resumed)',
+      );
     if (c.data.validation === undefined && c.data.validationSplit === undefined)
       issue(['data'], 'a validation set is needed: give data.validation (a file) or data.validationSplit');
     if (c.data.test !== undefined && c.data.testSplit !== undefined)
@@ -361,6 +375,30 @@ export const FIELDS: FieldDoc[] = [
     type: 'integer ≥ 0',
     default: '2',
     help: 'adam/adamw: sub-batches measuring the linearisation gap',
+  },
+  {
+    path: 'signals',
+    type: 'boolean',
+    default: 'true',
+    help: 'also keep self-influence, loss, margin, forgetting, class value',
+  },
+  {
+    path: 'validationBatch',
+    type: 'integer ≥ 2',
+    default: '-',
+    help: 'value against a random sample of V per step (standard errors)',
+  },
+  {
+    path: 'momentumCredit',
+    type: 'boolean',
+    default: 'false',
+    help: 'credit what momentum carries to the examples (needs checkpointEvery 0)',
+  },
+  {
+    path: 'valueFrom',
+    type: 'integer ≥ 0',
+    default: '0',
+    help: 'first step whose values count (traced all the same)',
   },
   { path: 'out', type: 'path', default: 'runs/train', help: 'run directory (must not exist; see --force)' },
   {

@@ -52,9 +52,15 @@ export interface TrainingData {
 }
 
 /** Seeds for the independent random choices of a run, all from `config.seed`. */
-export function runSeeds(seed: number): { split: number; model: number; order: number } {
+export function runSeeds(seed: number): { split: number; model: number; order: number; validation: number } {
   const rng = new Rng(seed);
-  return { split: rng.nextUint32(), model: rng.nextUint32(), order: rng.nextUint32() };
+  // Drawn in this order; a new stream goes last, so the earlier ones never change.
+  return {
+    split: rng.nextUint32(),
+    model: rng.nextUint32(),
+    order: rng.nextUint32(),
+    validation: rng.nextUint32(),
+  };
 }
 
 /** Which part of the training file a row (or document) goes to; see `splitParts`. */

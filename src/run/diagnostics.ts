@@ -25,7 +25,16 @@ export type RunWarningCode =
   | 'taylor-error'
   | 'efficiency-residual'
   | 'feature-scale'
-  | 'target-scale';
+  | 'target-scale'
+  | 'linearisation-gap';
+
+/**
+ * Linearisation gap: a valued step whose linearised Adam step is this many times its own size away
+ * from Adam's real step (the trace's linearisationGap, over random half batches). Measured on the
+ * digits MLP (Adam lr 1e-3, batch 128): 62 at the first step, whose values then carry 11% of the
+ * run's Σ|values|, and 0.81, 0.29, 0.21 at the next steps; healthy later steps stay below 1.
+ */
+export const LINEARISATION_GAP_LIMIT = 5;
 
 /**
  * Exploding loss: the validation loss after a step is above its value before training AND more than
@@ -111,6 +120,8 @@ export interface RunDiagnosticsOptions {
   dtype?: DType;
   /** Warnings the run already has (its manifest's, when resuming): kept and not repeated. */
   previous?: readonly RunWarning[];
+  /** The first valued step (valuation's valueFrom); earlier rows are not judged by the gap check. */
+  valueFrom?: number;
 }
 
 /**
@@ -139,6 +150,7 @@ export class RunDiagnostics {
       lr: options.lr,
       task: options.task ?? 'classification',
       dtype: options.dtype ?? 'float32',
+      valueFrom: options.valueFrom ?? 0,
     };
     for (const warning of options.previous ?? []) this.add({ ...warning });
   }
@@ -151,6 +163,7 @@ export class RunDiagnostics {
     return new RunDiagnostics({
       lr: config.optimizer.lr,
       task: config.task,
+      valueFrom: config.valueFrom,
       ...options,
     });
   }
@@ -223,6 +236,7 @@ export class RunDiagnostics {
     if (!Number.isNaN(row.validationLossAfter)) this.checkLoss(found, row.step, row.validationLossAfter);
     this.rowsChecked += 1;
     this.checkTaylor(found, row);
+    this.checkLinearisation(found, row);
     return found;
   }
 
@@ -285,6 +299,20 @@ export class RunDiagnostics {
           `at step ${row.step} the values do not add up: Σ values − Taylor utility = ${num(residual)}, ${num(relative)} of the step's values ` +
           `(${this.options.dtype} rounding leaves about 1e${Math.round(Math.log10(100 * unitRoundoff(this.options.dtype)))}; limit ${num(tolerance)}). ${advice}`,
       });
+  }
+
+  private checkLinearisation(found: RunWarning[], row: TraceEntry): void {
+    const gap = row.linearisationGap;
+    if (gap === null || !(gap > LINEARISATION_GAP_LIMIT) || row.step < this.options.valueFrom) return;
+    this.push(found, {
+      code: 'linearisation-gap',
+      step: row.step,
+      message:
+        `at step ${row.step} the step the values are exact for is ${num(gap)}× its own size away from the optimizer's real step ` +
+        `(linearisationGap; limit ${LINEARISATION_GAP_LIMIT}), as in Adam's first steps, where the second moment is still one gradient's square. ` +
+        `That step's values describe a different update and can dominate the totals: start the values after it (valueFrom: ${row.step + 1} or later) ` +
+        'or warm the learning rate up (optimizer.schedule: {kind: cosine, warmupSteps: …}).',
+    });
   }
 
   private checkTaylor(found: RunWarning[], row: TraceEntry): void {

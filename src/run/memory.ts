@@ -43,6 +43,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
+import { MOMENTUM_CREDIT_TOLERANCE } from '../shapley/momentum-credit.js';
 import { fail } from '../util/errors.js';
 import { runLength } from './build.js';
 import type { TrainConfig } from './config.js';
@@ -263,7 +264,24 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     : 0;
   const perValidationVectors = config.perValidation && !canPair ? m * P * F32 + 2 * B * m * F64 : 0;
 
-  const ledgerColumns = N * (3 + stages) * F64 + N * F64;
+  // Per-example signals (src/shapley/valuer.ts stepSignals): one vector per class of the batch for
+  // the class-conditional value and a scratch gradient for layers without ghost self products.
+  const classifies = config.task !== 'regression' && config.model.kind !== 'gpt';
+  const signalVectors = config.signals
+    ? (1 + (classifies ? Math.min(shape.outputs === 1 ? 2 : shape.outputs, B) : 0)) * P * F32
+    : 0;
+  // A sampled validation set keeps each vector per half.
+  const sampleVectors = config.validationBatch !== undefined ? (order2 ? 3 : 1) * P * F32 : 0;
+  // Momentum credit holds 2H steps' training passes and carried vectors (src/shapley/momentum-credit.ts).
+  const rho = adam ? betas[0] : (o.momentum ?? 0);
+  const horizon =
+    config.momentumCredit && rho > 0 ? Math.ceil(Math.log(MOMENTUM_CREDIT_TOLERANCE) / Math.log(rho)) : 0;
+  const creditWindow = config.momentumCredit
+    ? Math.min(2 * horizon, totalSteps) * (F32 * B * (a.input + a.forward + a.backward) + P * F32) +
+      P * (F64 + F32)
+    : 0;
+  // Ledger columns: values, stages and the signals (8 float64 each).
+  const ledgerColumns = N * (3 + stages) * F64 + N * F64 + N * 8 * F64;
   const perValidationLedger = config.perValidation ? N * m * F64 : 0;
   // A run streams its trace to the trace files: the valuer and the checkpoint hold one row.
   const traceColumns = TRACE_COLUMNS * F64;
@@ -291,8 +309,15 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     { name: 'activations', bytes: activations },
     {
       name: 'valuer buffers',
-      bytes: (order2 ? 3 : 1) * P * F32 + gram + pairScratch + perValidationVectors,
+      bytes:
+        (order2 ? 3 : 1) * P * F32 +
+        gram +
+        pairScratch +
+        perValidationVectors +
+        signalVectors +
+        sampleVectors,
     },
+    { name: 'momentum credit window', bytes: creditWindow },
     { name: 'per-validation values', bytes: perValidationLedger },
     {
       // trainer.checkpoint() copies parameters, optimizer state and the ledger; saveCheckpoint
@@ -372,6 +397,7 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     'optimizer state': adam ? [model, 'optimizer sgd (adam keeps more state)'] : [model],
     activations: [model, batch, validationSet, ...firstOrder],
     'valuer buffers': [model, ...noPerValidation, ...firstOrder],
+    'momentum credit window': ['momentumCredit: false', batch],
     'per-validation values': ['perValidation: false', validationSet],
     'checkpoint copies': [model, ...noPerValidation],
     'values and trace': ['fewer training examples or steps'],

@@ -356,6 +356,11 @@ async function buildTraining(
       stageStarts,
       recordBatchIds: config.recordBatchIds,
       gapSamples: config.gapSamples,
+      signals: config.signals,
+      validationBatch: config.validationBatch,
+      validationSeed: runSeeds(config.seed).validation,
+      momentumCredit: config.momentumCredit,
+      valueFrom: config.valueFrom,
       // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
       keepTrace: false,
       onTraceRow: (row) => {

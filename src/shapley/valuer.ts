@@ -62,6 +62,13 @@ export interface ValuerOptions {
    * training passes in memory, which checkpoints cannot hold: `state()` refuses while any wait.
    */
   momentumCredit?: boolean;
+  /**
+   * The first step whose values count (default 0). Earlier steps are still traced (every row, with
+   * its utilities) but add nothing to the ledger. For Adam-type optimizers, whose first steps are
+   * valued through a linearisation far from the real step (the trace's linearisationGap), this
+   * keeps those steps from dominating the values.
+   */
+  valueFrom?: number;
 }
 
 const VALUER_KEYS = [
@@ -78,6 +85,7 @@ const VALUER_KEYS = [
   'validationBatch',
   'validationSeed',
   'momentumCredit',
+  'valueFrom',
 ];
 
 /** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
@@ -187,6 +195,7 @@ export class InRunValuer {
   private readonly sampleSize: number | null = null;
   private readonly sampleSeed: number = 0;
   private readonly momentum: MomentumCredit | null = null;
+  readonly valueFrom: number;
   /** validationBatch: the step whose trace row waits for its sample's loss after the step. */
   private pendingSampleStep: number | null = null;
   /** Whether the last row of `trace` still waits for its validation loss after. */
@@ -221,6 +230,7 @@ export class InRunValuer {
           `valuation.stageStarts must be increasing positive step numbers, got [${stageStarts.join(', ')}]`,
         );
     });
+    this.valueFrom = checkNumber('valuation.valueFrom', options.valueFrom ?? 0, { min: 0, integer: true });
     this.signals = options.signals ?? true;
     if (typeof this.signals !== 'boolean')
       fail(`valuation.signals must be true or false, got ${describe(options.signals)}`);
@@ -299,7 +309,7 @@ export class InRunValuer {
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const c = plan.c;
     const emptyUtility = c ? dot(u1, c) : 0;
-    this.momentum?.add(plan.step, pass, args.ids, plan, u1);
+    if (plan.step >= this.valueFrom) this.momentum?.add(plan.step, pass, args.ids, plan, u1);
     applyK(plan, u1, u1);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
@@ -425,6 +435,7 @@ export class InRunValuer {
     this.lastPending = true;
     // Rows before the new one are complete (and handed to onTraceRow) by now.
     if (!this.keepTrace) this.trace.splice(0, this.trace.length - 1);
+    if (plan.step < this.valueFrom) return;
     this.ledger.addStep({
       step: plan.step,
       ids: args.ids,
@@ -503,7 +514,7 @@ export class InRunValuer {
       if (c) emptyUtility += (sizes[h] / k) * dot(u, c);
       return applyK(plan, u, u);
     });
-    if (this.momentum) {
+    if (this.momentum && plan.step >= this.valueFrom) {
       // η ḡ_S, the sample's mean validation gradient (before K), summed over both halves.
       const etaGV = this.workspace('eta-gv');
       for (const valPass of passes) model.addGrad(valPass, eta / k, etaGV);

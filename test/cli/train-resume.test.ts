@@ -35,6 +35,8 @@ epochs: 6
 stages: 3
 checkpointEvery: 7
 recordBatchIds: true
+# Adam's first step is far from its linearisation (a warning); resuming must keep valueFrom too.
+valueFrom: 1
 `,
   );
   return { dir, config, totalSteps: 6 * Math.ceil(640 / 32) };

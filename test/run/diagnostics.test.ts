@@ -21,6 +21,7 @@ import type { Optimizer } from '../../src/optim/types.js';
 import {
   EFFICIENCY_TOLERANCE_UNITS,
   FEATURE_SPREAD_LIMIT,
+  LINEARISATION_GAP_LIMIT,
   RunDiagnostics,
   type RunWarning,
   TAYLOR_MIN_STEPS,
@@ -79,6 +80,7 @@ interface RunArgs {
   steps: number;
   task?: 'classification' | 'regression';
   order?: 1 | 2;
+  valueFrom?: number;
 }
 
 /** Trains while checking as the run loop does: data once, then the trace after every step. */
@@ -86,6 +88,7 @@ function diagnose(args: RunArgs): { warnings: RunWarning[]; trainer: Trainer } {
   const diagnostics = new RunDiagnostics({
     lr: args.lr,
     task: args.task ?? 'classification',
+    valueFrom: args.valueFrom ?? 0,
   });
   const given = [...diagnostics.checkData({ train: args.data })];
   const trainer = new Trainer({
@@ -95,7 +98,7 @@ function diagnose(args: RunArgs): { warnings: RunWarning[]; trainer: Trainer } {
     batchSize: args.batchSize,
     steps: args.steps,
     seed: 1,
-    valuation: { validation: args.validation, order: args.order ?? 2 },
+    valuation: { validation: args.validation, order: args.order ?? 2, valueFrom: args.valueFrom ?? 0 },
   });
   while (!trainer.done) {
     trainer.runStep();
@@ -127,7 +130,7 @@ test('healthy: digits as in the demo (sgd 0.005, momentum 0.9), and at sgd 0.05'
   assert.deepEqual(digitsRun(0.05, 0.9, 24).warnings, []);
 });
 
-test('healthy: blobs MLP as in the CLI tests (sgd 0.1, momentum 0.9), and adamw 0.01', () => {
+test('healthy: blobs MLP as in the CLI tests (sgd 0.1, momentum 0.9), and adamw 0.01 valued from step 1', () => {
   for (const optimizer of [sgd({ lr: 0.1, momentum: 0.9 }), new Adam({ lr: 0.01 }, 'adamw')]) {
     const { warnings } = diagnose({
       model: mlp({ inputs: 5, hidden: [8], outputs: 3, seed: 1 }),
@@ -137,9 +140,28 @@ test('healthy: blobs MLP as in the CLI tests (sgd 0.1, momentum 0.9), and adamw 
       validation: blobs(100, 2),
       batchSize: 16,
       steps: 60,
+      valueFrom: optimizer.kind === 'sgd' ? 0 : 1,
     });
     assert.deepEqual(warnings, []);
   }
+});
+
+test('Adam’s first step: its linearisation gap is named, with valueFrom and warm-up as remedies', () => {
+  const { warnings, trainer } = diagnose({
+    model: mlp({ inputs: 5, hidden: [8], outputs: 3, seed: 1 }),
+    optimizer: new Adam({ lr: 0.01 }, 'adamw'),
+    lr: 0.01,
+    data: blobs(300, 1),
+    validation: blobs(100, 2),
+    batchSize: 16,
+    steps: 20,
+  });
+  assert.deepEqual(codes(warnings), ['linearisation-gap']);
+  assert.equal(warnings[0].step, 0);
+  assert.ok(trainer.valuer!.trace[0].linearisationGap! > LINEARISATION_GAP_LIMIT);
+  assert.ok(trainer.valuer!.trace.slice(1).every((row) => row.linearisationGap! < LINEARISATION_GAP_LIMIT));
+  assert.match(warnings[0].message, /valueFrom: 1 or later/);
+  assert.match(warnings[0].message, /warmupSteps/);
 });
 
 test('healthy: a small regression (MLP, sgd 0.05; targets of RMS ~3.5)', () => {
@@ -224,6 +246,7 @@ test('healthy: a small GPT on bytes (adam 0.01)', () => {
     validation,
     batchSize: 4,
     steps: 16,
+    valueFrom: 1,
   });
   assert.deepEqual(warnings, []);
 });
