@@ -16,6 +16,39 @@ export {
   tableFormat,
   writeRowsLike,
 } from './data/readers/index.js';
+export {
+  type DetectionSignal,
+  type DetectionSummary,
+  detectionScores,
+  removalOrder,
+} from './evaluate/detection.js';
+export {
+  EVALUATE_DIGITS,
+  type EvaluateOptions,
+  type Evaluation,
+  evaluate,
+  REMOVAL_DEFAULT,
+  type RemovalPoint,
+  type SignalResult,
+} from './evaluate/evaluate.js';
+export {
+  type ClassificationTable,
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultSpec,
+  type InjectedFaults,
+  injectFaults,
+  parseFaultSpec,
+} from './evaluate/faults.js';
+export { type KnnShapleyOptions, knnShapley, type LabeledPoints } from './evaluate/knn-shapley.js';
+export { writeEvaluationReport } from './evaluate/report.js';
+export {
+  finalModelLoss,
+  finalModelMargins,
+  type TracInCheckpoint,
+  type TracInResult,
+  tracInCheckpoints,
+} from './evaluate/tracin.js';
 export { getKernels } from './kernels/index.js';
 export type { DType, FloatArray, KernelKind, Kernels } from './kernels/types.js';
 export { CausalSelfAttention } from './layers/attention.js';
@@ -30,6 +63,7 @@ export { BinaryLogistic } from './losses/binary-logistic.js';
 export { MeanSquaredError } from './losses/mse.js';
 export { IGNORE_INDEX, SoftmaxCrossEntropy } from './losses/softmax-cross-entropy.js';
 export type { Loss, Targets } from './losses/types.js';
+export { auroc, averagePrecision, precisionAtK } from './metrics.js';
 export {
   type ActivationName,
   type LogisticRegressionOptions,
@@ -46,6 +80,7 @@ export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
 export type { Optimizer, StepPlan } from './optim/types.js';
 export * from './run/index.js';
 export { type GroupTotal, type LedgerEntry, ValueLedger } from './shapley/ledger.js';
+export { MOMENTUM_CREDIT_TOLERANCE, MomentumCredit } from './shapley/momentum-credit.js';
 export { InRunValuer, type StepValues, type TraceEntry, type ValuerOptions } from './shapley/valuer.js';
 export { type DocumentValue, documentValues } from './text/aggregate.js';
 export {
@@ -75,6 +110,5 @@ export {
 } from './text/tokenizer.js';
 export { type CompactVocabulary, compactVocabulary } from './text/vocabulary.js';
 export { type StepReport, Trainer, type TrainerOptions, train } from './train/trainer.js';
-
 export { DivergenceError, InrunError } from './util/errors.js';
 export { Rng } from './util/rng.js';

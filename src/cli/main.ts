@@ -4,6 +4,7 @@ import { packageVersion } from '../util/version.js';
 import { registerCurateCommand } from './curate.js';
 import { registerDemoCommand } from './demo.js';
 import { registerLanguageDemoCommand } from './demo-lm.js';
+import { registerEvaluateCommand } from './evaluate.js';
 import { type CliIo, processIo } from './io.js';
 import { registerReportCommand } from './report.js';
 import { registerTrainCommand } from './train.js';
@@ -35,6 +36,7 @@ export function createProgram(io: CliIo = processIo): Command {
   registerTrainCommand(program, io);
   registerReportCommand(program, io);
   registerCurateCommand(program, io);
+  registerEvaluateCommand(program, io);
   return program;
 }
 

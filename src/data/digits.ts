@@ -22,19 +22,23 @@ export interface LoadDigitsOptions {
   trainPerClass?: number;
   /** Validation images per class (default 50 → 500), taken after the training ones. */
   validationPerClass?: number;
+  /** Test images per class (default 0: no test set), taken after the validation ones. */
+  testPerClass?: number;
   /** Fraction of training labels to flip to a different, uniformly drawn class (default 0.1). */
   flipFraction?: number;
   /** Seed of which labels are flipped and to what (default 0). */
   seed?: number;
 }
 
-const OPTION_KEYS = ['trainPerClass', 'validationPerClass', 'flipFraction', 'seed'];
+const OPTION_KEYS = ['trainPerClass', 'validationPerClass', 'testPerClass', 'flipFraction', 'seed'];
 
 export interface Digits {
   /** Training images; labels are the observed (possibly flipped) ones; groups are those labels as strings. */
   train: TensorDataset;
   /** Validation images with their true labels. */
   validation: TensorDataset;
+  /** Test images with their true labels; null unless testPerClass was given. */
+  test: TensorDataset | null;
   /** Per training index: whether its label was flipped. */
   flipped: boolean[];
   /** Per training index: the true label. */
@@ -95,6 +99,7 @@ export function loadDigits(options: LoadDigitsOptions = {}): Digits {
     min: 1,
     integer: true,
   });
+  const testPerClass = checkNumber('testPerClass', options.testPerClass ?? 0, { min: 0, integer: true });
   const flipFraction = checkNumber('flipFraction', options.flipFraction ?? 0.1, { min: 0, max: 1 });
   const seed = checkNumber('seed', options.seed ?? 0, { integer: true });
 
@@ -106,6 +111,11 @@ export function loadDigits(options: LoadDigitsOptions = {}): Digits {
     fail(
       `trainPerClass + validationPerClass (${trainPerClass} + ${validationPerClass}) is larger than the ` +
         `${available} images available per class; lower validationPerClass to at most ${available - trainPerClass}`,
+    );
+  if (trainPerClass + validationPerClass + testPerClass > available)
+    fail(
+      `trainPerClass + validationPerClass + testPerClass (${trainPerClass} + ${validationPerClass} + ${testPerClass}) is larger than the ` +
+        `${available} images available per class; lower testPerClass to at most ${available - trainPerClass - validationPerClass}`,
     );
 
   const take = (first: number, perClass: number) => {
@@ -143,6 +153,7 @@ export function loadDigits(options: LoadDigitsOptions = {}): Digits {
   }
 
   const validation = take(trainPerClass, validationPerClass);
+  const test = testPerClass > 0 ? take(trainPerClass + validationPerClass, testPerClass) : null;
   return {
     train: new TensorDataset({
       name: 'digits training data',
@@ -162,6 +173,17 @@ export function loadDigits(options: LoadDigitsOptions = {}): Digits {
       ids: validation.ids,
       groups: Array.from(validation.labels, String),
     }),
+    test: test
+      ? new TensorDataset({
+          name: 'digits test data',
+          features: test.features,
+          width: DIGIT_PIXELS,
+          labels: test.labels,
+          labelKind: 'class',
+          ids: test.ids,
+          groups: Array.from(test.labels, String),
+        })
+      : null,
     flipped,
     originalLabels,
   };

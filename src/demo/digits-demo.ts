@@ -86,7 +86,7 @@ export const DIGITS_DEMO_FILES = {
   flipped: 'flipped.csv',
 };
 
-const PIXEL_COLUMNS = Array.from({ length: DIGIT_PIXELS }, (_, k) => `pixel_${k}`);
+export const PIXEL_COLUMNS = Array.from({ length: DIGIT_PIXELS }, (_, k) => `pixel_${k}`);
 
 export interface HarmfulExample {
   id: string;
@@ -334,7 +334,7 @@ export async function runDigitsDemo(
  * A digits dataset as CSV: id, label, then the 784 pixels. Each pixel is written as the shortest
  * decimal that reads back as the same float32, so the run trains on exactly the bundled images.
  */
-function digitsCsv(dataset: TensorDataset): string {
+export function digitsCsv(dataset: TensorDataset): string {
   const all = Array.from({ length: dataset.size }, (_, i) => i);
   const pixels = dataset.batch(all, 'float32').input.data;
   // The images use a few hundred distinct intensities; each is formatted once.

@@ -31,6 +31,14 @@ export {
   type MemoryEstimate,
   type RunShape,
 } from './memory.js';
+export {
+  DEFAULT_SUSPECT_SIGNAL,
+  predictions,
+  SUSPECT_SIGNALS,
+  type SuspectSignal,
+  suspectsCsv,
+  suspicionRanks,
+} from './suspects.js';
 export { loadTextTrainingData, type TextTrainingData } from './text-data.js';
 export {
   abortReason,
