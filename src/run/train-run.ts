@@ -584,6 +584,10 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       // Let aborts in: signal handlers run only between turns of the event loop.
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted && !trainer.done) {
+        if (config.momentumCredit)
+          fail(
+            `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; momentum credit keeps the last steps' training passes in memory, which a checkpoint cannot hold, so this run cannot resume: start it again`,
+          );
         if (checkpointStep !== trainer.step) await checkpoint();
         const message = `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;
         setStatus('interrupted', message);

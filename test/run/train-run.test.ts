@@ -199,3 +199,34 @@ test('trainRun: coverage — examples never in a batch have no value, and the CL
     /^coverage: 24 of 72 training examples valued \(33\.3%\); the rest were never in a batch/m,
   );
 });
+
+test('trainRun with momentum credit: credits in the values; refused with checkpoints; an interrupted run is failed, not resumable', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(blobs(96, { seed: 3 })) });
+  const momentum = { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, momentumCredit: true };
+  assert.throws(
+    () => config(dir, join(dir, 'x'), momentum),
+    /momentum credit keeps the last steps.*checkpointEvery: 0/,
+  );
+  const result = await trainRun({
+    config: config(dir, join(dir, 'run'), { ...momentum, checkpointEvery: 0 }),
+  });
+  const run = await loadRun(result.runDir);
+  // What the momentum carried, handed back, is the data part of Σ U(∅) (no weight decay here).
+  const credits = run.values.reduce((sum, v) => sum + v.momentumCredit!, 0);
+  const empty = run.trace.reduce((sum, row) => sum + row.emptyUtility, 0);
+  assert.ok(Math.abs(credits - empty) < 1e-6 * Math.abs(empty), `${credits} vs ${empty}`);
+
+  const controller = new AbortController();
+  await assert.rejects(
+    trainRun({
+      config: config(dir, join(dir, 'stopped'), { ...momentum, checkpointEvery: 0 }),
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.step === 2) controller.abort();
+      },
+    }),
+    /after step 2 of \d+; momentum credit .* cannot resume: start it again/,
+  );
+  const manifest = JSON.parse(readFileSync(join(dir, 'stopped', RUN_FILES.manifest), 'utf8'));
+  assert.equal(manifest.status, 'failed');
+});
