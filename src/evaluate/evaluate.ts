@@ -167,12 +167,12 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   if (!Number.isInteger(snapshots) || snapshots < 1)
     fail(`--tracin-checkpoints must be a positive integer, got ${snapshots}`);
 
-  if (options.config) checkEvaluable(options.config);
-  await prepareOutDir(out, options.force ?? false);
   const curveNames = options.curves ?? REMOVAL_DEFAULT;
   const known = [...IN_RUN.map((s) => s.name), ...BASELINES];
   for (const name of curveNames)
     if (!known.includes(name)) fail(`--curves: no signal "${name}"; the signals are ${known.join(', ')}`);
+  if (options.config) checkEvaluable(options.config);
+  await prepareOutDir(out, options.force ?? false);
   const dataDir = join(out, 'data');
   await mkdir(dataDir, { recursive: true });
   const base = options.config ?? (await digitsConfig(dataDir));
@@ -184,7 +184,11 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const trainSet = clean.train.dataset;
   const table = numericTable(trainSet, clean.classes ?? 2);
   const planted = injectFaults(table, faults, seed);
-  const names = clean.features.map((_, k) => `f${k}`);
+  // The features keep their names unless one would clash with the id, label or group column.
+  const reserved = new Set(['id', 'label', 'group']);
+  const names = clean.features.some((name) => reserved.has(name))
+    ? clean.features.map((_, k) => `f${k}`)
+    : clean.features;
   const files = {
     train: join(dataDir, 'train.csv'),
     validation: join(dataDir, 'validation.csv'),

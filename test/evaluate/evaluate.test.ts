@@ -156,6 +156,7 @@ test('evaluate: bad input is one clear line', async () => {
     assert.match(result.err, /^inrun: error: /);
     assert.match(result.err, pattern);
     assert.doesNotMatch(result.err, /\n {4}at /);
+    assert.ok(!existsSync(join(dir, `out-${args[0]}`)), `${args.join(' ')}: nothing written`);
   }
   const noTest = setUp({ data: { train: 'train.csv', validation: 'val.csv' } });
   const result = await runCli(
