@@ -1,5 +1,5 @@
 // Image folders, read through pngjs and jpeg-js, against files written by independent encoders:
-// PNGs by a minimal encoder here (zlib + CRC-32 from the PNG specification), JPEGs by Pillow
+// PNGs by a minimal encoder (test/helpers/png.ts: zlib + CRC-32 from the PNG specification), JPEGs by Pillow
 // (committed fixtures with the pixels Pillow decodes them to). The fixtures came from Pillow 9.4:
 //   img = Image.new('RGB', (8, 6)); img.putdata([(255*x//7, 255*y//5, 128) …]); img.save('gradient.jpg', quality=90, subsampling=0)
 //   checker.jpg: ((40 if (x//2 + y//2) % 2 else 200), 90, 30x % 256), quality 95
@@ -8,49 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { deflateSync } from 'node:zlib';
 import { readImageFolder } from '../../src/data/readers/images.js';
 import { tempDir } from '../cli/fixtures/train-data.js';
+import { encodePng } from '../helpers/png.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** A PNG of 8-bit samples: colour type 0 (grey, 1 sample), 2 (RGB, 3) or 6 (RGBA, 4). */
-function encodePng(width: number, height: number, colorType: 0 | 2 | 6, samples: number[]): Buffer {
-  const per = { 0: 1, 2: 3, 6: 4 }[colorType];
-  const raw = Buffer.alloc(height * (1 + width * per));
-  for (let y = 0; y < height; y++) {
-    raw[y * (1 + width * per)] = 0; // filter: none
-    for (let x = 0; x < width * per; x++) raw[y * (1 + width * per) + 1 + x] = samples[y * width * per + x];
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8;
-  header[9] = colorType;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 function writeFolder(files: Record<string, Buffer | string>): string {
   const root = tempDir('inrun-images-');

@@ -1,13 +1,14 @@
 // Image folders: one sub-folder per class, the usual image-folder layout (`train/cat/001.png`),
 // read into channels-first pixel rows in [0, 1]. PNG through pngjs and JPEG through jpeg-js, both
 // pure JavaScript, so the same code runs in the browser.
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, extname, join, relative } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { fail } from '../../util/errors.js';
 import { failFileError } from '../../util/fs-errors.js';
-import { displayPath } from './table.js';
+import { displayPath, type Table, type TableRow } from './table.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 
@@ -19,6 +20,12 @@ export interface DecodedImage {
 }
 
 export interface ImageSet {
+  /** Each image's file. */
+  paths: string[];
+  /** sha256 over every image's id and bytes, in order: the folder's fingerprint. */
+  sha256: string;
+  /** Σ of the files' sizes. */
+  bytes: number;
   /** n × channels·height·width pixels in [0, 1], channels-first per image ([C, H, W]). */
   features: Float32Array;
   labels: Int32Array;
@@ -117,6 +124,8 @@ export async function readImageFolder(root: string, options: ReadImagesOptions =
       );
 
   const images: { id: string; label: number; image: DecodedImage; path: string }[] = [];
+  const hash = createHash('sha256');
+  let totalBytes = 0;
   for (const folder of folders) {
     for (const path of await listImages(join(root, folder), root)) {
       let bytes: Uint8Array;
@@ -126,13 +135,17 @@ export async function readImageFolder(root: string, options: ReadImagesOptions =
         return failFileError(error, displayPath(path), 'read the image');
       }
       const image = decodeImage(bytes, displayPath(path));
+      const id = relative(root, path).split('\\').join('/');
+      hash.update(`${id}\0${bytes.length}\0`);
+      hash.update(bytes);
+      totalBytes += bytes.length;
       const first = images[0];
       if (first && (image.width !== first.image.width || image.height !== first.image.height))
         fail(
           `${displayPath(path)}: ${image.width}×${image.height} pixels, but ${displayPath(first.path)} is ${first.image.width}×${first.image.height}; all images must have one size (resize them first)`,
         );
       images.push({
-        id: relative(root, path).split('\\').join('/'),
+        id,
         label: labelOf.get(folder)!,
         image,
         path,
@@ -164,6 +177,9 @@ export async function readImageFolder(root: string, options: ReadImagesOptions =
     }
   });
   return {
+    paths: images.map((x) => x.path),
+    sha256: hash.digest('hex'),
+    bytes: totalBytes,
     features,
     labels: Int32Array.from(images, (x) => x.label),
     classNames,
@@ -178,4 +194,57 @@ function isGrey(rgba: Uint8Array): boolean {
   for (let p = 0; p < rgba.length; p += 4)
     if (rgba[p] !== rgba[p + 1] || rgba[p] !== rgba[p + 2]) return false;
   return true;
+}
+
+/** The pixel columns of an image table: pixel_k over the channels-first [C, H, W] values. */
+export function pixelColumns(count: number): string[] {
+  return Array.from({ length: count }, (_, k) => `pixel_${k}`);
+}
+
+/**
+ * An image folder as a table, so the whole tabular pipeline (labels by name, splits,
+ * standardisation, curation) applies: columns `id` (the image's path in the folder), `label` (its
+ * class folder) and `pixel_0 … pixel_{C·H·W−1}` (channels-first, in [0, 1]); `image` gives the shape.
+ */
+export async function readImageTable(root: string, options: ReadImagesOptions = {}): Promise<Table> {
+  const set = await readImageFolder(root, options);
+  const per = set.channels * set.height * set.width;
+  const columns = ['id', 'label', ...pixelColumns(per)];
+  const rows: TableRow[] = set.ids.map((id, i) => {
+    const cells: Record<string, unknown> = { id, label: set.classNames[set.labels[i]] };
+    for (let k = 0; k < per; k++) cells[columns[k + 2]] = set.features[i * per + k];
+    return { cells, index: i, line: i + 1, source: set.paths[i] };
+  });
+  return {
+    path: root,
+    format: 'images',
+    columns,
+    rows,
+    sha256: set.sha256,
+    bytes: set.bytes,
+    image: { channels: set.channels, height: set.height, width: set.width },
+  };
+}
+
+/**
+ * Writes the images of `rows` (rows of readImageTable(root)) as a new image folder `out` with the
+ * same class folders: hard links where the file system allows, copies otherwise. Built in a
+ * temporary folder and renamed into place, so `out` is complete or absent.
+ */
+export async function writeImageFolderLike(root: string, rows: TableRow[], out: string): Promise<void> {
+  const temporary = `${out}.tmp-${process.pid}`;
+  await rm(temporary, { recursive: true, force: true });
+  try {
+    for (const row of rows) {
+      const id = String(row.cells.id);
+      const target = join(temporary, id);
+      await mkdir(dirname(target), { recursive: true });
+      await link(join(root, id), target).catch(() => copyFile(join(root, id), target));
+    }
+    await rm(out, { recursive: true, force: true });
+    await rename(temporary, out);
+  } catch (error) {
+    await rm(temporary, { recursive: true, force: true }).catch(() => {});
+    failFileError(error, displayPath(out), 'write the image folder');
+  }
 }

@@ -6,6 +6,7 @@ import { fail } from '../../util/errors.js';
 import { errorCode, failFileError } from '../../util/fs-errors.js';
 import { sha256Hex } from '../../util/hash.js';
 import { formatCsv, parseCsv } from './csv.js';
+import { readImageTable, writeImageFolderLike } from './images.js';
 import { formatJsonl, isTableRow, parseJsonl } from './jsonl.js';
 import { formatParquet, parseParquet } from './parquet.js';
 import {
@@ -19,6 +20,7 @@ import {
 } from './table.js';
 
 export { parseCsv } from './csv.js';
+export { readImageFolder, readImageTable, writeImageFolderLike } from './images.js';
 export { parseJsonl } from './jsonl.js';
 export {
   displayPath,
@@ -52,7 +54,7 @@ export {
   type UsedColumn,
 } from './to-dataset.js';
 
-const DATA_FILE_TYPES = '.csv, .jsonl, .ndjson or .parquet';
+const DATA_FILE_TYPES = '.csv, .jsonl, .ndjson or .parquet, or an image folder';
 
 /** Node reads a whole file into one buffer of at most 2 GiB − 1 bytes. */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
@@ -68,6 +70,15 @@ function specialKind(info: Stats): string {
   if (info.isBlockDevice()) return 'a block device';
   if (info.isSocket()) return 'a socket';
   return 'a special file';
+}
+
+/** Whether `path` is a folder (an image folder, for a table); false when it cannot be read at all. */
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -114,6 +125,7 @@ export interface ReadTableOptions {
 /** Reads a CSV, JSONL or Parquet file; every problem is an InrunError naming the file (and line). */
 export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
   const shown = displayPath(path);
+  if (await isFolder(path)) return readImageTable(path);
   const size = await checkRegularFile(path, 'the data file', DATA_FILE_TYPES);
   const format = tableFormat(path);
   if (size > MAX_FILE_BYTES)
@@ -150,6 +162,10 @@ export async function writeRowsLike(
   outPath: string,
 ): Promise<void> {
   const input = await readTable(inputPath);
+  if (input.format === 'images') {
+    await writeImageFolderLike(inputPath, rows as TableRow[], outPath);
+    return;
+  }
   let data: string | Uint8Array;
   switch (input.format) {
     case 'csv':

@@ -4,7 +4,8 @@ import { relative } from 'node:path';
 import { firstInvalidUtf8Offset } from '../../text/utf8.js';
 import { fail } from '../../util/errors.js';
 
-export type TableFormat = 'csv' | 'jsonl' | 'parquet';
+/** `images`: an image folder read as a table (src/data/readers/images.ts): id, label, pixel_k. */
+export type TableFormat = 'csv' | 'jsonl' | 'parquet' | 'images';
 
 export const TABLE_FORMATS: Record<string, TableFormat> = {
   '.csv': 'csv',
@@ -26,6 +27,8 @@ export interface TableRow {
   line: number;
   /** JSONL: the line's original text, so a subset can be written back unchanged. */
   raw?: string;
+  /** Image folders: the image file the row came from (messages name it instead of a line). */
+  source?: string;
 }
 
 export interface Table {
@@ -39,6 +42,8 @@ export interface Table {
   bytes: number;
   /** Parquet only: the file's schema elements, reused when writing a subset back. */
   parquetSchema?: unknown[];
+  /** Image folders only: the images' shape (pixel_k columns hold [channels, height, width]). */
+  image?: { channels: 1 | 3; height: number; width: number };
 }
 
 /** The longest line (CSV record line or JSONL line) a reader accepts, in bytes. */
@@ -54,6 +59,7 @@ export function displayPath(path: string): string {
 export function location(table: Pick<Table, 'path' | 'format'>, row: TableRow, column?: string): string {
   const unit = table.format === 'parquet' ? 'row' : 'line';
   const col = column === undefined ? '' : `, column ${JSON.stringify(column)}`;
+  if (row.source !== undefined) return `${displayPath(row.source)}${col}`;
   return `${displayPath(table.path)}: ${unit} ${row.line}${col}`;
 }
 

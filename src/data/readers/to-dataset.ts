@@ -454,6 +454,8 @@ export function readLabels(
  * rows), or the row's 0-based position in the file when there is no id column.
  */
 export function tableIds(table: Table, rows: TableRow[], idColumn: string | undefined): string[] {
+  // An image's id is its path in the folder, which survives reordering (a row number would not).
+  if (idColumn === undefined && table.format === 'images') return rows.map((row) => String(row.cells.id));
   if (idColumn === undefined) return rows.map((row) => String(row.index));
   const firstLine = new Map<string, TableRow>();
   return rows.map((row) => {

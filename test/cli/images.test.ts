@@ -1,0 +1,94 @@
+// `inrun train`, `report` and `curate` on image folders (one sub-folder per class).
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadRun } from '../../src/io/run-dir.js';
+import { Rng } from '../../src/util/rng.js';
+import { encodePng } from '../helpers/png.js';
+import { runCli, tempDir } from './fixtures/train-data.js';
+
+/** 6×6 grey images: bright squares (class "square") and bright rings ("ring"), with noise. */
+function writeImages(root: string, perClass: number, seed: number): void {
+  const rng = new Rng(seed);
+  for (const cls of ['ring', 'square']) {
+    mkdirSync(join(root, cls), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const pixels: number[] = [];
+      for (let y = 0; y < 6; y++)
+        for (let x = 0; x < 6; x++) {
+          const edge = x === 0 || y === 0 || x === 5 || y === 5;
+          const on = cls === 'square' ? !edge : (x === 1 || x === 4 || y === 1 || y === 4) && !edge;
+          pixels.push(Math.max(0, Math.min(255, (on ? 200 : 30) + rng.int(41) - 20)));
+        }
+      writeFileSync(join(root, cls, `${String(i).padStart(3, '0')}.png`), encodePng(6, 6, 0, pixels));
+    }
+  }
+}
+
+test('image folders: train (ids are paths, labels the class folders), report with images, curate writes an image folder', async () => {
+  const dir = tempDir('inrun-image-run-');
+  writeImages(join(dir, 'train'), 20, 1);
+  writeImages(join(dir, 'val'), 6, 2);
+  const out = join(dir, 'run');
+  const train = await runCli(
+    'train',
+    '--train',
+    join(dir, 'train'),
+    '--validation',
+    join(dir, 'val'),
+    '--model',
+    'mlp',
+    '--hidden',
+    '8',
+    '--epochs',
+    '3',
+    '--batch-size',
+    '8',
+    '--lr',
+    '0.1',
+    '--out',
+    out,
+    '--quiet',
+  );
+  assert.equal(train.code, 0, train.err);
+  const run = await loadRun(out);
+  assert.equal(run.values.length, 40);
+  assert.ok(run.values.every((v) => /^(ring|square)\/0\d\d\.png$/.test(String(v.id))));
+  assert.deepEqual(run.manifest.data.classNames, ['ring', 'square']);
+  assert.equal(run.manifest.data.features.length, 36);
+  assert.equal(run.manifest.data.train.format, 'images');
+
+  const report = await runCli('report', out, '--image', '6x6');
+  assert.equal(report.code, 0, report.err);
+
+  const curate = await runCli('curate', out, '--percentile', '10');
+  assert.equal(curate.code, 0, curate.err);
+  const curated = join(out, 'curation', 'train.curated');
+  const files = ['ring', 'square'].flatMap((cls) => readdirSync(join(curated, cls)).map((f) => join(cls, f)));
+  assert.equal(files.length, 36);
+  // Hard links to the original images (same inode) where the file system allows.
+  for (const file of files)
+    assert.equal(statSync(join(curated, file)).ino, statSync(join(dir, 'train', file)).ino);
+});
+
+test('image folders: an image of another size is one clear error naming it; nothing is written', async () => {
+  const dir = tempDir('inrun-image-bad-');
+  writeImages(join(dir, 'train'), 4, 1);
+  writeFileSync(join(dir, 'train', 'ring', 'odd.png'), encodePng(5, 6, 0, new Array(30).fill(9)));
+  const result = await runCli(
+    'train',
+    '--train',
+    join(dir, 'train'),
+    '--validation-split',
+    '0.25',
+    '--out',
+    join(dir, 'run'),
+  );
+  assert.equal(result.code, 1);
+  assert.match(
+    result.err,
+    /^inrun: error: .*train\/ring\/odd\.png: 5×6 pixels, but .*000\.png is 6×6; all images must have one size/,
+  );
+  assert.ok(!existsSync(join(dir, 'run')));
+});
