@@ -62,6 +62,16 @@ export interface PassContext {
   kernels: Kernels;
   dtype: DType;
   params: FloatArray;
+  /**
+   * True only in a training forward pass (the trainer's pass over its batch): layers with
+   * train-time randomness (Dropout) apply it. Absent or false — validation passes, the passes
+   * behind Hessian-vector products, evaluation and prediction — they act as at evaluation time.
+   * Such a layer keeps what it drew on its tape, so the pass's backward, ghost products and
+   * R-operator (whose contexts do not carry this flag) reuse it. No other layer reads it.
+   */
+  training?: boolean;
+  /** The training step of a training pass: keys its randomness (same seed and step, same masks). */
+  step?: number;
 }
 
 /** Half-open range of examples [start, end) within a batch. */

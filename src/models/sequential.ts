@@ -181,9 +181,18 @@ export class Sequential {
     }
   }
 
-  /** Forward pass; keeps what backward, the ghost routes and the R-operator need. */
-  forward(input: Activation, targets: Targets, params: FloatArray = this.params): Pass {
-    const ctx = this.context(params);
+  /**
+   * Forward pass; keeps what backward, the ghost routes and the R-operator need. `mode.training`
+   * turns on train-time randomness (Dropout), keyed by `mode.step`; off by default, so
+   * validation, HVP and evaluation passes run without it (see PassContext.training).
+   */
+  forward(
+    input: Activation,
+    targets: Targets,
+    params: FloatArray = this.params,
+    mode: { training?: boolean; step?: number } = {},
+  ): Pass {
+    const ctx: PassContext = { ...this.context(params), training: mode.training === true, step: mode.step };
     const tapes: LayerTape[] = [];
     const output = chainForward(this.layers, ctx, input, tapes);
     const lossTape = { output, targets } as LossTape;
