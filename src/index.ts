@@ -52,10 +52,26 @@ export {
 export { getKernels } from './kernels/index.js';
 export type { DType, FloatArray, KernelKind, Kernels } from './kernels/types.js';
 export { CausalSelfAttention } from './layers/attention.js';
+export {
+  Conv2d,
+  type Conv2dOptions,
+  type ImageShape,
+  type Size2,
+} from './layers/conv2d.js';
+export { Dropout, type DropoutOptions } from './layers/dropout.js';
 export { GELU, ReLU, Sigmoid, Tanh } from './layers/elementwise.js';
 export { PositionalEmbedding, TokenEmbedding } from './layers/embedding.js';
+export { BatchNorm2d, GroupNorm, type GroupNormOptions } from './layers/group-norm.js';
 export { LayerNorm, RMSNorm } from './layers/layer-norm.js';
 export { Linear } from './layers/linear.js';
+export {
+  AvgPool2d,
+  type AvgPool2dOptions,
+  Flatten,
+  GlobalAvgPool2d,
+  MaxPool2d,
+  type Pool2dOptions,
+} from './layers/pooling.js';
 export { Residual } from './layers/residual.js';
 export type { Activation, Layer, LayerTape, ParamSlot, ParamSpec, PassContext } from './layers/types.js';
 export { named } from './layers/types.js';
@@ -72,6 +88,7 @@ export {
   type MlpOptions,
   mlp,
 } from './models/builders.js';
+export { type CnnKind, type CnnOptions, cnn, ResidualProjection } from './models/cnn.js';
 export { type GptConfig, gpt } from './models/gpt.js';
 export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
 export { Adam, type AdamOptions, type AdamVariant, adam, adamw } from './optim/adam.js';
@@ -109,6 +126,13 @@ export {
   type TokenizerName,
 } from './text/tokenizer.js';
 export { type CompactVocabulary, compactVocabulary } from './text/vocabulary.js';
-export { type StepReport, Trainer, type TrainerOptions, train } from './train/trainer.js';
+export {
+  type StepPlanSummary,
+  type StepReport,
+  summarizePlan,
+  Trainer,
+  type TrainerOptions,
+  train,
+} from './train/trainer.js';
 export { DivergenceError, InrunError } from './util/errors.js';
 export { Rng } from './util/rng.js';

@@ -103,6 +103,7 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
   ['--out <dir>', 'out', 'string', 'run directory'],
   ['--checkpoint-every <n>', 'checkpointEvery', 'number', 'checkpoint every n steps (0: on signals only)'],
   ['--record-batch-ids', 'recordBatchIds', 'boolean', "record each step's batch ids in the trace"],
+  ['--step-values', 'stepValues', 'boolean', "write step-values.parquet: each step's per-example values"],
   ['--kernels <kind>', 'kernels', 'string', 'auto, native or portable'],
   ['--init-weights <file>', 'initWeights', 'string', 'initial weights (.safetensors)'],
 ];

@@ -90,6 +90,12 @@ const StateSchema = z.strictObject({
         // JSON has no NaN: a non-finite maximum is stored as null.
         maxAbsEfficiencyResidual: finiteOrNull,
       }),
+      // Runs with stepValues (src/io/step-values.ts); absent in older checkpoints: no step values.
+      stepValuesBytes: count.optional(),
+      stepValuesSha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/)
+        .optional(),
     })
     .nullable(),
 });
@@ -223,6 +229,9 @@ export async function saveCheckpoint(
       csvSha256: traceLog.csvSha256,
       jsonlSha256: traceLog.jsonlSha256,
       stats: { ...traceLog.stats },
+      ...(traceLog.stepValuesBytes !== undefined
+        ? { stepValuesBytes: traceLog.stepValuesBytes, stepValuesSha256: traceLog.stepValuesSha256 }
+        : {}),
     },
   };
   const tensorBytes = encodeSafetensors(tensors, { format: FORMAT });
@@ -361,6 +370,11 @@ export async function loadCheckpoint(
     );
   }
   const state: StateJson = result.data;
+  if (
+    state.traceLog &&
+    (state.traceLog.stepValuesBytes === undefined) !== (state.traceLog.stepValuesSha256 === undefined)
+  )
+    fail(`checkpoint ${where} is corrupt: traceLog has only one of stepValuesBytes and stepValuesSha256`);
   const { tensors } = decodeSafetensors(tensorBytes, tensorPath);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const get = (name: string, shape: number[]): FloatArray => {

@@ -9,6 +9,9 @@
  *   values.csv / .jsonl / .parquet
  *                                one row per training example, in first-seen order: id, group,
  *                                times_seen, first_order, second_order, normalized, stage_0..k-1
+ *   suspects.csv                 classification runs (not gpt): every valued example, most suspicious
+ *                                first: rank, id, label, predicted, confidence, rank_<signal>…
+ *                                (src/run/suspects.ts); absent in regression runs and older runs
  *   per_validation.safetensors   (perValidation: true) tensor "values" [train, validation], rows in
  *                                values order, columns in validation order
  *   trace.csv / trace.jsonl      one row per step: every TraceEntry field, testLoss and
@@ -64,6 +67,8 @@ export const RUN_FILES = {
   vocabulary: 'vocabulary.json',
   documents: 'documents.csv',
   sources: 'sources.csv',
+  /** With `stepValues`: every step's values per example occurrence (src/io/step-values.ts). */
+  stepValues: 'step-values.parquet',
   checkpoint: CHECKPOINT_DIR,
 } as const;
 
@@ -301,8 +306,94 @@ export interface LoadedRun {
   weights: { initial: NamedTensor[]; final: NamedTensor[] };
   /** perValidation runs: [train, validation] row-major, rows in `values` order. */
   perValidation: { values: Float64Array; shape: [number, number]; validationIds: string[] } | null;
+  /**
+   * Classification runs: suspects.csv, most suspicious first; null when the run has none
+   * (regression, text runs, runs from before 0.3.0).
+   */
+  suspects: SuspectsTable | null;
   /** Text (gpt) runs: documents.csv, sources.csv and vocabulary.json; null otherwise. */
   text: { documents: TextValueRow[]; sources: TextValueRow[]; vocabulary: VocabularyFile } | null;
+}
+
+/** One row of suspects.csv (src/run/suspects.ts). */
+export interface SuspectRow {
+  /** 1-based, by the signal the file is ordered by (the area under the margin): the row's position. */
+  rank: number;
+  id: string;
+  /** The given label and the final model's prediction, as written (a class index, or its name). */
+  label: string;
+  predicted: string;
+  /** The final model's probability of `predicted`; null for an empty cell. */
+  confidence: number | null;
+  /** Each signal's rank of the example (1 = most suspicious): signal name → rank; null for an empty cell. */
+  ranks: Record<string, number | null>;
+}
+
+/** suspects.csv read back: the signals of its `rank_<signal>` columns, in file order, and its rows. */
+export interface SuspectsTable {
+  signals: string[];
+  rows: SuspectRow[];
+}
+
+const SUSPECT_COLUMNS = ['rank', 'id', 'label', 'predicted', 'confidence'] as const;
+
+/**
+ * Parses suspects.csv: `rank,id,label,predicted,confidence,rank_<signal>…` (plain CSV, fields quoted
+ * only when needed). Cells stay text except the numbers; every problem names the file and line.
+ */
+export function parseSuspectsCsv(text: string, path: string): SuspectsTable {
+  const shown = displayPath(path);
+  const lines = text.split(/\r\n|\n|\r/).filter((line) => line.trim() !== '');
+  // A run without valued examples writes the header alone (its names need no quotes); parseCsv
+  // wants data rows.
+  const { columns, rows } =
+    lines.length === 1
+      ? { columns: lines[0].split(',').map((c) => c.trim()), rows: [] }
+      : parseCsv(text, path);
+  for (const name of SUSPECT_COLUMNS)
+    if (!columns.includes(name))
+      fail(`${shown}: not a suspects file of inrun: no column "${name}" (columns: ${columns.join(', ')})`);
+  const rankColumns = columns.filter((c) => c.startsWith('rank_'));
+  const number = (cell: unknown, line: number, column: string, integer: boolean): number | null => {
+    const raw = String(cell ?? '').trim();
+    if (raw === '') return null;
+    const x = Number(raw);
+    if (!Number.isFinite(x) || (integer && !Number.isInteger(x)))
+      fail(
+        `${shown}: line ${line}, column "${column}": ${JSON.stringify(raw)} is not ${integer ? 'a whole number' : 'a number'}`,
+      );
+    return x;
+  };
+  return {
+    signals: rankColumns.map((c) => c.slice('rank_'.length)),
+    rows: rows.map(({ cells, line }) => {
+      const rank = number(cells.rank, line, 'rank', true);
+      if (rank === null) fail(`${shown}: line ${line}, column "rank": empty`);
+      return {
+        rank,
+        id: String(cells.id),
+        label: String(cells.label),
+        predicted: String(cells.predicted),
+        confidence: number(cells.confidence, line, 'confidence', false),
+        ranks: Object.fromEntries(
+          rankColumns.map((c) => [c.slice('rank_'.length), number(cells[c], line, c, true)]),
+        ),
+      };
+    }),
+  };
+}
+
+/** Reads `<dir>/suspects.csv`; null when the run has none. */
+export async function readSuspects(dir: string): Promise<SuspectsTable | null> {
+  const path = join(dir, RUN_FILES.suspects);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return null;
+    return failFileError(error, displayPath(path), 'read');
+  }
+  return parseSuspectsCsv(text, path);
 }
 
 function readTextValues(csvText: string, path: string, kind: 'documents' | 'sources'): TextValueRow[] {
@@ -458,5 +549,6 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
       vocabulary: await readJsonFile<VocabularyFile>(join(dir, RUN_FILES.vocabulary)),
     };
   }
-  return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation, text };
+  const suspects = await readSuspects(dir);
+  return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation, suspects, text };
 }

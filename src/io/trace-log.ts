@@ -25,6 +25,13 @@ export interface TracePosition {
   jsonlSha256: string;
   /** Figures of the rows so far, for the run's summary without reading the files back. */
   stats: TraceStats;
+  /**
+   * Runs with `stepValues`: the bytes of .step-values.jsonl (src/io/step-values.ts) that hold the
+   * checkpoint's steps, and their sha256. Absent (checkpoints of runs without step values, and of
+   * inrun before it had them): no step values.
+   */
+  stepValuesBytes?: number;
+  stepValuesSha256?: string;
 }
 
 export interface TraceStats {
@@ -46,8 +53,12 @@ export interface TraceLogOptions {
 /** Bytes held in memory before they are written out (without fsync) between flushes. */
 const SPILL_BYTES = 1 << 20;
 
-/** One of the two files: its descriptor, what has been written, and what waits in memory. */
-class LogFile {
+/**
+ * An append-only log file (each of the two trace files; also .step-values.jsonl, see
+ * src/io/step-values.ts): its descriptor, what has been written, its running sha256, and what
+ * waits in memory.
+ */
+export class LogFile {
   private readonly hash: Hash;
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -60,6 +71,8 @@ class LogFile {
     /** Bytes on disk (written, maybe not yet synced). */
     private written: number,
     hash: Hash,
+    /** What the file holds, for messages ("the trace"). */
+    private readonly what = 'the trace',
   ) {
     this.hash = hash;
   }
@@ -92,7 +105,7 @@ class LogFile {
       while (done < data.length)
         done += writeSync(this.open(), data, done, data.length - done, this.written + done);
     } catch (error) {
-      failFileError(error, this.path, 'write the trace');
+      failFileError(error, this.path, `write ${this.what}`);
     }
     this.hash.update(data);
     this.written += data.length;
@@ -105,7 +118,7 @@ class LogFile {
     try {
       fsyncSync(this.open());
     } catch (error) {
-      failFileError(error, this.path, 'write the trace');
+      failFileError(error, this.path, `write ${this.what}`);
     }
   }
 
@@ -120,18 +133,18 @@ class LogFile {
     try {
       closeSync(fd);
     } catch (error) {
-      failFileError(error, this.path, 'close the trace');
+      failFileError(error, this.path, `close ${this.what}`);
     }
   }
 
   private open(): number {
-    if (this.fd === null) throw new Error(`${this.path}: the trace log is closed`);
+    if (this.fd === null) throw new Error(`${this.path}: ${this.what} log is closed`);
     return this.fd;
   }
 }
 
 /** Closes a descriptor on an error path, where the first error is the one to report. */
-function closeQuietly(fd: number): void {
+export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
   } catch {
@@ -139,15 +152,16 @@ function closeQuietly(fd: number): void {
   }
 }
 
-function openFile(path: string, flags: 'w' | 'r+', position: number | null): number {
+/** Opens a log file: 'w' to start it empty, 'r+' to continue it from a checkpoint's `position` (bytes). */
+export function openFile(path: string, flags: 'w' | 'r+', position: number | null, what = 'trace'): number {
   try {
     return openSync(path, flags);
   } catch (error) {
     if (position !== null && (error as NodeJS.ErrnoException).code === 'ENOENT')
       fail(
-        `${path}: missing; the checkpoint expects ${position} bytes of trace in it, so the run cannot resume`,
+        `${path}: missing; the checkpoint expects ${position} bytes of ${what} in it, so the run cannot resume`,
       );
-    return failFileError(error, path, flags === 'w' ? 'create the trace' : 'open the trace');
+    return failFileError(error, path, flags === 'w' ? `create the ${what}` : `open the ${what}`);
   }
 }
 
@@ -155,21 +169,22 @@ function openFile(path: string, flags: 'w' | 'r+', position: number | null): num
  * Checks that the open file begins with the `bytes` bytes the checkpoint recorded. Returns the
  * hash of those bytes (to continue it), how many lines they hold, and the file's size.
  */
-function checkPrefix(
+export function checkPrefix(
   fd: number,
   path: string,
   bytes: number,
   sha256: string,
+  what = 'trace',
 ): { hash: Hash; lines: number; size: number } {
   let size: number;
   try {
     size = fstatSync(fd).size;
   } catch (error) {
-    return failFileError(error, path, 'read the trace');
+    return failFileError(error, path, `read the ${what}`);
   }
   if (size < bytes)
     fail(
-      `${path}: ${size} bytes, shorter than the ${bytes} bytes the checkpoint recorded; the trace was truncated or replaced, so the run cannot resume`,
+      `${path}: ${size} bytes, shorter than the ${bytes} bytes the checkpoint recorded; the ${what} was truncated or replaced, so the run cannot resume`,
     );
   const hash = createHash('sha256');
   const chunk = Buffer.alloc(Math.min(SPILL_BYTES, Math.max(bytes, 1)));
@@ -184,22 +199,22 @@ function checkPrefix(
       at += got;
     }
   } catch (error) {
-    return failFileError(error, path, 'read the trace');
+    return failFileError(error, path, `read the ${what}`);
   }
   if (hash.copy().digest('hex') !== sha256)
     fail(
-      `${path}: its first ${bytes} bytes are not those the checkpoint recorded (sha256 mismatch); the trace was modified, so the run cannot resume`,
+      `${path}: its first ${bytes} bytes are not those the checkpoint recorded (sha256 mismatch); the ${what} was modified, so the run cannot resume`,
     );
   return { hash, lines, size };
 }
 
 /** Cuts off what was written after the checkpoint. */
-function cutTo(fd: number, path: string, size: number, bytes: number): void {
+export function cutTo(fd: number, path: string, size: number, bytes: number, what = 'trace'): void {
   try {
     if (size > bytes) ftruncateSync(fd, bytes);
     fsyncSync(fd);
   } catch (error) {
-    failFileError(error, path, 'cut the trace back to the checkpoint');
+    failFileError(error, path, `cut the ${what} back to the checkpoint`);
   }
 }
 

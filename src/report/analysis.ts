@@ -413,3 +413,107 @@ export function downsampleCurve(curve: number[], maxPoints = 600): { step: numbe
   if (curve.length > 0 && step.at(-1) !== curve.length - 1) step.push(curve.length - 1);
   return { step, loss: step.map((k) => curve[k]) };
 }
+
+/** 1-based ranks of `xs` in ascending order, tied values sharing the mean of their ranks. */
+export function averageRanks(xs: number[]): number[] {
+  const order = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
+  const ranks = new Array<number>(xs.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start + 1;
+    while (end < order.length && xs[order[end]] === xs[order[start]]) end++;
+    const mean = (start + 1 + end) / 2;
+    for (let k = start; k < end; k++) ranks[order[k]] = mean;
+    start = end;
+  }
+  return ranks;
+}
+
+/**
+ * Spearman's rank correlation of paired samples: the Pearson correlation of their ranks, ties
+ * sharing their mean rank. NaN for fewer than 2 pairs or a constant sample.
+ */
+export function spearman(xs: number[], ys: number[]): number {
+  return pearson(averageRanks(xs), averageRanks(ys));
+}
+
+/** The per-example signals the report compares with the values, as ReportValue fields. */
+export const REPORT_SIGNALS: readonly {
+  key: 'aum' | 'selfInfluence' | 'meanLoss' | 'forgettingEvents' | 'timesCorrect' | 'classValue';
+  /** The values-file column. */
+  column: string;
+  label: string;
+  /** What a higher number means for the example. */
+  higher: string;
+}[] = [
+  {
+    key: 'aum',
+    column: 'aum',
+    label: 'area under the margin',
+    higher: 'classified as its label with a wider margin',
+  },
+  {
+    key: 'selfInfluence',
+    column: 'self_influence',
+    label: 'self-influence',
+    higher: 'its own steps lowered its own loss more (hard to fit)',
+  },
+  { key: 'meanLoss', column: 'mean_loss', label: 'mean loss', higher: 'fitted worse while it trained' },
+  {
+    key: 'forgettingEvents',
+    column: 'forgetting_events',
+    label: 'forgetting events',
+    higher: 'forgotten more often after being learnt',
+  },
+  {
+    key: 'timesCorrect',
+    column: 'times_correct',
+    label: 'times correct',
+    higher: 'classified correctly more often',
+  },
+  {
+    key: 'classValue',
+    column: 'class_value',
+    label: 'class value',
+    higher: 'helped the validation examples of its own label more',
+  },
+];
+
+export interface SignalCorrelation {
+  /** The values-file column (aum, self_influence, …). */
+  signal: string;
+  label: string;
+  higher: string;
+  /** Spearman's ρ between the main value and the signal over `examples` examples. */
+  spearman: number;
+  /** Examples with both a finite main value and the signal. */
+  examples: number;
+}
+
+/**
+ * Spearman's ρ between the main value and each signal the run measured (for at least one
+ * example), over the examples that have both; empty for runs without signals.
+ */
+export function signalCorrelations(values: ReportValue[], order: 1 | 2): SignalCorrelation[] {
+  const out: SignalCorrelation[] = [];
+  for (const s of REPORT_SIGNALS) {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (const v of values) {
+      const x = mainValue(v, order);
+      const y = v[s.key];
+      if (Number.isFinite(x) && typeof y === 'number' && Number.isFinite(y)) {
+        xs.push(x);
+        ys.push(y);
+      }
+    }
+    if (xs.length === 0) continue;
+    out.push({
+      signal: s.column,
+      label: s.label,
+      higher: s.higher,
+      spearman: spearman(xs, ys),
+      examples: xs.length,
+    });
+  }
+  return out;
+}

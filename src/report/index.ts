@@ -1,15 +1,26 @@
 // The HTML report of a run's data values (see render.ts).
 export {
+  averageRanks,
   groupSummaries,
   histogram,
   mainValue,
+  REPORT_SIGNALS,
   removalCurve,
+  type SignalCorrelation,
+  signalCorrelations,
+  spearman,
   stepsToReach,
   traceStats,
   validationLossCurve,
 } from './analysis.js';
 export { escapeHtml, jsonForScript } from './escape.js';
-export { attachContent, type ReportOptions, reportInputFromRun, reportInputFromTrainer } from './inputs.js';
+export {
+  attachContent,
+  type ReportOptions,
+  reportInputFromRun,
+  reportInputFromTrainer,
+  topSuspects,
+} from './inputs.js';
 export { grayscalePng, grayscalePngDataUrl } from './png.js';
 export { renderReport } from './render.js';
 export type {
@@ -17,6 +28,8 @@ export type {
   CurationRun,
   ReportContent,
   ReportInput,
+  ReportSuspect,
+  ReportSuspects,
   ReportTraceRow,
   ReportValue,
 } from './types.js';

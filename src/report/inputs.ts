@@ -1,10 +1,10 @@
 // Report inputs from a trainer (library use) and from a run directory (`inrun report`).
 import type { ExampleId } from '../data/dataset.js';
-import type { LoadedRun, RunWarning } from '../io/run-dir.js';
+import type { LoadedRun, RunWarning, SuspectsTable } from '../io/run-dir.js';
 import type { LedgerEntry } from '../shapley/ledger.js';
 import type { Trainer } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
-import type { CurationComparison, ReportContent, ReportInput, ReportValue } from './types.js';
+import type { CurationComparison, ReportContent, ReportInput, ReportSuspects, ReportValue } from './types.js';
 
 export interface ReportOptions {
   title?: string;
@@ -17,6 +17,13 @@ export interface ReportOptions {
   notes?: string[];
   /** Warnings about the run (default: from a run directory, its manifest's). */
   warnings?: RunWarning[];
+  /** suspects.csv read back (default: from a run directory, its own; null: no suspects section). */
+  suspects?: SuspectsTable | null;
+}
+
+/** A ledger number as a report signal: NaN (not measured) as null. */
+function measured(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
 }
 
 function fromLedgerEntry(e: LedgerEntry, order: 1 | 2): ReportValue {
@@ -28,7 +35,32 @@ function fromLedgerEntry(e: LedgerEntry, order: 1 | 2): ReportValue {
     secondOrder: order === 2 && Number.isFinite(e.secondOrder) ? e.secondOrder : null,
     stages: e.stages.slice(),
     normalized: e.normalized,
+    selfInfluence: measured(e.selfInfluence),
+    meanLoss: measured(e.lossSum / e.timesSeen),
+    aum: measured(e.marginSum / e.timesSeen),
+    forgettingEvents: measured(e.forgettingEvents),
+    timesCorrect: measured(e.timesCorrect),
+    classValue: measured(e.classValue),
+    standardError: measured(Math.sqrt(e.valueVariance)),
+    momentumCredit: measured(e.momentumCredit),
   };
+}
+
+/**
+ * The first `count` rows of suspects.csv, each with its content (the same content the value lists
+ * show); null without a suspects file.
+ */
+export function topSuspects(
+  table: SuspectsTable | null | undefined,
+  count: number,
+  content?: (id: ExampleId) => ReportContent | undefined,
+): ReportSuspects | null {
+  if (!table) return null;
+  const rows = table.rows.slice(0, count).map((row) => {
+    const c = content?.(row.id);
+    return c ? { ...row, content: c } : { ...row };
+  });
+  return { signals: table.signals.slice(), rows, total: table.rows.length };
 }
 
 /**
@@ -70,6 +102,7 @@ export function reportInputFromTrainer(trainer: Trainer, options: ReportOptions 
     topCount,
     notes: options.notes,
     warnings: options.warnings ?? [],
+    suspects: topSuspects(options.suspects, topCount, options.content),
   };
 }
 
@@ -84,6 +117,14 @@ export function reportInputFromRun(run: LoadedRun, options: ReportOptions = {}):
     secondOrder: v.secondOrder,
     stages: v.stages,
     normalized: v.normalized,
+    selfInfluence: v.selfInfluence ?? null,
+    meanLoss: v.meanLoss ?? null,
+    aum: v.aum ?? null,
+    forgettingEvents: v.forgettingEvents ?? null,
+    timesCorrect: v.timesCorrect ?? null,
+    classValue: v.classValue ?? null,
+    standardError: v.standardError ?? null,
+    momentumCredit: v.momentumCredit ?? null,
   }));
   const topCount = options.topCount ?? 12;
   if (options.content) attachContent(values, order, topCount, options.content);
@@ -99,5 +140,10 @@ export function reportInputFromRun(run: LoadedRun, options: ReportOptions = {}):
     topCount,
     notes: options.notes,
     warnings: options.warnings ?? run.manifest.warnings ?? [],
+    suspects: topSuspects(
+      options.suspects !== undefined ? options.suspects : (run.suspects ?? null),
+      topCount,
+      options.content,
+    ),
   };
 }

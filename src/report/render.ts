@@ -12,6 +12,8 @@ import {
   histogram,
   mainValue,
   removalCurve,
+  type SignalCorrelation,
+  signalCorrelations,
   testSeries,
   traceSeries,
   traceStats,
@@ -19,7 +21,14 @@ import {
 import { CLIENT_SCRIPT } from './client.js';
 import { escapeHtml, formatNumber, inlineScript, jsonForScript } from './escape.js';
 import { grayscalePngDataUrl } from './png.js';
-import type { CurationComparison, CurationRun, ReportContent, ReportInput, ReportValue } from './types.js';
+import type {
+  CurationComparison,
+  CurationRun,
+  ReportContent,
+  ReportInput,
+  ReportSuspects,
+  ReportValue,
+} from './types.js';
 
 /** Longest text snippet shown for an example, in characters. */
 const SNIPPET_CHARS = 240;
@@ -84,6 +93,9 @@ td.content { max-width: 420px; }
 .snippet { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; white-space: pre-wrap;
   overflow-wrap: anywhere; color: #333; }
 img.px { image-rendering: pixelated; image-rendering: crisp-edges; border: 1px solid var(--line); display: block; }
+.se { color: var(--muted); font-size: 12px; }
+td.top { font-weight: 700; }
+th.span { text-align: center; font-weight: 500; color: var(--muted); }
 .neg { color: var(--bad); }
 .pos { color: var(--good); }
 .table-wrap { overflow-x: auto; }
@@ -145,16 +157,53 @@ function idCell(id: string | number): string {
   return `<td class="id" title="${escapeHtml(id)}">${escapeHtml(chars.slice(0, ID_CHARS).join(''))}…</td>`;
 }
 
-function examplesTable(rows: ReportValue[], order: 1 | 2, hasContent: boolean): string {
+/** The optional columns of the value lists: each shown when the run has it for some example. */
+interface ListColumns {
+  /** value ± standard error (runs with validationBatch). */
+  standardError: boolean;
+  /** first order + momentum credit (runs with momentum credit). */
+  momentum: boolean;
+  aum: boolean;
+  selfInfluence: boolean;
+}
+
+const measured = (x: number | null | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
+
+function listColumns(values: ReportValue[]): ListColumns {
+  return {
+    standardError: values.some((v) => measured(v.standardError)),
+    momentum: values.some((v) => measured(v.momentumCredit)),
+    aum: values.some((v) => measured(v.aum)),
+    selfInfluence: values.some((v) => measured(v.selfInfluence)),
+  };
+}
+
+const AUM_TITLE =
+  'Area under the margin: the mean margin of the given label over the example’s batches (negative: mostly classified as another class)';
+const SELF_INFLUENCE_TITLE =
+  'How much the example’s own share of each step lowered its own loss, summed over its batches (high: hard to fit)';
+
+function valueCell(v: ReportValue, order: 1 | 2, columns: ListColumns): string {
+  const se = columns.standardError && measured(v.standardError) ? v.standardError : null;
+  const plusMinus = se === null ? '' : ` <span class="se">± ${escapeHtml(formatNumber(se))}</span>`;
+  return `<td class="num">${num(mainValue(v, order), true)}${plusMinus}</td>`;
+}
+
+function examplesTable(rows: ReportValue[], order: 1 | 2, hasContent: boolean, columns: ListColumns): string {
   if (rows.length === 0) return '<p class="note">No examples.</p>';
   const head = [
     '<th class="num">#</th>',
     '<th>id</th>',
     '<th>group</th>',
-    '<th class="num">value</th>',
+    `<th class="num">value${columns.standardError ? ' ± standard error' : ''}</th>`,
     order === 2 ? '<th class="num">first order</th>' : '',
+    columns.momentum ? '<th class="num">first order + momentum credit</th>' : '',
     '<th class="num">normalized</th>',
     '<th class="num">seen</th>',
+    columns.aum ? `<th class="num" title="${escapeHtml(AUM_TITLE)}">AUM</th>` : '',
+    columns.selfInfluence
+      ? `<th class="num" title="${escapeHtml(SELF_INFLUENCE_TITLE)}">self-influence</th>`
+      : '',
     hasContent ? '<th>content</th>' : '',
   ].join('');
   const body = rows
@@ -164,16 +213,123 @@ function examplesTable(rows: ReportValue[], order: 1 | 2, hasContent: boolean): 
         `<td class="num">${k + 1}</td>`,
         idCell(v.id),
         `<td>${v.group === null ? '' : escapeHtml(v.group)}</td>`,
-        `<td class="num">${num(mainValue(v, order), true)}</td>`,
+        valueCell(v, order, columns),
         order === 2 ? `<td class="num">${num(v.firstOrder, true)}</td>` : '',
+        columns.momentum
+          ? `<td class="num">${measured(v.momentumCredit) ? num(v.firstOrder + v.momentumCredit, true) : '–'}</td>`
+          : '',
         `<td class="num">${num(v.normalized)}</td>`,
         `<td class="num">${v.timesSeen}</td>`,
+        columns.aum ? `<td class="num">${num(v.aum)}</td>` : '',
+        columns.selfInfluence ? `<td class="num">${num(v.selfInfluence)}</td>` : '',
         hasContent ? `<td class="content">${renderContent(v.content)}</td>` : '',
         '</tr>',
       ].join(''),
     )
     .join('\n');
   return `<div class="table-wrap"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+}
+
+/** What the optional columns of the value lists mean, for the runs that have them. */
+function listColumnsNote(columns: ListColumns): string {
+  const parts: string[] = [];
+  if (columns.standardError)
+    parts.push(
+      'Value ± its standard error: each step valued the batch against a random sample of the validation set (<code>validationBatch</code>).',
+    );
+  if (columns.momentum)
+    parts.push(
+      'First order + momentum credit: the first-order value plus what the momentum buffer carried from the example into later steps.',
+    );
+  if (columns.aum) parts.push('AUM: area under the margin (negative: mostly classified as another class).');
+  if (columns.selfInfluence) parts.push('Self-influence: high for examples the model finds hard to fit.');
+  return parts.length > 0 ? `<p class="note">${parts.join(' ')}</p>` : '';
+}
+
+/** Column headings of suspects.csv's signals (others show their name). */
+const SUSPECT_SIGNAL_LABELS: Record<string, string> = {
+  aum: 'AUM',
+  mean_loss: 'mean loss',
+  self_influence: 'self-influence',
+  value: 'value',
+  normalized: 'normalized',
+  forgetting_events: 'forgetting',
+};
+
+/** The top rows of suspects.csv: content, label, prediction and every signal's rank. */
+function suspectsSection(suspects: ReportSuspects): string {
+  const { rows, signals } = suspects;
+  const shown = rows.length;
+  const hasContent = rows.some((r) => r.content !== undefined);
+  // The signal whose rank is the row's rank: what the file is ordered by.
+  const orderedBy = signals.find((s) => rows.every((r) => r.ranks[s] === r.rank));
+  const order =
+    orderedBy === undefined || orderedBy === 'aum'
+      ? 'Lowest area under the margin first: examples the model kept classifying against their given label while it trained, the mark of a wrong or ambiguous label.'
+      : `Ordered by ${escapeHtml(SUSPECT_SIGNAL_LABELS[orderedBy] ?? orderedBy)}, most suspicious first.`;
+  const head = [
+    '<th class="num" rowspan="2">#</th>',
+    '<th rowspan="2">id</th>',
+    '<th rowspan="2">label</th>',
+    '<th rowspan="2">predicted</th>',
+    '<th class="num" rowspan="2">confidence</th>',
+    signals.length > 0
+      ? `<th class="span" colspan="${signals.length}">rank by each signal (1 = most suspicious)</th>`
+      : '',
+    hasContent ? '<th rowspan="2">content</th>' : '',
+  ].join('');
+  const signalHead = signals
+    .map((s) => `<th class="num">${escapeHtml(SUSPECT_SIGNAL_LABELS[s] ?? s.replaceAll('_', ' '))}</th>`)
+    .join('');
+  const body = rows
+    .map((r) =>
+      [
+        '<tr>',
+        `<td class="num">${r.rank}</td>`,
+        idCell(r.id),
+        `<td class="label">${escapeHtml(r.label)}</td>`,
+        `<td class="predicted">${r.predicted === r.label ? escapeHtml(r.predicted) : `<span class="neg">${escapeHtml(r.predicted)}</span>`}</td>`,
+        `<td class="num">${percent(r.confidence)}</td>`,
+        ...signals.map((s) => {
+          const rank = r.ranks[s];
+          if (rank === null || rank === undefined) return '<td class="num">–</td>';
+          return `<td class="num${rank <= shown ? ' top' : ''}">${rank}</td>`;
+        }),
+        hasContent ? `<td class="content">${renderContent(r.content)}</td>` : '',
+        '</tr>',
+      ].join(''),
+    )
+    .join('\n');
+  return `<section id="suspects">
+<h2>Suspects: the examples to review first</h2>
+<p class="note">The ${shown} most suspicious of the ${suspects.total} examples in <code>suspects.csv</code>. ${order}
+<code>inrun evaluate</code> measures which signal finds bad data best on your data. Each signal’s rank shows whether the
+signals agree: bold ranks are in that signal’s top ${shown} too; a predicted label in red differs from the given one.</p>
+${
+  shown === 0
+    ? '<p class="note">No examples.</p>'
+    : `<div class="table-wrap"><table><thead><tr>${head}</tr>${signals.length > 0 ? `<tr>${signalHead}</tr>` : ''}</thead><tbody>\n${body}\n</tbody></table></div>`
+}
+</section>`;
+}
+
+/** Spearman's ρ between the value and each signal, over the examples. */
+function signalsSection(correlations: SignalCorrelation[], valueName: string): string {
+  const rows = correlations
+    .map(
+      (c) =>
+        `<tr><td>${escapeHtml(c.label)}</td><td class="num">${num(c.spearman, true)}</td><td class="num">${c.examples}</td><td>${escapeHtml(c.higher)}</td></tr>`,
+    )
+    .join('\n');
+  return `<section id="signals">
+<h2>Values and the other signals</h2>
+<p class="note">Spearman rank correlation across the training examples between the ${escapeHtml(valueName)} and each
+per-example signal the run measured. A signal that agrees with the values about which examples hurt correlates positively
+when a higher number marks a better example (area under the margin, times correct, class value) and negatively otherwise
+(self-influence, mean loss, forgetting events); near 0, the two find different examples.</p>
+<div class="table-wrap"><table><thead><tr><th>signal</th><th class="num">Spearman ρ with the value</th><th class="num">examples</th><th>higher means</th></tr></thead>
+<tbody>\n${rows}\n</tbody></table></div>
+</section>`;
 }
 
 function stageLabel(s: number, stageStarts: number[], totalSteps: number): string {
@@ -363,6 +519,9 @@ export function renderReport(input: ReportInput): string {
     .reverse()
     .map((e) => e.v);
   const hasContent = values.some((v) => v.content !== undefined);
+  const columns = listColumns(values);
+  const correlations = signalCorrelations(values, order);
+  const suspects = input.suspects ?? null;
   const negatives = main.filter((x) => x < 0).length;
   const total = main.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
 
@@ -410,12 +569,23 @@ export function renderReport(input: ReportInput): string {
     scatter,
     stats,
     curation: curation.data,
+    correlations: correlations.map((c) => ({ signal: c.signal, spearman: c.spearman, examples: c.examples })),
   };
 
   const notes = (input.notes ?? []).filter((n) => n.trim() !== '');
   const warnings = input.warnings ?? [];
-  const sections: [string, string][] =
-    warnings.length > 0 ? [['warnings', 'Warnings'], ...SECTIONS] : SECTIONS;
+  const sections: [string, string][] = [
+    ...(warnings.length > 0 ? [['warnings', 'Warnings'] as [string, string]] : []),
+    ...SECTIONS.flatMap(([id, label]): [string, string][] =>
+      id !== 'examples'
+        ? [[id, label]]
+        : [
+            [id, label],
+            ...(suspects ? [['suspects', 'Suspects'] as [string, string]] : []),
+            ...(correlations.length > 0 ? [['signals', 'Signals'] as [string, string]] : []),
+          ],
+    ),
+  ];
   const valueName = order === 2 ? 'second-order value' : 'first-order value';
   const groupRows = groups
     .slice(0, MAX_GROUP_ROWS)
@@ -494,11 +664,14 @@ ${chart('histogram', 'histogram of values')}
 
 <section id="examples">
 <h2>Most harmful and most helpful examples</h2>
+${listColumnsNote(columns)}
 <h3 class="neg">Most harmful (lowest value)</h3>
-${examplesTable(harmful, order, hasContent)}
+${examplesTable(harmful, order, hasContent, columns)}
 <h3 class="pos">Most helpful (highest value)</h3>
-${examplesTable(helpful, order, hasContent)}
+${examplesTable(helpful, order, hasContent, columns)}
 </section>
+${suspects ? suspectsSection(suspects) : ''}
+${correlations.length > 0 ? signalsSection(correlations, valueName) : ''}
 
 <section id="groups">
 <h2>Value per group</h2>

@@ -1,4 +1,4 @@
-import type { RunWarning } from '../io/run-dir.js';
+import type { RunWarning, SuspectRow } from '../io/run-dir.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 
 /** What an example holds, shown next to its value in the top and bottom lists. */
@@ -25,8 +25,37 @@ export interface ReportValue {
   /** The main value split by training stage. */
   stages: number[];
   normalized: number;
+  /**
+   * The per-example signals of the values file (src/io/values-csv.ts SIGNAL_COLUMNS); null or
+   * absent where not measured (regression has no margin, runs from before 0.3.0 have none).
+   */
+  selfInfluence?: number | null;
+  meanLoss?: number | null;
+  /** Area under the margin: the mean margin of the given label over the example's occurrences. */
+  aum?: number | null;
+  forgettingEvents?: number | null;
+  timesCorrect?: number | null;
+  classValue?: number | null;
+  /** Runs with valuation.validationBatch: the standard error of the main value. */
+  standardError?: number | null;
+  /** Runs with momentum credit: the value with its credit is firstOrder + momentumCredit. */
+  momentumCredit?: number | null;
   /** Shown only for the examples listed in the report (the most harmful and most helpful). */
   content?: ReportContent;
+}
+
+/** A row of suspects.csv as the report lists it, with the example's content. */
+export interface ReportSuspect extends SuspectRow {
+  content?: ReportContent;
+}
+
+/** The top of suspects.csv: the rows listed (most suspicious first) out of `total`. */
+export interface ReportSuspects {
+  /** The signals of the rank columns, in the file's order. */
+  signals: string[];
+  rows: ReportSuspect[];
+  /** Rows in suspects.csv (valued examples). */
+  total: number;
 }
 
 /**
@@ -151,4 +180,6 @@ export interface ReportInput {
   notes?: string[];
   /** Warnings about the run's values (manifest.json `warnings`), shown first in a box of their own. */
   warnings?: RunWarning[];
+  /** Classification runs: the most suspicious examples of suspects.csv; null or absent: no section. */
+  suspects?: ReportSuspects | null;
 }

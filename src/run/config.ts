@@ -104,6 +104,7 @@ export const TrainConfigSchema = z
     out: path.default('runs/train'),
     checkpointEvery: z.int().min(0).default(100),
     recordBatchIds: z.boolean().default(false),
+    stepValues: z.boolean().default(false),
     testEvery: posInt.optional(),
     kernels: z.enum(['auto', 'native', 'portable']).default('auto'),
     initWeights: path.optional(),
@@ -412,6 +413,12 @@ export const FIELDS: FieldDoc[] = [
     type: 'boolean',
     default: 'false',
     help: "record each step's batch ids in the trace",
+  },
+  {
+    path: 'stepValues',
+    type: 'boolean',
+    default: 'false',
+    help: "also write step-values.parquet: every step's value of each example in its batch, with the step's lr, K scale, clip factor, ‖c‖ and mean Adam diagonal",
   },
   {
     path: 'testEvery',

@@ -7,6 +7,7 @@ import { displayPath } from '../data/readers/table.js';
 import { isAtomicTempName } from '../io/atomic.js';
 import { CHECKPOINT_DIR, isCheckpointTempName } from '../io/checkpoint.js';
 import { RUN_FILES, readManifest } from '../io/run-dir.js';
+import { STEP_VALUES_SIDE_FILE } from '../io/step-values.js';
 import { CURATION_DIR, REPORT_FILE } from '../report/write.js';
 import { fail, InrunError } from '../util/errors.js';
 import { errorCode, failFileError, fileErrorCause } from '../util/fs-errors.js';
@@ -142,6 +143,8 @@ async function checkReplaceable(dir: string, entries: string[], inputs: string[]
     ...(manifest.files ?? FORMAT_1_FILES),
     RUN_FILES.manifest,
     CHECKPOINT_DIR,
+    // Listed while the run goes; a completed run removes it after its manifest no longer lists it.
+    STEP_VALUES_SIDE_FILE,
     LOCK_FILE,
     LOCK_TAKEOVER_FILE,
     ...DERIVED_OUTPUTS,

@@ -4,11 +4,16 @@
 export {
   type LoadedRun,
   loadRun,
+  parseSuspectsCsv,
   RUN_FILES,
   type RunManifest,
   type RunStatus,
   type RunTraceEntry,
+  readSuspects,
+  type SuspectRow,
+  type SuspectsTable,
 } from '../io/run-dir.js';
+export { readStepValues, STEP_VALUE_COLUMNS, type StepValueRow } from '../io/step-values.js';
 export { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
 export { FIELDS, loadConfigFile, parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 export { loadTrainingData, type RunInputs, runSeeds, type TrainingData } from './data.js';

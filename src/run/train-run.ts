@@ -5,7 +5,7 @@
 // the current step with a checkpoint.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import {
@@ -23,6 +23,7 @@ import {
   readTraceRows,
 } from '../io/run-dir.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
+import { STEP_VALUES_SIDE_FILE, StepValuesLog, writeStepValuesParquet } from '../io/step-values.js';
 import { TraceLog } from '../io/trace-log.js';
 import { type RunTraceEntry, valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
 import type { NativeKernels } from '../kernels/index.js';
@@ -349,6 +350,7 @@ async function buildTraining(
     batchSize: config.batchSize,
     steps: totalSteps,
     seed: runSeeds(config.seed).order,
+    planSummaries: config.stepValues,
     valuation: {
       validation: inputs.validation,
       order: config.order,
@@ -429,6 +431,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   const now = () => new Date().toISOString();
   const traceOptions = { batchIds: config.recordBatchIds, test: inputs.test !== null };
   let traceLog: TraceLog | undefined;
+  // With stepValues: every step's values per example, appended as the run goes (src/io/step-values.ts).
+  let stepLog: StepValuesLog | undefined;
 
   // Set in both branches below (a new run's, or the resumed run's own).
   let manifest!: RunManifest;
@@ -467,10 +471,27 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       if (!saved.traceLog)
         fail(`${path(RUN_FILES.checkpoint)}: saved without the trace position; start the run again`);
       traceLog = await TraceLog.resume(runDir, saved.traceLog, traceOptions);
+      if (config.stepValues) {
+        const { stepValuesBytes: bytes, stepValuesSha256: sha256 } = saved.traceLog;
+        try {
+          if (bytes === undefined || sha256 === undefined)
+            fail(
+              `${path(RUN_FILES.checkpoint)}: saved without the position of ${STEP_VALUES_SIDE_FILE} (the step values); start the run again`,
+            );
+          stepLog = StepValuesLog.resume(runDir, { bytes, sha256 }, saved.step);
+        } catch (error) {
+          await traceLog.close().catch(() => {});
+          throw error;
+        }
+      }
       trainer.restore(saved);
       // The checks over a window of steps continue where they were: replay the rows kept.
       for await (const row of readTraceRows(path(RUN_FILES.traceJsonl))) warn(diagnostics.checkRow(row));
-    } else traceLog = await TraceLog.create(runDir, traceOptions); // drops rows of a run killed before its first checkpoint
+    } else {
+      // Drops rows of a run killed before its first checkpoint.
+      traceLog = await TraceLog.create(runDir, traceOptions);
+      if (config.stepValues) stepLog = StepValuesLog.create(runDir);
+    }
     context.traceRows.log = traceLog;
   }
   let configText = '';
@@ -506,6 +527,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         RUN_FILES.weightsInitial,
         RUN_FILES.traceCsv,
         RUN_FILES.traceJsonl,
+        ...(config.stepValues ? [STEP_VALUES_SIDE_FILE] : []),
       ],
       checksums: {
         [RUN_FILES.config]: sha256Hex(configText),
@@ -529,6 +551,11 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   let setUp = previous !== null;
   const checkpoint = async () => {
     const position = await traceLog!.flush();
+    if (stepLog) {
+      const side = stepLog.flush();
+      position.stepValuesBytes = side.bytes;
+      position.stepValuesSha256 = side.sha256;
+    }
     await saveCheckpoint(runDir, trainer.checkpoint(), position).catch((error) =>
       failFileError(error, path(RUN_FILES.checkpoint), 'save the checkpoint'),
     );
@@ -548,6 +575,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       await writeRunFile(RUN_FILES.weightsInitial, initialWeights);
       traceLog = await TraceLog.create(runDir, traceOptions);
       context.traceRows.log = traceLog;
+      if (config.stepValues) stepLog = StepValuesLog.create(runDir);
       setUp = true;
     }
     setStatus('running');
@@ -568,6 +596,16 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     });
     while (!trainer.done) {
       const report = trainer.runStep();
+      if (stepLog) {
+        if (!report.values) throw new Error(`step ${report.step} was not valued`);
+        stepLog.append({
+          step: report.step,
+          ids: report.ids,
+          firstOrder: report.values.firstOrder,
+          secondOrder: report.values.secondOrder,
+          plan: report.plan!,
+        });
+      }
       context.onStepWeights?.(trainer.step, report.lr, trainer.model.params);
       const row = trainer.valuer?.trace.at(-1);
       emit({
@@ -593,6 +631,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         setStatus('interrupted', message);
         await writeManifest();
         await traceLog!.close();
+        stepLog?.close();
         return {
           runDir,
           status: 'interrupted',
@@ -644,11 +683,21 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         if (!manifest.files!.includes(name)) manifest.files!.push(name);
     }
     await traceLog!.close();
+    if (stepLog) {
+      stepLog.close();
+      // Listed first, as the set-up's files are: the parquet's temporary name is cleanup's anyway.
+      if (!manifest.files!.includes(RUN_FILES.stepValues)) manifest.files!.push(RUN_FILES.stepValues);
+      await writeStepValuesParquet(path(STEP_VALUES_SIDE_FILE), path(RUN_FILES.stepValues));
+    }
     await writeRunFile(RUN_FILES.weightsFinal, encodeSafetensors(modelTensors(model), { format: 'pt' }));
     setStatus('complete');
-    manifest.files = manifest.files!.filter((name) => name !== RUN_FILES.checkpoint);
+    // The side file goes once the manifest says complete; until then a resume needs it.
+    manifest.files = manifest.files!.filter(
+      (name) => name !== RUN_FILES.checkpoint && name !== STEP_VALUES_SIDE_FILE,
+    );
     await writeManifest();
     await removeCheckpoint(runDir).catch(() => {});
+    if (stepLog) await rm(path(STEP_VALUES_SIDE_FILE), { force: true }).catch(() => {});
     await removeTemporaryFiles(runDir).catch(() => {});
 
     const stats = traceLog!.summary;
@@ -672,6 +721,11 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     };
   } catch (error) {
     await traceLog?.close().catch(() => {});
+    try {
+      stepLog?.close();
+    } catch {
+      // The error being handled is the one to report.
+    }
     if (error instanceof DivergenceError) {
       // Resuming would diverge again: the message is the advice (a lower learning rate).
       setStatus('failed', error.message);

@@ -3,7 +3,7 @@ import { allocFloat } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
 import { mean, type Sequential } from '../models/sequential.js';
 import { subsetGradSumFromPass } from '../optim/adam.js';
-import type { Optimizer } from '../optim/types.js';
+import type { Optimizer, StepPlan } from '../optim/types.js';
 import { InRunValuer, type StepValues, type ValuerOptions, type ValuerState } from '../shapley/valuer.js';
 import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -20,9 +20,21 @@ export interface TrainerOptions {
   seed?: number;
   /** Attach In-Run Data Shapley; omit for plain training. */
   valuation?: ValuerOptions;
+  /** Summarise each step's plan into StepReport.plan (a pass over c and K; for per-step exports). */
+  planSummaries?: boolean;
 }
 
-const TRAINER_KEYS = ['model', 'optimizer', 'data', 'batchSize', 'steps', 'epochs', 'seed', 'valuation'];
+const TRAINER_KEYS = [
+  'model',
+  'optimizer',
+  'data',
+  'batchSize',
+  'steps',
+  'epochs',
+  'seed',
+  'valuation',
+  'planSummaries',
+];
 
 /**
  * Everything needed to continue a run exactly where it stopped: resuming from a checkpoint gives
@@ -41,6 +53,42 @@ export interface TrainerCheckpoint {
   valuer: ValuerState | null;
 }
 
+/**
+ * A step's plan w⁺ = w − η (c + K g_B) (StepPlan, src/optim/types.ts) in a few numbers, for
+ * per-step exports (step-values.parquet): the plan's vectors are the optimizer's own buffers.
+ */
+export interface StepPlanSummary {
+  /** η, the step's learning rate. */
+  lr: number;
+  /** K's scalar factor: the clip factor over |B| for a mean loss (times 1 for a sum). */
+  kScale: number;
+  /** Global-norm clip factor applied to the batch gradient (1 = not clipped). */
+  clipFactor: number;
+  /** ‖c‖₂, the batch-independent part (momentum carried in, weight decay); 0 when c is null. */
+  cNorm: number;
+  /** Mean of K's diagonal (Adam's per-parameter scaling); null when K is a scalar (SGD). */
+  kDiagonalMean: number | null;
+}
+
+/** The plan's summary: one read-only pass over c and K's diagonal, summed in float64. */
+export function summarizePlan(plan: StepPlan): StepPlanSummary {
+  let cNorm = 0;
+  const c = plan.c;
+  if (c) {
+    let sq = 0;
+    for (let e = 0; e < c.length; e++) sq += c[e] * c[e];
+    cNorm = Math.sqrt(sq);
+  }
+  let kDiagonalMean: number | null = null;
+  const d = plan.kDiagonal;
+  if (d) {
+    let total = 0;
+    for (let e = 0; e < d.length; e++) total += d[e];
+    kDiagonalMean = d.length > 0 ? total / d.length : 0;
+  }
+  return { lr: plan.lr, kScale: plan.kScale, clipFactor: plan.clipFactor, cNorm, kDiagonalMean };
+}
+
 export interface StepReport {
   step: number;
   totalSteps: number;
@@ -48,6 +96,9 @@ export interface StepReport {
   trainLoss: number;
   ids: ExampleId[];
   values: StepValues | null;
+  /** The step's plan in numbers (taken before the update; reading it changes nothing). */
+  /** The step's plan in numbers, with `planSummaries` (else null). */
+  plan: StepPlanSummary | null;
 }
 
 /**
@@ -63,6 +114,7 @@ export class Trainer {
   readonly batchSize: number;
   readonly totalSteps: number;
   readonly valuer: InRunValuer | null;
+  private readonly planSummaries: boolean;
   step = 0;
   private readonly rng: Rng;
   private readonly seed: number;
@@ -95,6 +147,7 @@ export class Trainer {
     this.rng = new Rng(this.seed);
     this.order = this.rng.permutation(data.size);
     this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
+    this.planSummaries = options.planSummaries ?? false;
     this.gradSum = allocFloat(model.dtype, model.parameterCount);
   }
 
@@ -162,7 +215,8 @@ export class Trainer {
     const { model, optimizer } = this;
     const indices = this.nextIndices();
     const { input, targets } = this.data.batch(indices, model.dtype);
-    const pass = model.forward(input, targets);
+    // A training pass (Dropout on, its masks keyed by the step); the valuer's passes are not.
+    const pass = model.forward(input, targets, model.params, { training: true, step: this.step });
     const trainLoss = mean(pass.losses);
     if (!Number.isFinite(trainLoss)) throw new DivergenceError(this.step, 'the training loss');
     model.backward(pass);
@@ -170,6 +224,8 @@ export class Trainer {
     gradSum.fill(0);
     model.addGrad(pass, 1, gradSum);
     const plan = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
+    // Before anything else reads or updates the optimizer's buffers that c and K may be.
+    const planSummary = this.planSummaries ? summarizePlan(plan) : null;
     const ids = Array.from(indices, (i) => this.data.id(i));
     let values: StepValues | null = null;
     if (this.valuer) {
@@ -192,7 +248,15 @@ export class Trainer {
       values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups, linearisationGap });
     }
     optimizer.apply(plan, model.params, gradSum);
-    const report = { step: this.step, totalSteps: this.totalSteps, lr: plan.lr, trainLoss, ids, values };
+    const report: StepReport = {
+      step: this.step,
+      totalSteps: this.totalSteps,
+      lr: plan.lr,
+      trainLoss,
+      ids,
+      values,
+      plan: planSummary,
+    };
     this.step += 1;
     if (this.done) this.valuer?.finish();
     return report;
