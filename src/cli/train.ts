@@ -67,7 +67,7 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
   ['--class-names <a,b,...>', 'classNames', 'list', 'class names in label order (pins the mapping)'],
   ['--missing <policy>', 'data.missing', 'string', 'rows with missing cells: error or drop'],
   ['--standardize', 'data.standardize', 'boolean', 'standardize features (fitted on the training split)'],
-  ['--model <kind>', 'model.kind', 'string', 'logreg, mlp or gpt'],
+  ['--model <kind>', 'model.kind', 'string', 'logreg, mlp, gpt or cnn'],
   ['--hidden <n,n,...>', 'model.hidden', 'numberList', 'mlp hidden widths'],
   ['--activation <name>', 'model.activation', 'string', 'mlp activation'],
   ['--layers <n>', 'model.layers', 'number', 'gpt: transformer blocks'],

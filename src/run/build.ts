@@ -1,5 +1,8 @@
 // Models and optimizers from a run config.
+
+import type { ImageShape } from '../layers/conv2d.js';
 import { type LossName, mlp } from '../models/builders.js';
+import { cnn } from '../models/cnn.js';
 import { gpt } from '../models/gpt.js';
 import type { Sequential } from '../models/sequential.js';
 import { Adam } from '../optim/adam.js';
@@ -13,6 +16,8 @@ import type { TextTrainingData } from './text-data.js';
 
 export interface ModelContext {
   inputs: number;
+  /** The images' shape when the data is an image folder (cnn). */
+  image: ImageShape | null;
   outputs: number;
   loss: LossName;
   seed: number;
@@ -46,6 +51,28 @@ export const MODEL_BUILDERS: {
       seed: ctx.seed,
       kernels: ctx.kernels,
     }),
+  // A CNN on images: the shape from model.image or the image folder; it must match the features.
+  cnn: (config, ctx) => {
+    const image = config.image ? parseImageShape(config.image) : ctx.image;
+    if (!image)
+      fail(
+        'model.image: a cnn on a table needs the image shape of its pixel columns, e.g. model.image: 28x28x1 (image folders give it themselves)',
+      );
+    const pixels = image.channels * image.height * image.width;
+    if (pixels !== ctx.inputs)
+      fail(
+        `model.image: ${image.width}x${image.height}x${image.channels} is ${pixels} values per example, but the data has ${ctx.inputs} feature columns`,
+      );
+    const { architecture, image: _shape, kind: _kind, ...sizes } = config;
+    return cnn({
+      input: image,
+      classes: ctx.outputs,
+      kind: architecture,
+      ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
+      seed: ctx.seed,
+      kernels: ctx.kernels,
+    });
+  },
   // A GPT language model on text: `outputs` is the vocabulary size (src/run/text-data.ts).
   gpt: (config, ctx) =>
     gpt({
@@ -61,12 +88,19 @@ export const MODEL_BUILDERS: {
     }),
 };
 
+/** "28x28x1" → width 28, height 28, 1 channel. */
+export function parseImageShape(text: string): ImageShape {
+  const [width, height, channels] = text.split('x').map(Number);
+  return { channels, height, width };
+}
+
 /** The GPT of a text run, its vocabulary from the data. */
 export function buildTextModel(config: TrainConfig, data: TextTrainingData): Sequential {
   if (config.model.kind !== 'gpt')
     fail(`internal: buildTextModel needs model kind gpt, got ${config.model.kind}`);
   return MODEL_BUILDERS.gpt(config.model, {
     inputs: 1,
+    image: null,
     outputs: data.vocabulary.size,
     loss: 'softmax-cross-entropy',
     seed: runSeeds(config.seed).model,
@@ -77,11 +111,12 @@ export function buildTextModel(config: TrainConfig, data: TextTrainingData): Seq
 /** The tabular model of a run: inputs from the features, outputs from the task. */
 export function buildModel(
   config: TrainConfig,
-  data: Pick<TrainingData, 'features' | 'classes'>,
+  data: Pick<TrainingData, 'features' | 'classes'> & { image?: ImageShape | null },
 ): Sequential {
   const task = config.task;
   const ctx: ModelContext = {
     inputs: data.features.length,
+    image: data.image ?? null,
     outputs: task === 'classification' ? data.classes! : 1,
     loss: task === 'classification' ? 'softmax-cross-entropy' : task === 'binary' ? 'binary-logistic' : 'mse',
     seed: runSeeds(config.seed).model,

@@ -49,7 +49,26 @@ const GptModel = z.strictObject({
   tokenizer: z.enum(['gpt2', 'bytes']).default('gpt2'),
   compactVocabulary: z.boolean().optional(),
 });
-export const MODEL_SCHEMAS = [LogregModel, MlpModel, GptModel] as const;
+/**
+ * A convolutional network on images (src/models/cnn.ts): an image folder gives the image shape;
+ * a table of pixel columns names it in `image` ("WxHxC", channels-first pixel columns).
+ */
+const CnnModel = z.strictObject({
+  kind: z.literal('cnn'),
+  architecture: z.enum(['lenet', 'resnet', 'resnet18']).default('lenet'),
+  image: z
+    .string()
+    .regex(/^\d+x\d+x\d+$/, 'must be WIDTHxHEIGHTxCHANNELS, e.g. 28x28x1')
+    .optional(),
+  width: posInt.optional(),
+  depth: posInt.optional(),
+  stages: posInt.optional(),
+  groups: posInt.optional(),
+  kernel: posInt.optional(),
+  hidden: z.array(posInt).optional(),
+  dropout: z.number().min(0).lt(1).optional(),
+});
+export const MODEL_SCHEMAS = [LogregModel, MlpModel, GptModel, CnnModel] as const;
 export const MODEL_KINDS = MODEL_SCHEMAS.map((s) => s.shape.kind.value);
 
 const Optimizer = z.strictObject({
@@ -152,6 +171,11 @@ export const TrainConfigSchema = z
         if (names.indexOf(name) !== k) issue(['classNames', k], `${JSON.stringify(name)} is listed twice`);
       });
     }
+    if (c.model.kind === 'cnn' && c.task !== 'classification')
+      issue(
+        ['model', 'kind'],
+        `model.kind cnn classifies images: it needs task classification (task is ${c.task})`,
+      );
     if (c.model.kind === 'gpt') {
       if (c.model.width % c.model.heads !== 0)
         issue(
@@ -289,13 +313,18 @@ export const FIELDS: FieldDoc[] = [
     path: 'model.kind',
     type: MODEL_KINDS.join('|'),
     default: 'logreg',
-    help: 'linear model, multi-layer perceptron, or GPT language model (on text)',
+    help: 'linear model, multi-layer perceptron, GPT language model (on text), or CNN (on images)',
   },
   { path: 'model.hidden', type: 'integer[]', default: '[64]', help: 'mlp: hidden layer widths' },
   { path: 'model.activation', type: 'relu|gelu|tanh|sigmoid', default: 'relu', help: 'mlp: activation' },
   { path: 'model.layers', type: 'integer ≥ 1', default: '2', help: 'gpt: transformer blocks' },
   { path: 'model.heads', type: 'integer ≥ 1', default: '2', help: 'gpt: attention heads (divide width)' },
-  { path: 'model.width', type: 'integer ≥ 1', default: '64', help: 'gpt: embedding width' },
+  {
+    path: 'model.width',
+    type: 'integer ≥ 1',
+    default: '64 (cnn: per architecture)',
+    help: 'gpt: embedding width; cnn: channels of the first layer',
+  },
   {
     path: 'model.context',
     type: 'integer ≥ 2',
@@ -315,6 +344,33 @@ export const FIELDS: FieldDoc[] = [
     type: 'boolean',
     default: 'true for gpt2',
     help: 'gpt: renumber the token ids that occur to 0..n-1 (recorded in vocabulary.json)',
+  },
+  {
+    path: 'model.architecture',
+    type: 'lenet|resnet|resnet18',
+    default: 'lenet',
+    help: 'cnn: LeNet-5, a small GroupNorm ResNet, or ResNet-18 (GroupNorm)',
+  },
+  {
+    path: 'model.image',
+    type: 'WxHxC',
+    default: '(image folders)',
+    help: 'cnn on a table of pixel columns: the image shape, channels-first',
+  },
+  { path: 'model.depth', type: 'integer ≥ 1', default: '1', help: 'cnn resnet: blocks per stage' },
+  { path: 'model.stages', type: 'integer ≥ 1', default: '3', help: 'cnn resnet: stages' },
+  {
+    path: 'model.groups',
+    type: 'integer ≥ 1',
+    default: '8 (resnet18: 32)',
+    help: 'cnn resnet: GroupNorm groups',
+  },
+  { path: 'model.kernel', type: 'integer ≥ 1', default: '5', help: 'cnn lenet: convolution kernel size' },
+  {
+    path: 'model.dropout',
+    type: 'number in [0,1)',
+    default: '0',
+    help: 'cnn lenet: dropout after hidden layers',
   },
   { path: 'optimizer.kind', type: 'sgd|adam|adamw', default: 'sgd', help: 'optimizer (PyTorch semantics)' },
   { path: 'optimizer.lr', type: 'number > 0', default: '0.05', help: 'base learning rate' },

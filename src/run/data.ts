@@ -17,6 +17,7 @@ import {
 } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import type { DataFileInfo, RunManifest } from '../io/run-dir.js';
+import type { ImageShape } from '../layers/conv2d.js';
 import { fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { TrainConfig } from './config.js';
@@ -334,6 +335,8 @@ export interface RunInputs {
   classes: number | null;
   /** Labels given as names: class k is classNames[k]; null when they are numbers (and for text). */
   classNames: string[] | null;
+  /** Image folders: the images' shape (for a cnn); null otherwise. */
+  image: ImageShape | null;
   /** The "data: …" line. */
   summary: string;
   /** What manifest.json records of the data (its `data` section). */
@@ -358,6 +361,7 @@ export function tableInputs(data: TrainingData): RunInputs {
     ignoredColumns: data.ignoredColumns,
     classes: data.classes,
     classNames: data.classNames,
+    image: data.train.table.image ?? null,
     summary: tableSummary(data),
     manifestData: {
       train: trainInfo,
@@ -420,6 +424,7 @@ export function textInputs(data: TextTrainingData): RunInputs {
     ignoredColumns: [],
     classes: null,
     classNames: null,
+    image: null,
     summary:
       `data: ${docs(data.train.documents.length)} → ${data.train.dataset.size} training sequences of ${data.train.dataset.context} tokens ` +
       `(${data.tokens.train} tokens); validation: ${docs(data.validation.documents.length)} → ${data.validation.dataset.size} sequences; ` +

@@ -43,9 +43,12 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
+import { Conv2d, type ImageShape } from '../layers/conv2d.js';
+import type { Layer } from '../layers/types.js';
+import type { Sequential } from '../models/sequential.js';
 import { MOMENTUM_CREDIT_TOLERANCE } from '../shapley/momentum-credit.js';
 import { fail } from '../util/errors.js';
-import { runLength } from './build.js';
+import { MODEL_BUILDERS, runLength } from './build.js';
 import type { TrainConfig } from './config.js';
 
 /** The shapes a run's memory depends on, known once its data is loaded. */
@@ -58,6 +61,8 @@ export interface RunShape {
   validationExamples: number;
   /** Examples of the held-out test set (data.test or data.testSplit), if any. */
   testExamples?: number;
+  /** Image folders: the images' shape (a cnn's input unless model.image gives it). */
+  image?: ImageShape | null;
 }
 
 export interface MemoryPart {
@@ -209,7 +214,55 @@ function arithmetic(config: TrainConfig, shape: RunShape): ModelArithmetic {
       return mlpArithmetic(shape.inputs, model.hidden ?? [64], shape.outputs, 'a smaller model.hidden');
     case 'gpt':
       return gptArithmetic(model, shape.outputs);
+    case 'cnn':
+      return layerArithmetic(
+        MODEL_BUILDERS.cnn(model, {
+          inputs: shape.inputs,
+          image: shape.image ?? null,
+          outputs: shape.outputs,
+          loss: 'softmax-cross-entropy',
+          seed: 0,
+          kernels: 'portable',
+        }),
+        shape.inputs,
+        'a smaller model.width or model.architecture',
+      );
   }
+}
+
+/**
+ * A model's floats per example from its layers (cnn): the model is built (its parameters are
+ * small next to a run's activations) and each layer's output counted; a convolution also keeps its
+ * unfolded patches (positions × in·kh·kw) on the tape.
+ */
+function layerArithmetic(model: Sequential, inputs: number, smaller: string): ModelArithmetic {
+  let outputs = 0;
+  let largest = inputs;
+  const walk = (layers: Layer[], shape: { tokens: number; width: number }) => {
+    for (const layer of layers) {
+      if (layer.children) walk(layer.children, shape);
+      const next = layer.outputShape(shape);
+      let size = next.tokens * next.width;
+      if (layer instanceof Conv2d)
+        size += (next.width / layer.outChannels) * layer.inChannels * layer.kernel[0] * layer.kernel[1];
+      outputs += size;
+      largest = Math.max(largest, size);
+      shape = next;
+    }
+  };
+  walk(model.layers, model.inputShape);
+  return {
+    parameters: model.parameterCount,
+    input: inputs + 1,
+    forward: 2 * outputs,
+    backward: outputs,
+    hvp: 3 * outputs,
+    largest,
+    ghost: largest,
+    tokens: 1,
+    tied: false,
+    smaller,
+  };
 }
 
 function checkShape(shape: RunShape): void {

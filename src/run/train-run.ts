@@ -278,6 +278,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     checkRunFits(config!, {
       inputs: text ? 1 : inputs.features.length,
       outputs: text ? text.vocabulary.size : config!.task === 'classification' ? inputs.classes! : 1,
+      image: inputs.image,
       trainExamples: inputs.train.size,
       validationExamples: inputs.validation.size,
       ...(inputs.test ? { testExamples: inputs.test.size } : {}),

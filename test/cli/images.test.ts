@@ -8,20 +8,22 @@ import { Rng } from '../../src/util/rng.js';
 import { encodePng } from '../helpers/png.js';
 import { runCli, tempDir } from './fixtures/train-data.js';
 
-/** 6×6 grey images: bright squares (class "square") and bright rings ("ring"), with noise. */
-function writeImages(root: string, perClass: number, seed: number): void {
+/** side×side grey images: bright squares (class "square") and bright rings ("ring"), with noise. */
+function writeImages(root: string, perClass: number, seed: number, side = 6): void {
   const rng = new Rng(seed);
+  const last = side - 1;
   for (const cls of ['ring', 'square']) {
     mkdirSync(join(root, cls), { recursive: true });
     for (let i = 0; i < perClass; i++) {
       const pixels: number[] = [];
-      for (let y = 0; y < 6; y++)
-        for (let x = 0; x < 6; x++) {
-          const edge = x === 0 || y === 0 || x === 5 || y === 5;
-          const on = cls === 'square' ? !edge : (x === 1 || x === 4 || y === 1 || y === 4) && !edge;
+      for (let y = 0; y < side; y++)
+        for (let x = 0; x < side; x++) {
+          const edge = x === 0 || y === 0 || x === last || y === last;
+          const on =
+            cls === 'square' ? !edge : (x === 1 || x === last - 1 || y === 1 || y === last - 1) && !edge;
           pixels.push(Math.max(0, Math.min(255, (on ? 200 : 30) + rng.int(41) - 20)));
         }
-      writeFileSync(join(root, cls, `${String(i).padStart(3, '0')}.png`), encodePng(6, 6, 0, pixels));
+      writeFileSync(join(root, cls, `${String(i).padStart(3, '0')}.png`), encodePng(side, side, 0, pixels));
     }
   }
 }
@@ -91,4 +93,74 @@ test('image folders: an image of another size is one clear error naming it; noth
     /^inrun: error: .*train\/ring\/odd\.png: 5×6 pixels, but .*000\.png is 6×6; all images must have one size/,
   );
   assert.ok(!existsSync(join(dir, 'run')));
+});
+
+test('model.kind cnn: a LeNet on an image folder, its shape from the images; a table needs model.image', async () => {
+  const dir = tempDir('inrun-image-cnn-');
+  writeImages(join(dir, 'train'), 12, 3, 12);
+  writeImages(join(dir, 'val'), 4, 4, 12);
+  const config = join(dir, 'cnn.yaml');
+  writeFileSync(
+    config,
+    `data: { train: train, validation: val }
+model: { kind: cnn, architecture: lenet, kernel: 3, width: 2, hidden: [8] }
+optimizer: { kind: sgd, lr: 0.05, momentum: 0.9 }
+batchSize: 8
+epochs: 2
+`,
+  );
+  const out = join(dir, 'run');
+  const result = await runCli('train', '--config', config, '--out', out, '--quiet');
+  assert.equal(result.code, 0, result.err);
+  const run = await loadRun(out);
+  assert.equal(run.values.length, 24);
+  assert.ok(run.manifest.model.parameters > 0);
+  // Σ values = the step's Taylor utility: the convolutions' ghost products add up.
+  for (const row of run.trace)
+    assert.ok(
+      Math.abs(row.efficiencyResidual) <= 1e-5 * (Math.abs(row.secondOrderUtility!) + 1e-9),
+      `step ${row.step}`,
+    );
+
+  // The same images as a table of pixel columns need the shape named.
+  writeFileSync(
+    join(dir, 'pixels.csv'),
+    `id,label,${Array.from({ length: 144 }, (_, k) => `p${k}`).join(',')}\n` +
+      Array.from({ length: 8 }, (_, i) => `r${i},${i % 2},${new Array(144).fill(0.5).join(',')}`).join('\n') +
+      '\n',
+  );
+  const table = await runCli(
+    'train',
+    '--train',
+    join(dir, 'pixels.csv'),
+    '--validation-split',
+    '0.25',
+    '--model',
+    'cnn',
+    '--out',
+    join(dir, 't'),
+  );
+  assert.equal(table.code, 1);
+  assert.match(
+    table.err,
+    /model\.image: a cnn on a table needs the image shape of its pixel columns, e\.g\. model\.image: 28x28x1/,
+  );
+  const wrong = await runCli(
+    'train',
+    '--train',
+    join(dir, 'pixels.csv'),
+    '--validation-split',
+    '0.25',
+    '--model',
+    'cnn',
+    '--set',
+    'model.image=10x10x1',
+    '--out',
+    join(dir, 't'),
+  );
+  assert.equal(wrong.code, 1);
+  assert.match(
+    wrong.err,
+    /model\.image: 10x10x1 is 100 values per example, but the data has 144 feature columns/,
+  );
 });

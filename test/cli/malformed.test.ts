@@ -665,9 +665,9 @@ const configCases: Case[] = [
   },
   {
     name: 'unknown model kind',
-    config: { model: { kind: 'cnn' } },
+    config: { model: { kind: 'transformer' } },
     // Other kinds (gpt) may follow "mlp" in the list.
-    expect: /model\.kind: expected "logreg" or "mlp"( or "\w+")*, got the string "cnn"/,
+    expect: /model\.kind: expected "logreg" or "mlp"( or "\w+")*, got the string "transformer"/,
   },
   {
     name: 'hidden not a list',

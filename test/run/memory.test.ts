@@ -39,6 +39,7 @@ function config(value: Record<string, unknown>): TrainConfig {
 function build(c: TrainConfig, shape: RunShape): Sequential {
   const ctx: ModelContext = {
     inputs: shape.inputs,
+    image: shape.image ?? null,
     outputs: shape.outputs,
     loss: 'softmax-cross-entropy',
     seed: 1,

@@ -54,7 +54,7 @@ export {
   type UsedColumn,
 } from './to-dataset.js';
 
-const DATA_FILE_TYPES = '.csv, .jsonl, .ndjson or .parquet, or an image folder';
+const DATA_FILE_TYPES = '.csv, .jsonl, .ndjson or .parquet';
 
 /** Node reads a whole file into one buffer of at most 2 GiB − 1 bytes. */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
@@ -125,7 +125,8 @@ export interface ReadTableOptions {
 /** Reads a CSV, JSONL or Parquet file; every problem is an InrunError naming the file (and line). */
 export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
   const shown = displayPath(path);
-  if (await isFolder(path)) return readImageTable(path);
+  // A folder is an image folder, unless its name says it was meant as a data file (adir.csv/).
+  if ((await isFolder(path)) && !TABLE_FORMATS[extname(path).toLowerCase()]) return readImageTable(path);
   const size = await checkRegularFile(path, 'the data file', DATA_FILE_TYPES);
   const format = tableFormat(path);
   if (size > MAX_FILE_BYTES)
