@@ -117,6 +117,7 @@ export const TrainConfigSchema = z
     perValidation: z.boolean().default(false),
     gapSamples: z.int().min(0).default(2),
     signals: z.boolean().default(true),
+    classValues: z.boolean().default(false),
     validationBatch: z.int().min(2).optional(),
     momentumCredit: z.boolean().default(false),
     valueFrom: z.int().min(0).default(0),
@@ -438,6 +439,12 @@ export const FIELDS: FieldDoc[] = [
     type: 'boolean',
     default: 'true',
     help: 'also keep self-influence, loss, margin, forgetting, class value',
+  },
+  {
+    path: 'classValues',
+    type: 'boolean',
+    default: 'false',
+    help: 'with signals: each value against its own class too (costly)',
   },
   {
     path: 'validationBatch',

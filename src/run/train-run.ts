@@ -360,6 +360,7 @@ async function buildTraining(
       recordBatchIds: config.recordBatchIds,
       gapSamples: config.gapSamples,
       signals: config.signals,
+      classValues: config.classValues,
       validationBatch: config.validationBatch,
       validationSeed: runSeeds(config.seed).validation,
       momentumCredit: config.momentumCredit,

@@ -131,8 +131,9 @@ test('train: end to end on CSV — run directory, efficiency, value sums, weight
   );
   // The signals: measured for this classification run, except those it did not ask for.
   for (const v of run.values) {
-    for (const x of [v.selfInfluence, v.meanLoss, v.aum, v.forgettingEvents, v.timesCorrect, v.classValue])
+    for (const x of [v.selfInfluence, v.meanLoss, v.aum, v.forgettingEvents, v.timesCorrect])
       assert.ok(Number.isFinite(x), `signal of ${v.id}`);
+    assert.equal(v.classValue, null, 'class values are opt-in (classValues)');
     assert.equal(v.standardError, null);
     assert.equal(v.momentumCredit, null);
   }

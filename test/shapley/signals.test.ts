@@ -57,6 +57,7 @@ function run(arch: Architecture, optimizer: Optimizer, pool: Examples, validatio
   const valuer = new InRunValuer(model, {
     validation: asDataset(arch, validation, 'validation'),
     perValidation: true,
+    classValues: true,
   });
   const steps: Replayed[] = [];
   BATCHES.forEach((indices, step) => {
