@@ -3,6 +3,8 @@
  * validation batch 256, synthetic Gaussian data with random labels. Measures the per-step cost of
  * plain training, In-Run Data Shapley (first and second order), the naive per-example-gradient
  * way of computing first-order values, and the validation-pass floor any exact method pays.
+ * With PyTorch installed (BenchOptions.torch), every configuration but the naive one also runs in
+ * PyTorch (bench/torch/), at 1 and 2 threads, after a check that both compute the same values.
  */
 import type { Batch, Dataset } from '../src/data/dataset.js';
 import { TensorDataset } from '../src/data/dataset.js';
@@ -19,12 +21,16 @@ import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
+import { compareValues, setupTensors } from './torch/check.js';
+import { type PairedConfig, type TorchOptions, torchComparison } from './torch/compare.js';
 
 export interface BenchOptions {
   quick: boolean;
   /** Only these config ids (default: all). */
   configs?: string[];
   log: (line: string) => void;
+  /** Also run the workloads in PyTorch, side by side; absent: inrun alone. */
+  torch?: TorchOptions;
 }
 
 const INPUTS = 784;
@@ -45,6 +51,19 @@ const FULL: Schedule = { rounds: 15, stepsPerRound: 10, warmup: 4 };
 const QUICK: Schedule = { rounds: 2, stepsPerRound: 3, warmup: 2 };
 const NAIVE_FULL = { stepsPerRound: 3, warmup: 1 };
 const NAIVE_QUICK = { stepsPerRound: 1, warmup: 1 };
+/** With PyTorch: both sides at two thread counts, so fewer steps each. */
+const TORCH_FULL: Schedule = { rounds: 8, stepsPerRound: 5, warmup: 2 };
+const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
+const TORCH_NAIVE_FULL = { stepsPerRound: 2, warmup: 1 };
+const TORCH_NAIVE_QUICK = { stepsPerRound: 1, warmup: 0 };
+/** The PyTorch configuration (bench/torch/inrun_torch.py) of each inrun config; d has none. */
+const TORCH_CONFIG: Record<string, string> = {
+  a: 'plain',
+  b: 'first',
+  c: 'second',
+  e: 'first-small',
+  f: 'floor',
+};
 
 function syntheticData(name: string, n: number, rng: Rng): TensorDataset {
   const features = new Float32Array(n * INPUTS);
@@ -233,10 +252,16 @@ function macEstimates(model: Sequential, n: number, m: number) {
   };
 }
 
-export function runMlpBenchmark(options: BenchOptions): BenchResult {
+export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResult> {
   const { log } = options;
-  const schedule = options.quick ? QUICK : FULL;
-  const naiveSchedule = options.quick ? NAIVE_QUICK : NAIVE_FULL;
+  const schedule = options.torch ? (options.quick ? TORCH_QUICK : TORCH_FULL) : options.quick ? QUICK : FULL;
+  const naiveSchedule = options.torch
+    ? options.quick
+      ? TORCH_NAIVE_QUICK
+      : TORCH_NAIVE_FULL
+    : options.quick
+      ? NAIVE_QUICK
+      : NAIVE_FULL;
   const rng = new Rng(DATA_SEED);
   const train = syntheticData('training data', TRAIN_EXAMPLES, rng);
   const validation = syntheticData('validation data', VALIDATION, rng);
@@ -329,7 +354,71 @@ export function runMlpBenchmark(options: BenchOptions): BenchResult {
 
   const configs = options.configs ? all.filter((c) => options.configs!.includes(c.id)) : all;
   if (configs.length === 0) throw new Error(`bench mlp: no config matches ${options.configs?.join(',')}`);
-  const samples = runInterleaved(configs, schedule, log);
+  let samples: Map<string, number[]>;
+  let torch: BenchResult['torch'];
+  if (options.torch) {
+    torch = await torchComparison({
+      torch: options.torch,
+      workloads: [
+        {
+          id: 'mlp',
+          spec: {
+            kind: 'mlp',
+            sizes: [INPUTS, ...HIDDEN, CLASSES],
+            lr: LR,
+            batch: BATCH,
+            validation: VALIDATION,
+            smallValidation: SMALL_VALIDATION,
+          },
+          // inrun's initial weights (every config starts from them) and 4 batches of its data.
+          tensors: () => setupTensors(newModel(), train, 4 * BATCH, validation),
+        },
+      ],
+      checks: async (peer) => {
+        const check = (name: string, order: 1 | 2, v: Dataset) =>
+          compareValues({
+            name,
+            peer,
+            workload: 'mlp',
+            model: newModel(),
+            train,
+            validation: v,
+            batchSize: BATCH,
+            order,
+            optimizer: new Sgd({ lr: LR }),
+            optimizerKind: 'sgd',
+            lr: LR,
+          });
+        const checks = [await check(`first order, |V|=${VALIDATION}`, 1, validation)];
+        if (!options.quick) {
+          checks.push(await check(`first order, |V|=${SMALL_VALIDATION}`, 1, smallValidation));
+          checks.push(await check(`second order, |V|=${VALIDATION}`, 2, validation));
+        }
+        return checks;
+      },
+      configs: configs.map(
+        (c): PairedConfig => ({
+          ...c,
+          plain: 'a',
+          torch: TORCH_CONFIG[c.id] ? { workload: 'mlp', config: TORCH_CONFIG[c.id] } : undefined,
+        }),
+      ),
+      schedule,
+      log,
+      notes: [
+        "PyTorch: the same float32 model, inrun's initial weights and data; plain = forward, backward, " +
+          "SGD step; floor = plain + validation forward/backward; values = the paper's ghost method " +
+          '(one forward/backward of [train; validation] with hooks, book-keeping gradients, ghost dot ' +
+          'products), second order + one Hessian-vector product (double backward) per step',
+        `naive (d) runs in inrun only`,
+      ],
+    });
+    // The inrun table shows the last thread count.
+    const last = torch.threads.length - 1;
+    samples = new Map(torch.rows.map((r) => [r.id, r.cells[last].inrun?.samplesMs ?? []]));
+  } else {
+    samples = runInterleaved(configs, schedule, log);
+  }
   const rows = summarize(
     configs.map((c) => ({ id: c.id, label: c.label, samplesMs: samples.get(c.id)! })),
     'a',
@@ -380,6 +469,7 @@ export function runMlpBenchmark(options: BenchOptions): BenchResult {
       schedule,
       naiveSchedule,
       quick: options.quick,
+      ...(torch ? { inrunRowsThreads: torch.threads.at(-1) } : {}),
     },
     rows,
     extra: {
@@ -389,5 +479,6 @@ export function runMlpBenchmark(options: BenchOptions): BenchResult {
       multiplyAdds: macs,
     },
     notes,
+    torch,
   };
 }

@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import type { Kernels } from '../src/kernels/types.js';
+import type { TorchComparison } from './torch/compare.js';
 
 /** One measured configuration of a benchmark. */
 export interface BenchRow {
@@ -35,6 +36,11 @@ export interface BenchResult {
   extra: Record<string, unknown>;
   /** Lines printed under the table. */
   notes: string[];
+  /**
+   * The same workloads in PyTorch, side by side (when PyTorch is installed); `rows` then hold
+   * inrun's timings at the last of its thread counts.
+   */
+  torch?: TorchComparison;
 }
 
 export interface MachineInfo {
