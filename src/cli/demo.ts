@@ -5,10 +5,11 @@ import { describe, fail } from '../util/errors.js';
 import type { CliIo } from './io.js';
 
 interface RawDemoFlags {
+  model: string;
   order: string;
   epochs: string;
   batchSize: string;
-  lr: string;
+  lr?: string;
   seed: string;
   out: string;
   kernels: string;
@@ -21,14 +22,15 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
   program
     .command('demo')
     .description(
-      'train a small MLP on bundled handwritten digits with 10% flipped labels, value every training ' +
+      'train a small MLP (or, with --model cnn, a LeNet-5) on bundled handwritten digits with 10% flipped labels, value every training ' +
         'example in-run, and check that the negative values find the flipped labels (a run directory for ' +
         'inrun report and inrun curate)',
     )
+    .addOption(flag('--model <mlp|cnn>', 'an MLP, or a LeNet-5 CNN on the 28×28 images (slower)', 'mlp'))
     .addOption(flag('--order <1|2>', 'first- or second-order values', d.order))
     .addOption(flag('--epochs <n>', 'passes over the training data', d.epochs))
     .addOption(flag('--batch-size <n>', 'examples per step', d.batchSize))
-    .addOption(flag('--lr <rate>', 'SGD learning rate (momentum 0.9)', d.lr))
+    .option('--lr <rate>', `SGD learning rate, momentum 0.9 (default: ${d.lr}; cnn: ${d.cnnLr})`)
     .addOption(flag('--seed <n>', 'seed of the flipped labels, initial weights and data order', d.seed))
     .addOption(
       flag(
@@ -53,6 +55,8 @@ function flag(flags: string, description: string, fallback: string | number): Op
 
 /** Turns the raw flag strings into demo options; throws an InrunError naming the bad flag. */
 export function parseDemoFlags(flags: RawDemoFlags): DigitsDemoOptions {
+  const model = flags.model.trim().toLowerCase();
+  if (model !== 'mlp' && model !== 'cnn') fail(`--model must be mlp or cnn, got ${describe(flags.model)}`);
   const order = flags.order.trim();
   if (order !== '1' && order !== '2') fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
   if (flags.out === '') fail('--out must be a folder path, got an empty string');
@@ -60,10 +64,11 @@ export function parseDemoFlags(flags: RawDemoFlags): DigitsDemoOptions {
   if (!['auto', 'native', 'portable'].includes(kernels))
     fail(`--kernels must be auto, native or portable, got ${describe(flags.kernels)}`);
   return {
+    model,
     order: order === '1' ? 1 : 2,
     epochs: integerFlag('--epochs', flags.epochs, 1),
     batchSize: integerFlag('--batch-size', flags.batchSize, 1),
-    lr: positiveFlag('--lr', flags.lr),
+    lr: flags.lr === undefined ? undefined : positiveFlag('--lr', flags.lr),
     seed: integerFlag('--seed', flags.seed, 0, 0xffffffff),
     out: flags.out,
     kernels: kernels as KernelChoice,

@@ -9,7 +9,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { TensorDataset } from '../data/dataset.js';
-import { DIGIT_CLASSES, DIGIT_PIXELS, loadDigits } from '../data/digits.js';
+import { DIGIT_CLASSES, DIGIT_PIXELS, DIGIT_SIDE, loadDigits } from '../data/digits.js';
 import { parseCsv } from '../data/readers/csv.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -23,6 +23,11 @@ import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import { DEMO_DATA_DIR, DEMO_RUN_DIR, shellPath } from './shared.js';
 
 export interface DigitsDemoOptions {
+  /**
+   * mlp (784-128-10, the default) or cnn (LeNet-5 on the 28×28 images; its valued steps take about
+   * ten times the MLP's, so each step values against 100 sampled validation digits).
+   */
+  model?: 'mlp' | 'cnn';
   /** 1: first-order values; 2: second-order values (the default). */
   order?: 1 | 2;
   epochs?: number;
@@ -55,6 +60,8 @@ export const DIGITS_DEMO_DEFAULTS = {
   epochs: 8,
   batchSize: 128,
   lr: 0.005,
+  /** The CNN's rate: LeNet barely learns in 8 epochs at 0.005 (value AUROC 0.64, AUM 0.60); at 0.05 AUM reaches 0.99. */
+  cnnLr: 0.05,
   momentum: 0.9,
   hidden: 128,
   seed: 0,
@@ -65,7 +72,11 @@ export const DIGITS_DEMO_DEFAULTS = {
   flipFraction: 0.1,
 };
 
+/** Validation digits sampled per step when the demo trains a CNN (valuation.validationBatch). */
+const CNN_VALIDATION_BATCH = 100;
+
 const OPTION_KEYS = [
+  'model',
   'order',
   'epochs',
   'batchSize',
@@ -108,6 +119,8 @@ export interface DigitsDemoResult {
   flippedCount: number;
   /** AUROC of −value as a detector of flipped labels (value: second order when order 2); NaN without flips. */
   auroc: number;
+  /** AUROC of the area under the margin (suspects.csv's order) for the same; NaN without flips. */
+  aumAuroc: number;
   /** max |Σ values − Taylor utility| over the steps (zero up to rounding). */
   maxEfficiencyResidual: number;
   /** The same relative to the largest |Taylor utility| of a step. */
@@ -134,7 +147,10 @@ export async function runDigitsDemo(
   if (order !== 1 && order !== 2) fail(`order must be 1 or 2, got ${describe(order)}`);
   const epochs = checkNumber('epochs', options.epochs ?? d.epochs, { min: 1, integer: true });
   const batchSize = checkNumber('batchSize', options.batchSize ?? d.batchSize, { min: 1, integer: true });
-  const lr = checkNumber('lr', options.lr ?? d.lr, { min: 0 });
+  const modelKind = options.model ?? 'mlp';
+  if (modelKind !== 'mlp' && modelKind !== 'cnn')
+    fail(`model must be mlp or cnn, got ${describe(modelKind)}`);
+  const lr = checkNumber('lr', options.lr ?? (modelKind === 'cnn' ? d.cnnLr : d.lr), { min: 0 });
   if (lr === 0) fail('lr must be > 0');
   const seed = checkNumber('seed', options.seed ?? d.seed, { min: 0, max: 0xffffffff, integer: true });
   const out = options.out ?? d.out;
@@ -181,7 +197,11 @@ export async function runDigitsDemo(
       columns: { id: 'id', label: 'label', group: 'label', features: PIXEL_COLUMNS },
       task: 'classification',
       classes: DIGIT_CLASSES,
-      model: { kind: 'mlp', hidden: [d.hidden], activation: 'relu' },
+      model:
+        modelKind === 'cnn'
+          ? { kind: 'cnn', architecture: 'lenet', image: `${DIGIT_SIDE}x${DIGIT_SIDE}x1` }
+          : { kind: 'mlp', hidden: [d.hidden], activation: 'relu' },
+      ...(modelKind === 'cnn' ? { validationBatch: CNN_VALIDATION_BATCH } : {}),
       optimizer: { kind: 'sgd', lr, momentum: d.momentum },
       batchSize,
       epochs,
@@ -215,7 +235,7 @@ export async function runDigitsDemo(
             `${validation.size} clean validation digits, in ${displayPath(dataDir)}`,
         );
         say(
-          `model: mlp 784-${d.hidden}-10 (${event.parameters} parameters); sgd lr ${lr} momentum ${d.momentum}; ` +
+          `model: ${modelKind === 'cnn' ? `LeNet-5 cnn on 28×28 images, values against ${CNN_VALIDATION_BATCH} sampled validation digits per step` : `mlp 784-${d.hidden}-10`} (${event.parameters} parameters); sgd lr ${lr} momentum ${d.momentum}; ` +
             `${epochs} epoch${epochs === 1 ? '' : 's'} of batches of ${batchSize}; order-${order} values`,
         );
       } else if (event.type === 'step') {
@@ -250,6 +270,7 @@ export async function runDigitsDemo(
       originalLabel: original ?? observedLabel,
       flipped: original !== undefined,
       value: main(row),
+      aum: row.aum ?? Number.NaN,
     };
   });
   // AUROC needs flipped and clean examples both (a library caller may set flipFraction 0 or 1).
@@ -257,6 +278,13 @@ export async function runDigitsDemo(
     flippedCount > 0 && flippedCount < data.size
       ? auroc(
           rows.map((r) => -r.value),
+          rows.map((r) => r.flipped),
+        )
+      : Number.NaN;
+  const aumScore =
+    flippedCount > 0 && flippedCount < data.size && rows.every((r) => !Number.isNaN(r.aum))
+      ? auroc(
+          rows.map((r) => -r.aum),
           rows.map((r) => r.flipped),
         )
       : Number.NaN;
@@ -297,6 +325,9 @@ export async function runDigitsDemo(
     `flipped labels among the ${flippedCount} lowest-valued examples: ${formatPercent(flippedAmongLowest)}`,
   );
   log(
+    `AUROC of the area under the margin (suspects.csv's order; inrun evaluate compares every signal): ${Number.isNaN(aumScore) ? 'n/a' : aumScore.toFixed(4)}`,
+  );
+  log(
     `efficiency: max |sum of values - Taylor utility| over ${trace.length} steps = ${maxResidual.toExponential(2)} ` +
       `(${relativeResidual.toExponential(2)} of the largest step utility)`,
   );
@@ -319,6 +350,7 @@ export async function runDigitsDemo(
     validationSize: validation.size,
     flippedCount,
     auroc: score,
+    aumAuroc: aumScore,
     maxEfficiencyResidual: maxResidual,
     relativeEfficiencyResidual: relativeResidual,
     initialValidationLoss: trace[0].validationLossBefore,

@@ -110,3 +110,22 @@ test('digits demo: rejects bad options before training', async () => {
     /batch size \(5000\)/,
   );
 });
+
+test('digits demo with --model cnn: a LeNet run, valued against sampled validation digits', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'inrun-cnn-demo-'));
+  dirs.push(dir);
+  const out = join(dir, 'demo');
+  const result = await runDigitsDemo(
+    { model: 'cnn', epochs: 1, trainPerClass: 30, validationPerClass: 12, quiet: true, out },
+    () => {},
+  );
+  const run = await loadRun(result.runDir);
+  assert.equal(run.manifest.config.model.kind, 'cnn');
+  assert.equal(run.manifest.config.validationBatch, 100);
+  assert.equal(run.manifest.config.optimizer.lr, 0.05, 'the CNN default rate');
+  // Sampled values carry standard errors; Σ values still equals each step's (sampled) utility.
+  assert.ok(run.values.every((v) => v.standardError !== null && v.standardError >= 0));
+  assert.ok(result.relativeEfficiencyResidual < 1e-4, String(result.relativeEfficiencyResidual));
+  assert.ok(result.auroc >= 0 && result.auroc <= 1 && result.aumAuroc >= 0 && result.aumAuroc <= 1);
+  await assert.rejects(runDigitsDemo({ model: 'vit' as 'cnn' }), /model must be mlp or cnn, got "vit"/);
+});
