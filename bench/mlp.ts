@@ -85,7 +85,7 @@ function newModel(): Sequential {
 }
 
 /** Delegates to an optimizer and runs `hook` after each `plan` — at w_t, after the batch's backward. */
-class HookedOptimizer implements Optimizer {
+export class HookedOptimizer implements Optimizer {
   readonly kind: string;
   constructor(
     private readonly inner: Optimizer,
@@ -116,7 +116,7 @@ class HookedOptimizer implements Optimizer {
 }
 
 /** Remembers the last pass the model back-propagated (the training batch's, inside Trainer.runStep). */
-function captureBackward(model: Sequential): () => Pass {
+export function captureBackward(model: Sequential): () => Pass {
   let last: Pass | null = null;
   const original = model.backward.bind(model);
   model.backward = (pass: Pass) => {
@@ -130,7 +130,7 @@ function captureBackward(model: Sequential): () => Pass {
 }
 
 /** The whole validation set as one batch, built once (as the valuer does). */
-function wholeBatch(data: Dataset): Batch {
+export function wholeBatch(data: Dataset): Batch {
   return data.batch(
     Array.from({ length: data.size }, (_, i) => i),
     'float32',
@@ -138,7 +138,7 @@ function wholeBatch(data: Dataset): Batch {
 }
 
 /** Validation loss and mean gradient g_V at the current weights: one forward + backward. */
-function validationGradient(
+export function validationGradient(
   model: Sequential,
   { input, targets }: Batch,
 ): { valPass: Pass; gV: FloatArray; loss: number } {
@@ -153,7 +153,7 @@ function validationGradient(
  * First-order values the naive way: u = η K g_V (K = kScale for SGD), then for every training
  * example its full gradient g_i materialised into a zeroed buffer and dotted with u.
  */
-function naiveFirstOrder(model: Sequential, pass: Pass, gV: FloatArray, plan: StepPlan): Float64Array {
+export function naiveFirstOrder(model: Sequential, pass: Pass, gV: FloatArray, plan: StepPlan): Float64Array {
   if (plan.kDiagonal) throw new Error('bench: naive values assume a scalar K (SGD)');
   const P = model.parameterCount;
   const u = allocFloat(model.dtype, P);

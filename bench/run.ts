@@ -37,6 +37,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getKernels } from '../src/kernels/index.js';
+import { runCnnBenchmark } from './cnn.js';
 import { runGptBenchmark } from './gpt.js';
 import { type BenchOptions, runMlpBenchmark } from './mlp.js';
 import { type BenchResult, describeMachine, machineInfo, resultTable, writeJson } from './table.js';
@@ -56,6 +57,7 @@ const BENCHMARKS: Benchmark[] = [
     description: 'GPT 4×128, contexts 64 and 256, batch 16, synthetic tokens',
     run: runGptBenchmark,
   },
+  { name: 'cnn', description: 'LeNet-5 on 28×28 images, batch 64, synthetic data', run: runCnnBenchmark },
 ];
 
 const RESULTS_DIR = join(import.meta.dirname ?? 'bench', 'results');

@@ -108,6 +108,20 @@ export {
   loadBundledCorpus,
 } from './text/corpora.js';
 export {
+  BM25_DEFAULTS,
+  type Bm25Options,
+  bm25Ranking,
+  type LexicalDocument,
+  LexicalIndex,
+  type LexicalScore,
+  lexicalWords,
+  NGRAM_DEFAULT_N,
+  ngramOverlapRanking,
+  type RankingOptions,
+  type TfidfOptions,
+  tfidfRanking,
+} from './text/lexical.js';
+export {
   type SequenceExample,
   type SkippedDocument,
   type SkipReason,

@@ -120,9 +120,14 @@ test('digits demo with --model cnn: a LeNet run, valued against sampled validati
     () => {},
   );
   const run = await loadRun(result.runDir);
-  assert.equal(run.manifest.config.model.kind, 'cnn');
-  assert.equal(run.manifest.config.validationBatch, 100);
-  assert.equal(run.manifest.config.optimizer.lr, 0.05, 'the CNN default rate');
+  const config = run.config as {
+    model: { kind: string };
+    validationBatch: number;
+    optimizer: { lr: number };
+  };
+  assert.equal(config.model.kind, 'cnn');
+  assert.equal(config.validationBatch, 100);
+  assert.equal(config.optimizer.lr, 0.05, 'the CNN default rate');
   // Sampled values carry standard errors; Σ values still equals each step's (sampled) utility.
   assert.ok(run.values.every((v) => v.standardError !== null && v.standardError >= 0));
   assert.ok(result.relativeEfficiencyResidual < 1e-4, String(result.relativeEfficiencyResidual));
