@@ -226,6 +226,15 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
         ...(hasGroups(trainSet) ? { group: 'group' } : {}),
       },
       classNames: undefined,
+      // A CNN on an image folder learns its input shape from the folder; the CSV copy must name it.
+      ...(base.model.kind === 'cnn' && !base.model.image && clean.train.table.image
+        ? {
+            model: {
+              ...base.model,
+              image: `${clean.train.table.image.width}x${clean.train.table.image.height}x${clean.train.table.image.channels}`,
+            },
+          }
+        : {}),
       out: join(out, 'run'),
       checkpointEvery: 0,
     },

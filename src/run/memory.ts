@@ -45,6 +45,7 @@ import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { Conv2d, type ImageShape } from '../layers/conv2d.js';
 import type { Layer } from '../layers/types.js';
+import { ResidualProjection } from '../models/cnn.js';
 import type { Sequential } from '../models/sequential.js';
 import { MOMENTUM_CREDIT_TOLERANCE } from '../shapley/momentum-credit.js';
 import { fail } from '../util/errors.js';
@@ -240,7 +241,11 @@ function layerArithmetic(model: Sequential, inputs: number, smaller: string): Mo
   let largest = inputs;
   const walk = (layers: Layer[], shape: { tokens: number; width: number }) => {
     for (const layer of layers) {
-      if (layer.children) walk(layer.children, shape);
+      // A composite's branches each start from its input: a residual's chain, or a projection
+      // block's main branch and shortcut (src/models/cnn.ts).
+      const branches =
+        layer instanceof ResidualProjection ? [layer.main, layer.shortcut] : [layer.children ?? []];
+      for (const branch of branches) walk(branch, shape);
       const next = layer.outputShape(shape);
       let size = next.tokens * next.width;
       if (layer instanceof Conv2d)

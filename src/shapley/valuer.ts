@@ -190,14 +190,14 @@ export class InRunValuer {
   private readonly onTraceRow: ((row: TraceEntry) => void) | undefined;
   private readonly signals: boolean;
   /**
-   * Classification: the validation batch holds V sorted by label (so each class is one range of
+   * With class values: the validation batch holds V sorted by label (so each class is one range of
    * it, for its mean gradient); `validationOrder[j]` is the validation index at batch position j.
    * Null when V is in its own order.
    */
   private readonly validationOrder: Int32Array | null = null;
-  /** Classification: each label's [start, end) range in the validation batch. */
+  /** With class values: each label's [start, end) range in the validation batch. */
   private readonly classRanges: Map<number, [number, number]> | null = null;
-  /** Classification: every validation example's label, in V's own order. */
+  /** With class values: every validation example's label, in V's own order. */
   private readonly validationLabels: Int32Array | null = null;
   /** validationBatch: the sample size k (null: all of V every step) and the samples' seed. */
   private readonly sampleSize: number | null = null;

@@ -153,6 +153,21 @@ describe('estimateRunMemory', () => {
         },
         { inputs: 1, outputs: 50, trainExamples: 10, validationExamples: 5 },
       ],
+      [
+        { model: { kind: 'cnn', architecture: 'lenet' } },
+        {
+          inputs: 784,
+          outputs: 10,
+          trainExamples: 10,
+          validationExamples: 5,
+          image: { channels: 1, height: 28, width: 28 },
+        },
+      ],
+      // Projection blocks: the shortcut starts from the block's input, not the main branch's output.
+      [
+        { model: { kind: 'cnn', architecture: 'resnet', width: 4, stages: 2, groups: 2, image: '8x8x3' } },
+        { inputs: 192, outputs: 4, trainExamples: 10, validationExamples: 5 },
+      ],
     ];
     for (const [value, shape] of cases) {
       const c = config(value);
