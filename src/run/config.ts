@@ -92,7 +92,7 @@ export const TrainConfigSchema = z
       test: path.optional(),
       testSplit: z.number().gt(0).lt(1).optional(),
       missing: z.enum(['error', 'drop']).default('error'),
-      standardize: z.boolean().default(false),
+      standardize: z.union([z.boolean(), z.literal('channels')]).default(false),
     }),
     columns: z
       .strictObject({
@@ -263,9 +263,9 @@ export const FIELDS: FieldDoc[] = [
   },
   {
     path: 'data.standardize',
-    type: 'boolean',
+    type: 'boolean|channels',
     default: 'false',
-    help: "scale each feature to mean 0, std 1 with the training split's mean and population std (after dropping and splitting; a constant feature gets std 1); recorded in manifest.json",
+    help: "scale each feature to mean 0, std 1 with the training split's mean and population std (after dropping and splitting; a constant feature gets std 1); channels: one mean and std per image channel (image folders); recorded in manifest.json",
   },
   {
     path: 'columns.id',

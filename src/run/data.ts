@@ -243,7 +243,8 @@ export async function loadTrainingData(config: TrainConfig): Promise<TrainingDat
     task: config.task,
     classes: classes ?? undefined,
     classNames,
-    standardize: config.data.standardize ? 'fit' : undefined,
+    standardize:
+      config.data.standardize === 'channels' ? 'fit-channels' : config.data.standardize ? 'fit' : undefined,
     rows: trainRows,
     name: displayPath(trainTable.path),
   });

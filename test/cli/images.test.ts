@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadRun } from '../../src/io/run-dir.js';
+import { parseTrainConfig } from '../../src/run/config.js';
+import { loadTrainingData } from '../../src/run/data.js';
 import { Rng } from '../../src/util/rng.js';
 import { encodePng } from '../helpers/png.js';
 import { runCli, tempDir } from './fixtures/train-data.js';
@@ -162,5 +164,42 @@ epochs: 2
   assert.match(
     wrong.err,
     /model\.image: 10x10x1 is 100 values per example, but the data has 144 feature columns/,
+  );
+});
+
+test('data.standardize: channels fits one mean and std per channel on the training images', async () => {
+  const dir = tempDir('inrun-image-norm-');
+  writeImages(join(dir, 'train'), 5, 5);
+  writeImages(join(dir, 'val'), 3, 6);
+  const config = parseTrainConfig({
+    value: { data: { train: join(dir, 'train'), validation: join(dir, 'val'), standardize: 'channels' } },
+    flagPaths: new Map(),
+  });
+  const data = await loadTrainingData(config);
+  const train = data.train.dataset;
+  const pixels = train.batch(
+    Array.from({ length: train.size }, (_, i) => i),
+    'float64',
+  ).input.data;
+  let sum = 0;
+  let squares = 0;
+  for (const x of pixels) {
+    sum += x;
+    squares += x * x;
+  }
+  const n = pixels.length;
+  assert.ok(Math.abs(sum / n) < 1e-6, `mean ${sum / n}`);
+  assert.ok(Math.abs(squares / n - 1) < 1e-5, `variance ${squares / n}`);
+  const stats = data.standardization!;
+  assert.equal(new Set(stats.mean).size, 1, 'one grey channel: one mean for every pixel');
+  // A table of numbers has no channels.
+  writeFileSync(join(dir, 't.csv'), 'a,label\n1,0\n2,1\n3,0\n4,1\n');
+  const table = parseTrainConfig({
+    value: { data: { train: join(dir, 't.csv'), validationSplit: 0.5, standardize: 'channels' } },
+    flagPaths: new Map(),
+  });
+  await assert.rejects(
+    loadTrainingData(table),
+    /data\.standardize: channels needs images \(an image folder\)/,
   );
 });

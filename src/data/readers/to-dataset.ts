@@ -531,6 +531,43 @@ export function fitStandardization(matrix: Float64Array, features: string[]): St
   return { features: [...features], mean, std };
 }
 
+/**
+ * Per-channel statistics of channels-first image rows (pixel_k of channel c: k in [c·H·W, (c+1)·H·W)),
+ * written out per feature so they apply like any standardization: each channel's mean and std over
+ * all its pixels of all rows, as torchvision's Normalize expects them.
+ */
+export function fitChannelStandardization(
+  matrix: Float64Array,
+  features: string[],
+  table: Table,
+): Standardization {
+  const image = table.image;
+  if (!image)
+    fail(
+      `${displayPath(table.path)}: data.standardize: channels needs images (an image folder); use data.standardize: true for per-feature statistics`,
+    );
+  const plane = image.height * image.width;
+  if (features.length !== image.channels * plane)
+    fail(`${displayPath(table.path)}: data.standardize: channels needs every pixel column as a feature`);
+  const n = matrix.length / features.length;
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let c = 0; c < image.channels; c++) {
+    const values = new Float64Array(n * plane);
+    for (let r = 0; r < n; r++)
+      values.set(
+        matrix.subarray(r * features.length + c * plane, r * features.length + (c + 1) * plane),
+        r * plane,
+      );
+    const stats = fitStandardization(values, ['channel']);
+    for (let p = 0; p < plane; p++) {
+      mean.push(stats.mean[0]);
+      std.push(stats.std[0]);
+    }
+  }
+  return { features: [...features], mean, std };
+}
+
 /** Standardizes the matrix in place; a result beyond float32 range is an error naming the cell. */
 function applyStandardization(
   table: Table,
@@ -564,8 +601,12 @@ export interface TableToDatasetOptions {
    * absent: labels are numbers (names are then decided from these rows alone).
    */
   classNames?: string[] | null;
-  /** Standardize the features: `fit` on these rows, or apply given statistics. */
-  standardize?: 'fit' | Standardization;
+  /**
+   * Standardize the features: `fit` on these rows (per feature), `fit-channels` on these rows per
+   * image channel (the table's `image` shape: every pixel of a channel shares one mean and std), or
+   * apply given statistics.
+   */
+  standardize?: 'fit' | 'fit-channels' | Standardization;
   /** Rows to take (default all of the table's), in dataset order. */
   rows?: TableRow[];
   /** Dataset name for messages. */
@@ -581,7 +622,11 @@ export function tableToDataset(table: Table, options: TableToDatasetOptions): Lo
   let standardization: Standardization | null = null;
   if (options.standardize) {
     standardization =
-      options.standardize === 'fit' ? fitStandardization(matrix, features) : options.standardize;
+      options.standardize === 'fit'
+        ? fitStandardization(matrix, features)
+        : options.standardize === 'fit-channels'
+          ? fitChannelStandardization(matrix, features, table)
+          : options.standardize;
     applyStandardization(table, rows, matrix, standardization);
   }
   const classNames =
