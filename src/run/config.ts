@@ -92,7 +92,9 @@ export const TrainConfigSchema = z
       test: path.optional(),
       testSplit: z.number().gt(0).lt(1).optional(),
       missing: z.enum(['error', 'drop']).default('error'),
-      standardize: z.union([z.boolean(), z.literal('channels')]).default(false),
+      standardize: z
+        .union([z.boolean(), z.literal('channels')], { error: 'expected true, false or "channels"' })
+        .default(false),
     }),
     columns: z
       .strictObject({

@@ -1154,8 +1154,8 @@ configCases.push(
     expect: /data\.missing: expected "error" or "drop", got the string "skip"/,
   },
   {
-    name: 'standardize not a boolean',
+    name: 'standardize neither a boolean nor channels',
     config: { 'data.standardize': 'yes' },
-    expect: /data\.standardize: expected true or false, got the string "yes"/,
+    expect: /data\.standardize: expected true, false or "channels", got the string "yes"/,
   },
 );
