@@ -33,7 +33,10 @@ export function registerReportCommand(program: Command, io: CliIo): void {
       '--curation <file>',
       `comparison of inrun curate (default: <run-dir>/${CURATION_DIR}/${COMPARISON_FILE} if present)`,
     )
-    .option('--image <WxH>', 'show each example as a W×H grayscale image of its features (e.g. 28x28)')
+    .option(
+      '--image <WxH[xC]>',
+      'show each example as a W×H image of its features, grey or (xC = x3) RGB channels-first, e.g. 28x28 (image folders: automatic)',
+    )
     .option('--top <n>', 'how many of the most harmful and most helpful examples to list (default: 12)')
     .action(async (runDir: string, flags: RawReportFlags) => {
       const options: RunReportOptions = {
@@ -49,13 +52,16 @@ export function registerReportCommand(program: Command, io: CliIo): void {
     });
 }
 
-export function parseImageFlag(text: string): { width: number; height: number } {
-  const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/i.exec(text);
+export function parseImageFlag(text: string): { width: number; height: number; channels: 1 | 3 } {
+  const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*(?:[x×]\s*(\d+)\s*)?$/i.exec(text);
   const width = m ? Number(m[1]) : Number.NaN;
   const height = m ? Number(m[2]) : Number.NaN;
-  if (!m || width < 1 || height < 1 || width > 4096 || height > 4096)
-    fail(`--image must be WIDTHxHEIGHT, e.g. 28x28, got ${describe(text)}`);
-  return { width, height };
+  const channels = m?.[3] === undefined ? 1 : Number(m[3]);
+  if (!m || width < 1 || height < 1 || width > 4096 || height > 4096 || (channels !== 1 && channels !== 3))
+    fail(
+      `--image must be WIDTHxHEIGHT or WIDTHxHEIGHTxCHANNELS (1 or 3), e.g. 28x28 or 32x32x3, got ${describe(text)}`,
+    );
+  return { width, height, channels };
 }
 
 function parseTopFlag(text: string): number {

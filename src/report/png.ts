@@ -1,4 +1,4 @@
-// A minimal PNG encoder for small grayscale images, so example images embed as data URLs.
+// A minimal PNG encoder for small grey and RGB images, so example images embed as data URLs.
 import { deflateSync } from 'node:zlib';
 
 const CRC_TABLE = (() => {
@@ -37,10 +37,26 @@ export function grayscalePng(
   height: number,
   range?: [number, number],
 ): Uint8Array {
+  return imagePng(pixels, width, height, 1, range);
+}
+
+/**
+ * An 8-bit PNG of channels-first `pixels` ([channels, height, width]): grey for 1 channel, RGB for
+ * 3, one `range` for all channels (default: the pixels' own min and max; constant: mid-grey).
+ */
+export function imagePng(
+  pixels: ArrayLike<number>,
+  width: number,
+  height: number,
+  channels: 1 | 3,
+  range?: [number, number],
+): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
-    throw new RangeError(`grayscalePng: bad size ${width}×${height}`);
-  if (pixels.length !== width * height)
-    throw new RangeError(`grayscalePng: ${pixels.length} pixels for a ${width}×${height} image`);
+    throw new RangeError(`imagePng: bad size ${width}×${height}`);
+  if (channels !== 1 && channels !== 3) throw new RangeError(`imagePng: ${channels} channels (1 or 3)`);
+  const plane = width * height;
+  if (pixels.length !== channels * plane)
+    throw new RangeError(`imagePng: ${pixels.length} values for a ${width}×${height}×${channels} image`);
   let lo = range?.[0];
   let hi = range?.[1];
   if (lo === undefined || hi === undefined) {
@@ -55,21 +71,23 @@ export function grayscalePng(
     }
   }
   const span = hi - lo;
-  const raw = new Uint8Array((width + 1) * height);
+  const stride = 1 + width * channels;
+  const raw = new Uint8Array(stride * height);
   for (let y = 0; y < height; y++) {
-    raw[y * (width + 1)] = 0; // filter: none
-    for (let x = 0; x < width; x++) {
-      const v = pixels[y * width + x];
-      const t = Number.isFinite(v) && span > 0 ? (v - lo) / span : 0.5;
-      raw[y * (width + 1) + 1 + x] = Math.round(255 * Math.min(1, Math.max(0, t)));
-    }
+    raw[y * stride] = 0; // filter: none
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < channels; c++) {
+        const v = pixels[c * plane + y * width + x];
+        const t = Number.isFinite(v) && span > 0 ? (v - lo) / span : 0.5;
+        raw[y * stride + 1 + x * channels + c] = Math.round(255 * Math.min(1, Math.max(0, t)));
+      }
   }
   const header = new Uint8Array(13);
   const hv = new DataView(header.buffer);
   hv.setUint32(0, width);
   hv.setUint32(4, height);
   header[8] = 8; // bit depth
-  header[9] = 0; // grayscale
+  header[9] = channels === 1 ? 0 : 2; // grayscale or RGB
   const parts = [
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', header),
@@ -91,6 +109,7 @@ export function grayscalePngDataUrl(
   width: number,
   height: number,
   range?: [number, number],
+  channels: 1 | 3 = 1,
 ): string {
-  return `data:image/png;base64,${Buffer.from(grayscalePng(pixels, width, height, range)).toString('base64')}`;
+  return `data:image/png;base64,${Buffer.from(imagePng(pixels, width, height, channels, range)).toString('base64')}`;
 }

@@ -144,7 +144,13 @@ function renderContent(content: ReportContent | undefined): string {
   if (!content) return '';
   if (content.kind === 'text') return snippet(content.text);
   const scale = Math.max(1, Math.min(4, Math.floor(64 / Math.max(content.width, content.height))));
-  const url = grayscalePngDataUrl(content.pixels, content.width, content.height, content.range);
+  const url = grayscalePngDataUrl(
+    content.pixels,
+    content.width,
+    content.height,
+    content.range,
+    content.channels ?? 1,
+  );
   return `<img class="px" alt="" src="${escapeHtml(url)}" width="${content.width * scale}" height="${content.height * scale}">`;
 }
 

@@ -6,10 +6,12 @@ export type ReportContent =
   | { kind: 'text'; text: string }
   | {
       kind: 'image';
-      /** Grayscale pixels, row-major, width × height of them. */
+      /** Pixels, channels-first: [channels, height, width] (grey: one plane). */
       pixels: ArrayLike<number>;
       width: number;
       height: number;
+      /** 1 (grey, the default) or 3 (RGB). */
+      channels?: 1 | 3;
       /** The pixel value drawn black and the one drawn white (default: the image's own min and max). */
       range?: [number, number];
     };

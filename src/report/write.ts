@@ -32,8 +32,11 @@ export interface RunReportOptions {
   curationFile?: string;
   /** A comparison to include as is (instead of a file). */
   curation?: CurationComparison;
-  /** Show each example's features as a width × height grayscale image. */
-  image?: { width: number; height: number };
+  /**
+   * Show each example's features as a width × height image (channels-first; 1 channel grey, 3 RGB).
+   * Runs on image folders show their images without it.
+   */
+  image?: { width: number; height: number; channels?: 1 | 3 };
   /** How many of the most harmful and most helpful examples to list. */
   top?: number;
 }
@@ -94,9 +97,10 @@ export async function readComparison(path: string): Promise<CurationComparison> 
  */
 async function exampleContent(
   run: LoadedRun,
-  image: { width: number; height: number } | undefined,
+  given: { width: number; height: number; channels?: 1 | 3 } | undefined,
 ): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
-  if (run.text) return textExampleContent(run, image);
+  if (run.text) return textExampleContent(run, given);
+  let image = given;
   let data: Awaited<ReturnType<typeof loadTrainingData>>;
   try {
     const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
@@ -117,9 +121,12 @@ async function exampleContent(
     index.set(String(id), i);
   });
   const features = data.features;
-  if (image && image.width * image.height !== features.length)
+  // An image folder's images are shown as such unless --image says otherwise.
+  image ??= data.train.table.image;
+  const channels = image?.channels ?? 1;
+  if (image && image.width * image.height * channels !== features.length)
     fail(
-      `--image ${image.width}x${image.height} needs ${image.width * image.height} features; the run has ${features.length}`,
+      `--image ${image.width}x${image.height}${channels === 1 ? '' : `x${channels}`} needs ${image.width * image.height * channels} features; the run has ${features.length}`,
     );
   const config = run.config as { columns?: { id?: string; group?: string; label?: string } };
   const label = config.columns?.label ?? 'label';
@@ -138,7 +145,7 @@ async function exampleContent(
     if (i === undefined) return undefined;
     if (image) {
       const batch = data.train.dataset.batch([i], 'float64');
-      return { kind: 'image', pixels: batch.input.data, width: image.width, height: image.height };
+      return { kind: 'image', pixels: batch.input.data, width: image.width, height: image.height, channels };
     }
     const cells = data.train.rows[i].cells;
     const text = columns

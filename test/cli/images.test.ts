@@ -1,8 +1,9 @@
 // `inrun train`, `report` and `curate` on image folders (one sub-folder per class).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { PNG } from 'pngjs';
 import { loadRun } from '../../src/io/run-dir.js';
 import { parseTrainConfig } from '../../src/run/config.js';
 import { loadTrainingData } from '../../src/run/data.js';
@@ -202,4 +203,54 @@ test('data.standardize: channels fits one mean and std per channel on the traini
     loadTrainingData(table),
     /data\.standardize: channels needs images \(an image folder\)/,
   );
+});
+
+test('RGB image folders: the report shows each listed example as its colour image, without --image', async () => {
+  const dir = tempDir('inrun-image-rgb-');
+  const colours = { blue: [0, 64, 255], red: [255, 0, 128] } as const;
+  for (const [cls, [r, g, b]] of Object.entries(colours)) {
+    mkdirSync(join(dir, 'train', cls), { recursive: true });
+    mkdirSync(join(dir, 'val', cls), { recursive: true });
+    for (let i = 0; i < 6; i++) {
+      const png = encodePng(4, 3, 2, new Array(12).fill([r, g, b]).flat());
+      writeFileSync(join(dir, i < 4 ? 'train' : 'val', cls, `${i}.png`), png);
+    }
+  }
+  const out = join(dir, 'run');
+  const train = await runCli(
+    'train',
+    '--train',
+    join(dir, 'train'),
+    '--validation',
+    join(dir, 'val'),
+    '--model',
+    'logreg',
+    '--epochs',
+    '2',
+    '--batch-size',
+    '4',
+    '--out',
+    out,
+    '--quiet',
+  );
+  assert.equal(train.code, 0, train.err);
+  const report = await runCli('report', out);
+  assert.equal(report.code, 0, report.err);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  const urls = [...html.matchAll(/<img class="px" alt="" src="data:image\/png;base64,([^"]+)"/g)].map(
+    (m) => m[1],
+  );
+  assert.ok(urls.length >= 8, `${urls.length} images`);
+  const seen = new Set<string>();
+  for (const url of urls) {
+    const png = PNG.sync.read(Buffer.from(url, 'base64'));
+    assert.deepEqual([png.width, png.height], [4, 3]);
+    seen.add([...png.data.subarray(0, 3)].join(','));
+  }
+  // Drawn with the image's own range (0 to 255 here), so the colours come back exactly.
+  assert.deepEqual([...seen].sort(), ['0,64,255', '255,0,128']);
+  // --image with another shape is refused by name.
+  const wrong = await runCli('report', out, '--image', '4x3', '--out', join(dir, 'r.html'));
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.err, /--image 4x3 needs 12 features; the run has 36/);
 });
