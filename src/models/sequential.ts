@@ -142,8 +142,16 @@ export class Sequential {
     return out;
   }
 
-  context(params: FloatArray = this.params): PassContext {
-    return { kernels: this.kernels, dtype: this.dtype, params };
+  context(params: FloatArray = this.params, mode: { training?: boolean; step?: number } = {}): PassContext {
+    // Every context has the same fields in the same order, so the layers' property reads stay
+    // monomorphic (a context with extra fields only in training passes cost a few % per GPT step).
+    return {
+      kernels: this.kernels,
+      dtype: this.dtype,
+      params,
+      training: mode.training === true,
+      step: mode.step,
+    };
   }
 
   /** Checks a batch against the model's input shape and the loss's target rules. */
@@ -192,7 +200,7 @@ export class Sequential {
     params: FloatArray = this.params,
     mode: { training?: boolean; step?: number } = {},
   ): Pass {
-    const ctx: PassContext = { ...this.context(params), training: mode.training === true, step: mode.step };
+    const ctx = this.context(params, mode);
     const tapes: LayerTape[] = [];
     const output = chainForward(this.layers, ctx, input, tapes);
     const lossTape = { output, targets } as LossTape;
