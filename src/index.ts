@@ -88,7 +88,7 @@ export {
   type MlpOptions,
   mlp,
 } from './models/builders.js';
-export { type CnnKind, type CnnOptions, cnn, ResidualProjection } from './models/cnn.js';
+export { type CnnKind, type CnnOptions, cnn } from './models/cnn.js';
 export { type GptConfig, gpt } from './models/gpt.js';
 export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
 export { Adam, type AdamOptions, type AdamVariant, adam, adamw } from './optim/adam.js';

@@ -10,43 +10,75 @@ import {
   type PassContext,
 } from './types.js';
 
-/** y = x + f(x), f a chain of layers with matching input and output shapes (a transformer's sub-block). */
+/**
+ * y = f(x) + s(x): f a chain of layers (a transformer's sub-block, a ResNet block's main branch)
+ * and s the shortcut, the identity by default or itself a chain (ResNet's "downsample": a strided
+ * 1×1 convolution and a norm where the block changes shape). Both chains' layers are this layer's
+ * children (f first), so the model lays out and values their parameters like any others.
+ */
 export class Residual implements Layer {
   readonly kind = 'residual';
   params: ParamSlot[] = [];
+  readonly children: Layer[];
 
-  constructor(readonly children: Layer[]) {}
+  constructor(
+    readonly main: Layer[],
+    readonly shortcut: Layer[] = [],
+  ) {
+    if (main.length === 0) fail('Residual: the main branch needs at least one layer');
+    this.children = [...main, ...shortcut];
+  }
 
   paramSpecs() {
     return [];
   }
 
-  outputShape(input: { tokens: number; width: number }) {
-    let shape = input;
-    for (const layer of this.children) shape = layer.outputShape(shape);
-    if (shape.tokens !== input.tokens || shape.width !== input.width)
-      fail(`Residual: the inner layers map width ${input.width} to ${shape.width}; they must keep it`);
-    return input;
+  outputShape<S extends { tokens: number; width: number }>(input: S): S {
+    let a = input;
+    for (const layer of this.main) a = layer.outputShape(a) as S;
+    let b = input;
+    for (const layer of this.shortcut) b = layer.outputShape(b) as S;
+    if (a.tokens !== b.tokens || a.width !== b.width)
+      fail(
+        this.shortcut.length === 0
+          ? `Residual: the inner layers map width ${input.width} to ${a.width}; they must keep it`
+          : `Residual: the main branch outputs [${a.tokens}, ${a.width}] but the shortcut [${b.tokens}, ${b.width}]; they must match`,
+      );
+    return a;
+  }
+
+  /** The tapes of the main branch and of the shortcut. */
+  private split(tape: LayerTape): [LayerTape[], LayerTape[]] {
+    const tapes = tape.children!;
+    return [tapes.slice(0, this.main.length), tapes.slice(this.main.length)];
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
-    tape.children = [];
-    const fx = chainForward(this.children, ctx, x, tape.children);
+    const mainTapes: LayerTape[] = [];
+    const shortTapes: LayerTape[] = [];
+    const fx = chainForward(this.main, ctx, x, mainTapes);
+    const sx = this.shortcut.length > 0 ? chainForward(this.shortcut, ctx, x, shortTapes) : x;
+    tape.children = [...mainTapes, ...shortTapes];
     tape.input = x;
-    tape.output = add(ctx, x, fx);
+    tape.output = add(ctx, fx, sx);
     return tape.output;
   }
 
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     tape.outputGrad = dy;
-    const inner = chainBackward(this.children, ctx, dy, tape.children!, needInputGrad);
-    return needInputGrad ? add(ctx, dy, inner!) : null;
+    const [mainTapes, shortTapes] = this.split(tape);
+    const dm = chainBackward(this.main, ctx, dy, mainTapes, needInputGrad);
+    const ds =
+      this.shortcut.length > 0 ? chainBackward(this.shortcut, ctx, dy, shortTapes, needInputGrad) : dy;
+    return needInputGrad ? add(ctx, dm!, ds!) : null;
   }
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
-    const rf = chainRForward(this.children, ctx, v, tape.children!, rx);
+    const [mainTapes, shortTapes] = this.split(tape);
+    const rm = chainRForward(this.main, ctx, v, mainTapes, rx);
+    const rs = this.shortcut.length > 0 ? chainRForward(this.shortcut, ctx, v, shortTapes, rx) : rx;
     tape.rInput = rx;
-    tape.rOutput = rx ? add(ctx, rx, rf) : rf;
+    tape.rOutput = rs ? add(ctx, rm, rs) : rm;
     return tape.rOutput;
   }
 
@@ -58,8 +90,13 @@ export class Residual implements Layer {
     hv: FloatArray,
     needInputGrad: boolean,
   ): Activation | null {
-    const inner = chainRBackward(this.children, ctx, v, tape.children!, rdy, hv, needInputGrad);
-    return needInputGrad ? add(ctx, rdy, inner!) : null;
+    const [mainTapes, shortTapes] = this.split(tape);
+    const rm = chainRBackward(this.main, ctx, v, mainTapes, rdy, hv, needInputGrad);
+    const rs =
+      this.shortcut.length > 0
+        ? chainRBackward(this.shortcut, ctx, v, shortTapes, rdy, hv, needInputGrad)
+        : rdy;
+    return needInputGrad ? add(ctx, rm!, rs!) : null;
   }
 }
 

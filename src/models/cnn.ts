@@ -1,121 +1,14 @@
-// Convolutional networks in one file: a LeNet-style network and residual networks with GroupNorm
-// (a small CIFAR-style one, and ResNet-18's shape). Images are channels-first [C, H, W] per
-// example, flattened into the input width. The valuation machinery stays out of here: every
-// layer brings its own ghost routes.
-
-import type { FloatArray } from '../kernels/types.js';
-import { chainBackward, chainForward, chainRBackward, chainRForward } from '../layers/chain.js';
 import { Conv2d, type ShapeWithImage } from '../layers/conv2d.js';
 import { Dropout } from '../layers/dropout.js';
 import { ReLU } from '../layers/elementwise.js';
 import { GroupNorm } from '../layers/group-norm.js';
 import { Linear } from '../layers/linear.js';
 import { Flatten, GlobalAvgPool2d, MaxPool2d } from '../layers/pooling.js';
-import {
-  type Activation,
-  activation,
-  type Layer,
-  type LayerTape,
-  named,
-  type ParamSlot,
-  type PassContext,
-} from '../layers/types.js';
+import { Residual } from '../layers/residual.js';
+import { type Layer, named } from '../layers/types.js';
 import { SoftmaxCrossEntropy } from '../losses/softmax-cross-entropy.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import { type ModelOptions, Sequential } from './sequential.js';
-
-/**
- * y = main(x) + shortcut(x): a residual block whose shortcut is itself a chain of layers (a
- * strided 1×1 convolution and a norm where the block changes shape, as ResNet's "downsample");
- * an empty shortcut is the identity, as Residual. Both chains' parameter layers are this block's
- * children (main first), so the model lays out and values them like any others.
- */
-export class ResidualProjection implements Layer {
-  readonly kind = 'residual-projection';
-  params: ParamSlot[] = [];
-  readonly children: Layer[];
-
-  constructor(
-    readonly main: Layer[],
-    readonly shortcut: Layer[] = [],
-  ) {
-    if (main.length === 0) fail('ResidualProjection: the main branch needs at least one layer');
-    this.children = [...main, ...shortcut];
-  }
-
-  paramSpecs() {
-    return [];
-  }
-
-  outputShape(input: ShapeWithImage) {
-    let a = input;
-    for (const layer of this.main) a = layer.outputShape(a);
-    let b = input;
-    for (const layer of this.shortcut) b = layer.outputShape(b);
-    if (a.tokens !== b.tokens || a.width !== b.width)
-      fail(
-        `ResidualProjection: the main branch outputs [${a.tokens}, ${a.width}] but the shortcut [${b.tokens}, ${b.width}]; they must match`,
-      );
-    return a;
-  }
-
-  private split(tape: LayerTape): [LayerTape[], LayerTape[]] {
-    const tapes = tape.children!;
-    return [tapes.slice(0, this.main.length), tapes.slice(this.main.length)];
-  }
-
-  forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
-    const mainTapes: LayerTape[] = [];
-    const shortTapes: LayerTape[] = [];
-    const fx = chainForward(this.main, ctx, x, mainTapes);
-    const sx = this.shortcut.length > 0 ? chainForward(this.shortcut, ctx, x, shortTapes) : x;
-    tape.children = [...mainTapes, ...shortTapes];
-    tape.input = x;
-    tape.output = add(ctx, fx, sx);
-    return tape.output;
-  }
-
-  backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
-    tape.outputGrad = dy;
-    const [mainTapes, shortTapes] = this.split(tape);
-    const dm = chainBackward(this.main, ctx, dy, mainTapes, needInputGrad);
-    const ds =
-      this.shortcut.length > 0 ? chainBackward(this.shortcut, ctx, dy, shortTapes, needInputGrad) : dy;
-    return needInputGrad ? add(ctx, dm!, ds!) : null;
-  }
-
-  rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
-    const [mainTapes, shortTapes] = this.split(tape);
-    const rm = chainRForward(this.main, ctx, v, mainTapes, rx);
-    const rs = this.shortcut.length > 0 ? chainRForward(this.shortcut, ctx, v, shortTapes, rx) : rx;
-    tape.rInput = rx;
-    tape.rOutput = rs ? add(ctx, rm, rs) : rm;
-    return tape.rOutput;
-  }
-
-  rBackward(
-    ctx: PassContext,
-    v: FloatArray,
-    tape: LayerTape,
-    rdy: Activation,
-    hv: FloatArray,
-    needInputGrad: boolean,
-  ): Activation | null {
-    const [mainTapes, shortTapes] = this.split(tape);
-    const rm = chainRBackward(this.main, ctx, v, mainTapes, rdy, hv, needInputGrad);
-    const rs =
-      this.shortcut.length > 0
-        ? chainRBackward(this.shortcut, ctx, v, shortTapes, rdy, hv, needInputGrad)
-        : rdy;
-    return needInputGrad ? add(ctx, rm!, rs!) : null;
-  }
-}
-
-function add(ctx: PassContext, a: Activation, b: Activation): Activation {
-  const out = activation(ctx.dtype, a.n, a.tokens, a.width);
-  for (let e = 0; e < out.data.length; e++) out.data[e] = a.data[e] + b.data[e];
-  return out;
-}
 
 export type CnnKind = 'lenet' | 'resnet' | 'resnet18';
 
@@ -311,7 +204,7 @@ function residualNetwork(
         stride !== 1 || cin !== cout
           ? [conv('downsample.0', cin, cout, 1, stride), norm('downsample.1', cout)]
           : [];
-      layers.push(named(`layer${s + 1}.${b}`, new ResidualProjection(main, shortcut)), ReLU());
+      layers.push(named(`layer${s + 1}.${b}`, new Residual(main, shortcut)), ReLU());
       cin = cout;
     }
   }

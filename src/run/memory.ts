@@ -44,8 +44,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { Conv2d, type ImageShape } from '../layers/conv2d.js';
+import { Residual } from '../layers/residual.js';
 import type { Layer } from '../layers/types.js';
-import { ResidualProjection } from '../models/cnn.js';
 import type { Sequential } from '../models/sequential.js';
 import { MOMENTUM_CREDIT_TOLERANCE } from '../shapley/momentum-credit.js';
 import { fail } from '../util/errors.js';
@@ -241,10 +241,8 @@ function layerArithmetic(model: Sequential, inputs: number, smaller: string): Mo
   let largest = inputs;
   const walk = (layers: Layer[], shape: { tokens: number; width: number }) => {
     for (const layer of layers) {
-      // A composite's branches each start from its input: a residual's chain, or a projection
-      // block's main branch and shortcut (src/models/cnn.ts).
-      const branches =
-        layer instanceof ResidualProjection ? [layer.main, layer.shortcut] : [layer.children ?? []];
+      // A residual block's branches each start from its input: the main chain and the shortcut.
+      const branches = layer instanceof Residual ? [layer.main, layer.shortcut] : [layer.children ?? []];
       for (const branch of branches) walk(branch, shape);
       const next = layer.outputShape(shape);
       let size = next.tokens * next.width;
