@@ -282,8 +282,8 @@ export class Sequential {
 
   /**
    * out[i] += Σ_e w_e·(g_i)_e² (w = `weights`, or 1 where null) for every example of the pass: each
-   * layer's ghost self product. A layer without one, and the whole model when weights are tied
-   * (per-layer squares would miss the cross terms of a tensor's two uses), forms g_i instead.
+   * layer's ghost self product. A layer without one, and the layers sharing a tied tensor
+   * (per-layer squares would miss the cross terms of its two uses), form g_i instead.
    */
   ghostSelfDot(pass: Pass, weights: FloatArray | null, out: Float64Array): void {
     this.perExample(pass, out, {
@@ -325,8 +325,9 @@ export class Sequential {
   /**
    * Runs a per-example product layer by layer: `ghost` where the layer has a ghost method (it
    * returns false otherwise), else `formed` on g_i built one example at a time in a scratch vector
-   * (only the layer's own ranges are written, read and cleared). With tied weights, the whole
-   * model's g_i is formed at once.
+   * (only the layer's own ranges are written, read and cleared). The layers that share a tied
+   * tensor form their g_i together, since a product over the tensor needs both uses' sum; the
+   * others keep their ghost methods.
    */
   private perExample(
     pass: Pass,
@@ -340,7 +341,10 @@ export class Sequential {
     const ctx = this.context();
     const scratch = this.exampleGradient ?? allocFloat(this.dtype, this.parameterCount);
     this.exampleGradient = scratch;
-    const formEach = (layers: { layer: Layer; tape: LayerTape }[], ranges: [number, number][]) => {
+    const formEach = (layers: { layer: Layer; tape: LayerTape }[]) => {
+      // Each slot once, though a tied one belongs to two layers.
+      const slots = new Set(layers.flatMap(({ layer }) => layer.params));
+      const ranges = [...slots].map((slot): [number, number] => [slot.offset, slot.offset + slot.size]);
       for (let i = 0; i < pass.n; i++) {
         for (const { layer, tape } of layers)
           layer.addGrad?.(ctx, tape, { start: i, end: i + 1 }, 1, scratch);
@@ -348,19 +352,12 @@ export class Sequential {
         for (const [start, end] of ranges) scratch.fill(0, start, end);
       }
     };
-    if (this.sharedSlots.size > 0) {
-      const layers: { layer: Layer; tape: LayerTape }[] = [];
-      forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => layers.push({ layer, tape }));
-      formEach(layers, [[0, this.parameterCount]]);
-      return;
-    }
+    const tied: { layer: Layer; tape: LayerTape }[] = [];
     forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
-      if (product.ghost(layer, ctx, tape)) return;
-      formEach(
-        [{ layer, tape }],
-        layer.params.map((slot) => [slot.offset, slot.offset + slot.size]),
-      );
+      if (layer.params.some((slot) => this.sharedSlots.has(slot))) tied.push({ layer, tape });
+      else if (!product.ghost(layer, ctx, tape)) formEach([{ layer, tape }]);
     });
+    if (tied.length > 0) formEach(tied);
   }
 
   private exampleGradient: FloatArray | null = null;
