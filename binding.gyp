@@ -2,9 +2,9 @@
   "targets": [
     {
       "target_name": "inrun_blas",
-      "sources": ["native/inrun_blas.c"],
-      "cflags!": ["-O3"],
-      "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "sources": ["native/inrun_blas.c", "native/inrun_ops.c"],
+      "cflags!": ["-O2"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "include_dirs": ["/usr/include/openblas"],
       "libraries": ["-lopenblas"],
       "conditions": [
@@ -13,7 +13,7 @@
           {
             "include_dirs": ["/opt/homebrew/opt/openblas/include", "/usr/local/opt/openblas/include"],
             "libraries": ["-L/opt/homebrew/opt/openblas/lib", "-L/usr/local/opt/openblas/lib"],
-            "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
+            "xcode_settings": { "OTHER_CFLAGS": ["-O3"] }
           }
         ]
       ]

@@ -9,7 +9,7 @@
 import type { Batch, Dataset } from '../src/data/dataset.js';
 import { TensorDataset } from '../src/data/dataset.js';
 import { allocFloat } from '../src/kernels/index.js';
-import type { FloatArray } from '../src/kernels/types.js';
+import type { FloatArray, KernelOps } from '../src/kernels/types.js';
 import { Linear } from '../src/layers/linear.js';
 import type { Layer } from '../src/layers/types.js';
 import { mlp } from '../src/models/builders.js';
@@ -104,8 +104,8 @@ export class HookedOptimizer implements Optimizer {
     this.hook(plan, gradSum);
     return plan;
   }
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void {
-    this.inner.apply(plan, params, gradSum);
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void {
+    this.inner.apply(plan, params, gradSum, kernels);
   }
   state(): Record<string, FloatArray> {
     return this.inner.state();

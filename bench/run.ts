@@ -24,13 +24,14 @@
  * compute the same values (the bench fails if they differ by more than 1e-3 relative). The
  * tables gain PyTorch medians, quartiles and inrun/PyTorch ratios; the JSON gains a `torch` key.
  * The GPT benchmark then adds (f) second order at context 256 and the PyTorch-only rows (g), (h)
- * (the paper's own values for an Adam run). The full comparison took about 13 minutes on the
- * 2-core machine (2.5 MLP, 10.5 GPT) while it was shared; --quick about a minute.
+ * (the paper's own values for an Adam run). The full comparison took about 14.5 minutes on the
+ * 2-core machine (2.5 MLP, 10.5 GPT, 1.5 CNN) while it was shared; --quick about a minute.
  * Without PyTorch: one line says so and inrun runs alone, as before.
  *
- * Kernels follow the library's own choice: INRUN_KERNELS (native | portable | auto) and
- * INRUN_THREADS (inrun alone; the PyTorch comparison sets the threads itself). A new benchmark is
- * a file exporting a function returning a BenchResult, registered in BENCHMARKS below.
+ * Kernels follow the library's own choice: INRUN_KERNELS (native | portable | wasm | auto) and
+ * INRUN_THREADS (inrun alone; the PyTorch comparison sets the threads itself), except in the
+ * kernels benchmark, which runs every kernel set that loads side by side. A new benchmark is a
+ * file exporting a function returning a BenchResult, registered in BENCHMARKS below.
  */
 import os from 'node:os';
 import { join } from 'node:path';
@@ -39,8 +40,16 @@ import { parseArgs } from 'node:util';
 import { getKernels } from '../src/kernels/index.js';
 import { runCnnBenchmark } from './cnn.js';
 import { runGptBenchmark } from './gpt.js';
+import { runKernelsBenchmark } from './kernels.js';
 import { type BenchOptions, runMlpBenchmark } from './mlp.js';
-import { type BenchResult, describeMachine, machineInfo, resultTable, writeJson } from './table.js';
+import {
+  type BenchResult,
+  describeMachine,
+  formatTable,
+  machineInfo,
+  resultTable,
+  writeJson,
+} from './table.js';
 import { findTorch } from './torch/client.js';
 import { comparisonTables, type TorchOptions } from './torch/compare.js';
 
@@ -58,6 +67,11 @@ const BENCHMARKS: Benchmark[] = [
     run: runGptBenchmark,
   },
   { name: 'cnn', description: 'LeNet-5 on 28×28 images, batch 64, synthetic data', run: runCnnBenchmark },
+  {
+    name: 'kernels',
+    description: 'gemm GFLOP/s and an MLP 784-128-10 training step on portable, wasm and native kernels',
+    run: runKernelsBenchmark,
+  },
 ];
 
 const RESULTS_DIR = join(import.meta.dirname ?? 'bench', 'results');
@@ -95,7 +109,7 @@ async function main(): Promise<void> {
   const machine = machineInfo(kernels);
   console.log(`machine: ${describeMachine(machine)}`);
   if (kernels.kind !== 'native')
-    console.log('note: portable TypeScript kernels (native OpenBLAS addon not loaded)');
+    console.log(`note: ${kernels.kind} kernels (native OpenBLAS addon not loaded)`);
   const log = (line: string) => console.log(line);
   const torch = torchOptions(values);
 
@@ -109,6 +123,8 @@ async function main(): Promise<void> {
     const lastThreads = result.torch?.threads.at(-1);
     if (lastThreads) console.log(`inrun alone, ${lastThreads} thread${lastThreads > 1 ? 's' : ''}:`);
     console.log(resultTable(result));
+    for (const table of result.tables ?? [])
+      console.log(`\n${table.title}:\n${formatTable(table.headers, table.cells)}`);
     for (const note of result.notes) console.log(`  ${note}`);
     if (result.torch) {
       console.log(
@@ -133,6 +149,7 @@ async function main(): Promise<void> {
     medians: Object.fromEntries(o.result.rows.map((r) => [r.id, r.medianMs])),
     ratios: Object.fromEntries(o.result.rows.map((r) => [r.id, r.ratio])),
     extra: o.result.extra,
+    ...(o.result.tables ? { tables: o.result.tables } : {}),
     notes: o.result.notes,
     ...(o.result.torch ? { torch: o.result.torch } : {}),
     seconds: o.seconds,

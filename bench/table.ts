@@ -36,6 +36,8 @@ export interface BenchResult {
   extra: Record<string, unknown>;
   /** Lines printed under the table. */
   notes: string[];
+  /** Further tables printed after the main one (e.g. GFLOP/s per kernel set), kept in the JSON. */
+  tables?: { title: string; headers: string[]; cells: string[][] }[];
   /**
    * The same workloads in PyTorch, side by side (when PyTorch is installed); `rows` then hold
    * inrun's timings at the last of its thread counts.
@@ -103,7 +105,7 @@ export function machineInfo(kernels: Kernels): MachineInfo {
     node: process.version,
     kernels: kernels.kind,
     threads:
-      typeof native.getThreads === 'function' ? native.getThreads() : kernels.kind === 'portable' ? 1 : null,
+      typeof native.getThreads === 'function' ? native.getThreads() : kernels.kind === 'native' ? null : 1,
     threadsEnv: process.env.INRUN_THREADS ?? null,
     kernelsEnv: process.env.INRUN_KERNELS ?? null,
     blasConfig: typeof native.getConfig === 'function' ? native.getConfig() : null,

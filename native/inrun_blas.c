@@ -6,6 +6,7 @@
  *   gemmBatched(transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB,
  *               beta, C, ldc, strideC, batch[, inner, innerStrideA, innerStrideB, innerStrideC])
  *   setThreads(n), getThreads()
+ *   the element-wise and reduction ops of native/inrun_ops.c (added by inrun_ops_register)
  *
  * Matrices are row-major typed arrays (all Float32Array or all Float64Array) read and written in
  * place: the data pointer comes straight from napi_get_typedarray_info, which already accounts for
@@ -367,6 +368,9 @@ static napi_value js_get_config(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* native/inrun_ops.c */
+bool inrun_ops_register(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -376,5 +380,6 @@ NAPI_MODULE_INIT() {
     {"getConfig", NULL, js_get_config, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (!inrun_ops_register(env, exports)) return NULL;
   return exports;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system packages inrun's fast path needs (OpenBLAS headers and library, a C
-# toolchain for node-gyp) when they are missing. Debian/Ubuntu via apt-get, as root; elsewhere it
-# only says what to install — inrun still works without them, on its portable kernels.
+# Installs the system packages inrun's fast paths need when they are missing: OpenBLAS headers and
+# library plus a C toolchain for node-gyp (the native kernels), and clang with lld's wasm-ld (the
+# WebAssembly kernels). Debian/Ubuntu via apt-get, as root; elsewhere it only says what to install
+# — inrun still works without them, on its portable kernels.
 set -euo pipefail
 
 have_openblas() {
@@ -9,14 +10,31 @@ have_openblas() {
     [ -e /usr/include/openblas/cblas.h ]
 }
 
-if have_openblas && command -v g++ >/dev/null && command -v make >/dev/null; then
+packages=()
+if ! (have_openblas && command -v g++ >/dev/null && command -v make >/dev/null); then
+  packages+=(libopenblas-dev g++ make python3)
+fi
+if ! (command -v clang >/dev/null && command -v wasm-ld >/dev/null); then
+  packages+=(clang lld)
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
   exit 0
 fi
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq libopenblas-dev g++ make python3 >/dev/null
-  echo "installed libopenblas-dev and a C toolchain"
+  apt-get install -y -qq "${packages[@]}" >/dev/null
+  echo "installed ${packages[*]}"
 else
-  echo "note: OpenBLAS not found; install libopenblas-dev (Debian/Ubuntu) or openblas (Homebrew) for the fast kernels" >&2
+  case " ${packages[*]} " in
+    *" libopenblas-dev "*)
+      echo "note: OpenBLAS not found; install libopenblas-dev (Debian/Ubuntu) or openblas (Homebrew) for the fast kernels" >&2
+      ;;
+  esac
+  case " ${packages[*]} " in
+    *" clang "*)
+      echo "note: clang or wasm-ld not found; install clang and lld (Debian/Ubuntu, or Homebrew: llvm lld) for the WebAssembly kernels" >&2
+      ;;
+  esac
 fi

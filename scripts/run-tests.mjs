@@ -1,9 +1,14 @@
 // Runs every test file under test/ with node's test runner (TypeScript through tsx).
 // Node 20's --test does not expand globs, so the files are listed here.
+//
+// The WebAssembly kernels are built first (a no-op when build/wasm/inrun_kernels.wasm is newer
+// than its source), and a failed build stops the run: their tests must not pass by not running.
+// INRUN_SKIP_WASM_BUILD=1 skips the build, and then their tests, saying why.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -11,6 +16,22 @@ function testFiles(dir) {
     if (entry.isDirectory()) return testFiles(path);
     return entry.name.endsWith('.test.ts') ? [path] : [];
   });
+}
+
+if (process.env.INRUN_SKIP_WASM_BUILD === '1') {
+  console.warn(
+    'note: INRUN_SKIP_WASM_BUILD=1: the wasm kernels are not built, and their tests skip if missing',
+  );
+} else {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'build-wasm.mjs');
+  const build = spawnSync(process.execPath, [script, '--require'], { stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error(
+      'inrun: the tests need the WebAssembly kernels: install clang and lld (Debian/Ubuntu: ' +
+        'apt-get install clang lld), or set INRUN_SKIP_WASM_BUILD=1 to skip their tests',
+    );
+    process.exit(1);
+  }
 }
 
 const files = testFiles('test').sort();

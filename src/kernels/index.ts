@@ -1,41 +1,53 @@
 /**
- * Picks the kernels inrun computes with: the OpenBLAS addon when it is built and loads, otherwise
- * the portable TypeScript ones (with a one-line notice on stderr, once per process).
+ * Picks the kernels inrun computes with: the OpenBLAS addon when it is built and loads, else the
+ * WebAssembly SIMD kernels when build/wasm/inrun_kernels.wasm is built, else the portable
+ * TypeScript ones (with a one-line notice on stderr, once per process, whenever it is not native).
  *
- * Choice, first match wins: `options.kind` 'native' or 'portable', env `INRUN_KERNELS`, then
- * 'auto'. 'auto' given as `options.kind` is no preference, so a config's default `kernels: auto`
- * leaves the choice to INRUN_KERNELS. Values: 'native' (fail if the addon cannot load),
- * 'portable', 'auto'. A set INRUN_KERNELS is always checked. Threads: `options.threads`, else env
- * `INRUN_THREADS` (OpenBLAS threads; the portable kernels are single-threaded).
+ * Choice, first match wins: `options.kind` 'native', 'portable' or 'wasm', env `INRUN_KERNELS`,
+ * then 'auto'. 'auto' given as `options.kind` is no preference, so a config's default
+ * `kernels: auto` leaves the choice to INRUN_KERNELS. Values: 'native' (fail if the addon cannot
+ * load), 'wasm' (fail if the module is not built or does not load), 'portable', 'auto'. A set
+ * INRUN_KERNELS is always checked. Threads: `options.threads`, else env `INRUN_THREADS` (OpenBLAS
+ * threads; the portable and wasm kernels are single-threaded).
  */
 import { checkNumber, describe, InrunError } from '../util/errors.js';
 import { loadNativeKernels, type NativeKernels } from './native.js';
 import { createPortableKernels } from './portable.js';
-import type { DType, FloatArray, KernelKind, Kernels } from './types.js';
+import type { KernelKind, Kernels } from './types.js';
 import { MAX_THREADS } from './validate.js';
+import type { WasmKernels } from './wasm.js';
+import { loadWasmKernels } from './wasm-node.js';
 
+export { allocFloat, dtypeOf } from './alloc.js';
 export type { NativeKernels } from './native.js';
 export type { DType, FloatArray, KernelKind, Kernels } from './types.js';
+export type { WasmKernels } from './wasm.js';
 
 export type KernelChoice = KernelKind | 'auto';
 
 export interface GetKernelsOptions {
-  /** 'native' or 'portable'; 'auto' or none: env INRUN_KERNELS, else native when the addon loads. */
+  /** 'native', 'portable' or 'wasm'; 'auto' or none: env INRUN_KERNELS, else the fastest that loads. */
   kind?: KernelChoice;
   /** Threads for the native kernels (default: env INRUN_THREADS, else OpenBLAS's own default). */
   threads?: number;
 }
 
-const CHOICES: readonly KernelChoice[] = ['native', 'portable', 'auto'];
+const CHOICES: readonly KernelChoice[] = ['native', 'portable', 'wasm', 'auto'];
 
 let portable: Kernels | undefined;
 let native: NativeKernels | { error: string } | undefined;
+let wasm: WasmKernels | { error: string } | undefined;
 let noticeShown = false;
 const appliedThreads = new Map<Kernels, number>();
 
 function nativeOrError(): NativeKernels | { error: string } {
   native ??= loadNativeKernels();
   return native;
+}
+
+function wasmOrError(): WasmKernels | { error: string } {
+  wasm ??= loadWasmKernels();
+  return wasm;
 }
 
 function portableKernels(): Kernels {
@@ -62,7 +74,8 @@ function resolveChoice(option: unknown): { choice: KernelChoice; source: string 
   }
   // Checked even when an explicit choice wins: a mistyped variable should not go unnoticed.
   const env = environmentChoice();
-  if (option === 'native' || option === 'portable') return { choice: option, source: `kernels: ${option}` };
+  if (option === 'native' || option === 'portable' || option === 'wasm')
+    return { choice: option, source: `kernels: ${option}` };
   if (env !== undefined) return { choice: env, source: `INRUN_KERNELS=${env}` };
   return { choice: 'auto', source: 'auto' };
 }
@@ -89,6 +102,15 @@ export function getKernels(options: GetKernelsOptions = {}): Kernels {
   let kernels: Kernels;
   if (choice === 'portable') {
     kernels = portableKernels();
+  } else if (choice === 'wasm') {
+    const loaded = wasmOrError();
+    if ('error' in loaded) {
+      throw new InrunError(
+        `WebAssembly kernels were requested (${source}) but are unavailable: ${loaded.error}; ` +
+          'install clang and lld and run `npm run build:wasm`, or choose the portable kernels',
+      );
+    }
+    kernels = loaded;
   } else {
     const loaded = nativeOrError();
     if (!('error' in loaded)) {
@@ -99,14 +121,19 @@ export function getKernels(options: GetKernelsOptions = {}): Kernels {
           'install libopenblas-dev and run `npm rebuild`, or choose the portable kernels',
       );
     } else {
+      const fallback = wasmOrError();
+      kernels = 'error' in fallback ? portableKernels() : fallback;
       if (!noticeShown) {
         noticeShown = true;
+        const using =
+          'error' in fallback
+            ? `WebAssembly kernels unavailable too (${fallback.error}); using portable TypeScript kernels (much slower)`
+            : 'using WebAssembly SIMD kernels (slower)';
         process.stderr.write(
-          `inrun: native OpenBLAS kernels unavailable (${loaded.error}); using portable TypeScript kernels ` +
-            '(slower). Install libopenblas-dev and run `npm rebuild` for the fast path.\n',
+          `inrun: native OpenBLAS kernels unavailable (${loaded.error}); ${using}. ` +
+            'Install libopenblas-dev and run `npm rebuild` for the fast path.\n',
         );
       }
-      kernels = portableKernels();
     }
   }
   if (threads !== undefined && appliedThreads.get(kernels) !== threads) {
@@ -122,14 +149,8 @@ export function nativeKernelsStatus(): { available: true } | { available: false;
   return 'error' in loaded ? { available: false, reason: loaded.error } : { available: true };
 }
 
-/** A zero-filled array of `length` elements of the given type. */
-export function allocFloat(dtype: DType, length: number): FloatArray {
-  if (dtype === 'float32') return new Float32Array(length);
-  if (dtype === 'float64') return new Float64Array(length);
-  throw new InrunError(`unknown dtype ${describe(dtype)} (accepted: float32, float64)`);
-}
-
-/** The element type of a float array. */
-export function dtypeOf(a: FloatArray): DType {
-  return a instanceof Float32Array ? 'float32' : 'float64';
+/** Whether the wasm kernels load, and if not, why (never prints, never throws). */
+export function wasmKernelsStatus(): { available: true } | { available: false; reason: string } {
+  const loaded = wasmOrError();
+  return 'error' in loaded ? { available: false, reason: loaded.error } : { available: true };
 }

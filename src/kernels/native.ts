@@ -7,10 +7,30 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Kernels } from './types.js';
+import type { KernelOps, Kernels } from './types.js';
+
+/** The element-wise ops the addon exports (native/inrun_ops.c), under the interface's names. */
+const OP_NAMES = [
+  'addBias',
+  'sumBias',
+  'activationForward',
+  'activationBackward',
+  'activationRForward',
+  'activationRBackward',
+  'softmaxCrossEntropyForward',
+  'softmaxCrossEntropyBackward',
+  'layerNormForward',
+  'layerNormBackward',
+  'gather',
+  'scatterAdd',
+  'transpose',
+  'maxPoolForward',
+  'sgdUpdate',
+  'adamUpdate',
+] as const satisfies readonly (keyof KernelOps)[];
 
 /** What the compiled addon exports. */
-interface Addon {
+interface Addon extends KernelOps {
   gemm: Kernels['gemm'];
   gemmBatched: Kernels['gemmBatched'];
   setThreads(threads: number): void;
@@ -64,13 +84,16 @@ export function loadNativeKernels(): NativeKernels | { error: string } {
   } catch (err) {
     return { error: `loading build/Release/inrun_blas.node failed: ${shortReason(err, path)}` };
   }
-  for (const name of ['gemm', 'gemmBatched', 'setThreads', 'getThreads', 'getConfig'] as const) {
+  for (const name of ['gemm', 'gemmBatched', 'setThreads', 'getThreads', 'getConfig', ...OP_NAMES] as const) {
     if (typeof addon[name] !== 'function') {
       return { error: `build/Release/inrun_blas.node lacks ${name}() (stale build? run \`npm rebuild\`)` };
     }
   }
+  // The addon's functions are used as they are (no wrapper), so a call costs one N-API transition.
+  const ops = Object.fromEntries(OP_NAMES.map((name) => [name, addon[name]])) as unknown as KernelOps;
   return {
     kind: 'native',
+    ...ops,
     gemm: addon.gemm,
     gemmBatched: addon.gemmBatched,
     setThreads: (threads: number) => addon.setThreads(threads),

@@ -9,6 +9,7 @@
  * KC-deep pass when written back to C.
  */
 
+import { portableOps } from './ops.js';
 import type { FloatArray, Kernels } from './types.js';
 import { validateGemm, validateThreads } from './validate.js';
 
@@ -250,6 +251,7 @@ function gemmCore(
 export function createPortableKernels(): Kernels {
   return {
     kind: 'portable',
+    ...portableOps,
     gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       validateGemm(false, {
         transA,

@@ -1,17 +1,186 @@
 /**
  * The engine's one door to heavy arithmetic. Every matrix product in inrun goes through a
- * `Kernels` object, so a faster backend (native BLAS today, WASM or GPU later) changes nothing
- * outside `src/kernels/`.
+ * `Kernels` object, so a faster backend (native BLAS, WebAssembly SIMD today, GPU later) changes
+ * nothing outside `src/kernels/`.
  *
  * Matrices are dense and row-major. A matrix argument is a typed array plus its leading
  * dimension (the distance between the starts of consecutive rows); pass `array.subarray(offset)`
- * to start inside a larger buffer — both implementations read it in place, without copying.
+ * to start inside a larger buffer — the native and portable kernels read it in place, the wasm
+ * ones copy just the span the call reads (and C's span back).
  */
 export type FloatArray = Float32Array | Float64Array;
 export type DType = 'float32' | 'float64';
-export type KernelKind = 'native' | 'portable';
+export type KernelKind = 'native' | 'portable' | 'wasm';
+/** The element-wise activations with a fused kernel (see `KernelOps.activationForward`). */
+export type ActivationKind = 'relu' | 'gelu' | 'tanh' | 'sigmoid';
 
-export interface Kernels {
+/**
+ * The element-wise and reduction loops that dominate a training step once the matrix products
+ * are fast (profiles of the MLP, GPT and CNN steps: bias adds and sums, activations, the loss,
+ * LayerNorm, im2col/col2im, max-pooling, the optimizer updates). Each has a portable TypeScript
+ * implementation (./ops.ts) and a native C twin (native/inrun_ops.c) that must agree with it.
+ *
+ * Conventions: float arrays of one call share one element type; arithmetic happens in float64
+ * whatever the element type (as JavaScript does), so float32 results are the float64 result
+ * rounded once per stored value and native and portable agree to the last bit or so. Arrays are
+ * read from their start (pass `subarray` to start inside one); an array shorter than the sizes
+ * need throws a RangeError naming it, and a longer one is fine. Output arrays may not overlap
+ * inputs unless an op says so.
+ */
+export interface KernelOps {
+  /** data[(o·channels + c)·inner + p] += bias[c] (Linear: inner = 1; Conv2d: inner = positions). */
+  addBias(data: FloatArray, bias: FloatArray, outer: number, channels: number, inner: number): void;
+  /** out[c] += scale · Σ_{o,p} data[(o·channels + c)·inner + p], summed in float64 (a bias gradient). */
+  sumBias(
+    out: FloatArray,
+    data: FloatArray,
+    outer: number,
+    channels: number,
+    inner: number,
+    scale: number,
+  ): void;
+  /** y = f(x) over x.length elements. */
+  activationForward(kind: ActivationKind, x: FloatArray, y: FloatArray): void;
+  /** dx = f′(x) ⊙ dy, with y = f(x) from the forward pass. */
+  activationBackward(
+    kind: ActivationKind,
+    x: FloatArray,
+    y: FloatArray,
+    dy: FloatArray,
+    dx: FloatArray,
+  ): void;
+  /** ry = f′(x) ⊙ rx (the R-operator of the forward pass). */
+  activationRForward(
+    kind: ActivationKind,
+    x: FloatArray,
+    y: FloatArray,
+    rx: FloatArray,
+    ry: FloatArray,
+  ): void;
+  /** rdx = f′(x) ⊙ rdy + f″(x) ⊙ rx ⊙ dy (the rx term left out when rx is null). */
+  activationRBackward(
+    kind: ActivationKind,
+    x: FloatArray,
+    y: FloatArray,
+    dy: FloatArray,
+    rdy: FloatArray,
+    rx: FloatArray | null,
+    rdx: FloatArray,
+  ): void;
+  /**
+   * Softmax over each of `rows` rows of `classes` logits z into p, and each row's weighted loss
+   * rowLoss[r] = weights[r]·(log Σ exp z − z[targets[r]]) (0 where weights[r] = 0, whose target is
+   * then not read).
+   */
+  softmaxCrossEntropyForward(
+    z: FloatArray,
+    targets: Int32Array,
+    weights: Float64Array,
+    rows: number,
+    classes: number,
+    p: FloatArray,
+    rowLoss: Float64Array,
+  ): void;
+  /** dz = weights[r]·(p − onehot(targets[r])) per row; rows of weight 0 are left untouched. */
+  softmaxCrossEntropyBackward(
+    p: FloatArray,
+    targets: Int32Array,
+    weights: Float64Array,
+    rows: number,
+    classes: number,
+    dz: FloatArray,
+  ): void;
+  /**
+   * LayerNorm (center) or RMSNorm per row: z = x − mean(x)·[center], r = 1/√(mean(z²) + eps),
+   * x̂ = z·r, y = γ ⊙ x̂ + β (no β when null). Writes x̂, r (float64) and y.
+   */
+  layerNormForward(
+    x: FloatArray,
+    gamma: FloatArray,
+    beta: FloatArray | null,
+    rows: number,
+    width: number,
+    eps: number,
+    center: boolean,
+    xhat: FloatArray,
+    rstd: Float64Array,
+    y: FloatArray,
+  ): void;
+  /** dx = r (h − mean(h)·[center] − x̂ mean(h ⊙ x̂)) per row, h = γ ⊙ dy. */
+  layerNormBackward(
+    dy: FloatArray,
+    xhat: FloatArray,
+    rstd: Float64Array,
+    gamma: FloatArray,
+    rows: number,
+    width: number,
+    center: boolean,
+    dx: FloatArray,
+  ): void;
+  /**
+   * dst[i·L + j] = src[i·srcStride + index[j]], or 0 where index[j] < 0, for i < count and
+   * j < L = index.length: im2col with Conv2d's patch table (count = examples), or a plain gather
+   * (count = 1).
+   */
+  gather(src: FloatArray, index: Int32Array, count: number, srcStride: number, dst: FloatArray): void;
+  /**
+   * dst[i·dstStride + index[j]] += src[i·L + j] where index[j] ≥ 0 (the adjoint of gather):
+   * col2im, or max-pooling's backward with count = 1. Repeated indices add up.
+   */
+  scatterAdd(src: FloatArray, index: Int32Array, count: number, dstStride: number, dst: FloatArray): void;
+  /** dst[b][c][r] = src[b][r][c] for `batch` row-major rows×cols matrices. */
+  transpose(src: FloatArray, dst: FloatArray, batch: number, rows: number, cols: number): void;
+  /**
+   * Max over each window of each of `planes` planes of `planeSize` values: y[k·positions + p] =
+   * max_q x[k·planeSize + offsets[p·taps + q]] over offsets ≥ 0, argmax = that flat index into x
+   * (first of ties; a NaN wins and stops the search; −1 and −∞ for an empty window).
+   */
+  maxPoolForward(
+    x: FloatArray,
+    offsets: Int32Array,
+    planes: number,
+    planeSize: number,
+    positions: number,
+    taps: number,
+    y: FloatArray,
+    argmax: Int32Array,
+  ): void;
+  /**
+   * SGD step in place. With momentum μ > 0: g = k·grad + λw, b = first ? g : μb + g,
+   * w −= lr·(b + λ_d w). Without (buffer null): w −= lr·(k·grad + (λ + λ_d)w).
+   */
+  sgdUpdate(
+    params: FloatArray,
+    grad: FloatArray,
+    buffer: FloatArray | null,
+    lr: number,
+    gradScale: number,
+    weightDecay: number,
+    decoupledWeightDecay: number,
+    momentum: number,
+    first: boolean,
+  ): void;
+  /**
+   * Adam(W) step in place: g = k·grad + λ_c w, m = β1 m + (1 − β1) g, v = β2 v + (1 − β2) g²,
+   * w = w·shrink − stepSize · m / (√v / bc2Sqrt + eps).
+   */
+  adamUpdate(
+    params: FloatArray,
+    grad: FloatArray,
+    m: FloatArray,
+    v: FloatArray,
+    gradScale: number,
+    coupledWeightDecay: number,
+    beta1: number,
+    beta2: number,
+    shrink: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
+  ): void;
+}
+
+export interface Kernels extends KernelOps {
   readonly kind: KernelKind;
 
   /**
@@ -69,6 +238,6 @@ export interface Kernels {
     innerStrideC?: number,
   ): void;
 
-  /** Threads the backend may use (OpenBLAS threads for the native kernels; ignored by portable). */
+  /** Threads the backend may use (OpenBLAS threads for the native kernels; ignored by portable and wasm). */
   setThreads(threads: number): void;
 }

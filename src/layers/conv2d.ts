@@ -1,5 +1,5 @@
-import { allocFloat } from '../kernels/index.js';
-import type { DType, FloatArray } from '../kernels/types.js';
+import { allocFloat } from '../kernels/alloc.js';
+import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, describe, fail } from '../util/errors.js';
 import { Linear } from './linear.js';
 import {
@@ -178,28 +178,6 @@ export function windowOffsets(image: ImageShape, win: Window, outH: number, outW
   return offsets;
 }
 
-/** [n, C, P] (channels-first) → [n, P, C] (one row per position), or back with `back`. */
-export function transposePlanes(
-  src: FloatArray,
-  dst: FloatArray,
-  n: number,
-  channels: number,
-  positions: number,
-  back = false,
-): void {
-  const per = channels * positions;
-  for (let i = 0; i < n; i++) {
-    const base = i * per;
-    for (let c = 0; c < channels; c++)
-      for (let p = 0; p < positions; p++) {
-        const planar = base + c * positions + p;
-        const row = base + p * channels + c;
-        if (back) dst[planar] = src[row];
-        else dst[row] = src[planar];
-      }
-  }
-}
-
 export interface Conv2dOptions {
   stride?: Size2;
   padding?: Size2;
@@ -367,48 +345,25 @@ export class Conv2d implements Layer {
     return s.channels * s.height * s.width;
   }
 
-  /** Unfolds images [n, C·H·W] into patch rows [n, P, K] (zeros on the padding). */
-  private unfold(dtype: DType, x: Activation, g: ConvGeometry): Activation {
-    const { index, positions: P, patch: K } = g;
-    const per = index.length;
-    const inSize = x.width;
-    const out = activation(dtype, x.n, P, K);
-    const src = x.data;
-    const dst = out.data;
-    for (let i = 0; i < x.n; i++) {
-      const xb = i * inSize;
-      const ob = i * per;
-      for (let j = 0; j < per; j++) {
-        const s = index[j];
-        dst[ob + j] = s >= 0 ? src[xb + s] : 0;
-      }
-    }
+  /** Unfolds images [n, C·H·W] into patch rows [n, P, K] (zeros on the padding): im2col as a gather. */
+  private unfold(ctx: PassContext, x: Activation, g: ConvGeometry): Activation {
+    const out = activation(ctx.dtype, x.n, g.positions, g.patch);
+    ctx.kernels.gather(x.data, g.index, x.n, x.width, out.data);
     return out;
   }
 
   /** Folds patch-row gradients [n, P, K] back onto the images (col2im): overlapping patches add up. */
-  private fold(dtype: DType, rows: Activation, g: ConvGeometry): Activation {
-    const { index } = g;
-    const per = index.length;
+  private fold(ctx: PassContext, rows: Activation, g: ConvGeometry): Activation {
     const inSize = this.inputWidth;
-    const out = activation(dtype, rows.n, 1, inSize);
-    const src = rows.data;
-    const dst = out.data;
-    for (let i = 0; i < rows.n; i++) {
-      const xb = i * inSize;
-      const ob = i * per;
-      for (let j = 0; j < per; j++) {
-        const s = index[j];
-        if (s >= 0) dst[xb + s] += src[ob + j];
-      }
-    }
+    const out = activation(ctx.dtype, rows.n, 1, inSize);
+    ctx.kernels.scatterAdd(rows.data, g.index, rows.n, inSize, out.data);
     return out;
   }
 
   /** An image batch [n, out·P] → patch rows [n, P, out]. */
-  private toRows(dtype: DType, images: Activation, g: ConvGeometry): Activation {
-    const rows = activation(dtype, images.n, g.positions, this.outChannels);
-    transposePlanes(images.data, rows.data, images.n, this.outChannels, g.positions);
+  private toRows(ctx: PassContext, images: Activation, g: ConvGeometry): Activation {
+    const rows = activation(ctx.dtype, images.n, g.positions, this.outChannels);
+    ctx.kernels.transpose(images.data, rows.data, images.n, this.outChannels, g.positions);
     return rows;
   }
 
@@ -423,20 +378,12 @@ export class Conv2d implements Layer {
     const n = patches.n;
     const w = slotView(weights, this.params[0]);
     ctx.kernels.gemmBatched(false, true, O, P, K, 1, w, K, 0, patches.data, K, P * K, 1, y.data, P, O * P, n);
-    if (bias && this.bias) {
-      const b = slotView(weights, this.params[1]);
-      for (let i = 0; i < n; i++)
-        for (let o = 0; o < O; o++) {
-          const base = (i * O + o) * P;
-          const bo = b[o];
-          for (let p = 0; p < P; p++) y.data[base + p] += bo;
-        }
-    }
+    if (bias && this.bias) ctx.kernels.addBias(y.data, slotView(weights, this.params[1]), n, O, P);
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const g = this.geometryFor(x);
-    const patches = this.unfold(ctx.dtype, x, g);
+    const patches = this.unfold(ctx, x, g);
     const y = activation(ctx.dtype, x.n, 1, this.outChannels * g.positions);
     this.convolve(ctx, patches, ctx.params, y, true);
     tape.input = x;
@@ -449,13 +396,8 @@ export class Conv2d implements Layer {
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     const g = this.geometry!;
     tape.outputGrad = dy;
-    const dPatches = this.patchLinear.backward(
-      ctx,
-      this.toRows(ctx.dtype, dy, g),
-      rowsOf(tape),
-      needInputGrad,
-    );
-    return dPatches ? this.fold(ctx.dtype, dPatches, g) : null;
+    const dPatches = this.patchLinear.backward(ctx, this.toRows(ctx, dy, g), rowsOf(tape), needInputGrad);
+    return dPatches ? this.fold(ctx, dPatches, g) : null;
   }
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
@@ -464,7 +406,7 @@ export class Conv2d implements Layer {
     const rows = rowsOf(tape);
     const ry = activation(ctx.dtype, tape.input.n, 1, this.outChannels * g.positions);
     this.convolve(ctx, rows.input, v, ry, true);
-    const rPatches = rx ? this.unfold(ctx.dtype, rx, g) : null;
+    const rPatches = rx ? this.unfold(ctx, rx, g) : null;
     if (rPatches) this.convolve(ctx, rPatches, ctx.params, ry, false);
     rows.rInput = rPatches;
     rows.rOutput = ry;
@@ -486,11 +428,11 @@ export class Conv2d implements Layer {
       ctx,
       v,
       rowsOf(tape),
-      this.toRows(ctx.dtype, rdy, g),
+      this.toRows(ctx, rdy, g),
       hv,
       needInputGrad,
     );
-    return rdPatches ? this.fold(ctx.dtype, rdPatches, g) : null;
+    return rdPatches ? this.fold(ctx, rdPatches, g) : null;
   }
 
   addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
@@ -571,8 +513,7 @@ export class Conv2d implements Layer {
     ctx.kernels.gemmBatched(true, false, O, K, P, 1, g, O, P * O, a, K, P * K, 0, grads, K, D, count);
     if (this.bias)
       for (let i = 0; i < count; i++)
-        for (let t = 0; t < P; t++)
-          for (let o = 0; o < O; o++) grads[i * D + O * K + o] += g[(i * P + t) * O + o];
+        ctx.kernels.sumBias(grads.subarray(i * D + O * K), g.subarray(i * P * O), P, O, 1, 1);
     return grads;
   }
 

@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import {
@@ -86,28 +86,18 @@ abstract class TokenNorm implements Layer {
     const yd = y.data;
     const xhat = allocFloat(ctx.dtype, rows * d);
     const rstd = new Float64Array(rows);
-    const g = this.gamma(ctx.params);
-    const b = this.betaOf(ctx.params);
-    for (let row = 0; row < rows; row++) {
-      const base = row * d;
-      let mu = 0;
-      if (this.center) {
-        for (let c = 0; c < d; c++) mu += xd[base + c];
-        mu /= d;
-      }
-      let ms = 0;
-      for (let c = 0; c < d; c++) {
-        const z = xd[base + c] - mu;
-        ms += z * z;
-      }
-      const r = 1 / Math.sqrt(ms / d + this.eps);
-      rstd[row] = r;
-      for (let c = 0; c < d; c++) {
-        const h = (xd[base + c] - mu) * r;
-        xhat[base + c] = h;
-        yd[base + c] = g[c] * h + (b ? b[c] : 0);
-      }
-    }
+    ctx.kernels.layerNormForward(
+      xd,
+      this.gamma(ctx.params),
+      this.betaOf(ctx.params),
+      rows,
+      d,
+      this.eps,
+      this.center,
+      xhat,
+      rstd,
+      yd,
+    );
     const t = tape as NormTape;
     t.input = x;
     t.output = y;
@@ -123,24 +113,8 @@ abstract class TokenNorm implements Layer {
     const { xhat, rstd } = saved(tape);
     const d = this.width;
     const rows = dy.n * dy.tokens;
-    const gamma = this.gamma(ctx.params);
-    const gd = dy.data;
     const dx = activation(ctx.dtype, dy.n, dy.tokens, d);
-    for (let row = 0; row < rows; row++) {
-      const base = row * d;
-      let a = 0;
-      let bdot = 0;
-      for (let c = 0; c < d; c++) {
-        const h = gamma[c] * gd[base + c];
-        a += h;
-        bdot += h * xhat[base + c];
-      }
-      a = this.center ? a / d : 0;
-      bdot /= d;
-      const r = rstd[row];
-      for (let c = 0; c < d; c++)
-        dx.data[base + c] = r * (gamma[c] * gd[base + c] - a - xhat[base + c] * bdot);
-    }
+    ctx.kernels.layerNormBackward(dy.data, xhat, rstd, this.gamma(ctx.params), rows, d, this.center, dx.data);
     return dx;
   }
 

@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { fail } from '../util/errors.js';
 import {
@@ -16,6 +16,8 @@ import {
 
 /** Pairwise route scratch is nTrain·T × nVal·T; above this many elements it is done in chunks. */
 const PAIRWISE_CHUNK_ELEMENTS = 1 << 22;
+/** The self product's scratch (formed gradients or per-example Gram matrices) holds at most this many elements. */
+const SELF_CHUNK_ELEMENTS = 1 << 22;
 
 /**
  * y = x Wᵀ + b, applied to every token of every example.
@@ -101,7 +103,7 @@ export class Linear implements Layer {
       this.outFeatures,
     );
     const b = this.biasOf(weights);
-    if (b) addRowVector(y.data, rows, b);
+    if (b) ctx.kernels.addBias(y.data, b, rows, this.outFeatures, 1);
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
@@ -158,7 +160,7 @@ export class Linear implements Layer {
       this.inFeatures,
     );
     const b = this.biasOf(out);
-    if (b) addColumnSums(b, g, rows, this.outFeatures, scale);
+    if (b) ctx.kernels.sumBias(b, g, rows, this.outFeatures, 1, scale);
   }
 
   ghostCost(nTrain: number, nValidation: number, tokens: number) {
@@ -235,7 +237,8 @@ export class Linear implements Layer {
     const width = this.outFeatures;
     const projected = allocFloat(ctx.dtype, rows * width);
     for (let k = 0; k < us.length; k++) {
-      // ⟨G_iᵀA_i, U⟩ = Σ_t ⟨G_i,t, U A_i,t⟩: one extra forward-sized product per vector.
+      // ⟨G_iᵀA_i, U⟩ + ⟨Σ_t G_i,t, u_b⟩ = Σ_t ⟨G_i,t, U A_i,t + u_b⟩: one extra forward-sized
+      // product per vector, the bias added inside the dot loop rather than in a pass of its own.
       ctx.kernels.gemm(
         false,
         true,
@@ -252,13 +255,19 @@ export class Linear implements Layer {
         width,
       );
       const ub = this.biasOf(us[k]);
-      if (ub) addRowVector(projected, rows, ub);
       const out = outs[k];
       const g = dy.data;
       for (let i = 0; i < x.n; i++) {
         let sum = 0;
-        const end = (i + 1) * T * width;
-        for (let e = i * T * width; e < end; e++) sum += g[e] * projected[e];
+        if (ub) {
+          for (let r = i * T; r < (i + 1) * T; r++) {
+            const base = r * width;
+            for (let c = 0; c < width; c++) sum += g[base + c] * (projected[base + c] + ub[c]);
+          }
+        } else {
+          const end = (i + 1) * T * width;
+          for (let e = i * T * width; e < end; e++) sum += g[e] * projected[e];
+        }
         out[i] += sum;
       }
     }
@@ -314,22 +323,123 @@ export class Linear implements Layer {
       }
       return;
     }
-    // Sequences: g_i = G_iᵀA_i is formed per example (one weight-gradient-sized product in all).
-    const g = allocFloat(ctx.dtype, outF * inF);
+    if (!weights && this.selfGramCheaper(x.n, T)) {
+      this.ghostSelfDotGram(ctx, x, dy, out);
+      return;
+    }
+    // Sequences: g_i = G_iᵀA_i formed for a chunk of examples at a time by one batched gemm.
+    const D = outF * inF;
+    const chunk = Math.max(1, Math.min(x.n, Math.floor(SELF_CHUNK_ELEMENTS / D)));
+    const g = allocFloat(ctx.dtype, chunk * D);
     const ww = weights ? this.weight(weights) : null;
-    for (let i = 0; i < x.n; i++) {
-      const dyi = dy.data.subarray(i * T * outF);
-      ctx.kernels.gemm(true, false, outF, inF, T, 1, dyi, outF, x.data.subarray(i * T * inF), inF, 0, g, inF);
-      let sum = 0;
-      for (let e = 0; e < g.length; e++) sum += (ww ? ww[e] : 1) * g[e] * g[e];
-      if (this.bias) {
-        for (let r = 0; r < outF; r++) {
-          let b = 0;
-          for (let t = 0; t < T; t++) b += dyi[t * outF + r];
-          sum += (wb ? wb[r] : 1) * b * b;
+    for (let start = 0; start < x.n; start += chunk) {
+      const count = Math.min(chunk, x.n - start);
+      const dyc = dy.data.subarray(start * T * outF);
+      ctx.kernels.gemmBatched(
+        true,
+        false,
+        outF,
+        inF,
+        T,
+        1,
+        dyc,
+        outF,
+        T * outF,
+        x.data.subarray(start * T * inF),
+        inF,
+        T * inF,
+        0,
+        g,
+        inF,
+        D,
+        count,
+      );
+      for (let j = 0; j < count; j++) {
+        let sum = 0;
+        const base = j * D;
+        if (ww) for (let e = 0; e < D; e++) sum += ww[e] * g[base + e] * g[base + e];
+        else for (let e = 0; e < D; e++) sum += g[base + e] * g[base + e];
+        if (this.bias) {
+          const dyi = dyc.subarray(j * T * outF);
+          for (let r = 0; r < outF; r++) {
+            let b = 0;
+            for (let t = 0; t < T; t++) b += dyi[t * outF + r];
+            sum += (wb ? wb[r] : 1) * b * b;
+          }
         }
+        out[start + j] += sum;
       }
-      out[i] += sum;
+    }
+  }
+
+  /**
+   * Whether the Gram form of the self product, n·T²·(in + out) multiply-adds, beats forming each
+   * gradient, n·T·in·out (both with unit weights; a diagonal metric needs the formed gradients).
+   */
+  private selfGramCheaper(n: number, T: number): boolean {
+    return T * (this.inFeatures + this.outFeatures) < this.inFeatures * this.outFeatures && n > 0;
+  }
+
+  /**
+   * ‖g_i‖² = ‖G_iᵀA_i‖² + ‖Σ_t G_i,t‖² = Σ_{t,s} (a_t·a_s + 1)(δ_t·δ_s): per-example T×T Gram
+   * matrices of inputs and output gradients (batched gemms), never the gradient itself.
+   */
+  private ghostSelfDotGram(ctx: PassContext, x: Activation, dy: Activation, out: Float64Array): void {
+    const T = x.tokens;
+    const inF = this.inFeatures;
+    const outF = this.outFeatures;
+    const TT = T * T;
+    const chunk = Math.max(1, Math.min(x.n, Math.floor(SELF_CHUNK_ELEMENTS / TT)));
+    const inputGram = allocFloat(ctx.dtype, chunk * TT);
+    const gradGram = allocFloat(ctx.dtype, chunk * TT);
+    const biasTerm = this.bias ? 1 : 0;
+    for (let start = 0; start < x.n; start += chunk) {
+      const count = Math.min(chunk, x.n - start);
+      const a = x.data.subarray(start * T * inF);
+      const g = dy.data.subarray(start * T * outF);
+      ctx.kernels.gemmBatched(
+        false,
+        true,
+        T,
+        T,
+        inF,
+        1,
+        a,
+        inF,
+        T * inF,
+        a,
+        inF,
+        T * inF,
+        0,
+        inputGram,
+        T,
+        TT,
+        count,
+      );
+      ctx.kernels.gemmBatched(
+        false,
+        true,
+        T,
+        T,
+        outF,
+        1,
+        g,
+        outF,
+        T * outF,
+        g,
+        outF,
+        T * outF,
+        0,
+        gradGram,
+        T,
+        TT,
+        count,
+      );
+      for (let j = 0; j < count; j++) {
+        let sum = 0;
+        for (let e = j * TT; e < (j + 1) * TT; e++) sum += (inputGram[e] + biasTerm) * gradGram[e];
+        out[start + j] += sum;
+      }
     }
   }
 
@@ -371,7 +481,7 @@ export class Linear implements Layer {
         outF,
       );
       const ub = this.biasOf(us[k]);
-      if (ub) addRowVector(projected, rows, ub);
+      if (ub) ctx.kernels.addBias(projected, ub, rows, outF, 1);
       members.forEach((i, r) => {
         let sum = 0;
         const base = i * T * outF;
@@ -439,7 +549,7 @@ export class Linear implements Layer {
         inF,
       );
     const hb = this.biasOf(hv);
-    if (hb) addColumnSums(hb, rdy.data, rows, outF, 1);
+    if (hb) ctx.kernels.sumBias(hb, rdy.data, rows, outF, 1, 1);
     if (!needInputGrad) return null;
     // R{dx} = R{dy} W + dy V
     const rdx = activation(ctx.dtype, x.n, x.tokens, inF);
@@ -466,20 +576,4 @@ export class Linear implements Layer {
 export function requireGrad(tape: LayerTape): { input: Activation; outputGrad: Activation } {
   if (!tape.outputGrad) throw new Error('internal: backward has not run on this tape');
   return { input: tape.input, outputGrad: tape.outputGrad };
-}
-
-function addRowVector(data: FloatArray, rows: number, row: FloatArray): void {
-  const width = row.length;
-  for (let r = 0; r < rows; r++) {
-    const base = r * width;
-    for (let c = 0; c < width; c++) data[base + c] += row[c];
-  }
-}
-
-function addColumnSums(out: FloatArray, data: FloatArray, rows: number, width: number, scale: number): void {
-  for (let c = 0; c < width; c++) {
-    let sum = 0;
-    for (let r = 0; r < rows; r++) sum += data[r * width + c];
-    out[c] += scale * sum;
-  }
 }

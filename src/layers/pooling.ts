@@ -143,27 +143,7 @@ export class MaxPool2d extends Pool2d {
     const plane = g.input.height * g.input.width;
     const y = activation(ctx.dtype, x.n, 1, C * P);
     const argmax = new Int32Array(x.n * C * P);
-    const xd = x.data;
-    for (let ic = 0; ic < x.n * C; ic++) {
-      const base = ic * plane;
-      for (let p = 0; p < P; p++) {
-        let best = Number.NEGATIVE_INFINITY;
-        let arg = -1;
-        for (let q = 0; q < taps; q++) {
-          const off = offsets[p * taps + q];
-          if (off < 0) continue;
-          const v = xd[base + off];
-          if (arg < 0 || v > best || Number.isNaN(v)) {
-            best = v;
-            arg = base + off;
-            if (Number.isNaN(v)) break;
-          }
-        }
-        const o = ic * P + p;
-        y.data[o] = best;
-        argmax[o] = arg;
-      }
-    }
+    ctx.kernels.maxPoolForward(x.data, offsets, x.n * C, plane, P, taps, y.data, argmax);
     tape.input = x;
     tape.output = y;
     (tape as MaxPoolTape).argmax = argmax;
@@ -175,7 +155,7 @@ export class MaxPool2d extends Pool2d {
     const argmax = argmaxOf(tape);
     const x = tape.input;
     const out = activation(ctx.dtype, x.n, x.tokens, x.width);
-    for (let o = 0; o < argmax.length; o++) out.data[argmax[o]] += src.data[o];
+    ctx.kernels.scatterAdd(src.data, argmax, 1, 0, out.data);
     return out;
   }
 
@@ -188,7 +168,7 @@ export class MaxPool2d extends Pool2d {
     const argmax = argmaxOf(tape);
     const y = tape.output;
     const ry = activation(ctx.dtype, y.n, y.tokens, y.width);
-    if (rx) for (let o = 0; o < argmax.length; o++) ry.data[o] = rx.data[argmax[o]];
+    if (rx) ctx.kernels.gather(rx.data, argmax, 1, 0, ry.data);
     tape.rInput = rx;
     tape.rOutput = ry;
     return ry;

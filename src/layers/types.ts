@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { DType, FloatArray, Kernels } from '../kernels/types.js';
 
 /**

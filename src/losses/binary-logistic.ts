@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import { type Activation, activation, type PassContext } from '../layers/types.js';
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';

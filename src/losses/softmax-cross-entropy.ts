@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import { type Activation, activation, type PassContext } from '../layers/types.js';
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';
@@ -66,21 +66,10 @@ export class SoftmaxCrossEntropy implements Loss {
     const { n, tokens: T, width: C, data: z } = output;
     const p = allocFloat(ctx.dtype, z.length);
     const weights = this.tokenWeights(targets, n, T);
+    const rowLoss = new Float64Array(n * T);
+    ctx.kernels.softmaxCrossEntropyForward(z, targets as Int32Array, weights, n * T, C, p, rowLoss);
     const losses = new Float64Array(n);
-    for (let r = 0; r < n * T; r++) {
-      const base = r * C;
-      let max = -Infinity;
-      for (let c = 0; c < C; c++) if (z[base + c] > max) max = z[base + c];
-      let sum = 0;
-      for (let c = 0; c < C; c++) {
-        const e = Math.exp(z[base + c] - max);
-        p[base + c] = e;
-        sum += e;
-      }
-      for (let c = 0; c < C; c++) p[base + c] /= sum;
-      if (weights[r] !== 0)
-        losses[Math.floor(r / T)] += weights[r] * (Math.log(sum) + max - z[base + targets[r]]);
-    }
+    for (let r = 0; r < n * T; r++) if (weights[r] !== 0) losses[Math.floor(r / T)] += rowLoss[r];
     tape.output = output;
     tape.targets = targets;
     tape.probabilities = p;
@@ -94,13 +83,7 @@ export class SoftmaxCrossEntropy implements Loss {
     const p = tape.probabilities!;
     const weights = tape.tokenWeights!;
     const dz = activation(ctx.dtype, n, tokens, C);
-    for (let r = 0; r < n * tokens; r++) {
-      const w = weights[r];
-      if (w === 0) continue;
-      const base = r * C;
-      for (let c = 0; c < C; c++) dz.data[base + c] = w * p[base + c];
-      dz.data[base + tape.targets[r]] -= w;
-    }
+    ctx.kernels.softmaxCrossEntropyBackward(p, tape.targets as Int32Array, weights, n * tokens, C, dz.data);
     return dz;
   }
 

@@ -1,4 +1,5 @@
-import type { FloatArray } from '../kernels/types.js';
+import { portableOps } from '../kernels/ops.js';
+import type { FloatArray, KernelOps } from '../kernels/types.js';
 import type { Pass, Sequential } from '../models/sequential.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
@@ -156,7 +157,7 @@ export class Adam implements Optimizer {
     return this.linearise(step, totalSteps, params, this.scaling(params, gradSum, batchSize), P, false);
   }
 
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void {
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
     const t = this.nextT;
     this.checkPlan(plan, t, 'apply');
     this.checkState(params);
@@ -174,13 +175,20 @@ export class Adam implements Optimizer {
     const shrink = this.decoupled ? 1 - lr * weightDecay : 1;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
     const stepSize = lr / (1 - beta1 ** t);
-    for (let e = 0; e < params.length; e++) {
-      const w = params[e];
-      const g = gradScale * gradSum[e] + coupled * w;
-      m[e] = beta1 * m[e] + (1 - beta1) * g;
-      v[e] = beta2 * v[e] + (1 - beta2) * g * g;
-      params[e] = w * shrink - stepSize * (m[e] / (Math.sqrt(v[e]) / bc2Sqrt + eps));
-    }
+    kernels.adamUpdate(
+      params,
+      gradSum,
+      m,
+      v,
+      gradScale,
+      coupled,
+      beta1,
+      beta2,
+      shrink,
+      stepSize,
+      bc2Sqrt,
+      eps,
+    );
     this.steps = t;
   }
 

@@ -1,4 +1,5 @@
-import type { FloatArray } from '../kernels/types.js';
+import { portableOps } from '../kernels/ops.js';
+import type { FloatArray, KernelOps } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
 import { gradientScaling, type Optimizer, type StepPlan } from './types.js';
@@ -88,25 +89,25 @@ export class Sgd implements Optimizer {
     };
   }
 
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void {
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
     const { momentum, weightDecay, decoupledWeightDecay } = this.options;
-    const k = plan.kScale;
-    const lr = plan.lr;
-    if (momentum > 0) {
-      const first = this.buffer === null;
-      if (!this.buffer)
-        this.buffer =
-          params instanceof Float64Array ? new Float64Array(params.length) : new Float32Array(params.length);
-      const b = this.buffer;
-      for (let e = 0; e < params.length; e++) {
-        const g = k * gradSum[e] + weightDecay * params[e];
-        b[e] = first ? g : momentum * b[e] + g;
-        params[e] -= lr * (b[e] + decoupledWeightDecay * params[e]);
-      }
-    } else {
-      const decay = weightDecay + decoupledWeightDecay;
-      for (let e = 0; e < params.length; e++) params[e] -= lr * (k * gradSum[e] + decay * params[e]);
+    let first = false;
+    if (momentum > 0 && !this.buffer) {
+      first = true;
+      this.buffer =
+        params instanceof Float64Array ? new Float64Array(params.length) : new Float32Array(params.length);
     }
+    kernels.sgdUpdate(
+      params,
+      gradSum,
+      momentum > 0 ? this.buffer : null,
+      plan.lr,
+      plan.kScale,
+      weightDecay,
+      decoupledWeightDecay,
+      momentum,
+      first,
+    );
   }
 
   state(): Record<string, FloatArray> {

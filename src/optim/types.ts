@@ -1,4 +1,4 @@
-import type { FloatArray } from '../kernels/types.js';
+import type { FloatArray, KernelOps } from '../kernels/types.js';
 import type { Rng } from '../util/rng.js';
 
 /**
@@ -36,7 +36,11 @@ export interface Optimizer {
     gradSum: FloatArray,
     batchSize: number,
   ): StepPlan;
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray): void;
+  /**
+   * Takes the planned step in place. `kernels`, when given (the model's), runs the update loop
+   * (native C with the addon); without them the portable loop runs, with the same result.
+   */
+  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void;
   /**
    * For optimizers whose step is only linearised (Adam): the mean relative distance between the
    * linearised and the real step over random sub-batches (0 = exact). Absent where the plan is

@@ -1,5 +1,5 @@
 import type { Dataset, ExampleId } from '../data/dataset.js';
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { mean, type Sequential } from '../models/sequential.js';
 import { subsetGradSumFromPass } from '../optim/adam.js';
@@ -247,7 +247,7 @@ export class Trainer {
       }
       values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups, linearisationGap });
     }
-    optimizer.apply(plan, model.params, gradSum);
+    optimizer.apply(plan, model.params, gradSum, model.kernels);
     const report: StepReport = {
       step: this.step,
       totalSteps: this.totalSteps,

@@ -41,7 +41,7 @@ test('cli: bad flag values are user errors naming the flag (exit 1, no stack)', 
     [['--batch-size', '1.5'], /--batch-size must be an integer/],
     [['--lr', 'fast'], /--lr must be a positive number/],
     [['--seed', '-1'], /--seed must be an integer ≥ 0/],
-    [['--kernels', 'gpu'], /--kernels must be auto, native or portable/],
+    [['--kernels', 'gpu'], /--kernels must be auto, native, portable or wasm/],
     [['--batch-size', '4000'], /batch size \(4000\) is larger than the training data/],
   ];
   for (const [args, message] of cases) {

@@ -67,7 +67,7 @@ export function buildModel(
   arch: Architecture,
   dtype: DType,
   seed = 1,
-  kernels: 'native' | 'portable' | 'auto' = 'auto',
+  kernels: 'native' | 'portable' | 'wasm' | 'auto' = 'auto',
 ) {
   return new Sequential(arch.layers(), arch.loss(), {
     input: { tokens: arch.tokens, width: arch.inputs },

@@ -1,18 +1,16 @@
 /**
- * gemmBatched's two-level (batch × inner) form: native against portable against the naive
- * reference, on the strided (example, head) layouts attention uses and on generic ones.
+ * gemmBatched's two-level (batch × inner) form: every kernel set (portable, native, wasm) against
+ * the naive reference and against the portable kernels, on the strided (example, head) layouts
+ * attention uses and on generic ones.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allocFloat, type DType, type FloatArray, type Kernels } from '../../src/kernels/index.js';
-import { loadNativeKernels } from '../../src/kernels/native.js';
-import { createPortableKernels } from '../../src/kernels/portable.js';
 import { Rng } from '../../src/util/rng.js';
 import { referenceGemm } from '../reference/gemm.js';
+import { ALL_SETS, kernelsOrSkip, portableSet } from './kernel-sets.js';
 
-const portable = createPortableKernels();
-const nativeLoad = loadNativeKernels();
-const native: Kernels | undefined = 'error' in nativeLoad ? undefined : nativeLoad;
+const portable = portableSet.kernels!;
 
 const TOL: Record<DType, number> = { float32: 1e-5, float64: 1e-12 };
 
@@ -332,24 +330,24 @@ test('portable two-level gemmBatched matches the reference', () => {
   for (const c of cases()) runCase(portable, c, seed++);
 });
 
-test('native two-level gemmBatched matches the reference and the portable kernels', (t) => {
-  if (!native) {
-    t.skip('native addon not built');
-    return;
-  }
-  let seed = 1;
-  for (const c of cases()) {
-    const got = runCase(native, c, seed);
-    const want = runCase(portable, c, seed++);
-    for (let e = 0; e < got.length; e++) {
-      const tol = TOL[c.dtype] * (1 + Math.abs(want[e]));
-      if (!(Object.is(got[e], want[e]) || Math.abs(got[e] - want[e]) <= tol))
-        assert.fail(`${c.name} (${c.dtype}): element ${e}: native ${got[e]}, portable ${want[e]}`);
+for (const set of ALL_SETS.filter((s) => s.kind !== 'portable')) {
+  test(`${set.kind} two-level gemmBatched matches the reference and the portable kernels`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    let seed = 1;
+    for (const c of cases()) {
+      const got = runCase(kernels, c, seed);
+      const want = runCase(portable, c, seed++);
+      for (let e = 0; e < got.length; e++) {
+        const tol = TOL[c.dtype] * (1 + Math.abs(want[e]));
+        if (!(Object.is(got[e], want[e]) || Math.abs(got[e] - want[e]) <= tol))
+          assert.fail(`${c.name} (${c.dtype}): element ${e}: ${set.kind} ${got[e]}, portable ${want[e]}`);
+      }
     }
-  }
-});
+  });
+}
 
-test('two-level gemmBatched rejects bad arguments alike in both kernels', (t) => {
+test('two-level gemmBatched rejects bad arguments alike in every kernel set', (t) => {
   const f64 = (n: number) => new Float64Array(n);
   // A 2×4 A at b·8 + j·4 for batch 2, inner 2 needs 8 + 4 + 4 + 4 = 20 elements.
   const call = (k: Kernels, A: number, ...rest: unknown[]) =>
@@ -401,7 +399,13 @@ test('two-level gemmBatched rejects bad arguments alike in both kernels', (t) =>
       /^gemmBatched: innerStrideC must be a number, got string$/,
     ],
   ];
-  for (const kernels of native ? [portable, native] : [portable]) {
+  for (const set of ALL_SETS) {
+    // Unavailable sets are reported by the tests above; here they are left out.
+    const kernels = set.kernels;
+    if (!kernels) {
+      t.diagnostic(`${set.kind} kernels unavailable: ${set.missing}`);
+      continue;
+    }
     for (const [label, fn, message] of bad) {
       assert.throws(
         () => fn(kernels),
@@ -413,5 +417,4 @@ test('two-level gemmBatched rejects bad arguments alike in both kernels', (t) =>
     call(kernels, 20, undefined, undefined, undefined, undefined);
     call(kernels, 20, 2, 4, 0, 6);
   }
-  if (!native) t.diagnostic('native addon not built; portable only');
 });

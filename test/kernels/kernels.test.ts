@@ -8,15 +8,15 @@ import {
   getKernels,
   type Kernels,
   nativeKernelsStatus,
+  wasmKernelsStatus,
 } from '../../src/kernels/index.js';
 import { loadNativeKernels } from '../../src/kernels/native.js';
-import { createPortableKernels } from '../../src/kernels/portable.js';
 import { Rng } from '../../src/util/rng.js';
 import { referenceGemm } from '../reference/gemm.js';
+import { ALL_SETS, kernelsOrSkip, portableSet } from './kernel-sets.js';
 
-const portable = createPortableKernels();
+const portable = portableSet.kernels!;
 const nativeLoad = loadNativeKernels();
-const native: Kernels | undefined = 'error' in nativeLoad ? undefined : nativeLoad;
 
 const TOL: Record<DType, number> = { float32: 1e-5, float64: 1e-12 };
 
@@ -183,6 +183,14 @@ function cases(): Case[] {
     [65, 13, 40], // M past one 64-row block of the portable kernels
     [9, 70, 300], // K past one 256-deep block
     [5, 1030, 3], // N past one 1024-wide block
+    // The wasm kernels' blocks: float32 tiles 4×8 in A blocks of at most 128×256 and B blocks of
+    // 256×2048, float64 tiles 4×4 in 64×256 and 256×1024 (split into equal parts: K = 517 is three
+    // passes of 173); every size here needs several blocks or ends mid-tile.
+    [131, 19, 517], // M past one 128-row block, K past two 256-deep blocks
+    [5, 2053, 259], // N past one 2048-wide block
+    [67, 1027, 6], // float64: M past 64 rows, N past 1024 columns
+    [1, 67, 600], // a single row of C, K past two blocks
+    [67, 1, 600], // a single column of C
   ];
   for (const dtype of DTYPES) {
     for (const [transA, transB] of TRANSPOSES) {
@@ -210,6 +218,9 @@ function cases(): Case[] {
       // beta = 0 overwrites C even where it held NaN; padding NaNs must stay.
       out.push({ ...base, M: 5, N: 6, K: 7, alpha: 1.5, beta: 0, padC: 2, offC: 3, fillC: 'nan' });
       out.push({ ...base, M: 5, N: 6, K: 7, alpha: 0, beta: 0, padC: 1, fillC: 'nan' });
+      // Dense C (no padding between rows or items): nothing outside the results to keep.
+      out.push({ ...base, M: 5, N: 6, K: 7, alpha: -1, beta: 0, fillC: 'nan' });
+      out.push({ ...base, M: 3, N: 4, K: 5, alpha: 1, beta: 0, batch: 3, fillC: 'nan' });
       // Degenerate sizes.
       out.push({ ...base, M: 4, N: 3, K: 0, alpha: 1, beta: 0.5 });
       out.push({ ...base, M: 4, N: 3, K: 0, alpha: 1, beta: 0, fillC: 'nan' });
@@ -232,46 +243,45 @@ function runAll(kernels: Kernels): void {
   for (const c of cases()) runCase(kernels, c, seed++);
 }
 
-test('portable kernels match the reference gemm', () => {
-  assert.equal(portable.kind, 'portable');
-  runAll(portable);
-});
+for (const set of ALL_SETS) {
+  test(`${set.kind} kernels match the reference gemm`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    assert.equal(kernels.kind, set.kind);
+    runAll(kernels);
+  });
+}
 
-test('native kernels match the reference gemm', (t) => {
-  if (!native) {
-    t.skip('native kernels not built');
-    return;
-  }
-  assert.equal(native.kind, 'native');
-  runAll(native);
-});
-
-test('native and portable kernels agree on identical random inputs', (t) => {
-  if (!native) {
-    t.skip('native kernels not built');
-    return;
-  }
-  let seed = 1000;
-  for (const dtype of DTYPES) {
-    for (const [transA, transB] of TRANSPOSES) {
-      for (const [M, N, K] of [
-        [31, 47, 59],
-        [128, 96, 200],
-      ]) {
-        const c: Case = { dtype, transA, transB, M, N, K, alpha: 0.7, beta: -1.3, padA: 2, offC: 4 };
-        // runCase checks each backend against the reference within the dtype's tolerance; on top of
-        // that, the two results must lie within that same tolerance of each other.
-        const s = seed++;
-        const a = runCase(native, c, s);
-        const b = runCase(portable, c, s);
-        const rel = TOL[dtype] * 2 * K;
-        for (let i = 0; i < a.length; i++) {
-          assert.ok(Math.abs(a[i] - b[i]) <= rel, `${describeCase(c)}: element ${i}: ${a[i]} vs ${b[i]}`);
+for (const set of ALL_SETS.filter((s) => s.kind !== 'portable')) {
+  test(`${set.kind} and portable kernels agree on identical random inputs`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    let seed = 1000;
+    for (const dtype of DTYPES) {
+      for (const [transA, transB] of TRANSPOSES) {
+        for (const [M, N, K] of [
+          [31, 47, 59],
+          [128, 96, 200],
+          [133, 45, 300],
+        ]) {
+          const c: Case = { dtype, transA, transB, M, N, K, alpha: 0.7, beta: -1.3, padA: 2, offC: 4 };
+          // runCase checks each backend against the reference within the dtype's tolerance; on top
+          // of that, the two results must lie within that same tolerance of each other.
+          const s = seed++;
+          const a = runCase(kernels, c, s);
+          const b = runCase(portable, c, s);
+          const rel = TOL[dtype] * 2 * K;
+          for (let i = 0; i < a.length; i++) {
+            assert.ok(
+              Math.abs(a[i] - b[i]) <= rel,
+              `${set.kind}: ${describeCase(c)}: element ${i}: ${a[i]} vs ${b[i]}`,
+            );
+          }
         }
       }
     }
-  }
-});
+  });
+}
 
 // ---------------------------------------------------------------- argument validation
 
@@ -424,16 +434,10 @@ function errorOf(call: () => void): Error {
   assert.fail('expected an error');
 }
 
-for (const [label, get] of [
-  ['portable', () => portable],
-  ['native', () => native],
-] as const) {
-  test(`${label} kernels reject bad arguments with errors naming them`, (t) => {
-    const kernels = get();
-    if (!kernels) {
-      t.skip('native kernels not built');
-      return;
-    }
+for (const set of ALL_SETS) {
+  test(`${set.kind} kernels reject bad arguments with errors naming them`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
     for (const bad of BAD_CALLS) {
       const err = errorOf(() => bad.call(kernels));
       assert.ok(
@@ -448,27 +452,22 @@ for (const [label, get] of [
   });
 }
 
-test('native and portable kernels throw identical messages', (t) => {
-  if (!native) {
-    t.skip('native kernels not built');
-    return;
-  }
-  for (const bad of BAD_CALLS) {
-    let nativeMessage = '';
-    let portableMessage = '';
-    try {
-      bad.call(native);
-    } catch (err) {
-      nativeMessage = `${(err as Error).name}: ${(err as Error).message}`;
-    }
-    try {
-      bad.call(portable);
-    } catch (err) {
-      portableMessage = `${(err as Error).name}: ${(err as Error).message}`;
-    }
-    assert.equal(nativeMessage, portableMessage, bad.name);
-  }
-});
+for (const set of ALL_SETS.filter((s) => s.kind !== 'portable')) {
+  test(`${set.kind} and portable kernels throw identical messages`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    const message = (k: Kernels, call: Call) => {
+      try {
+        call(k);
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+      return '';
+    };
+    for (const bad of BAD_CALLS)
+      assert.equal(message(kernels, bad.call), message(portable, bad.call), bad.name);
+  });
+}
 
 // ---------------------------------------------------------------- selection and helpers
 
@@ -495,26 +494,40 @@ test('getKernels honours options and INRUN_KERNELS, and caches instances', () =>
     assert.equal(p.kind, 'portable');
     assert.equal(getKernels({ kind: 'portable' }), p);
     const status = nativeKernelsStatus();
+    const wasmBuilt = wasmKernelsStatus().available;
     if (status.available) {
       assert.equal(getKernels().kind, 'native');
       assert.equal(getKernels({ kind: 'native' }), getKernels({ kind: 'auto' }));
     } else {
       assert.throws(() => getKernels({ kind: 'native' }), /native OpenBLAS kernels were requested/);
-      assert.equal(getKernels().kind, 'portable');
+      // auto falls back to the wasm kernels when they are built, then to the portable ones.
+      assert.equal(getKernels().kind, wasmBuilt ? 'wasm' : 'portable');
+    }
+    if (wasmBuilt) {
+      assert.equal(getKernels({ kind: 'wasm' }).kind, 'wasm');
+      assert.equal(getKernels({ kind: 'wasm' }), getKernels({ kind: 'wasm' }));
+    } else {
+      assert.throws(() => getKernels({ kind: 'wasm' }), /WebAssembly kernels were requested/);
     }
     assert.throws(
       () => getKernels({ kind: 'gpu' as never }),
-      (err: Error) => /"gpu"/.test(err.message) && /native, portable, auto/.test(err.message),
+      (err: Error) => /"gpu"/.test(err.message) && /native, portable, wasm, auto/.test(err.message),
     );
   });
   withEnv({ INRUN_KERNELS: 'portable', INRUN_THREADS: undefined }, () => {
     assert.equal(getKernels().kind, 'portable');
     if (nativeKernelsStatus().available) assert.equal(getKernels({ kind: 'native' }).kind, 'native');
+    if (wasmKernelsStatus().available) assert.equal(getKernels({ kind: 'wasm' }).kind, 'wasm');
+  });
+  withEnv({ INRUN_KERNELS: ' WASM ', INRUN_THREADS: '3' }, () => {
+    if (wasmKernelsStatus().available) assert.equal(getKernels().kind, 'wasm');
+    else assert.throws(() => getKernels(), /requested \(INRUN_KERNELS=wasm\)/);
   });
   withEnv({ INRUN_KERNELS: 'blas', INRUN_THREADS: undefined }, () => {
     assert.throws(
       () => getKernels(),
-      (err: Error) => /INRUN_KERNELS="blas"/.test(err.message) && /native, portable, auto/.test(err.message),
+      (err: Error) =>
+        /INRUN_KERNELS="blas"/.test(err.message) && /native, portable, wasm, auto/.test(err.message),
     );
   });
   withEnv({ INRUN_KERNELS: 'portable', INRUN_THREADS: 'many' }, () => {

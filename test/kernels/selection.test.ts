@@ -1,18 +1,29 @@
-// Which kernels run: an explicit native/portable (option, config, --kernels) > INRUN_KERNELS >
-// auto (native when the addon loads). `auto` from a config is no preference. Bad environment
-// values and an unavailable addon are one-line errors.
+// Which kernels run: an explicit native/portable/wasm (option, config, --kernels) > INRUN_KERNELS >
+// auto (native when the addon loads, else wasm when built, else portable). `auto` from a config is
+// no preference. Bad environment values and unavailable kernels are one-line errors.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { getKernels, nativeKernelsStatus } from '../../src/kernels/index.js';
+import { getKernels, nativeKernelsStatus, wasmKernelsStatus } from '../../src/kernels/index.js';
+import { wasmPath } from '../../src/kernels/wasm-node.js';
 import { InrunError } from '../../src/util/errors.js';
 import { blobs, runCli, tempDir, toCsv, writeFiles } from '../cli/fixtures/train-data.js';
+import { kernelsOrSkip, wasmSet } from './kernel-sets.js';
 
 const nativeAvailable = nativeKernelsStatus().available;
+const wasmAvailable = wasmKernelsStatus().available;
 
 function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
   const saved = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]]));
@@ -46,7 +57,22 @@ test('getKernels: kind auto leaves the choice to INRUN_KERNELS', () => {
     assert.equal(getKernels({ kind: 'portable' }).kind, 'portable');
   });
   withEnv({ INRUN_KERNELS: undefined, INRUN_THREADS: undefined }, () => {
-    assert.equal(getKernels({ kind: 'auto' }).kind, nativeAvailable ? 'native' : 'portable');
+    const fastest = nativeAvailable ? 'native' : wasmAvailable ? 'wasm' : 'portable';
+    assert.equal(getKernels({ kind: 'auto' }).kind, fastest);
+  });
+});
+
+test('getKernels: wasm is chosen by kind or INRUN_KERNELS, and an explicit kind wins over it', (t) => {
+  if (!kernelsOrSkip(t, wasmSet)) return;
+  withEnv({ INRUN_KERNELS: 'wasm', INRUN_THREADS: undefined }, () => {
+    assert.equal(getKernels({ kind: 'auto' }).kind, 'wasm');
+    assert.equal(getKernels().kind, 'wasm');
+    assert.equal(getKernels({ kind: 'portable' }).kind, 'portable');
+    if (nativeAvailable) assert.equal(getKernels({ kind: 'native' }).kind, 'native');
+  });
+  withEnv({ INRUN_KERNELS: 'portable', INRUN_THREADS: '2' }, () => {
+    // Threads are accepted and ignored: the wasm kernels are single-threaded.
+    assert.equal(getKernels({ kind: 'wasm' }).kind, 'wasm');
   });
 });
 
@@ -57,7 +83,7 @@ test('getKernels: an unknown INRUN_KERNELS is an error naming the variable, even
         () => getKernels({ kind }),
         (error: Error) =>
           error instanceof InrunError &&
-          /^environment variable INRUN_KERNELS="gpu" is not a kernels kind \(accepted: native, portable, auto\)$/.test(
+          /^environment variable INRUN_KERNELS="gpu" is not a kernels kind \(accepted: native, portable, wasm, auto\)$/.test(
             error.message,
           ),
       );
@@ -131,11 +157,24 @@ test('inrun train: an explicit kernels in the config or --kernels wins over INRU
   assert.match(manifestKernels(native.out), /^native/);
 });
 
+test('inrun train: kernels wasm in the config, --kernels wasm or INRUN_KERNELS=wasm runs on wasm', async (t) => {
+  if (!kernelsOrSkip(t, wasmSet)) return;
+  const runs = [
+    await withEnv({ INRUN_KERNELS: 'portable' }, () => train('kernels: wasm\n')),
+    await withEnv({ INRUN_KERNELS: undefined }, () => train('', '--kernels', 'wasm')),
+    await withEnv({ INRUN_KERNELS: 'wasm' }, () => train('')),
+  ];
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.err);
+    assert.equal(manifestKernels(r.out), 'wasm (WebAssembly SIMD)');
+  }
+});
+
 test('inrun train: a bad INRUN_KERNELS or INRUN_THREADS is one error line, and nothing is written', async () => {
   const cases: [Record<string, string>, RegExp][] = [
     [
       { INRUN_KERNELS: 'gpu' },
-      /INRUN_KERNELS="gpu" is not a kernels kind \(accepted: native, portable, auto\)/,
+      /INRUN_KERNELS="gpu" is not a kernels kind \(accepted: native, portable, wasm, auto\)/,
     ],
     [
       { INRUN_KERNELS: 'portable', INRUN_THREADS: 'lots' },
@@ -151,8 +190,8 @@ test('inrun train: a bad INRUN_KERNELS or INRUN_THREADS is one error line, and n
   }
 });
 
-test('inrun train: native kernels requested but not built is a clear error', () => {
-  // A copy of the package without build/: the addon cannot load there.
+test('inrun train: kernels requested but not built are a clear error; auto falls back', (t) => {
+  // A copy of the package without build/: neither the addon nor the wasm module can load there.
   const root = mkdtempSync(join(tmpdir(), 'inrun-no-addon-'));
   const repo = fileURLToPath(new URL('../../', import.meta.url));
   for (const name of ['src', 'package.json', 'tsconfig.json'])
@@ -162,16 +201,9 @@ test('inrun train: native kernels requested but not built is a clear error', () 
     join(root, 'cli.mts'),
     "import { main } from './src/cli/main.ts';\nprocess.exitCode = await main(process.argv);\n",
   );
-  const cases: [Record<string, string>, string[], RegExp][] = [
-    [
-      {},
-      ['--kernels', 'native'],
-      /requested \(kernels: native\) but are unavailable: build\/Release\/inrun_blas\.node is not built/,
-    ],
-    [{ INRUN_KERNELS: 'native' }, [], /requested \(INRUN_KERNELS=native\) but are unavailable/],
-  ];
-  for (const [env, args, expected] of cases) {
-    const out = join(root, `out${Object.keys(env).length}`);
+  let runs = 0;
+  const train = (env: Record<string, string>, args: string[]) => {
+    const out = join(root, `out${++runs}`);
     const r = spawnSync(
       process.execPath,
       [
@@ -187,6 +219,7 @@ test('inrun train: native kernels requested but not built is a clear error', () 
         '1',
         '--out',
         out,
+        '--quiet',
         ...args,
       ],
       {
@@ -196,12 +229,69 @@ test('inrun train: native kernels requested but not built is a clear error', () 
         timeout: 120_000,
       },
     );
+    return { ...r, out };
+  };
+  const native = /install libopenblas-dev and run `npm rebuild`, or choose the portable kernels$/;
+  const wasm = /install clang and lld and run `npm run build:wasm`, or choose the portable kernels$/;
+  const cases: [Record<string, string>, string[], RegExp[]][] = [
+    [
+      {},
+      ['--kernels', 'native'],
+      [
+        /^inrun: error: native OpenBLAS kernels were requested/,
+        /requested \(kernels: native\) but are unavailable: build\/Release\/inrun_blas\.node is not built/,
+        native,
+      ],
+    ],
+    [
+      { INRUN_KERNELS: 'native' },
+      [],
+      [
+        /^inrun: error: native OpenBLAS kernels were requested \(INRUN_KERNELS=native\) but are unavailable/,
+        native,
+      ],
+    ],
+    [
+      {},
+      ['--kernels', 'wasm'],
+      [
+        /^inrun: error: WebAssembly kernels were requested \(kernels: wasm\) but are unavailable: build\/wasm\/inrun_kernels\.wasm is not built; /,
+        wasm,
+      ],
+    ],
+    [
+      { INRUN_KERNELS: 'wasm' },
+      [],
+      [/^inrun: error: WebAssembly kernels were requested \(INRUN_KERNELS=wasm\) but are unavailable/, wasm],
+    ],
+  ];
+  for (const [env, args, expected] of cases) {
+    const r = train(env, args);
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], /^inrun: error: native OpenBLAS kernels were requested/);
-    assert.match(lines[0], expected);
-    assert.match(lines[0], /install libopenblas-dev and run `npm rebuild`, or choose the portable kernels$/);
-    assert.ok(!existsSync(out));
+    for (const pattern of expected) assert.match(lines[0], pattern);
+    assert.ok(!existsSync(r.out));
   }
+
+  // auto: portable, with one line naming both reasons.
+  const portable = train({}, []);
+  assert.equal(portable.status, 0, portable.stderr);
+  assert.match(manifestKernels(portable.out), /^portable/);
+  assert.match(
+    portable.stderr,
+    /^inrun: native OpenBLAS kernels unavailable \(build\/Release\/inrun_blas\.node is not built\); WebAssembly kernels unavailable too \(build\/wasm\/inrun_kernels\.wasm is not built\); using portable TypeScript kernels/m,
+  );
+
+  // With the wasm module built but no addon, auto runs on wasm and says so.
+  if (!kernelsOrSkip(t, wasmSet)) return;
+  mkdirSync(join(root, 'build', 'wasm'), { recursive: true });
+  cpSync(wasmPath()!, join(root, 'build', 'wasm', 'inrun_kernels.wasm'));
+  const fallback = train({}, []);
+  assert.equal(fallback.status, 0, fallback.stderr);
+  assert.equal(manifestKernels(fallback.out), 'wasm (WebAssembly SIMD)');
+  assert.match(
+    fallback.stderr,
+    /^inrun: native OpenBLAS kernels unavailable \(build\/Release\/inrun_blas\.node is not built\); using WebAssembly SIMD kernels \(slower\)\. /m,
+  );
 });

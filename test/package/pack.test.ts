@@ -212,7 +212,9 @@ test('the tarball holds the built package, bin, native sources and install scrip
     'bin/inrun.js',
     'binding.gyp',
     'native/inrun_blas.c',
+    'native/wasm/inrun_kernels.c',
     'scripts/build-native.mjs',
+    'scripts/build-wasm.mjs',
     'dist/index.js',
     'dist/index.d.ts',
     'dist/cli/main.js',
@@ -221,7 +223,7 @@ test('the tarball holds the built package, bin, native sources and install scrip
   ])
     assert.ok(tarball.includes(required), `${required} is not in the tarball`);
   const allowed =
-    /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/build-native\.mjs|(bin|dist|native)\/.+)$/;
+    /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/build-(native|wasm)\.mjs|(bin|dist|native)\/.+)$/;
   assert.deepEqual(
     tarball.filter((path) => !allowed.test(path)),
     [],
@@ -242,7 +244,10 @@ test('the tarball holds the built package, bin, native sources and install scrip
     tarball.filter((path) => path.endsWith('.map')),
     [],
   );
-  assert.equal(packedManifest.scripts.install, 'node scripts/build-native.mjs');
+  assert.equal(
+    packedManifest.scripts.install,
+    'node scripts/build-native.mjs && node scripts/build-wasm.mjs',
+  );
 });
 
 test('the shipped code and types import only Node built-ins and declared dependencies', () => {
@@ -289,6 +294,12 @@ test('the install script leaves a usable package when the addon cannot be built'
   );
   assert.deepEqual([skipped.status, skipped.stderr], [0, '']);
   assert.ok(!existsSync(join(installed, 'build', 'Release', 'inrun_blas.node')));
+  // The same for the WebAssembly kernels when clang is missing.
+  const wasmScript = join(installed, 'scripts', 'build-wasm.mjs');
+  const noClang = run(process.execPath, [wasmScript], installed, childEnv({ PATH: noToolchain }));
+  assert.equal(noClang.status, 0, noClang.stderr);
+  assert.match(noClang.stderr, /WebAssembly kernels were not built \(clang not found\)/);
+  assert.ok(!existsSync(join(installed, 'build', 'wasm', 'inrun_kernels.wasm')));
 });
 
 test('every name the README and docs/ show in code is exported by the package', () => {

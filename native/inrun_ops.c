@@ -1,0 +1,590 @@
+/*
+ * inrun_ops: the element-wise and reduction kernels of `KernelOps` (src/kernels/types.ts) for the
+ * native addon — bias add and sum, activations with their backward and R-operator, softmax
+ * cross-entropy, LayerNorm, gather/scatter (im2col, col2im, max-pool routing), transpose,
+ * max-pool forward and the SGD/Adam updates. Registered on the addon's exports by
+ * inrun_ops_register (called from inrun_blas.c).
+ *
+ * Every entry point checks its arguments first, with the same rules and messages as the portable
+ * twins (src/kernels/ops.ts): float arrays of one type, lengths enough for the sizes given, index
+ * tables inside their arrays. The loops themselves live in inrun_ops_impl.h, once per element
+ * type, and are built with -O3 so the compiler vectorises the element-wise ones.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_LEN 512
+#define MAX_ARGS 13
+
+enum { ACT_RELU = 0, ACT_GELU = 1, ACT_TANH = 2, ACT_SIGMOID = 3 };
+
+/* GELU with GPT-2's tanh approximation, as src/kernels/ops.ts. */
+#define GELU_C 0.7978845608028654 /* √(2/π) */
+#define GELU_A 0.044715
+
+static inline double fast_tanh(double u) { return 1 - 2 / (exp(2 * u) + 1); }
+
+static inline double gelu_df(double x) {
+  const double th = fast_tanh(GELU_C * (x + GELU_A * x * x * x));
+  const double du = GELU_C * (1 + 3 * GELU_A * x * x);
+  return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du;
+}
+
+static inline double act_df(int kind, double x, double y) {
+  switch (kind) {
+    case ACT_RELU: return (double)(x > 0);
+    case ACT_TANH: return 1 - y * y;
+    case ACT_SIGMOID: return y * (1 - y);
+    default: return gelu_df(x);
+  }
+}
+
+static inline double act_d2f(int kind, double x, double y) {
+  switch (kind) {
+    case ACT_RELU: return 0;
+    case ACT_TANH: return -2 * y * (1 - y * y);
+    case ACT_SIGMOID: return y * (1 - y) * (1 - 2 * y);
+    default: {
+      const double th = tanh(GELU_C * (x + GELU_A * x * x * x));
+      const double sech2 = 1 - th * th;
+      const double du = GELU_C * (1 + 3 * GELU_A * x * x);
+      const double d2u = GELU_C * 6 * GELU_A * x;
+      return sech2 * du - x * sech2 * th * du * du + 0.5 * x * sech2 * d2u;
+    }
+  }
+}
+
+#define T float
+#define SUF f32
+#include "inrun_ops_impl.h"
+#undef T
+#undef SUF
+#define T double
+#define SUF f64
+#include "inrun_ops_impl.h"
+#undef T
+#undef SUF
+
+/* ---------------------------------------------------------------- argument reading */
+
+/* One call's arguments; `type` is the element type of the first float array read. */
+typedef struct {
+  napi_env env;
+  const char *fn;
+  napi_value argv[MAX_ARGS];
+  bool have_type;
+  napi_typedarray_type type;
+  const char *type_name;
+} call;
+
+static void throw_fmt(call *c, bool range, const char *fmt, ...) {
+  char msg[MSG_LEN];
+  int used = snprintf(msg, sizeof msg, "%s: ", c->fn);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + used, sizeof msg - (size_t)used, fmt, ap);
+  va_end(ap);
+  if (range) {
+    napi_throw_range_error(c->env, NULL, msg);
+  } else {
+    napi_throw_type_error(c->env, NULL, msg);
+  }
+}
+
+static const char *value_type_name(napi_env env, napi_value value) {
+  napi_valuetype t;
+  if (napi_typeof(env, value, &t) != napi_ok) return "unknown";
+  switch (t) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_symbol: return "symbol";
+    case napi_bigint: return "bigint";
+    case napi_function: return "function";
+    default: return "object";
+  }
+}
+
+static const char *array_type_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint8_array: return "Uint8Array";
+    default: return "TypedArray";
+  }
+}
+
+static bool begin(call *c, napi_env env, napi_callback_info info, const char *fn) {
+  c->env = env;
+  c->fn = fn;
+  c->have_type = false;
+  size_t argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, &argc, c->argv, NULL, NULL) != napi_ok) return false;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  for (size_t i = argc; i < MAX_ARGS; i++) c->argv[i] = undef;
+  return true;
+}
+
+static bool is_null(call *c, int i) {
+  napi_valuetype t;
+  return napi_typeof(c->env, c->argv[i], &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+
+static bool get_number(call *c, int i, const char *name, double *out) {
+  napi_valuetype t;
+  if (napi_typeof(c->env, c->argv[i], &t) != napi_ok || t != napi_number) {
+    throw_fmt(c, false, "%s must be a number, got %s", name, value_type_name(c->env, c->argv[i]));
+    return false;
+  }
+  return napi_get_value_double(c->env, c->argv[i], out) == napi_ok;
+}
+
+static bool get_size(call *c, int i, const char *name, int64_t *out) {
+  double d;
+  if (!get_number(c, i, name, &d)) return false;
+  if (!(d == floor(d) && d >= 0 && d <= 2147483647.0)) {
+    char got[64];
+    snprintf(got, sizeof got, "%.17g", d);
+    throw_fmt(c, true, "%s must be an integer in [0, 2147483647], got %s", name, got);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+static bool get_bool(call *c, int i, const char *name, bool *out) {
+  napi_valuetype t;
+  if (napi_typeof(c->env, c->argv[i], &t) != napi_ok || t != napi_boolean) {
+    throw_fmt(c, false, "%s must be a boolean, got %s", name, value_type_name(c->env, c->argv[i]));
+    return false;
+  }
+  return napi_get_value_bool(c->env, c->argv[i], out) == napi_ok;
+}
+
+/* A typed array of any kind: its type, data pointer (view offset applied) and length. */
+static bool typed(call *c, int i, const char *name, const char *want, napi_typedarray_type *type, void **data,
+                  size_t *length) {
+  bool is_ta = false;
+  if (napi_is_typedarray(c->env, c->argv[i], &is_ta) != napi_ok || !is_ta) {
+    throw_fmt(c, false, "%s must be a%s %s, got %s", name, want[0] == 'I' ? "n" : "", want,
+              value_type_name(c->env, c->argv[i]));
+    return false;
+  }
+  if (napi_get_typedarray_info(c->env, c->argv[i], type, length, data, NULL, NULL) != napi_ok) {
+    throw_fmt(c, false, "cannot read %s", name);
+    return false;
+  }
+  return true;
+}
+
+static bool check_length(call *c, const char *name, size_t length, double need) {
+  if ((double)length < need) {
+    throw_fmt(c, true, "%s has %zu elements but needs %.0f", name, length, need);
+    return false;
+  }
+  return true;
+}
+
+/* A Float32Array or Float64Array of at least `need` elements, of the call's element type. */
+static bool get_floats(call *c, int i, const char *name, double need, void **data, size_t *length) {
+  napi_typedarray_type type;
+  size_t len;
+  if (!typed(c, i, name, "Float32Array or Float64Array", &type, data, &len)) return false;
+  if (type != napi_float32_array && type != napi_float64_array) {
+    throw_fmt(c, false, "%s must be a Float32Array or Float64Array, got %s", name, array_type_name(type));
+    return false;
+  }
+  if (!c->have_type) {
+    c->have_type = true;
+    c->type = type;
+    c->type_name = array_type_name(type);
+  } else if (type != c->type) {
+    throw_fmt(c, false,
+              "%s is a %s but the first array is a %s (float arrays must share one element type)", name,
+              array_type_name(type), c->type_name);
+    return false;
+  }
+  if (length) *length = len;
+  return check_length(c, name, len, need);
+}
+
+static bool get_typed_of(call *c, int i, const char *name, napi_typedarray_type want, const char *want_name,
+                         double need, void **data, size_t *length) {
+  napi_typedarray_type type;
+  size_t len;
+  if (!typed(c, i, name, want_name, &type, data, &len)) return false;
+  if (type != want) {
+    throw_fmt(c, false, "%s must be a%s %s, got %s", name, want_name[0] == 'I' ? "n" : "", want_name,
+              array_type_name(type));
+    return false;
+  }
+  if (length) *length = len;
+  return check_length(c, name, len, need);
+}
+
+static bool get_ints(call *c, int i, const char *name, double need, int32_t **data, size_t *length) {
+  return get_typed_of(c, i, name, napi_int32_array, "Int32Array", need, (void **)data, length);
+}
+
+static bool get_doubles(call *c, int i, const char *name, double need, double **data) {
+  return get_typed_of(c, i, name, napi_float64_array, "Float64Array", need, (void **)data, NULL);
+}
+
+static bool get_kind(call *c, int i, int *kind) {
+  char buf[16];
+  size_t len = 0;
+  napi_valuetype t;
+  if (napi_typeof(c->env, c->argv[i], &t) == napi_ok && t == napi_string &&
+      napi_get_value_string_utf8(c->env, c->argv[i], buf, sizeof buf, &len) == napi_ok) {
+    if (strcmp(buf, "relu") == 0) return (*kind = ACT_RELU), true;
+    if (strcmp(buf, "gelu") == 0) return (*kind = ACT_GELU), true;
+    if (strcmp(buf, "tanh") == 0) return (*kind = ACT_TANH), true;
+    if (strcmp(buf, "sigmoid") == 0) return (*kind = ACT_SIGMOID), true;
+  }
+  throw_fmt(c, false, "kind must be one of relu, gelu, tanh, sigmoid, got %s",
+            t == napi_string ? buf : value_type_name(c->env, c->argv[i]));
+  return false;
+}
+
+/* Every index < 0 (skipped) or inside `length` elements for all `count` blocks `stride` apart. */
+static bool check_index_range(call *c, const int32_t *index, int64_t L, int64_t stride, int64_t count,
+                              size_t length) {
+  int64_t max = -1;
+  for (int64_t j = 0; j < L; j++)
+    if (index[j] > max) max = index[j];
+  if (count > 0 && max >= 0 && (double)(count - 1) * (double)stride + (double)max >= (double)length) {
+    throw_fmt(c, true, "index reaches %lld in block %lld (stride %lld), past the array's %zu elements",
+              (long long)max, (long long)(count - 1), (long long)stride, length);
+    return false;
+  }
+  return true;
+}
+
+#define F32 (c.type == napi_float32_array)
+
+/* ---------------------------------------------------------------- entry points */
+
+static napi_value js_add_bias(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "addBias")) return NULL;
+  int64_t outer, channels, inner;
+  void *data, *bias;
+  if (!get_size(&c, 2, "outer", &outer) || !get_size(&c, 3, "channels", &channels) ||
+      !get_size(&c, 4, "inner", &inner))
+    return NULL;
+  if (!get_floats(&c, 0, "data", (double)outer * channels * inner, &data, NULL)) return NULL;
+  if (!get_floats(&c, 1, "bias", (double)channels, &bias, NULL)) return NULL;
+  if (F32) add_bias_f32(data, bias, outer, channels, inner);
+  else add_bias_f64(data, bias, outer, channels, inner);
+  return NULL;
+}
+
+static napi_value js_sum_bias(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "sumBias")) return NULL;
+  int64_t outer, channels, inner;
+  double scale;
+  void *out, *data;
+  if (!get_size(&c, 2, "outer", &outer) || !get_size(&c, 3, "channels", &channels) ||
+      !get_size(&c, 4, "inner", &inner) || !get_number(&c, 5, "scale", &scale))
+    return NULL;
+  if (!get_floats(&c, 0, "out", (double)channels, &out, NULL)) return NULL;
+  if (!get_floats(&c, 1, "data", (double)outer * channels * inner, &data, NULL)) return NULL;
+  double *acc = malloc(sizeof(double) * (size_t)(channels > 0 ? channels : 1));
+  if (!acc) {
+    throw_fmt(&c, true, "out of memory");
+    return NULL;
+  }
+  if (F32) sum_bias_f32(out, data, outer, channels, inner, scale, acc);
+  else sum_bias_f64(out, data, outer, channels, inner, scale, acc);
+  free(acc);
+  return NULL;
+}
+
+static napi_value js_act_forward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "activationForward")) return NULL;
+  int kind;
+  void *x, *y;
+  size_t n;
+  if (!get_kind(&c, 0, &kind) || !get_floats(&c, 1, "x", 0, &x, &n) || !get_floats(&c, 2, "y", (double)n, &y, NULL))
+    return NULL;
+  if (F32) act_forward_f32(kind, x, y, (int64_t)n);
+  else act_forward_f64(kind, x, y, (int64_t)n);
+  return NULL;
+}
+
+static napi_value js_act_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "activationBackward")) return NULL;
+  int kind;
+  void *x, *y, *dy, *dx;
+  size_t n;
+  if (!get_kind(&c, 0, &kind) || !get_floats(&c, 1, "x", 0, &x, &n) ||
+      !get_floats(&c, 2, "y", (double)n, &y, NULL) || !get_floats(&c, 3, "dy", (double)n, &dy, NULL) ||
+      !get_floats(&c, 4, "dx", (double)n, &dx, NULL))
+    return NULL;
+  if (F32) act_backward_f32(kind, x, y, dy, dx, (int64_t)n);
+  else act_backward_f64(kind, x, y, dy, dx, (int64_t)n);
+  return NULL;
+}
+
+static napi_value js_act_rforward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "activationRForward")) return NULL;
+  int kind;
+  void *x, *y, *rx, *ry;
+  size_t n;
+  if (!get_kind(&c, 0, &kind) || !get_floats(&c, 1, "x", 0, &x, &n) ||
+      !get_floats(&c, 2, "y", (double)n, &y, NULL) || !get_floats(&c, 3, "rx", (double)n, &rx, NULL) ||
+      !get_floats(&c, 4, "ry", (double)n, &ry, NULL))
+    return NULL;
+  if (F32) act_rforward_f32(kind, x, y, rx, ry, (int64_t)n);
+  else act_rforward_f64(kind, x, y, rx, ry, (int64_t)n);
+  return NULL;
+}
+
+static napi_value js_act_rbackward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "activationRBackward")) return NULL;
+  int kind;
+  void *x, *y, *dy, *rdy, *rx = NULL, *rdx;
+  size_t n;
+  if (!get_kind(&c, 0, &kind) || !get_floats(&c, 1, "x", 0, &x, &n) ||
+      !get_floats(&c, 2, "y", (double)n, &y, NULL) || !get_floats(&c, 3, "dy", (double)n, &dy, NULL) ||
+      !get_floats(&c, 4, "rdy", (double)n, &rdy, NULL))
+    return NULL;
+  if (!is_null(&c, 5) && !get_floats(&c, 5, "rx", (double)n, &rx, NULL)) return NULL;
+  if (!get_floats(&c, 6, "rdx", (double)n, &rdx, NULL)) return NULL;
+  if (F32) act_rbackward_f32(kind, x, y, dy, rdy, rx, rdx, (int64_t)n);
+  else act_rbackward_f64(kind, x, y, dy, rdy, rx, rdx, (int64_t)n);
+  return NULL;
+}
+
+/* Targets of the rows with a non-zero weight must be classes. */
+static bool check_targets(call *c, const int32_t *targets, const double *weights, int64_t rows, int64_t C) {
+  for (int64_t r = 0; r < rows; r++) {
+    if (weights[r] != 0 && !(targets[r] >= 0 && targets[r] < C)) {
+      throw_fmt(c, true, "targets[%lld] = %d is outside 0..%lld", (long long)r, targets[r], (long long)(C - 1));
+      return false;
+    }
+  }
+  return true;
+}
+
+static napi_value js_sce_forward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "softmaxCrossEntropyForward")) return NULL;
+  int64_t rows, C;
+  void *z, *p;
+  int32_t *targets;
+  double *weights, *row_loss;
+  if (!get_size(&c, 4, "classes", &C) || !get_size(&c, 3, "rows", &rows)) return NULL;
+  const double total = (double)rows * C;
+  if (!get_floats(&c, 0, "z", total, &z, NULL) || !get_ints(&c, 1, "targets", (double)rows, &targets, NULL) ||
+      !get_doubles(&c, 2, "weights", (double)rows, &weights) || !get_floats(&c, 5, "p", total, &p, NULL) ||
+      !get_doubles(&c, 6, "rowLoss", (double)rows, &row_loss))
+    return NULL;
+  if (!check_targets(&c, targets, weights, rows, C)) return NULL;
+  if (F32) sce_forward_f32(z, targets, weights, rows, C, p, row_loss);
+  else sce_forward_f64(z, targets, weights, rows, C, p, row_loss);
+  return NULL;
+}
+
+static napi_value js_sce_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "softmaxCrossEntropyBackward")) return NULL;
+  int64_t rows, C;
+  void *p, *dz;
+  int32_t *targets;
+  double *weights;
+  if (!get_size(&c, 4, "classes", &C) || !get_size(&c, 3, "rows", &rows)) return NULL;
+  const double total = (double)rows * C;
+  if (!get_floats(&c, 0, "p", total, &p, NULL) || !get_ints(&c, 1, "targets", (double)rows, &targets, NULL) ||
+      !get_doubles(&c, 2, "weights", (double)rows, &weights) || !get_floats(&c, 5, "dz", total, &dz, NULL))
+    return NULL;
+  if (!check_targets(&c, targets, weights, rows, C)) return NULL;
+  if (F32) sce_backward_f32(p, targets, weights, rows, C, dz);
+  else sce_backward_f64(p, targets, weights, rows, C, dz);
+  return NULL;
+}
+
+static napi_value js_ln_forward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "layerNormForward")) return NULL;
+  int64_t rows, d;
+  double eps;
+  bool center;
+  void *x, *gamma, *beta = NULL, *xhat, *y;
+  double *rstd;
+  if (!get_size(&c, 4, "width", &d) || !get_size(&c, 3, "rows", &rows) || !get_number(&c, 5, "eps", &eps) ||
+      !get_bool(&c, 6, "center", &center))
+    return NULL;
+  const double total = (double)rows * d;
+  if (!get_floats(&c, 0, "x", total, &x, NULL) || !get_floats(&c, 1, "gamma", (double)d, &gamma, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "beta", (double)d, &beta, NULL)) return NULL;
+  if (!get_floats(&c, 7, "xhat", total, &xhat, NULL) || !get_doubles(&c, 8, "rstd", (double)rows, &rstd) ||
+      !get_floats(&c, 9, "y", total, &y, NULL))
+    return NULL;
+  if (F32) ln_forward_f32(x, gamma, beta, rows, d, eps, center, xhat, rstd, y);
+  else ln_forward_f64(x, gamma, beta, rows, d, eps, center, xhat, rstd, y);
+  return NULL;
+}
+
+static napi_value js_ln_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "layerNormBackward")) return NULL;
+  int64_t rows, d;
+  bool center;
+  void *dy, *xhat, *gamma, *dx;
+  double *rstd;
+  if (!get_size(&c, 5, "width", &d) || !get_size(&c, 4, "rows", &rows) || !get_bool(&c, 6, "center", &center))
+    return NULL;
+  const double total = (double)rows * d;
+  if (!get_floats(&c, 0, "dy", total, &dy, NULL) || !get_floats(&c, 1, "xhat", total, &xhat, NULL) ||
+      !get_doubles(&c, 2, "rstd", (double)rows, &rstd) || !get_floats(&c, 3, "gamma", (double)d, &gamma, NULL) ||
+      !get_floats(&c, 7, "dx", total, &dx, NULL))
+    return NULL;
+  if (F32) ln_backward_f32(dy, xhat, rstd, gamma, rows, d, center, dx);
+  else ln_backward_f64(dy, xhat, rstd, gamma, rows, d, center, dx);
+  return NULL;
+}
+
+static napi_value js_gather(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "gather")) return NULL;
+  int64_t count, stride;
+  void *src, *dst;
+  int32_t *index;
+  size_t L, src_len;
+  if (!get_size(&c, 2, "count", &count) || !get_size(&c, 3, "srcStride", &stride) ||
+      !get_ints(&c, 1, "index", 0, &index, &L) || !get_floats(&c, 0, "src", 0, &src, &src_len) ||
+      !get_floats(&c, 4, "dst", (double)count * (double)L, &dst, NULL))
+    return NULL;
+  if (!check_index_range(&c, index, (int64_t)L, stride, count, src_len)) return NULL;
+  if (F32) gather_f32(src, index, (int64_t)L, count, stride, dst);
+  else gather_f64(src, index, (int64_t)L, count, stride, dst);
+  return NULL;
+}
+
+static napi_value js_scatter_add(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "scatterAdd")) return NULL;
+  int64_t count, stride;
+  void *src, *dst;
+  int32_t *index;
+  size_t L, dst_len;
+  if (!get_size(&c, 2, "count", &count) || !get_size(&c, 3, "dstStride", &stride) ||
+      !get_ints(&c, 1, "index", 0, &index, &L) || !get_floats(&c, 0, "src", (double)count * (double)L, &src, NULL) ||
+      !get_floats(&c, 4, "dst", 0, &dst, &dst_len))
+    return NULL;
+  if (!check_index_range(&c, index, (int64_t)L, stride, count, dst_len)) return NULL;
+  if (F32) scatter_add_f32(src, index, (int64_t)L, count, stride, dst);
+  else scatter_add_f64(src, index, (int64_t)L, count, stride, dst);
+  return NULL;
+}
+
+static napi_value js_transpose(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "transpose")) return NULL;
+  int64_t batch, rows, cols;
+  void *src, *dst;
+  if (!get_size(&c, 3, "rows", &rows) || !get_size(&c, 4, "cols", &cols) || !get_size(&c, 2, "batch", &batch))
+    return NULL;
+  const double total = (double)batch * rows * cols;
+  if (!get_floats(&c, 0, "src", total, &src, NULL) || !get_floats(&c, 1, "dst", total, &dst, NULL)) return NULL;
+  if (F32) transpose_f32(src, dst, batch, rows, cols);
+  else transpose_f64(src, dst, batch, rows, cols);
+  return NULL;
+}
+
+static napi_value js_max_pool(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "maxPoolForward")) return NULL;
+  int64_t planes, plane_size, P, taps;
+  void *x, *y;
+  int32_t *offsets, *argmax;
+  if (!get_size(&c, 2, "planes", &planes) || !get_size(&c, 3, "planeSize", &plane_size) ||
+      !get_size(&c, 4, "positions", &P) || !get_size(&c, 5, "taps", &taps))
+    return NULL;
+  if (!get_floats(&c, 0, "x", (double)planes * plane_size, &x, NULL) ||
+      !get_ints(&c, 1, "offsets", (double)P * taps, &offsets, NULL) ||
+      !get_floats(&c, 6, "y", (double)planes * P, &y, NULL) ||
+      !get_ints(&c, 7, "argmax", (double)planes * P, &argmax, NULL))
+    return NULL;
+  if (planes > 0 && !check_index_range(&c, offsets, P * taps, 0, 1, (size_t)plane_size)) return NULL;
+  if (F32) max_pool_f32(x, offsets, planes, plane_size, P, taps, y, argmax);
+  else max_pool_f64(x, offsets, planes, plane_size, P, taps, y, argmax);
+  return NULL;
+}
+
+static napi_value js_sgd_update(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "sgdUpdate")) return NULL;
+  void *w, *grad, *buf = NULL;
+  size_t n;
+  double lr, k, wd, dwd, momentum;
+  bool first;
+  if (!get_floats(&c, 0, "params", 0, &w, &n) || !get_floats(&c, 1, "grad", (double)n, &grad, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "buffer", (double)n, &buf, NULL)) return NULL;
+  if (!get_number(&c, 3, "lr", &lr) || !get_number(&c, 4, "gradScale", &k) ||
+      !get_number(&c, 5, "weightDecay", &wd) || !get_number(&c, 6, "decoupledWeightDecay", &dwd) ||
+      !get_number(&c, 7, "momentum", &momentum) || !get_bool(&c, 8, "first", &first))
+    return NULL;
+  if (F32) sgd_update_f32(w, grad, buf, (int64_t)n, lr, k, wd, dwd, momentum, first);
+  else sgd_update_f64(w, grad, buf, (int64_t)n, lr, k, wd, dwd, momentum, first);
+  return NULL;
+}
+
+static napi_value js_adam_update(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "adamUpdate")) return NULL;
+  void *w, *grad, *m, *v;
+  size_t n;
+  double s[8];
+  static const char *names[8] = {"gradScale", "coupledWeightDecay", "beta1", "beta2",
+                                 "shrink",    "stepSize",           "bc2Sqrt", "eps"};
+  if (!get_floats(&c, 0, "params", 0, &w, &n) || !get_floats(&c, 1, "grad", (double)n, &grad, NULL) ||
+      !get_floats(&c, 2, "m", (double)n, &m, NULL) || !get_floats(&c, 3, "v", (double)n, &v, NULL))
+    return NULL;
+  for (int i = 0; i < 8; i++)
+    if (!get_number(&c, 4 + i, names[i], &s[i])) return NULL;
+  if (F32) adam_update_f32(w, grad, m, v, (int64_t)n, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+  else adam_update_f64(w, grad, m, v, (int64_t)n, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+  return NULL;
+}
+
+/* Adds the ops to the addon's exports; false after a failed napi call. */
+bool inrun_ops_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"addBias", NULL, js_add_bias, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sumBias", NULL, js_sum_bias, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"activationForward", NULL, js_act_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"activationBackward", NULL, js_act_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"activationRForward", NULL, js_act_rforward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"activationRBackward", NULL, js_act_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"softmaxCrossEntropyForward", NULL, js_sce_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"softmaxCrossEntropyBackward", NULL, js_sce_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNormForward", NULL, js_ln_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNormBackward", NULL, js_ln_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"gather", NULL, js_gather, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"scatterAdd", NULL, js_scatter_add, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"transpose", NULL, js_transpose, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"maxPoolForward", NULL, js_max_pool, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sgdUpdate", NULL, js_sgd_update, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"adamUpdate", NULL, js_adam_update, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
+}

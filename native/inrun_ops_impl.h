@@ -1,0 +1,287 @@
+/*
+ * The loops of native/inrun_ops.c for one element type, included once per type with
+ *   T    the element type (float or double)
+ *   SUF  the name suffix (f32 or f64)
+ * Each follows its portable twin in src/kernels/ops.ts operation for operation: arithmetic in
+ * double, values rounded to T exactly where the TypeScript stores them into a typed array, sums in
+ * the same order. No -ffast-math: the compiler may vectorise the element-wise loops (no
+ * reordering needed there) but must keep the reductions' order, which is what makes native and
+ * portable agree to the last bit or so. Arguments arrive checked (lengths, index ranges).
+ */
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SUF)
+
+static void FN(add_bias)(T *restrict data, const T *restrict bias, int64_t outer, int64_t channels,
+                         int64_t inner) {
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; o++) {
+      T *restrict row = data + o * channels;
+      for (int64_t c = 0; c < channels; c++) row[c] = (T)((double)row[c] + (double)bias[c]);
+    }
+    return;
+  }
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t c = 0; c < channels; c++) {
+      T *restrict row = data + (o * channels + c) * inner;
+      const double b = (double)bias[c];
+      for (int64_t p = 0; p < inner; p++) row[p] = (T)((double)row[p] + b);
+    }
+}
+
+static void FN(sum_bias)(T *restrict out, const T *restrict data, int64_t outer, int64_t channels,
+                         int64_t inner, double scale, double *restrict acc) {
+  for (int64_t c = 0; c < channels; c++) acc[c] = 0;
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; o++) {
+      const T *restrict row = data + o * channels;
+      for (int64_t c = 0; c < channels; c++) acc[c] += (double)row[c];
+    }
+  } else {
+    for (int64_t o = 0; o < outer; o++)
+      for (int64_t c = 0; c < channels; c++) {
+        const T *restrict row = data + (o * channels + c) * inner;
+        double s = 0;
+        for (int64_t p = 0; p < inner; p++) s += (double)row[p];
+        acc[c] += s;
+      }
+  }
+  for (int64_t c = 0; c < channels; c++) out[c] = (T)((double)out[c] + scale * acc[c]);
+}
+
+static void FN(act_forward)(int kind, const T *restrict x, T *restrict y, int64_t n) {
+  switch (kind) {
+    case ACT_RELU:
+      for (int64_t e = 0; e < n; e++) {
+        const double v = (double)x[e];
+        y[e] = (T)((v + fabs(v)) * 0.5);
+      }
+      return;
+    case ACT_TANH:
+      for (int64_t e = 0; e < n; e++) y[e] = (T)tanh((double)x[e]);
+      return;
+    case ACT_SIGMOID:
+      for (int64_t e = 0; e < n; e++) y[e] = (T)(1 / (1 + exp(-(double)x[e])));
+      return;
+    case ACT_GELU:
+      for (int64_t e = 0; e < n; e++) {
+        const double v = (double)x[e];
+        y[e] = (T)(0.5 * v * (1 + fast_tanh(GELU_C * (v + GELU_A * v * v * v))));
+      }
+      return;
+  }
+}
+
+static void FN(act_backward)(int kind, const T *restrict x, const T *restrict y, const T *restrict dy,
+                             T *restrict dx, int64_t n) {
+  switch (kind) {
+    case ACT_RELU:
+      for (int64_t e = 0; e < n; e++) dx[e] = (T)((double)dy[e] * (double)((double)x[e] > 0));
+      return;
+    case ACT_TANH:
+      for (int64_t e = 0; e < n; e++) {
+        const double v = (double)y[e];
+        dx[e] = (T)((1 - v * v) * (double)dy[e]);
+      }
+      return;
+    case ACT_SIGMOID:
+      for (int64_t e = 0; e < n; e++) {
+        const double v = (double)y[e];
+        dx[e] = (T)(v * (1 - v) * (double)dy[e]);
+      }
+      return;
+    case ACT_GELU:
+      for (int64_t e = 0; e < n; e++) dx[e] = (T)(gelu_df((double)x[e]) * (double)dy[e]);
+      return;
+  }
+}
+
+static void FN(act_rforward)(int kind, const T *restrict x, const T *restrict y, const T *restrict rx,
+                             T *restrict ry, int64_t n) {
+  for (int64_t e = 0; e < n; e++) ry[e] = (T)(act_df(kind, (double)x[e], (double)y[e]) * (double)rx[e]);
+}
+
+static void FN(act_rbackward)(int kind, const T *restrict x, const T *restrict y, const T *restrict dy,
+                              const T *restrict rdy, const T *restrict rx, T *restrict rdx, int64_t n) {
+  for (int64_t e = 0; e < n; e++) {
+    const double xv = (double)x[e], yv = (double)y[e];
+    double r = act_df(kind, xv, yv) * (double)rdy[e];
+    if (rx) r += act_d2f(kind, xv, yv) * (double)rx[e] * (double)dy[e];
+    rdx[e] = (T)r;
+  }
+}
+
+static void FN(sce_forward)(const T *restrict z, const int32_t *restrict targets, const double *restrict weights,
+                            int64_t rows, int64_t C, T *restrict p, double *restrict row_loss) {
+  for (int64_t r = 0; r < rows; r++) {
+    const T *restrict zr = z + r * C;
+    T *restrict pr = p + r * C;
+    double max = -INFINITY;
+    for (int64_t c = 0; c < C; c++)
+      if ((double)zr[c] > max) max = (double)zr[c];
+    double sum = 0;
+    for (int64_t c = 0; c < C; c++) {
+      const double e = exp((double)zr[c] - max);
+      pr[c] = (T)e;
+      sum += e;
+    }
+    for (int64_t c = 0; c < C; c++) pr[c] = (T)((double)pr[c] / sum);
+    const double w = weights[r];
+    row_loss[r] = w == 0 ? 0 : w * (log(sum) + max - (double)zr[targets[r]]);
+  }
+}
+
+static void FN(sce_backward)(const T *restrict p, const int32_t *restrict targets, const double *restrict weights,
+                             int64_t rows, int64_t C, T *restrict dz) {
+  for (int64_t r = 0; r < rows; r++) {
+    const double w = weights[r];
+    if (w == 0) continue;
+    const T *restrict pr = p + r * C;
+    T *restrict dr = dz + r * C;
+    for (int64_t c = 0; c < C; c++) dr[c] = (T)(w * (double)pr[c]);
+    dr[targets[r]] = (T)((double)dr[targets[r]] - w);
+  }
+}
+
+static void FN(ln_forward)(const T *restrict x, const T *restrict gamma, const T *restrict beta, int64_t rows,
+                           int64_t d, double eps, bool center, T *restrict xhat, double *restrict rstd,
+                           T *restrict y) {
+  for (int64_t row = 0; row < rows; row++) {
+    const T *restrict xr = x + row * d;
+    double mu = 0;
+    if (center) {
+      for (int64_t c = 0; c < d; c++) mu += (double)xr[c];
+      mu /= (double)d;
+    }
+    double ms = 0;
+    for (int64_t c = 0; c < d; c++) {
+      const double zc = (double)xr[c] - mu;
+      ms += zc * zc;
+    }
+    const double r = 1 / sqrt(ms / (double)d + eps);
+    rstd[row] = r;
+    T *restrict hr = xhat + row * d;
+    T *restrict yr = y + row * d;
+    for (int64_t c = 0; c < d; c++) {
+      const double h = ((double)xr[c] - mu) * r;
+      hr[c] = (T)h;
+      yr[c] = (T)((double)gamma[c] * h + (beta ? (double)beta[c] : 0));
+    }
+  }
+}
+
+static void FN(ln_backward)(const T *restrict dy, const T *restrict xhat, const double *restrict rstd,
+                            const T *restrict gamma, int64_t rows, int64_t d, bool center, T *restrict dx) {
+  for (int64_t row = 0; row < rows; row++) {
+    const T *restrict gr = dy + row * d;
+    const T *restrict hr = xhat + row * d;
+    double a = 0, bdot = 0;
+    for (int64_t c = 0; c < d; c++) {
+      const double h = (double)gamma[c] * (double)gr[c];
+      a += h;
+      bdot += h * (double)hr[c];
+    }
+    a = center ? a / (double)d : 0;
+    bdot /= (double)d;
+    const double r = rstd[row];
+    T *restrict out = dx + row * d;
+    for (int64_t c = 0; c < d; c++)
+      out[c] = (T)(r * ((double)gamma[c] * (double)gr[c] - a - (double)hr[c] * bdot));
+  }
+}
+
+static void FN(gather)(const T *restrict src, const int32_t *restrict index, int64_t L, int64_t count,
+                       int64_t src_stride, T *restrict dst) {
+  for (int64_t i = 0; i < count; i++) {
+    const T *restrict s = src + i * src_stride;
+    T *restrict out = dst + i * L;
+    for (int64_t j = 0; j < L; j++) {
+      const int32_t k = index[j];
+      out[j] = k >= 0 ? s[k] : (T)0;
+    }
+  }
+}
+
+static void FN(scatter_add)(const T *restrict src, const int32_t *restrict index, int64_t L, int64_t count,
+                            int64_t dst_stride, T *dst) {
+  for (int64_t i = 0; i < count; i++) {
+    const T *restrict s = src + i * L;
+    T *out = dst + i * dst_stride; /* blocks may overlap (dst_stride 0): no restrict */
+    for (int64_t j = 0; j < L; j++) {
+      const int32_t k = index[j];
+      if (k >= 0) out[k] = (T)((double)out[k] + (double)s[j]);
+    }
+  }
+}
+
+static void FN(transpose)(const T *restrict src, T *restrict dst, int64_t batch, int64_t rows, int64_t cols) {
+  /* Tiles of 16×16 keep both the reads and the writes within a few cache lines. */
+  enum { TILE = 16 };
+  for (int64_t b = 0; b < batch; b++) {
+    const T *restrict s = src + b * rows * cols;
+    T *restrict out = dst + b * rows * cols;
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE)
+      for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
+        const int64_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        const int64_t c1 = c0 + TILE < cols ? c0 + TILE : cols;
+        for (int64_t r = r0; r < r1; r++)
+          for (int64_t c = c0; c < c1; c++) out[c * rows + r] = s[r * cols + c];
+      }
+  }
+}
+
+static void FN(max_pool)(const T *restrict x, const int32_t *restrict offsets, int64_t planes, int64_t plane_size,
+                         int64_t P, int64_t taps, T *restrict y, int32_t *restrict argmax) {
+  for (int64_t k = 0; k < planes; k++) {
+    const int64_t base = k * plane_size;
+    for (int64_t p = 0; p < P; p++) {
+      double best = -INFINITY;
+      int64_t arg = -1;
+      for (int64_t q = 0; q < taps; q++) {
+        const int32_t off = offsets[p * taps + q];
+        if (off < 0) continue;
+        const double v = (double)x[base + off];
+        if (arg < 0 || v > best || isnan(v)) {
+          best = v;
+          arg = base + off;
+          if (isnan(v)) break;
+        }
+      }
+      y[k * P + p] = (T)best;
+      argmax[k * P + p] = (int32_t)arg;
+    }
+  }
+}
+
+static void FN(sgd_update)(T *restrict w, const T *restrict grad, T *restrict buf, int64_t n, double lr, double k,
+                           double wd, double dwd, double momentum, bool first) {
+  if (buf) {
+    for (int64_t e = 0; e < n; e++) {
+      const double g = k * (double)grad[e] + wd * (double)w[e];
+      const T b = (T)(first ? g : momentum * (double)buf[e] + g);
+      buf[e] = b;
+      w[e] = (T)((double)w[e] - lr * ((double)b + dwd * (double)w[e]));
+    }
+  } else {
+    const double decay = wd + dwd;
+    for (int64_t e = 0; e < n; e++) w[e] = (T)((double)w[e] - lr * (k * (double)grad[e] + decay * (double)w[e]));
+  }
+}
+
+static void FN(adam_update)(T *restrict w, const T *restrict grad, T *restrict m, T *restrict v, int64_t n,
+                            double k, double coupled, double beta1, double beta2, double shrink, double step_size,
+                            double bc2_sqrt, double eps) {
+  for (int64_t e = 0; e < n; e++) {
+    const double we = (double)w[e];
+    const double g = k * (double)grad[e] + coupled * we;
+    const T me = (T)(beta1 * (double)m[e] + (1 - beta1) * g);
+    const T ve = (T)(beta2 * (double)v[e] + (1 - beta2) * g * g);
+    m[e] = me;
+    v[e] = ve;
+    w[e] = (T)(we * shrink - step_size * ((double)me / (sqrt((double)ve) / bc2_sqrt + eps)));
+  }
+}
+
+#undef FN
+#undef CAT
+#undef CAT_

@@ -1,0 +1,527 @@
+// Every element-wise op of every kernel set (KernelOps) against a slow float64 reference written
+// straight from the op's definition, and every non-portable set against the portable one.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { allocFloat } from '../../src/kernels/alloc.js';
+import type { ActivationKind, DType, FloatArray, Kernels } from '../../src/kernels/types.js';
+import { Rng } from '../../src/util/rng.js';
+import { ALL_SETS, type KernelSet, kernelsOrSkip, portableSet } from './kernel-sets.js';
+
+const portable = portableSet.kernels!;
+const DTYPES: DType[] = ['float32', 'float64'];
+/**
+ * Against the float64 reference: float32 results are rounded once or twice per value (≈6e-8
+ * relative each) and intermediate float32 stores (p, x̂) add a few more; float64 only reorders
+ * nothing, so 1e-12 leaves room for libm's last bit.
+ */
+const REF_TOL: Record<DType, number> = { float32: 2e-6, float64: 1e-12 };
+/** Against the portable twin: same operations in the same order, so only libm's last bit differs. */
+const TWIN_TOL: Record<DType, number> = { float32: 2e-7, float64: 1e-14 };
+
+function random(dtype: DType, length: number, rng: Rng, scale = 2): FloatArray {
+  const a = allocFloat(dtype, length);
+  for (let i = 0; i < length; i++) a[i] = (rng.uniform() - 0.5) * scale;
+  return a;
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (Number.isNaN(e)) {
+      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
+      continue;
+    }
+    const err = Math.abs(a - e);
+    assert.ok(err <= tol * Math.max(1, Math.abs(e)), `${what}[${i}]: got ${a}, expected ${e} (|Δ| ${err})`);
+  }
+}
+
+/** One op case: runs on a kernel set (fresh copies of its inputs) and returns the arrays it wrote. */
+type Run = (k: Kernels) => Record<string, ArrayLike<number>>;
+interface OpCase {
+  name: string;
+  run: Run;
+  /** The same outputs from the definition, in float64. */
+  reference: () => Record<string, ArrayLike<number>>;
+}
+
+const copy = <A extends FloatArray | Float64Array | Int32Array>(a: A): A => a.slice() as A;
+
+// ---------------------------------------------------------------- slow references
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3)));
+const fRef: Record<ActivationKind, (x: number) => number> = {
+  relu: (x) => Math.max(0, x),
+  tanh: Math.tanh,
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  gelu,
+};
+/** Derivatives by central differences of the float64 definitions (h chosen for ~1e-10 accuracy). */
+const dRef = (kind: ActivationKind, x: number) => {
+  if (kind === 'relu') return x > 0 ? 1 : 0;
+  const h = 1e-5;
+  return (fRef[kind](x + h) - fRef[kind](x - h)) / (2 * h);
+};
+const d2Ref = (kind: ActivationKind, x: number) => {
+  if (kind === 'relu') return 0;
+  const h = 1e-4;
+  return (fRef[kind](x + h) - 2 * fRef[kind](x) + fRef[kind](x - h)) / (h * h);
+};
+
+function cases(dtype: DType): OpCase[] {
+  const rng = new Rng(dtype === 'float32' ? 11 : 12);
+  const out: OpCase[] = [];
+
+  // addBias / sumBias: Linear layout (inner 1) and Conv2d layout (inner = positions).
+  for (const [outer, channels, inner] of [
+    [7, 5, 1],
+    [3, 4, 9],
+  ] as const) {
+    const data = random(dtype, outer * channels * inner, rng);
+    const bias = random(dtype, channels, rng);
+    const at = (o: number, c: number, p: number) => (o * channels + c) * inner + p;
+    out.push({
+      name: `addBias ${outer}×${channels}×${inner}`,
+      run: (k) => {
+        const d = copy(data);
+        k.addBias(d, bias, outer, channels, inner);
+        return { data: d };
+      },
+      reference: () => {
+        const d = Array.from(data);
+        for (let o = 0; o < outer; o++)
+          for (let c = 0; c < channels; c++) for (let p = 0; p < inner; p++) d[at(o, c, p)] += bias[c];
+        return { data: d };
+      },
+    });
+    out.push({
+      name: `sumBias ${outer}×${channels}×${inner}`,
+      run: (k) => {
+        const o = copy(bias);
+        k.sumBias(o, data, outer, channels, inner, 0.5);
+        return { out: o };
+      },
+      reference: () => {
+        const o = Array.from(bias);
+        for (let c = 0; c < channels; c++) {
+          let s = 0;
+          for (let r = 0; r < outer; r++) for (let p = 0; p < inner; p++) s += data[at(r, c, p)];
+          o[c] += 0.5 * s;
+        }
+        return { out: o };
+      },
+    });
+  }
+
+  // Activations: forward, backward and both R-operator passes, with a NaN for ReLU's propagation.
+  for (const kind of ['relu', 'gelu', 'tanh', 'sigmoid'] as const) {
+    const n = 37;
+    const x = random(dtype, n, rng, 6);
+    if (kind === 'relu') x[3] = Number.NaN;
+    const y = allocFloat(dtype, n);
+    portable.activationForward(kind, x, y);
+    const dy = random(dtype, n, rng);
+    const rdy = random(dtype, n, rng);
+    const rx = random(dtype, n, rng);
+    const defined = (v: number) => (Number.isNaN(v) ? 0 : v);
+    out.push({
+      name: `activationForward ${kind}`,
+      run: (k) => {
+        const o = allocFloat(dtype, n);
+        k.activationForward(kind, x, o);
+        return { y: o };
+      },
+      reference: () => ({ y: Array.from(x, (v) => (Number.isNaN(v) ? v : fRef[kind](v))) }),
+    });
+    // Finite-difference derivatives are good to ~1e-9: compared at float32 tolerance only.
+    const fd = dtype === 'float32';
+    out.push({
+      name: `activationBackward ${kind}`,
+      run: (k) => {
+        const o = allocFloat(dtype, n);
+        k.activationBackward(kind, x, y, dy, o);
+        return { dx: o.map(defined) };
+      },
+      reference: () => ({ dx: fd ? Array.from(x, (v, e) => defined(dRef(kind, v) * dy[e])) : [] }),
+    });
+    out.push({
+      name: `activationRForward ${kind}`,
+      run: (k) => {
+        const o = allocFloat(dtype, n);
+        k.activationRForward(kind, x, y, rx, o);
+        return { ry: o.map(defined) };
+      },
+      reference: () => ({ ry: fd ? Array.from(x, (v, e) => defined(dRef(kind, v) * rx[e])) : [] }),
+    });
+    for (const withRx of [true, false]) {
+      out.push({
+        name: `activationRBackward ${kind}${withRx ? '' : ' (no rx)'}`,
+        run: (k) => {
+          const o = allocFloat(dtype, n);
+          k.activationRBackward(kind, x, y, dy, rdy, withRx ? rx : null, o);
+          return { rdx: o.map(defined) };
+        },
+        reference: () => ({
+          rdx: fd
+            ? Array.from(x, (v, e) =>
+                defined(dRef(kind, v) * rdy[e] + (withRx ? d2Ref(kind, v) * rx[e] * dy[e] : 0)),
+              )
+            : [],
+        }),
+      });
+    }
+  }
+
+  // Softmax cross-entropy, with an ignored row (weight 0, target −1).
+  {
+    const rows = 6;
+    const C = 5;
+    const z = random(dtype, rows * C, rng, 8);
+    const targets = Int32Array.from([0, 4, -1, 2, 1, 3]);
+    const weights = Float64Array.from([0.5, 0.5, 0, 1, 1, 0.25]);
+    out.push({
+      name: 'softmaxCrossEntropyForward',
+      run: (k) => {
+        const p = allocFloat(dtype, rows * C);
+        const loss = new Float64Array(rows);
+        k.softmaxCrossEntropyForward(z, targets, weights, rows, C, p, loss);
+        return { p, loss };
+      },
+      reference: () => {
+        const p: number[] = [];
+        const loss: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          const row = Array.from(z.subarray(r * C, (r + 1) * C));
+          const lse = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+          for (const v of row) p.push(Math.exp(v - lse));
+          loss.push(weights[r] === 0 ? 0 : weights[r] * (lse - row[targets[r]]));
+        }
+        return { p, loss };
+      },
+    });
+    const p = allocFloat(dtype, rows * C);
+    portable.softmaxCrossEntropyForward(z, targets, weights, rows, C, p, new Float64Array(rows));
+    out.push({
+      name: 'softmaxCrossEntropyBackward',
+      run: (k) => {
+        const dz = allocFloat(dtype, rows * C);
+        k.softmaxCrossEntropyBackward(p, targets, weights, rows, C, dz);
+        return { dz };
+      },
+      reference: () => ({
+        dz: Array.from(p, (v, e) => {
+          const r = Math.floor(e / C);
+          return weights[r] * (v - (e % C === targets[r] ? 1 : 0));
+        }),
+      }),
+    });
+  }
+
+  // LayerNorm (centred, with β) and RMSNorm (no centring, no β).
+  for (const center of [true, false]) {
+    const rows = 4;
+    const d = 9;
+    const x = random(dtype, rows * d, rng, 4);
+    const gamma = random(dtype, d, rng);
+    const beta = center ? random(dtype, d, rng) : null;
+    const eps = 1e-5;
+    const norm = (r: number) => {
+      const row = Array.from(x.subarray(r * d, (r + 1) * d));
+      const mu = center ? row.reduce((s, v) => s + v, 0) / d : 0;
+      const rs = 1 / Math.sqrt(row.reduce((s, v) => s + (v - mu) ** 2, 0) / d + eps);
+      return { xhat: row.map((v) => (v - mu) * rs), rs };
+    };
+    out.push({
+      name: `layerNormForward center=${center}`,
+      run: (k) => {
+        const xhat = allocFloat(dtype, rows * d);
+        const rstd = new Float64Array(rows);
+        const y = allocFloat(dtype, rows * d);
+        k.layerNormForward(x, gamma, beta, rows, d, eps, center, xhat, rstd, y);
+        return { xhat, rstd, y };
+      },
+      reference: () => {
+        const xhat: number[] = [];
+        const rstd: number[] = [];
+        const y: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          const { xhat: h, rs } = norm(r);
+          rstd.push(rs);
+          h.forEach((v, c) => {
+            xhat.push(v);
+            y.push(gamma[c] * v + (beta ? beta[c] : 0));
+          });
+        }
+        return { xhat, rstd, y };
+      },
+    });
+    const xhat = allocFloat(dtype, rows * d);
+    const rstd = new Float64Array(rows);
+    portable.layerNormForward(x, gamma, beta, rows, d, eps, center, xhat, rstd, allocFloat(dtype, rows * d));
+    const dy = random(dtype, rows * d, rng);
+    out.push({
+      name: `layerNormBackward center=${center}`,
+      run: (k) => {
+        const dx = allocFloat(dtype, rows * d);
+        k.layerNormBackward(dy, xhat, rstd, gamma, rows, d, center, dx);
+        return { dx };
+      },
+      reference: () => {
+        // dx = Jᵀ(γ ⊙ dy), J = r(P − x̂x̂ᵀ/d), written as an explicit matrix-vector product.
+        const dx: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          const h = Array.from({ length: d }, (_, c) => gamma[c] * dy[r * d + c]);
+          const xh = Array.from(xhat.subarray(r * d, (r + 1) * d));
+          for (let i = 0; i < d; i++) {
+            let s = 0;
+            for (let j = 0; j < d; j++) {
+              const P = (i === j ? 1 : 0) - (center ? 1 / d : 0);
+              s += rstd[r] * (P - (xh[i] * xh[j]) / d) * h[j];
+            }
+            dx.push(s);
+          }
+        }
+        return { dx };
+      },
+    });
+  }
+
+  // gather / scatterAdd with a patch-like table (padding −1, repeated indices), and count = 1.
+  for (const count of [3, 1]) {
+    const stride = 7;
+    const index = Int32Array.from([0, 3, -1, 6, 3, 2, -1, 5]);
+    const L = index.length;
+    const src = random(dtype, count * stride, rng);
+    const rows = random(dtype, count * L, rng);
+    out.push({
+      name: `gather count=${count}`,
+      run: (k) => {
+        const dst = allocFloat(dtype, count * L);
+        k.gather(src, index, count, stride, dst);
+        return { dst };
+      },
+      reference: () => ({
+        dst: Array.from({ length: count * L }, (_, e) => {
+          const j = e % L;
+          return index[j] < 0 ? 0 : src[Math.floor(e / L) * stride + index[j]];
+        }),
+      }),
+    });
+    out.push({
+      name: `scatterAdd count=${count}`,
+      run: (k) => {
+        const dst = copy(src);
+        k.scatterAdd(rows, index, count, stride, dst);
+        return { dst };
+      },
+      reference: () => {
+        const dst = Array.from(src);
+        for (let e = 0; e < count * L; e++) {
+          const j = e % L;
+          if (index[j] >= 0) dst[Math.floor(e / L) * stride + index[j]] += rows[e];
+        }
+        return { dst };
+      },
+    });
+  }
+
+  // transpose: sizes across the 16×16 tiles of the native loop.
+  {
+    const [batch, rows, cols] = [2, 19, 33];
+    const src = random(dtype, batch * rows * cols, rng);
+    out.push({
+      name: 'transpose',
+      run: (k) => {
+        const dst = allocFloat(dtype, src.length);
+        k.transpose(src, dst, batch, rows, cols);
+        return { dst };
+      },
+      reference: () => ({
+        dst: Array.from(src, (_, e) => {
+          const b = Math.floor(e / (rows * cols));
+          const c = Math.floor((e % (rows * cols)) / rows);
+          const r = e % rows;
+          return src[b * rows * cols + r * cols + c];
+        }),
+      }),
+    });
+  }
+
+  // maxPoolForward: 2×2 windows over 4×4 planes with one padded tap, a tie and a NaN.
+  {
+    const planes = 3;
+    const H = 4;
+    const offsets = new Int32Array(4 * 4);
+    for (let p = 0; p < 4; p++)
+      for (let q = 0; q < 4; q++) {
+        const oh = Math.floor(p / 2) * 2 + Math.floor(q / 2);
+        const ow = (p % 2) * 2 + (q % 2);
+        offsets[p * 4 + q] = oh * H + ow;
+      }
+    offsets[3] = -1;
+    const x = random(dtype, planes * 16, rng);
+    x[16 + 0] = 0.75;
+    x[16 + 1] = 0.75;
+    x[32 + 5] = Number.NaN;
+    out.push({
+      name: 'maxPoolForward',
+      run: (k) => {
+        const y = allocFloat(dtype, planes * 4);
+        const argmax = new Int32Array(planes * 4);
+        k.maxPoolForward(x, offsets, planes, 16, 4, 4, y, argmax);
+        return { y, argmax };
+      },
+      reference: () => {
+        const y: number[] = [];
+        const argmax: number[] = [];
+        for (let k = 0; k < planes; k++)
+          for (let p = 0; p < 4; p++) {
+            let best = Number.NEGATIVE_INFINITY;
+            let arg = -1;
+            for (let q = 0; q < 4; q++) {
+              const off = offsets[p * 4 + q];
+              if (off < 0) continue;
+              const v = x[k * 16 + off];
+              if (Number.isNaN(v)) {
+                best = v;
+                arg = k * 16 + off;
+                break;
+              }
+              if (arg < 0 || v > best) {
+                best = v;
+                arg = k * 16 + off;
+              }
+            }
+            y.push(best);
+            argmax.push(arg);
+          }
+        return { y, argmax };
+      },
+    });
+  }
+
+  // Optimizer updates: SGD plain, with momentum (first step and later), Adam with both decays.
+  {
+    const n = 29;
+    const w = random(dtype, n, rng);
+    const g = random(dtype, n, rng);
+    const buf = random(dtype, n, rng);
+    for (const [momentum, first] of [
+      [0, false],
+      [0.9, true],
+      [0.9, false],
+    ] as const) {
+      out.push({
+        name: `sgdUpdate momentum=${momentum} first=${first}`,
+        run: (k): Record<string, ArrayLike<number>> => {
+          const p = copy(w);
+          const b = momentum > 0 ? copy(buf) : null;
+          k.sgdUpdate(p, g, b, 0.1, 0.25, 0.01, 0.02, momentum, first);
+          return b ? { params: p, buffer: b } : { params: p };
+        },
+        reference: (): Record<string, ArrayLike<number>> => {
+          const p = Array.from(w);
+          const b = Array.from(buf);
+          for (let e = 0; e < n; e++) {
+            if (momentum > 0) {
+              const ge = 0.25 * g[e] + 0.01 * p[e];
+              b[e] = first ? ge : momentum * b[e] + ge;
+              p[e] -= 0.1 * (b[e] + 0.02 * p[e]);
+            } else {
+              p[e] -= 0.1 * (0.25 * g[e] + 0.03 * p[e]);
+            }
+          }
+          return momentum > 0 ? { params: p, buffer: b } : { params: p };
+        },
+      });
+    }
+    const m = random(dtype, n, rng, 0.1);
+    const v = random(dtype, n, rng, 0.1).map(Math.abs) as FloatArray;
+    out.push({
+      name: 'adamUpdate',
+      run: (k) => {
+        const p = copy(w);
+        const mm = copy(m);
+        const vv = copy(v);
+        k.adamUpdate(p, g, mm, vv, 0.5, 0.01, 0.9, 0.999, 0.999, 0.003, 0.3, 1e-8);
+        return { params: p, m: mm, v: vv };
+      },
+      reference: () => {
+        const p = Array.from(w);
+        const mm = Array.from(m);
+        const vv = Array.from(v);
+        for (let e = 0; e < n; e++) {
+          const ge = 0.5 * g[e] + 0.01 * p[e];
+          mm[e] = 0.9 * mm[e] + 0.1 * ge;
+          vv[e] = 0.999 * vv[e] + 0.001 * ge * ge;
+          p[e] = p[e] * 0.999 - 0.003 * (mm[e] / (Math.sqrt(vv[e]) / 0.3 + 1e-8));
+        }
+        return { params: p, m: mm, v: vv };
+      },
+    });
+  }
+  return out;
+}
+
+for (const set of ALL_SETS) {
+  for (const dtype of DTYPES) {
+    test(`${set.kind} ops (${dtype}) match their float64 definitions and the portable twins`, (t) => {
+      const kernels = kernelsOrSkip(t, set);
+      if (!kernels) return;
+      for (const c of cases(dtype)) {
+        const got = c.run(kernels);
+        const want = c.reference();
+        const twin = set.kind === 'portable' ? null : c.run(portable);
+        for (const [key, value] of Object.entries(got)) {
+          if (want[key].length > 0) close(value, want[key], REF_TOL[dtype], `${c.name} ${key} vs reference`);
+          if (twin) close(value, twin[key], TWIN_TOL[dtype], `${c.name} ${key} vs portable`);
+        }
+      }
+    });
+  }
+}
+
+/** Messages must name the argument and what was wrong, the same in every set. */
+function errorCases(): [string, (k: Kernels) => void, RegExp][] {
+  const f32 = new Float32Array(4);
+  return [
+    ['short data', (k) => k.addBias(f32, f32, 2, 3, 1), /addBias: data has 4 elements but needs 6/],
+    ['mixed types', (k) => k.addBias(f32, new Float64Array(4), 1, 2, 1), /addBias: bias is a Float64Array/],
+    ['bad size', (k) => k.transpose(f32, f32, 1, 1.5, 1), /transpose: rows must be an integer/],
+    ['bad kind', (k) => k.activationForward('swish' as ActivationKind, f32, f32), /kind must be one of/],
+    [
+      'index past src',
+      (k) => k.gather(f32, Int32Array.of(0, 4), 1, 4, new Float32Array(2)),
+      /gather: index reaches 4/,
+    ],
+    [
+      'target outside classes',
+      (k) =>
+        k.softmaxCrossEntropyBackward(
+          f32,
+          Int32Array.of(2, 0),
+          Float64Array.of(1, 1),
+          2,
+          2,
+          new Float32Array(4),
+        ),
+      /softmaxCrossEntropyBackward: targets\[0\] = 2 is outside 0\.\.1/,
+    ],
+    [
+      'rstd type',
+      (k) => k.layerNormBackward(f32, f32, new Float32Array(2) as never, f32, 2, 2, true, f32),
+      /rstd must be a Float64Array/,
+    ],
+  ];
+}
+
+for (const set of ALL_SETS as readonly KernelSet[]) {
+  test(`${set.kind} ops reject bad arguments with messages naming them`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    for (const [what, call, message] of errorCases()) assert.throws(() => call(kernels), message, what);
+  });
+}
