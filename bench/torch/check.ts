@@ -11,7 +11,7 @@ import { allocFloat } from '../../src/kernels/index.js';
 import { mean, type Sequential } from '../../src/models/sequential.js';
 import type { Optimizer } from '../../src/optim/types.js';
 import { InRunValuer } from '../../src/shapley/valuer.js';
-import type { TorchPeer } from './client.js';
+import type { TorchPeer, TorchRouteRule } from './client.js';
 
 /** Relative differences above this fail the bench (float32 agreement is ~1e-6–1e-5). */
 export const FAIL_ABOVE = 1e-3;
@@ -35,7 +35,7 @@ export interface ValuesCheck {
    * value), which is small next to the values themselves at a small learning rate.
    */
   correction?: { maxAbsDiff: number; maxAbsValue: number; relative: number };
-  /** The ghost route PyTorch took per Linear layer. */
+  /** The ghost route PyTorch took per layer that has two (Linear, Conv2d). */
   torchRoutes: Record<string, string>;
   /** Reported, never failing (a comparison known to be ill-conditioned in float32). */
   informational?: boolean;
@@ -96,6 +96,8 @@ export async function compareValues(options: {
   lr: number;
   /** AdamW options that differ from the PyTorch setup's (they must match `optimizer`'s). */
   adamw?: Record<string, number>;
+  /** PyTorch's route rule (default: the setup's); inrun always takes its own ('auto'). */
+  torchRule?: TorchRouteRule;
   informational?: boolean;
 }): Promise<ValuesCheck> {
   const { model, train, validation, batchSize, order } = options;
@@ -123,6 +125,7 @@ export async function compareValues(options: {
       lr: options.lr,
       validation: validation.size,
       adamw: options.adamw,
+      rule: options.torchRule,
     });
   const theirs = await ask(order);
   if (theirs.values.length !== ours.length)

@@ -56,6 +56,13 @@ export function torchEnvironment(threads: number): NodeJS.ProcessEnv {
 // biome-ignore lint/suspicious/noExplicitAny: JSON replies
 type Reply = Record<string, any>;
 
+/**
+ * How PyTorch picks each layer's ghost route (inrun_torch.py choose_pairwise): by cost ('cost': its
+ * own count, 'inrun': inrun's ghostCost, 'ghostsuite': the released code's rule), or one route for
+ * every layer that has both.
+ */
+export type TorchRouteRule = 'cost' | 'inrun' | 'ghostsuite' | 'pairwise' | 'vector';
+
 /** One PyTorch process at a fixed thread count. */
 export class TorchPeer {
   private readonly pending: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
@@ -135,6 +142,8 @@ export class TorchPeer {
       validation: number;
       /** Overrides of the setup's AdamW options for this request. */
       adamw?: Record<string, number>;
+      /** PyTorch's route rule for this request (inrun_torch.py choose_pairwise); default the setup's. */
+      rule?: TorchRouteRule;
     },
   ): Promise<{ values: number[]; routes: Record<string, string> }> {
     const r = await this.request({ cmd: 'values', id, ...request });

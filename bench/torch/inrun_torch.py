@@ -13,8 +13,12 @@ Protocol: one JSON object per line on stdin, one JSON object per line on stdout 
              "validation": 256, "smallValidation": 32}
          or {"kind": "gpt", "vocab", "context", "layers", "heads", "width", "batch", "validation",
              "adamw": {"lr", "weightDecay", "clipNorm", "betas", "eps"}}
+         or {"kind": "cnn", "image": [1, 28, 28], "classes": 10, "width": 6, "kernel": 5,
+             "hidden": [120, 84], "lr": 0.01, "batch": 64, "validation": 64}   (inrun's LeNet-5)
+      Optional "routeRule" (see choose_pairwise; default "cost") picks the ghost routes.
   {"cmd": "values", "id": ..., "order": 1 | 2, "optimizer": "sgd" | "adamw", "lr": η,
-   "validation": m, "adamw": {"eps": ...} (optional overrides of the setup's AdamW options)}
+   "validation": m, "adamw": {"eps": ...} (optional overrides of the setup's AdamW options),
+   "rule": ... (optional: the route rule of this request, e.g. "pairwise" on every layer)}
       Values of the first training batch at the initial weights, by the same code the timed
       steps run (the bench compares them with inrun's): {"values": [...], "routes": {...}}.
   {"cmd": "time", "id": ..., "config": "plain" | ..., "steps": k}
@@ -26,19 +30,21 @@ state (as the inrun side, where every configuration has its own Trainer).
 
 Ghost products (the paper's method, as its released code GhostSuite does it): the training and
 validation batches go through ONE forward and ONE backward of the summed per-example losses;
-forward hooks on every parameterised module (Linear, LayerNorm, Embedding) keep its input A, and
-the backward returns the gradient G of its output (torch.autograd.grad on the hooked outputs,
-so autograd computes no weight gradients at all). Weight gradients are then rebuilt from the
-training rows of A and G ("book-keeping"), and per-example values from
+forward hooks on every parameterised module (Linear, LayerNorm, Embedding, Conv2d) keep its
+input A, and the backward returns the gradient G of its output (torch.autograd.grad on the
+hooked outputs, so autograd computes no weight gradients at all). Weight gradients are then
+rebuilt from the training rows of A and G ("book-keeping"), and per-example values from
   pairwise: <g_i, g_V> = sum_{t,s} (A_i A_v^T)_{ts} (G_i G_v^T)_{ts}   (scalar K only)
   vector:   <g_i, U>   = sum_t <G_{i,t}, U A_{i,t}>
-per layer, summed over layers. Route choice: 'cost' takes the cheaper by multiply-adds (the
-vector route also pays for the validation gradient of that weight); 'ghostsuite' is the released
-code's rule, pairwise when 2 T^2 <= weight.numel(). LayerNorm, biases and embeddings use their
-cheap per-example gradients; the tied lm_head/wte weight takes the vector route with U of the
-whole tied weight (both uses), which is exact (GhostSuite dots each use separately and so
-misses the cross terms). Everything is float32, where GhostSuite casts the dot-product path to
-bfloat16 (spec "dtype": "float64" is for checking implementations without float32 rounding).
+per layer, summed over layers (a Conv2d is a Linear over its P output positions, A_i the
+unfolded patches; see Conv2dRule). Route choice: 'cost' takes the cheaper by multiply-adds (the
+vector route also pays for the validation gradient of that weight); 'inrun' takes the cheaper by
+inrun's ghostCost (which does not); 'ghostsuite' is the released code's rule, pairwise when
+2 T^2 <= weight.numel(). LayerNorm, biases and embeddings use their cheap per-example gradients;
+the tied lm_head/wte weight takes the vector route with U of the whole tied weight (both uses),
+which is exact (GhostSuite dots each use separately and so misses the cross terms). Everything
+is float32, where GhostSuite casts the dot-product path to bfloat16 (spec "dtype": "float64" is
+for checking implementations without float32 rounding).
 
 Values follow inrun (DESIGN.md section 2): phi_i = <g_i, u>, with u = eta K g_V (first order) or
 u = K (eta g_V - eta^2 H_V (c + K g_B / 2)) (second order), g_B the summed per-example training
@@ -161,8 +167,272 @@ class Gpt(nn.Module):
         return F.cross_entropy(logits.reshape(n * T, V), targets.reshape(n * T), reduction="none").view(n, T).mean(1)
 
 
+class LeNet(nn.Module):
+    """inrun's cnn({kind: "lenet"}) (src/models/cnn.ts): conv1 (k x k, "same" padding) -> ReLU ->
+    2x2 max pool -> conv2 (k x k) -> ReLU -> 2x2 max pool -> flatten (channels first) -> fc1 ->
+    ReLU -> ... -> fc_last. Images [n, C, H, W]."""
+
+    def __init__(self, image, classes, width=6, kernel=5, hidden=(120, 84)):
+        super().__init__()
+        channels, height, side = image
+        self.conv1 = nn.Conv2d(channels, width, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv2d(width, math.ceil(8 * width / 3), kernel)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, channels, height, side)).shape[1]
+        self.fcs = []
+        for i, h in enumerate([*hidden, classes]):
+            fc = nn.Linear(flat, h)
+            setattr(self, f"fc{i + 1}", fc)  # inrun's parameter names: fc1.weight, ...
+            self.fcs.append(fc)
+            flat = h
+
+    def features(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        return F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+
+    def forward(self, x):
+        x = self.features(x)
+        for fc in self.fcs[:-1]:
+            x = F.relu(fc(x))
+        return self.fcs[-1](x)
+
+    def example_losses(self, x, y):
+        return F.cross_entropy(self(x), y, reduction="none")
+
+
 # ---------------------------------------------------------------------------------------------
-# Ghost machinery: hooks, book-keeping gradients, per-example dot products.
+# Ghost rules, one per layer type (as Opacus's grad_sample/): everything the ghost method knows
+# about a parameterised layer: what its record keeps as A, its book-keeping gradient, its vector
+# route, its pairwise route (Linear, Conv2d) and that route's cost. The machinery below them
+# (Capture, ghost_pass, bookkeeping_grads, vector_dots) never special-cases a layer.
+
+
+def as3(t):
+    """[n, d] -> [n, 1, d]; [n, T, d] unchanged."""
+    return t.unsqueeze(1) if t.dim() == 2 else t
+
+
+def add_grad(grads, p, g):
+    if p in grads:
+        grads[p] = grads[p] + g
+    else:
+        grads[p] = g
+
+
+class LinearRule:
+    """nn.Linear on [n, d] or [n, T, d] inputs."""
+
+    @staticmethod
+    def prepare(module, A):
+        return A
+
+    @staticmethod
+    def add_grads(module, A, G, rows, scale, grads, with_weight):
+        g = as3(G)[rows]
+        if with_weight:
+            a = as3(A)[rows]
+            add_grad(grads, module.weight, scale * (g.reshape(-1, g.shape[-1]).t() @ a.reshape(-1, a.shape[-1])))
+        if module.bias is not None:
+            add_grad(grads, module.bias, scale * g.sum((0, 1)))
+
+    @staticmethod
+    def vector_dots(module, A, G, n, U, out):
+        g = as3(G)[:n]
+        Uw = U.get(module.weight)
+        if Uw is not None:
+            out += ((as3(A)[:n] @ Uw.t()) * g).sum((1, 2))
+        if module.bias is not None:
+            out += g.sum(1) @ U[module.bias]
+
+    @staticmethod
+    def pairwise_dots(module, A, G, n, scale, out):
+        """out[i] += scale * sum_v <g_i^W, g_v^W> over the validation rows n: (the weight only)."""
+        a = as3(A)
+        g = as3(G)
+        T = a.shape[1]
+        at = a[:n].reshape(-1, a.shape[-1])
+        av = a[n:].reshape(-1, a.shape[-1])
+        gt = g[:n].reshape(-1, g.shape[-1])
+        gv = g[n:].reshape(-1, g.shape[-1])
+        out += scale * ((at @ av.t()) * (gt @ gv.t())).sum(1).view(n, T).sum(1)
+
+    @staticmethod
+    def costs(module, A, G, n, m, rule):
+        """Multiply-adds (pairwise, vector) of the two routes, by `rule`."""
+        T = as3(A).shape[1]
+        d_out, d_in = module.weight.shape
+        if rule == "ghostsuite":  # the released code: pairwise when 2 T^2 <= weight.numel()
+            return 2 * T * T, module.weight.numel() + 1
+        pairwise = n * m * T * T * (d_in + d_out)
+        # 'cost' also counts the validation gradient the vector route needs; 'inrun' is inrun's
+        # Linear.ghostCost, which does not.
+        vector = (n if rule == "inrun" else n + m) * T * d_in * d_out
+        return pairwise, vector
+
+
+class LayerNormRule:
+    """nn.LayerNorm: cheap per-example gradients from the normalised input."""
+
+    @staticmethod
+    def prepare(module, A):
+        # Its per-example gradients need only the normalised input: computed once here.
+        return F.layer_norm(A, module.normalized_shape, None, None, module.eps)
+
+    @staticmethod
+    def add_grads(module, A, G, rows, scale, grads, with_weight):
+        g = as3(G)[rows]
+        xh = as3(A)[rows]
+        add_grad(grads, module.weight, scale * (g * xh).sum((0, 1)))
+        add_grad(grads, module.bias, scale * g.sum((0, 1)))
+
+    @staticmethod
+    def vector_dots(module, A, G, n, U, out):
+        g = as3(G)[:n]
+        xh = as3(A)[:n]
+        out += (g * xh).sum(1) @ U[module.weight]
+        out += g.sum(1) @ U[module.bias]
+
+    pairwise_dots = None
+
+
+class EmbeddingRule:
+    """nn.Embedding: A holds the token ids."""
+
+    @staticmethod
+    def prepare(module, A):
+        return A
+
+    @staticmethod
+    def add_grads(module, A, G, rows, scale, grads, with_weight):
+        g = G[rows]
+        w = torch.zeros_like(module.weight)
+        w.index_add_(0, A[rows].reshape(-1), g.reshape(-1, g.shape[-1]))
+        add_grad(grads, module.weight, scale * w)
+
+    @staticmethod
+    def vector_dots(module, A, G, n, U, out):
+        out += (G[:n] * U[module.weight][A[:n]]).sum((1, 2))
+
+    pairwise_dots = None
+
+
+class Conv2dRule:
+    """nn.Conv2d (groups 1) on [n, C, H, W]: A is the input image, G the output gradient
+    [n, out, OH, OW]. Seen through unfolded patches it is a Linear over P = OH*OW positions,
+    A_i [P, K] (K = in*kh*kw) and G_i [P, out]:
+      vector:   <G_i^T A_i, U> = sum_t <G_{i,t}, U A_{i,t}>, i.e. <G_i, conv2d(x_i, U)>: one
+                convolution of the training images with U as the weight, no unfolding;
+      pairwise: sum_v <G_i^T A_i, G_v^T A_v> either through position Gram matrices,
+                sum_{t,s} (A_i A_v^T)_{ts} (G_i G_v^T)_{ts}, or by forming each example's gradient
+                G_i^T A_i and taking inner products: inrun's Conv2d.pairwisePlan picks the cheaper.
+    Book-keeping gradients use PyTorch's own convolution weight-gradient kernel on the rows' A
+    and G (faster than unfold + matmul here)."""
+
+    # inrun's Conv2d.formedChunkElements: gradient values per side held at once.
+    FORMED_CHUNK = 1 << 22
+    # Position-Gram elements held at once.
+    GRAM_CHUNK = 1 << 24
+
+    @staticmethod
+    def prepare(module, A):
+        if module.groups != 1 or module.padding_mode != "zeros":
+            raise ValueError("Conv2dRule: groups 1 and zero padding only (as inrun's Conv2d)")
+        return A
+
+    @staticmethod
+    def weight_grad(module, a, g):
+        return torch.ops.aten.convolution_backward(
+            g, a, module.weight, None, module.stride, module.padding, module.dilation,
+            False, [0, 0], module.groups, [False, True, False],
+        )[1]
+
+    @staticmethod
+    def add_grads(module, A, G, rows, scale, grads, with_weight):
+        g = G[rows]
+        if with_weight:
+            add_grad(grads, module.weight, scale * Conv2dRule.weight_grad(module, A[rows], g))
+        if module.bias is not None:
+            add_grad(grads, module.bias, scale * g.sum((0, 2, 3)))
+
+    @staticmethod
+    def vector_dots(module, A, G, n, U, out):
+        g = G[:n]
+        Uw = U.get(module.weight)
+        if Uw is not None:
+            y = F.conv2d(A[:n], Uw, None, module.stride, module.padding, module.dilation)
+            out += (y * g).sum((1, 2, 3))
+        if module.bias is not None:
+            out += g.sum((2, 3)) @ U[module.bias]
+
+    @staticmethod
+    def patches(module, x):
+        """im2col: [k, C, H, W] -> [k, P, K], K in the weight's (c, kh, kw) order."""
+        return F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride).transpose(1, 2)
+
+    @staticmethod
+    def example_grads(module, A, G):
+        """Weight gradients G_i^T A_i of a few examples, [k, out*K]."""
+        return torch.bmm(G.flatten(2), Conv2dRule.patches(module, A)).flatten(1)
+
+    @staticmethod
+    def plan(module, A, G, n, m):
+        """inrun's Conv2d.pairwisePlan: (grams, formed) multiply-adds, and the chunk sizes."""
+        out_c = module.out_channels
+        K = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        P = G.shape[2] * G.shape[3]
+        D = out_c * K + (out_c if module.bias is not None else 0)
+        train_chunk = max(1, min(n, Conv2dRule.FORMED_CHUNK // D))
+        val_chunk = max(1, min(m, Conv2dRule.FORMED_CHUNK // D))
+        passes = -(-m // val_chunk)
+        grams = n * m * P * P * (K + out_c)
+        formed = (n * passes + m) * P * K * out_c + n * m * D
+        return grams, formed, train_chunk, val_chunk
+
+    @staticmethod
+    def pairwise_dots(module, A, G, n, scale, out):
+        """out[i] += scale * sum_v <g_i^W, g_v^W> over the validation rows n: (the weight only)."""
+        m = A.shape[0] - n
+        grams, formed, train_chunk, val_chunk = Conv2dRule.plan(module, A, G, n, m)
+        if grams <= formed:
+            av = Conv2dRule.patches(module, A[n:]).reshape(-1, Conv2dRule.patch_size(module))
+            gv = G[n:].flatten(2).transpose(1, 2).reshape(-1, module.out_channels)
+            P = G.shape[2] * G.shape[3]
+            step = max(1, Conv2dRule.GRAM_CHUNK // (P * av.shape[0]))
+            for t0 in range(0, n, step):
+                k = min(step, n - t0)
+                at = Conv2dRule.patches(module, A[t0 : t0 + k]).reshape(-1, av.shape[1])
+                gt = G[t0 : t0 + k].flatten(2).transpose(1, 2).reshape(-1, module.out_channels)
+                out[t0 : t0 + k] += scale * ((at @ av.t()) * (gt @ gv.t())).sum(1).view(k, P).sum(1)
+            return
+        for v0 in range(0, m, val_chunk):
+            v1 = min(m, v0 + val_chunk)
+            gv = Conv2dRule.example_grads(module, A[n + v0 : n + v1], G[n + v0 : n + v1])
+            for t0 in range(0, n, train_chunk):
+                t1 = min(n, t0 + train_chunk)
+                gt = Conv2dRule.example_grads(module, A[t0:t1], G[t0:t1])
+                out[t0:t1] += scale * (gt @ gv.t()).sum(1)
+
+    @staticmethod
+    def patch_size(module):
+        return module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+
+    @staticmethod
+    def costs(module, A, G, n, m, rule):
+        """Multiply-adds (pairwise, vector) of the two routes, by `rule` (see LinearRule.costs)."""
+        P = G.shape[2] * G.shape[3]
+        K = Conv2dRule.patch_size(module)
+        if rule == "ghostsuite":
+            return 2 * P * P, module.weight.numel() + 1
+        grams, formed, _, _ = Conv2dRule.plan(module, A, G, n, m)
+        vector = (n if rule == "inrun" else n + m) * P * K * module.out_channels
+        return min(grams, formed), vector
+
+
+RULES = {nn.Linear: LinearRule, nn.LayerNorm: LayerNormRule, nn.Embedding: EmbeddingRule, nn.Conv2d: Conv2dRule}
+
+
+def rule_of(module):
+    return RULES[type(module)]
 
 
 class Capture:
@@ -172,7 +442,7 @@ class Capture:
         self.records = []
         self.handles = []
         for module in model.modules():
-            if isinstance(module, (nn.Linear, nn.LayerNorm, nn.Embedding)):
+            if type(module) in RULES:
                 self.handles.append(module.register_forward_hook(self._hook))
 
     def _hook(self, module, inputs, output):
@@ -183,50 +453,19 @@ class Capture:
             h.remove()
 
 
-def as3(t):
-    """[n, d] -> [n, 1, d]; [n, T, d] unchanged."""
-    return t.unsqueeze(1) if t.dim() == 2 else t
-
-
-def layer_norm_hat(module, a):
-    return F.layer_norm(a, module.normalized_shape, None, None, module.eps)
-
-
-def add_grad(grads, p, g):
-    if p in grads:
-        grads[p] = grads[p] + g
-    else:
-        grads[p] = g
-
-
 def bookkeeping_grads(records, rows, scale, skip=()):
     """Sum over `rows` (a slice) of the per-example gradients, times scale, from the captured A
-    and G; the weights of the Linear modules whose id is in `skip` are left out."""
+    and G; the weights of the modules whose id is in `skip` are left out."""
     grads = {}
     for module, A, _, G in records:
-        g = as3(G)[rows]
-        if isinstance(module, nn.Linear):
-            a = as3(A)[rows]
-            if id(module) not in skip:
-                gw = g.reshape(-1, g.shape[-1]).t() @ a.reshape(-1, a.shape[-1])
-                add_grad(grads, module.weight, scale * gw)
-            if module.bias is not None:
-                add_grad(grads, module.bias, scale * g.sum((0, 1)))
-        elif isinstance(module, nn.LayerNorm):
-            xh = as3(A)[rows]  # the normalised input (ghost_pass)
-            add_grad(grads, module.weight, scale * (g * xh).sum((0, 1)))
-            add_grad(grads, module.bias, scale * g.sum((0, 1)))
-        elif isinstance(module, nn.Embedding):
-            w = torch.zeros_like(module.weight)
-            w.index_add_(0, A[rows].reshape(-1), g.reshape(-1, g.shape[-1]))
-            add_grad(grads, module.weight, scale * w)
+        rule_of(module).add_grads(module, A, G, rows, scale, grads, id(module) not in skip)
     return grads
 
 
 def ghost_pass(model, records_out, x, y):
     """One forward of the summed per-example losses with hooks, and the backward to every hooked
-    output (no weight gradients). Appends [module, A, None, G] per hooked call to records_out (A is
-    the normalised input for LayerNorm) and returns the per-example losses."""
+    output (no weight gradients). Appends [module, A, None, G] per hooked call to records_out (A as
+    the module's rule prepares it) and returns the per-example losses."""
     cap = Capture(model)
     try:
         losses = model.example_losses(x, y)
@@ -237,53 +476,27 @@ def ghost_pass(model, records_out, x, y):
     for r, g in zip(cap.records, gs):
         r[2] = None
         r[3] = g.detach()
-        if isinstance(r[0], nn.LayerNorm):
-            # Its per-example gradients need only the normalised input: computed once here.
-            r[1] = layer_norm_hat(r[0], r[1])
+        r[1] = rule_of(r[0]).prepare(r[0], r[1])
     records_out.extend(cap.records)
     return losses.detach()
 
 
 def vector_dots(records, n, U, out):
-    """out[i] += <g_i, U> for the first n rows (the training examples) of every record."""
+    """out[i] += <g_i, U> for the first n rows (the training examples) of every record; weights
+    missing from U (on the pairwise route) are left out."""
     for module, A, _, G in records:
-        g = as3(G)[:n]
-        if isinstance(module, nn.Linear):
-            a = as3(A)[:n]
-            Uw = U.get(module.weight)
-            if Uw is not None:
-                out += ((a @ Uw.t()) * g).sum((1, 2))
-            if module.bias is not None:
-                out += g.sum(1) @ U[module.bias]
-        elif isinstance(module, nn.LayerNorm):
-            xh = as3(A)[:n]  # the normalised input (ghost_pass)
-            out += (g * xh).sum(1) @ U[module.weight]
-            out += g.sum(1) @ U[module.bias]
-        elif isinstance(module, nn.Embedding):
-            out += (g * U[module.weight][A[:n]]).sum((1, 2))
+        rule_of(module).vector_dots(module, A, G, n, U, out)
 
 
-def pairwise_dots(module, A, G, n, scale, out):
-    """out[i] += scale * sum_v <g_i^W, g_v^W> over the validation rows n: of one Linear weight."""
-    a = as3(A)
-    g = as3(G)
-    T = a.shape[1]
-    at = a[:n].reshape(-1, a.shape[-1])
-    av = a[n:].reshape(-1, a.shape[-1])
-    gt = g[:n].reshape(-1, g.shape[-1])
-    gv = g[n:].reshape(-1, g.shape[-1])
-    out += scale * ((at @ av.t()) * (gt @ gv.t())).sum(1).view(n, T).sum(1)
-
-
-def choose_pairwise(module, A, n, m, rule):
-    if not isinstance(module, nn.Linear):
+def choose_pairwise(module, A, G, n, m, rule):
+    """Whether `module` takes the pairwise route: 'pairwise' and 'vector' force one where the layer
+    has both; 'cost', 'inrun' and 'ghostsuite' compare the rule's costs (LinearRule.costs)."""
+    r = rule_of(module)
+    if r.pairwise_dots is None or rule == "vector":
         return False
-    T = as3(A).shape[1]
-    d_out, d_in = module.weight.shape
-    if rule == "ghostsuite":
-        return 2 * T * T <= module.weight.numel()
-    pairwise = n * m * T * T * (d_in + d_out)
-    vector = (n + m) * T * d_in * d_out
+    if rule == "pairwise":
+        return True
+    pairwise, vector = r.costs(module, A, G, n, m, rule)
     return pairwise < vector
 
 
@@ -297,10 +510,12 @@ class Workload:
         self.kind = spec["kind"]
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[spec.get("dtype", "float32")]
         self.state = {k[len("w.") :]: v.to(self.dtype) for k, v in tensors.items() if k.startswith("w.")}
-        if self.kind == "mlp":
-            self.train_x = tensors["train.x"].to(self.dtype)
+        if self.kind in ("mlp", "cnn"):
+            # cnn: inrun's images are rows of C*H*W values, channels first (NCHW order).
+            shape = (-1, *spec["image"]) if self.kind == "cnn" else (tensors["train.x"].shape[0], -1)
+            self.train_x = tensors["train.x"].to(self.dtype).reshape(shape)
             self.train_y = tensors["train.y"].long()
-            self.val_x = tensors["val.x"].to(self.dtype)
+            self.val_x = tensors["val.x"].to(self.dtype).reshape((-1, *self.train_x.shape[1:]))
             self.val_y = tensors["val.y"].long()
         else:
             self.train_x = tensors["train.x"].long()
@@ -316,6 +531,9 @@ class Workload:
         if self.kind == "mlp":
             model = Mlp(s["sizes"])
             model.load_state_dict({"layers." + k[len("layers.") :]: v for k, v in self.state.items()})
+        elif self.kind == "cnn":
+            model = LeNet(s["image"], s["classes"], s["width"], s["kernel"], s["hidden"])
+            model.load_state_dict(self.state)
         else:
             model = Gpt(s["vocab"], s["context"], s["layers"], s["heads"], s["width"])
             state = dict(self.state)
@@ -327,7 +545,7 @@ class Workload:
         return model
 
     def new_optimizer(self, model):
-        if self.kind == "mlp":
+        if self.kind in ("mlp", "cnn"):
             return torch.optim.SGD(model.parameters(), lr=self.spec["lr"])
         o = self.spec["adamw"]
         return torch.optim.AdamW(
@@ -390,8 +608,11 @@ class Workload:
         hv = torch.autograd.grad(dot, params)
         return {p: g.detach() for p, g in zip(params, gv)}, dict(zip(params, hv))
 
-    def value_step(self, model, opt, x, y, m, order, optimizer, lr, rule="cost", update=True):
-        """One training step with per-example values; returns (values, {id(Linear): route})."""
+    def value_step(self, model, opt, x, y, m, order, optimizer, lr, rule=None, update=True):
+        """One training step with per-example values; returns (values, {id(module): route}) for
+        the modules with two routes (Linear, Conv2d). rule: see choose_pairwise; default the
+        spec's "routeRule", else 'cost'."""
+        rule = rule or self.spec.get("routeRule", "cost")
         n = x.shape[0]
         xv, yv = self.validation(m)
         records = []
@@ -414,7 +635,7 @@ class Workload:
             pair = set()
             if scalar:
                 for r in records:
-                    if choose_pairwise(r[0], r[1], n, m, rule) and not self.tied(model, r[0]):
+                    if choose_pairwise(r[0], r[1], r[3], n, m, rule) and not self.tied(model, r[0]):
                         pair.add(id(r[0]))
             # g_V for everything not on the pairwise route.
             gV = self.validation_grads(records, n, m, skip=pair)
@@ -424,9 +645,9 @@ class Workload:
             for r in records:
                 module = r[0]
                 if id(module) in pair:
-                    pairwise_dots(module, r[1], r[3], n, eta * kscale / m, values)
+                    rule_of(module).pairwise_dots(module, r[1], r[3], n, eta * kscale / m, values)
                     routes[id(module)] = "pairwise"
-                elif isinstance(module, nn.Linear):
+                elif rule_of(module).pairwise_dots is not None:
                     routes[id(module)] = "vector"
             vector_dots(records, n, U, values)
         else:
@@ -440,7 +661,7 @@ class Workload:
             U = {p: K(p, eta * gV[p] - eta * eta * hv[p]) for p in model.parameters()}
             vector_dots(records, n, U, values)
             for r in records:
-                if isinstance(r[0], nn.Linear):
+                if rule_of(r[0]).pairwise_dots is not None:
                     routes[id(r[0])] = "vector"
         if update:
             self.apply(model, opt, train, kappa / n)
@@ -462,7 +683,7 @@ class Workload:
         model = self.new_model()
         opt = self.new_optimizer(model)
         s = self.spec
-        if self.kind == "mlp":
+        if self.kind in ("mlp", "cnn"):
             lr = s["lr"]
             optimizer = "sgd"
         else:
@@ -485,7 +706,7 @@ class Workload:
             loss = model.example_losses(xv, yv).mean()
             torch.autograd.grad(loss, list(model.parameters()))
 
-        def values(order, m, opt_kind, rule="cost"):
+        def values(order, m, opt_kind, rule=None):
             def step():
                 x, y = self.next_batch(config)
                 self.value_step(model, opt, x, y, m, order, opt_kind, lr, rule)
@@ -506,9 +727,10 @@ class Workload:
             raise ValueError(f"unknown config {config!r} (known: {', '.join(table)})")
         return table[config]
 
-    def check_values(self, order, optimizer, lr, m, adamw=None):
+    def check_values(self, order, optimizer, lr, m, adamw=None, rule=None):
         """Values of the first training batch at the initial weights, by the timed steps' code;
-        `adamw` overrides AdamW options (the check uses its own eps)."""
+        `adamw` overrides AdamW options (the check uses its own eps), `rule` the route rule (a
+        check can force every layer onto one route)."""
         saved = self.spec.get("adamw")
         if adamw:
             self.spec["adamw"] = {**saved, **adamw}
@@ -516,7 +738,7 @@ class Workload:
             model = self.new_model()
             opt = self.new_optimizer(model)
             x, y = self.train_x[: self.batch], self.train_y[: self.batch]
-            values, routes = self.value_step(model, opt, x, y, m, order, optimizer, lr, update=False)
+            values, routes = self.value_step(model, opt, x, y, m, order, optimizer, lr, rule, update=False)
             names = {id(mod): name for name, mod in model.named_modules()}
             return values, {names[k]: route for k, route in routes.items()}
         finally:
@@ -555,7 +777,7 @@ def main():
             elif cmd == "values":
                 w = workloads[msg["id"]]
                 values, routes = w.check_values(
-                    msg["order"], msg["optimizer"], msg["lr"], msg["validation"], msg.get("adamw")
+                    msg["order"], msg["optimizer"], msg["lr"], msg["validation"], msg.get("adamw"), msg.get("rule")
                 )
                 reply({"values": values.tolist(), "routes": routes})
             elif cmd == "time":
