@@ -32,7 +32,11 @@ export function registerLanguageDemoCommand(program: Command, io: CliIo): void {
       'folder for the documents as text files (<dir>/data) and the run directory (<dir>/run, replaced on each run)',
       d.out,
     )
-    .option('--kernels <auto|native|portable>', 'OpenBLAS addon or portable TypeScript kernels', d.kernels)
+    .option(
+      '--kernels <auto|native|portable|wasm>',
+      'OpenBLAS addon, portable TypeScript or WebAssembly kernels',
+      d.kernels,
+    )
     .option('--quiet', 'print only the results')
     .action(async (flags: RawFlags) => {
       const steps = Number(flags.steps);
@@ -42,8 +46,8 @@ export function registerLanguageDemoCommand(program: Command, io: CliIo): void {
         fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
       if (!/^\d+$/.test(flags.seed) || Number(flags.seed) > 0xffffffff)
         fail(`--seed must be an integer from 0 to 4294967295, got ${describe(flags.seed)}`);
-      if (!['auto', 'native', 'portable'].includes(flags.kernels))
-        fail(`--kernels must be auto, native or portable, got ${describe(flags.kernels)}`);
+      if (!['auto', 'native', 'portable', 'wasm'].includes(flags.kernels))
+        fail(`--kernels must be auto, native, portable or wasm, got ${describe(flags.kernels)}`);
       if (flags.out === '') fail('--out must be a folder path, got an empty string');
       await runLanguageDemo(
         {

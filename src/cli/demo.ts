@@ -40,7 +40,11 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
       ),
     )
     .addOption(
-      flag('--kernels <auto|native|portable>', 'OpenBLAS addon or portable TypeScript kernels', d.kernels),
+      flag(
+        '--kernels <auto|native|portable|wasm>',
+        'OpenBLAS addon, portable TypeScript or WebAssembly kernels',
+        d.kernels,
+      ),
     )
     .option('--quiet', 'print only the results')
     .action(async (flags: RawDemoFlags) => {
@@ -61,8 +65,8 @@ export function parseDemoFlags(flags: RawDemoFlags): DigitsDemoOptions {
   if (order !== '1' && order !== '2') fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
   if (flags.out === '') fail('--out must be a folder path, got an empty string');
   const kernels = flags.kernels.trim().toLowerCase();
-  if (!['auto', 'native', 'portable'].includes(kernels))
-    fail(`--kernels must be auto, native or portable, got ${describe(flags.kernels)}`);
+  if (!['auto', 'native', 'portable', 'wasm'].includes(kernels))
+    fail(`--kernels must be auto, native, portable or wasm, got ${describe(flags.kernels)}`);
   return {
     model,
     order: order === '1' ? 1 : 2,

@@ -1,4 +1,6 @@
-// `inrun report <run-dir>`: one self-contained HTML file about a finished run (src/report/).
+// `inrun report <run-dir>`: one self-contained HTML file about a finished run (src/report/). The run
+// may also be a run archive, the run.zip the web page downloads.
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { displayPath } from '../data/readers/table.js';
@@ -7,6 +9,7 @@ import {
   CURATION_DIR,
   REPORT_FILE,
   type RunReportOptions,
+  writeArchiveReport,
   writeRunReport,
 } from '../report/write.js';
 import { describe, fail } from '../util/errors.js';
@@ -27,8 +30,11 @@ export function registerReportCommand(program: Command, io: CliIo): void {
       'write a self-contained HTML report of a finished run: value histogram, most harmful and most ' +
         'helpful examples, groups and stages, efficiency, removal curve and curation results',
     )
-    .argument('<run-dir>', 'run directory of inrun train')
-    .option('--out <file>', `the HTML file (default: <run-dir>/${REPORT_FILE})`)
+    .argument('<run-dir>', 'run directory of inrun train, or a run archive (run.zip of the web page)')
+    .option(
+      '--out <file>',
+      `the HTML file (default: <run-dir>/${REPORT_FILE}; for an archive, ${REPORT_FILE} beside it)`,
+    )
     .option(
       '--curation <file>',
       `comparison of inrun curate (default: <run-dir>/${CURATION_DIR}/${COMPARISON_FILE} if present)`,
@@ -39,15 +45,17 @@ export function registerReportCommand(program: Command, io: CliIo): void {
     )
     .option('--top <n>', 'how many of the most harmful and most helpful examples to list (default: 12)')
     .action(async (runDir: string, flags: RawReportFlags) => {
-      const options: RunReportOptions = {
-        runDir: resolve(runDir),
+      const options: Omit<RunReportOptions, 'runDir'> = {
         out: flags.out === undefined ? undefined : resolve(flags.out),
         curationFile: flags.curation === undefined ? undefined : resolve(flags.curation),
         image: flags.image === undefined ? undefined : parseImageFlag(flags.image),
         top: parseTopFlag(flags.top ?? '12'),
       };
       if (flags.out === '') fail('--out must be a file path, got an empty string');
-      const path = await writeRunReport(options);
+      const archive = await isRunArchive(runDir);
+      const path = archive
+        ? await writeArchiveReport({ ...options, archive: resolve(runDir) })
+        : await writeRunReport({ ...options, runDir: resolve(runDir) });
       io.stdout(`report: ${displayPath(path)}\n`);
     });
 }
@@ -69,4 +77,24 @@ function parseTopFlag(text: string): number {
   if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 1000)
     fail(`--top must be an integer from 1 to 1000, got ${describe(text)}`);
   return n;
+}
+
+/**
+ * Whether `path` names a run archive: a file that starts like a zip, or is named *.zip (its
+ * errors then say what is wrong with it). Anything else is read as a run directory, whose errors
+ * say what it lacks ("not a run directory (no manifest.json)" for a data file).
+ */
+async function isRunArchive(path: string): Promise<boolean> {
+  const named = /\.zip$/i.test(path);
+  let file: FileHandle | undefined;
+  try {
+    if (!(await stat(path)).isFile()) return false;
+    file = await open(path, 'r');
+    const { bytesRead, buffer } = await file.read(Buffer.alloc(4), 0, 4, 0);
+    return named || (bytesRead === 4 && buffer.readUInt32BE(0) === 0x504b0304);
+  } catch {
+    return named;
+  } finally {
+    await file?.close();
+  }
 }

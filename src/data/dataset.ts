@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { DType } from '../kernels/types.js';
 import type { Activation } from '../layers/types.js';
 import type { Targets } from '../losses/types.js';

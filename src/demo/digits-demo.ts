@@ -8,8 +8,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { TensorDataset } from '../data/dataset.js';
-import { DIGIT_CLASSES, DIGIT_PIXELS, DIGIT_SIDE, loadDigits } from '../data/digits.js';
+import { DIGIT_CLASSES, DIGIT_SIDE, loadDigits } from '../data/digits.js';
 import { parseCsv } from '../data/readers/csv.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -20,7 +19,16 @@ import { parseTrainConfig } from '../run/config.js';
 import { runSeeds } from '../run/data.js';
 import { trainRun } from '../run/train-run.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
+import { DIGITS_COLUMNS, DIGITS_DEMO_DEFAULTS, DIGITS_DEMO_FILES, digitsCsv } from './digits-data.js';
 import { DEMO_DATA_DIR, DEMO_RUN_DIR, shellPath } from './shared.js';
+
+export {
+  DIGITS_COLUMNS,
+  DIGITS_DEMO_DEFAULTS,
+  DIGITS_DEMO_FILES,
+  digitsCsv,
+  PIXEL_COLUMNS,
+} from './digits-data.js';
 
 export interface DigitsDemoOptions {
   /**
@@ -48,30 +56,6 @@ export interface DigitsDemoOptions {
   flipFraction?: number;
 }
 
-/**
- * The defaults the demo was tuned with. The values find flipped labels best while the model is
- * still learning the clean signal (validation accuracy up to ~80%): once it fits further, each
- * flipped example's (large) gradient meets a small, step-to-step fluctuating validation gradient
- * and its per-step values turn noisy. A small rate, large batches and 8 epochs give AUROC ≈ 0.93–0.96
- * over seeds 0–4 in a few seconds; lr 0.05 with batch 32 fits faster and gives AUROC ≈ 0.7.
- */
-export const DIGITS_DEMO_DEFAULTS = {
-  order: 2 as 1 | 2,
-  epochs: 8,
-  batchSize: 128,
-  lr: 0.005,
-  /** The CNN's rate: LeNet barely learns in 8 epochs at 0.005 (value AUROC 0.64, AUM 0.60); at 0.05 AUM reaches 0.99. */
-  cnnLr: 0.05,
-  momentum: 0.9,
-  hidden: 128,
-  seed: 0,
-  out: 'runs/demo',
-  kernels: 'auto' as KernelChoice,
-  trainPerClass: 200,
-  validationPerClass: 50,
-  flipFraction: 0.1,
-};
-
 /** Validation digits sampled per step when the demo trains a CNN (valuation.validationBatch). */
 const CNN_VALIDATION_BATCH = 100;
 
@@ -89,15 +73,6 @@ const OPTION_KEYS = [
   'validationPerClass',
   'flipFraction',
 ];
-
-/** The data files the demo writes into <out>/data. */
-export const DIGITS_DEMO_FILES = {
-  train: 'train.csv',
-  validation: 'validation.csv',
-  flipped: 'flipped.csv',
-};
-
-export const PIXEL_COLUMNS = Array.from({ length: DIGIT_PIXELS }, (_, k) => `pixel_${k}`);
 
 export interface HarmfulExample {
   id: string;
@@ -156,8 +131,8 @@ export async function runDigitsDemo(
   const out = options.out ?? d.out;
   if (typeof out !== 'string' || out === '') fail(`out must be a folder path, got ${describe(out)}`);
   const kernels = options.kernels ?? d.kernels;
-  if (!['auto', 'native', 'portable'].includes(kernels))
-    fail(`kernels must be auto, native or portable, got ${describe(kernels)}`);
+  if (!['auto', 'native', 'portable', 'wasm'].includes(kernels))
+    fail(`kernels must be auto, native, portable or wasm, got ${describe(kernels)}`);
   const quiet = options.quiet ?? false;
   const say = quiet ? () => {} : log;
 
@@ -192,9 +167,7 @@ export async function runDigitsDemo(
   const config = parseTrainConfig({
     value: {
       data: { train: files.train, validation: files.validation },
-      // Naming the features spares the reader a scan of every cell for numeric columns.
-      // Grouped by the observed label: per-class totals in the values and the report.
-      columns: { id: 'id', label: 'label', group: 'label', features: PIXEL_COLUMNS },
+      columns: DIGITS_COLUMNS,
       task: 'classification',
       classes: DIGIT_CLASSES,
       model:
@@ -344,7 +317,7 @@ export async function runDigitsDemo(
   return {
     runDir,
     dataDir,
-    kernels: kernelText.startsWith('native') ? 'native' : 'portable',
+    kernels: kernelText.startsWith('native') ? 'native' : kernelText.startsWith('wasm') ? 'wasm' : 'portable',
     steps: run.totalSteps,
     trainSize: data.size,
     validationSize: validation.size,
@@ -360,37 +333,6 @@ export async function runDigitsDemo(
     csvPath,
     trainingSeconds,
   };
-}
-
-/**
- * A digits dataset as CSV: id, label, then the 784 pixels. Each pixel is written as the shortest
- * decimal that reads back as the same float32, so the run trains on exactly the bundled images.
- */
-export function digitsCsv(dataset: TensorDataset): string {
-  const all = Array.from({ length: dataset.size }, (_, i) => i);
-  const pixels = dataset.batch(all, 'float32').input.data;
-  // The images use a few hundred distinct intensities; each is formatted once.
-  const texts = new Map<number, string>();
-  const text = (x: number) => {
-    let s = texts.get(x);
-    if (s === undefined) {
-      for (let digits = 1; digits <= 9; digits++) {
-        s = String(Number(x.toPrecision(digits)));
-        if (Math.fround(Number(s)) === x) break;
-      }
-      texts.set(x, s!);
-    }
-    return s!;
-  };
-  const lines = [['id', 'label', ...PIXEL_COLUMNS].join(',')];
-  const row: string[] = new Array(DIGIT_PIXELS + 2);
-  for (let i = 0; i < dataset.size; i++) {
-    row[0] = String(dataset.id(i));
-    row[1] = String(dataset.label(i));
-    for (let k = 0; k < DIGIT_PIXELS; k++) row[k + 2] = text(pixels[i * DIGIT_PIXELS + k]);
-    lines.push(row.join(','));
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 /** flipped.csv: the original label of each flipped id. */

@@ -5,7 +5,7 @@
  * real steps, so the two are natural baselines for each other.
  */
 import type { Dataset } from '../data/dataset.js';
-import { allocFloat, dtypeOf } from '../kernels/index.js';
+import { allocFloat, dtypeOf } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import type { Pass, Sequential } from '../models/sequential.js';
 import { fail } from '../util/errors.js';

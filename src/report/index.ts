@@ -34,11 +34,13 @@ export type {
   ReportValue,
 } from './types.js';
 export {
+  type ArchiveReportOptions,
   COMPARISON_FILE,
   CURATION_DIR,
   checkWritableFile,
   REPORT_FILE,
   type RunReportOptions,
   readComparison,
+  writeArchiveReport,
   writeRunReport,
 } from './write.js';

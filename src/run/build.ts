@@ -1,5 +1,6 @@
 // Models and optimizers from a run config.
 
+import type { Kernels } from '../kernels/types.js';
 import type { ImageShape } from '../layers/conv2d.js';
 import { type LossName, mlp } from '../models/builders.js';
 import { cnn } from '../models/cnn.js';
@@ -9,9 +10,11 @@ import { Adam } from '../optim/adam.js';
 import type { Schedule } from '../optim/schedule.js';
 import { Sgd } from '../optim/sgd.js';
 import type { Optimizer } from '../optim/types.js';
+import type { TraceEntry, ValuerOptions } from '../shapley/valuer.js';
+import { Trainer } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
 import type { ModelConfig, TrainConfig } from './config.js';
-import { runSeeds, type TrainingData } from './data.js';
+import { type RunInputs, runSeeds, type TrainingData } from './table-data.js';
 import type { TextTrainingData } from './text-data.js';
 
 export interface ModelContext {
@@ -21,7 +24,8 @@ export interface ModelContext {
   outputs: number;
   loss: LossName;
   seed: number;
-  kernels: TrainConfig['kernels'];
+  /** A kernels kind from the config, or the Kernels object to compute with (a web page's). */
+  kernels: TrainConfig['kernels'] | Kernels;
 }
 
 /**
@@ -112,6 +116,8 @@ export function buildTextModel(config: TrainConfig, data: TextTrainingData): Seq
 export function buildModel(
   config: TrainConfig,
   data: Pick<TrainingData, 'features' | 'classes'> & { image?: ImageShape | null },
+  /** Compute with these instead of the config's `kernels` choice (a browser has no other). */
+  kernels?: Kernels,
 ): Sequential {
   const task = config.task;
   const ctx: ModelContext = {
@@ -120,7 +126,7 @@ export function buildModel(
     outputs: task === 'classification' ? data.classes! : 1,
     loss: task === 'classification' ? 'softmax-cross-entropy' : task === 'binary' ? 'binary-logistic' : 'mse',
     seed: runSeeds(config.seed).model,
-    kernels: config.kernels,
+    kernels: kernels ?? config.kernels,
   };
   const build = MODEL_BUILDERS[config.model.kind] as (c: ModelConfig, ctx: ModelContext) => Sequential;
   return build(config.model, ctx);
@@ -159,4 +165,47 @@ export function runLength(
     Math.round(((s + 1) * totalSteps) / config.stages),
   );
   return { totalSteps, stageStarts };
+}
+
+/**
+ * The Trainer of a run: the config's optimizer, batch size, data-order seed and valuation
+ * settings, over the run's data — for trainRun and the web page's runs alike, so both train and
+ * value the same way. Trace rows go to `onTraceRow` as they complete (none are kept, so memory
+ * and checkpoints stay constant in size); `text` adds a text run's valuation options.
+ */
+export function buildTrainer(
+  config: TrainConfig,
+  inputs: Pick<RunInputs, 'train' | 'validation'>,
+  model: Sequential,
+  length: { totalSteps: number; stageStarts: number[] },
+  onTraceRow: (row: TraceEntry) => void,
+  text: Pick<ValuerOptions, 'validationWeights' | 'validationColumns' | 'perValidationOrder'> = {},
+): Trainer {
+  return new Trainer({
+    model,
+    optimizer: buildOptimizer(config),
+    data: inputs.train,
+    batchSize: config.batchSize,
+    steps: length.totalSteps,
+    seed: runSeeds(config.seed).order,
+    planSummaries: config.stepValues,
+    valuation: {
+      validation: inputs.validation,
+      order: config.order,
+      perValidation: config.perValidation,
+      ...text,
+      stageStarts: length.stageStarts,
+      recordBatchIds: config.recordBatchIds,
+      gapSamples: config.gapSamples,
+      signals: config.signals,
+      classValues: config.classValues,
+      validationBatch: config.validationBatch,
+      validationSeed: runSeeds(config.seed).validation,
+      momentumCredit: config.momentumCredit,
+      valueFrom: config.valueFrom,
+      excludeBrokenSteps: config.excludeBrokenSteps,
+      keepTrace: false,
+      onTraceRow,
+    },
+  });
 }

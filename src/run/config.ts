@@ -4,217 +4,26 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import YAML, { CST, isAlias, isCollection, isNode, isPair, Lexer, LineCounter } from 'yaml';
-import { z } from 'zod';
-import { checkRegularFile, readsAsNumber } from '../data/readers/index.js';
+import type { z } from 'zod';
+import { checkRegularFile } from '../data/readers/index.js';
 import { describe, fail } from '../util/errors.js';
 import { failFileError } from '../util/fs-errors.js';
+import {
+  fillDependentDefaults,
+  MODEL_KINDS,
+  MODEL_SCHEMAS,
+  type TrainConfig,
+  TrainConfigSchema,
+} from './config-schema.js';
 
-// ---------------------------------------------------------------------------------------------
-// Schema
-
-const posInt = z.int().min(1);
-const nonNegative = z.number().min(0);
-const path = z.string().min(1);
-
-const Schedule = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('constant') }),
-  z.strictObject({ kind: z.literal('step'), every: posInt, gamma: nonNegative }),
-  z.strictObject({
-    kind: z.literal('cosine'),
-    warmupSteps: z.int().min(0).default(0),
-    minFactor: z.number().min(0).max(1).default(0),
-  }),
-]);
-
-/**
- * Model kinds. EXTENSION POINT: a new kind (e.g. `gpt` on text data) adds its strict schema to
- * MODEL_SCHEMAS here and its builder to MODEL_BUILDERS in src/run/build.ts (which also decides
- * how its data is loaded); FIELDS below documents its fields.
- */
-const LogregModel = z.strictObject({ kind: z.literal('logreg') });
-const MlpModel = z.strictObject({
-  kind: z.literal('mlp'),
-  hidden: z.array(posInt).default([64]),
-  activation: z.enum(['relu', 'gelu', 'tanh', 'sigmoid']).default('relu'),
-});
-/** A GPT language model trained on text data (see src/run/text-data.ts). */
-const GptModel = z.strictObject({
-  kind: z.literal('gpt'),
-  layers: posInt.default(2),
-  heads: posInt.default(2),
-  width: posInt.default(64),
-  context: z.int().min(2).default(64),
-  tieWeights: z.boolean().default(true),
-  norm: z.enum(['layernorm', 'rmsnorm']).default('layernorm'),
-  tokenizer: z.enum(['gpt2', 'bytes']).default('gpt2'),
-  compactVocabulary: z.boolean().optional(),
-});
-/**
- * A convolutional network on images (src/models/cnn.ts): an image folder gives the image shape;
- * a table of pixel columns names it in `image` ("WxHxC", channels-first pixel columns).
- */
-const CnnModel = z.strictObject({
-  kind: z.literal('cnn'),
-  architecture: z.enum(['lenet', 'resnet', 'resnet18']).default('lenet'),
-  image: z
-    .string()
-    .regex(/^\d+x\d+x\d+$/, 'must be WIDTHxHEIGHTxCHANNELS, e.g. 28x28x1')
-    .optional(),
-  width: posInt.optional(),
-  depth: posInt.optional(),
-  stages: posInt.optional(),
-  groups: posInt.optional(),
-  kernel: posInt.optional(),
-  hidden: z.array(posInt).optional(),
-  dropout: z.number().min(0).lt(1).optional(),
-});
-export const MODEL_SCHEMAS = [LogregModel, MlpModel, GptModel, CnnModel] as const;
-export const MODEL_KINDS = MODEL_SCHEMAS.map((s) => s.shape.kind.value);
-
-const Optimizer = z.strictObject({
-  kind: z.enum(['sgd', 'adam', 'adamw']).default('sgd'),
-  lr: z.number().gt(0).default(0.05),
-  momentum: z.number().min(0).max(1).optional(),
-  weightDecay: nonNegative.optional(),
-  decoupledWeightDecay: nonNegative.optional(),
-  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).optional(),
-  eps: nonNegative.optional(),
-  clipNorm: z.number().gt(0).nullable().default(null),
-  schedule: Schedule.prefault({ kind: 'constant' }),
-});
-
-export const TrainConfigSchema = z
-  .strictObject({
-    data: z.strictObject({
-      train: path,
-      validation: path.optional(),
-      validationSplit: z.number().gt(0).lt(1).optional(),
-      test: path.optional(),
-      testSplit: z.number().gt(0).lt(1).optional(),
-      missing: z.enum(['error', 'drop']).default('error'),
-      standardize: z
-        .union([z.boolean(), z.literal('channels')], { error: 'expected true, false or "channels"' })
-        .default(false),
-    }),
-    columns: z
-      .strictObject({
-        id: z.string().min(1).optional(),
-        label: z.string().min(1).default('label'),
-        features: z.array(z.string().min(1)).min(1).optional(),
-        group: z.string().min(1).optional(),
-        text: z.string().min(1).optional(),
-      })
-      .prefault({}),
-    task: z.enum(['classification', 'binary', 'regression']).default('classification'),
-    classes: z.int().min(2).optional(),
-    classNames: z.array(z.string().min(1)).min(2).optional(),
-    model: z.discriminatedUnion('kind', MODEL_SCHEMAS).prefault({ kind: 'logreg' }),
-    optimizer: Optimizer.prefault({}),
-    batchSize: posInt.default(32),
-    steps: posInt.optional(),
-    epochs: posInt.optional(),
-    order: z.literal([1, 2]).default(2),
-    seed: z.int().min(0).max(0xffffffff).default(0),
-    stages: posInt.default(1),
-    perValidation: z.boolean().default(false),
-    gapSamples: z.int().min(0).default(2),
-    signals: z.boolean().default(true),
-    classValues: z.boolean().default(false),
-    validationBatch: z.int().min(2).optional(),
-    momentumCredit: z.boolean().default(false),
-    valueFrom: z.int().min(0).default(0),
-    out: path.default('runs/train'),
-    checkpointEvery: z.int().min(0).default(100),
-    recordBatchIds: z.boolean().default(false),
-    stepValues: z.boolean().default(false),
-    testEvery: posInt.optional(),
-    kernels: z.enum(['auto', 'native', 'portable']).default('auto'),
-    initWeights: path.optional(),
-  })
-  .superRefine((c, ctx) => {
-    const issue = (path: (string | number)[], message: string) =>
-      ctx.addIssue({ code: 'custom', path, message });
-    if (c.data.validation !== undefined && c.data.validationSplit !== undefined)
-      issue(['data', 'validationSplit'], 'give data.validation or data.validationSplit, not both');
-    if (c.validationBatch !== undefined && c.perValidation)
-      issue(
-        ['validationBatch'],
-        'per-validation values need every validation example every step; drop validationBatch or perValidation',
-      );
-    if (c.momentumCredit && c.checkpointEvery > 0)
-      issue(
-        ['momentumCredit'],
-        'momentum credit keeps the last steps’ training passes in memory, which checkpoints cannot hold: set checkpointEvery: 0 (the run then cannot be resumed)',
-      );
-    if (c.data.validation === undefined && c.data.validationSplit === undefined)
-      issue(['data'], 'a validation set is needed: give data.validation (a file) or data.validationSplit');
-    if (c.data.test !== undefined && c.data.testSplit !== undefined)
-      issue(['data', 'testSplit'], 'give data.test or data.testSplit, not both');
-    if (c.testEvery !== undefined && c.data.test === undefined && c.data.testSplit === undefined)
-      issue(['testEvery'], 'testEvery applies only with a test set (data.test or data.testSplit)');
-    if (c.steps !== undefined && c.epochs !== undefined) issue(['epochs'], 'give steps or epochs, not both');
-    if (c.classes !== undefined && c.task !== 'classification')
-      issue(['classes'], `classes applies to task classification only (task is ${c.task})`);
-    if (c.classNames !== undefined) {
-      const names = c.classNames;
-      if (c.task === 'regression')
-        issue(['classNames'], 'classNames applies to tasks classification and binary (task is regression)');
-      if (c.task === 'binary' && names.length !== 2)
-        issue(['classNames'], `a binary task has 2 class names (class 0, class 1), got ${names.length}`);
-      if (c.classes !== undefined && c.classes !== names.length)
-        issue(['classes'], `classes (${c.classes}) differs from the number of classNames (${names.length})`);
-      names.forEach((name, k) => {
-        // A label cell is matched to a name after trimming, and one that reads as a number is a class index.
-        if (name.trim() !== name)
-          issue(['classNames', k], `${JSON.stringify(name)} has leading or trailing blanks`);
-        else if (readsAsNumber(name))
-          issue(['classNames', k], `${JSON.stringify(name)} reads as a number; class names are text`);
-        else if (c.task === 'binary' && /^(true|false)$/i.test(name))
-          issue(['classNames', k], `${JSON.stringify(name)} is a binary label value, not a class name`);
-        if (names.indexOf(name) !== k) issue(['classNames', k], `${JSON.stringify(name)} is listed twice`);
-      });
-    }
-    if (c.model.kind === 'cnn' && c.task !== 'classification')
-      issue(
-        ['model', 'kind'],
-        `model.kind cnn classifies images: it needs task classification (task is ${c.task})`,
-      );
-    if (c.model.kind === 'gpt') {
-      if (c.model.width % c.model.heads !== 0)
-        issue(
-          ['model', 'width'],
-          `model.width (${c.model.width}) must be divisible by model.heads (${c.model.heads})`,
-        );
-      if (c.columns.features !== undefined)
-        issue(['columns', 'features'], 'columns.features applies to tabular models (logreg, mlp), not gpt');
-      if (c.data.missing !== 'error')
-        issue(['data', 'missing'], 'data.missing applies to tabular models (logreg, mlp), not gpt');
-      if (c.data.standardize)
-        issue(['data', 'standardize'], 'data.standardize applies to tabular models (logreg, mlp), not gpt');
-      if (c.classNames !== undefined)
-        issue(['classNames'], 'classNames applies to tabular models (logreg, mlp), not gpt');
-    } else if (c.columns.text !== undefined)
-      issue(
-        ['columns', 'text'],
-        `columns.text applies to model kind gpt only (model.kind is ${c.model.kind})`,
-      );
-    const o = c.optimizer;
-    if (o.kind === 'sgd') {
-      if (o.betas !== undefined) issue(['optimizer', 'betas'], 'betas apply to adam and adamw only');
-      if (o.eps !== undefined) issue(['optimizer', 'eps'], 'eps applies to adam and adamw only');
-    } else {
-      if (o.momentum !== undefined)
-        issue(['optimizer', 'momentum'], `momentum applies to sgd only (${o.kind} uses betas)`);
-      if (o.decoupledWeightDecay !== undefined)
-        issue(
-          ['optimizer', 'decoupledWeightDecay'],
-          `decoupledWeightDecay applies to sgd only (${o.kind === 'adamw' ? 'adamw decays decoupled with weightDecay' : 'use adamw for decoupled decay'})`,
-        );
-    }
-  });
-
-export type TrainConfig = z.output<typeof TrainConfigSchema>;
-export type ModelConfig = TrainConfig['model'];
+export {
+  fillDependentDefaults,
+  MODEL_KINDS,
+  MODEL_SCHEMAS,
+  type ModelConfig,
+  type TrainConfig,
+  TrainConfigSchema,
+} from './config-schema.js';
 
 // ---------------------------------------------------------------------------------------------
 // Documentation: every field, its type and default (printed by `inrun train --help`).
@@ -428,7 +237,13 @@ export const FIELDS: FieldDoc[] = [
     path: 'perValidation',
     type: 'boolean',
     default: 'false',
-    help: 'also keep each value split by validation example',
+    help: 'also keep each value split by validation example (gpt: by validation document, the queries)',
+  },
+  {
+    path: 'perValidationOrder',
+    type: '1|2',
+    default: 'gpt: order; else 1',
+    help: 'order of the per-validation values; 2 costs one validation pass and HVP per column per step',
   },
   {
     path: 'gapSamples',
@@ -466,6 +281,12 @@ export const FIELDS: FieldDoc[] = [
     default: '0',
     help: 'first step whose values count (traced all the same)',
   },
+  {
+    path: 'excludeBrokenSteps',
+    type: 'boolean',
+    default: 'false',
+    help: 'leave out of the values the steps whose Taylor expansion broke down (trace expansionBroken = 1)',
+  },
   { path: 'out', type: 'path', default: 'runs/train', help: 'run directory (must not exist; see --force)' },
   {
     path: 'checkpointEvery',
@@ -493,9 +314,9 @@ export const FIELDS: FieldDoc[] = [
   },
   {
     path: 'kernels',
-    type: 'auto|native|portable',
+    type: 'auto|native|portable|wasm',
     default: 'auto',
-    help: 'OpenBLAS addon or TypeScript kernels; auto: env INRUN_KERNELS if set, else native when the addon loads',
+    help: 'OpenBLAS addon, TypeScript or WebAssembly kernels; auto: env INRUN_KERNELS if set, else native when the addon loads, then wasm when built',
   },
   { path: 'initWeights', type: 'path', default: '-', help: 'start from these weights (.safetensors)' },
 ];
@@ -850,19 +671,7 @@ export function parseTrainConfig(raw: RawConfig, cwd = process.cwd()): TrainConf
       issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
     fail(`${formatIssue(issues[0], raw)}${more}`);
   }
-  const config = result.data;
-  // The optimizer's own defaults, written out so config.json shows every value used.
-  const o = config.optimizer;
-  if (o.kind === 'sgd') {
-    o.momentum ??= 0;
-    o.weightDecay ??= 0;
-    o.decoupledWeightDecay ??= 0;
-  } else {
-    o.weightDecay ??= o.kind === 'adamw' ? 0.01 : 0;
-    o.betas ??= [0.9, 0.999];
-    o.eps ??= 1e-8;
-  }
-  if (config.model.kind === 'gpt') config.model.compactVocabulary ??= config.model.tokenizer === 'gpt2';
+  const config = fillDependentDefaults(result.data);
   const baseDir = raw.file ? dirname(raw.file) : cwd;
   for (const field of PATH_FIELDS) {
     const [head, tail] = field.split('.');

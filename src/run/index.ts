@@ -4,6 +4,7 @@
 export {
   type LoadedRun,
   loadRun,
+  loadRunArchive,
   parseSuspectsCsv,
   RUN_FILES,
   type RunManifest,
@@ -14,7 +15,8 @@ export {
   type SuspectsTable,
 } from '../io/run-dir.js';
 export { readStepValues, STEP_VALUE_COLUMNS, type StepValueRow } from '../io/step-values.js';
-export { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
+export { ArchiveRun, type ArchiveRunOptions, type DataFile } from './archive-run.js';
+export { buildModel, buildOptimizer, buildTextModel, buildTrainer, runLength } from './build.js';
 export { FIELDS, loadConfigFile, parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 export { loadTrainingData, type RunInputs, runSeeds, type TrainingData } from './data.js';
 export {

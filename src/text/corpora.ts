@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fail } from '../util/errors.js';
 import type { TextDocument } from './sequences.js';
-import { readUtf8FileStrict } from './utf8.js';
+import { readUtf8FileStrict } from './utf8-file.js';
 
 export interface BundledCorpusInfo {
   name: BundledCorpusName;

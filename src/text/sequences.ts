@@ -20,7 +20,7 @@
  * report — nothing is dropped silently.
  */
 import type { Batch, Dataset } from '../data/dataset.js';
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { DType } from '../kernels/types.js';
 import { IGNORE_INDEX } from '../losses/softmax-cross-entropy.js';
 import { checkKnownKeys, checkNumber, describe, fail, InrunError } from '../util/errors.js';

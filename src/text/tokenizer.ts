@@ -20,7 +20,8 @@ import { createRequire } from 'node:module';
 import { fail } from '../util/errors.js';
 import { checkWellFormed } from './utf8.js';
 
-export { decodeUtf8Strict, readUtf8FileStrict } from './utf8.js';
+export { decodeUtf8Strict } from './utf8.js';
+export { readUtf8FileStrict } from './utf8-file.js';
 
 export interface Tokenizer {
   /** Name as accepted by {@link getTokenizer}. */

@@ -11,7 +11,6 @@
  * of a UTF-16 pair, e.g. from a JSON escape like "\ud800"); {@link findUnpairedSurrogate} finds
  * those, and the tokenizers refuse them rather than silently change the text.
  */
-import { readFileSync } from 'node:fs';
 import { fail } from '../util/errors.js';
 
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -36,17 +35,6 @@ export function decodeUtf8Strict(bytes: Uint8Array, where: string): string {
         'text files must be UTF-8 encoded',
     );
   }
-}
-
-/** Reads a file and decodes it with {@link decodeUtf8Strict}; errors name the path. */
-export function readUtf8FileStrict(path: string): string {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    fail(`cannot read text file ${path}: ${(error as Error).message}`);
-  }
-  return decodeUtf8Strict(bytes, path);
 }
 
 /**

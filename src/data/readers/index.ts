@@ -5,19 +5,12 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { fail } from '../../util/errors.js';
 import { errorCode, failFileError } from '../../util/fs-errors.js';
 import { sha256Hex } from '../../util/hash.js';
-import { formatCsv, parseCsv } from './csv.js';
+import { formatCsv } from './csv.js';
 import { readImageTable, writeImageFolderLike } from './images.js';
-import { formatJsonl, isTableRow, parseJsonl } from './jsonl.js';
-import { formatParquet, parseParquet } from './parquet.js';
-import {
-  decodeText,
-  displayPath,
-  MAX_LINE_BYTES,
-  TABLE_FORMATS,
-  type Table,
-  type TableFormat,
-  type TableRow,
-} from './table.js';
+import { formatJsonl, isTableRow } from './jsonl.js';
+import { formatParquet } from './parquet.js';
+import { displayPath, TABLE_FORMATS, type Table, type TableRow } from './table.js';
+import { type ReadTableOptions, tableFormat, tableFromBytes } from './table-bytes.js';
 
 export { parseCsv } from './csv.js';
 export { readImageFolder, readImageTable, writeImageFolderLike } from './images.js';
@@ -30,6 +23,7 @@ export {
   type TableFormat,
   type TableRow,
 } from './table.js';
+export { type ReadTableOptions, tableFormat, tableFromBytes } from './table-bytes.js';
 export {
   type ColumnSpec,
   compareCodePoints,
@@ -106,22 +100,6 @@ export async function checkRegularFile(
   return info.size;
 }
 
-/** The format of a data file, from its extension (.csv, .jsonl/.ndjson, .parquet). */
-export function tableFormat(path: string): TableFormat {
-  const ext = extname(path);
-  const format = TABLE_FORMATS[ext.toLowerCase()];
-  if (!format)
-    fail(
-      `${displayPath(path)}: ${ext === '' ? 'no file extension to tell the data file type' : `unknown data file type ${JSON.stringify(ext)}`} (inrun reads .csv, .jsonl, .ndjson and .parquet)`,
-    );
-  return format;
-}
-
-export interface ReadTableOptions {
-  /** Longest accepted line of a text file, in bytes (default MAX_LINE_BYTES). */
-  maxLineBytes?: number;
-}
-
 /** Reads a CSV, JSONL or Parquet file; every problem is an InrunError naming the file (and line). */
 export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
   const shown = displayPath(path);
@@ -139,17 +117,7 @@ export async function readTable(path: string, options: ReadTableOptions = {}): P
   } catch (error) {
     return failFileError(error, shown, 'read the data file');
   }
-  if (bytes.length === 0) fail(`${shown}: the file is empty`);
-  const sha256 = sha256Hex(bytes);
-  const base = { path, format, sha256, bytes: bytes.length };
-  if (format === 'parquet') {
-    const { columns, rows, schema } = await parseParquet(bytes, path);
-    return { ...base, columns, rows, parquetSchema: schema };
-  }
-  const text = decodeText(bytes, path, options.maxLineBytes ?? MAX_LINE_BYTES);
-  if (text.trim() === '') fail(`${shown}: the file holds only blank lines`);
-  const { columns, rows } = format === 'csv' ? parseCsv(text, path) : parseJsonl(text, path);
-  return { ...base, columns, rows };
+  return tableFromBytes(path, format, bytes, sha256Hex, options);
 }
 
 /**

@@ -1,6 +1,5 @@
 // A table read from a data file: named columns, rows of raw cells, and where each row came from,
 // so every error can name the file, the line (or Parquet row) and the column.
-import { relative } from 'node:path';
 import { firstInvalidUtf8Offset } from '../../text/utf8.js';
 import { fail } from '../../util/errors.js';
 
@@ -49,10 +48,45 @@ export interface Table {
 /** The longest line (CSV record line or JSONL line) a reader accepts, in bytes. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
-/** A path for messages: relative to the working directory when inside it, else as is. */
+/**
+ * A path for messages: relative to the working directory when inside it, else as is. Without
+ * node:path, so the parsers stay importable in a browser, where there is no working directory and
+ * a file's name is shown as given.
+ */
 export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel !== '' && !rel.startsWith('..') && !rel.startsWith('/') ? rel : path;
+  if (typeof process === 'undefined' || typeof process.cwd !== 'function') return path;
+  const rel = pathInside(process.cwd(), path, process.platform === 'win32');
+  return rel !== undefined && rel !== '' && !rel.startsWith('..') ? rel : path;
+}
+
+/**
+ * `path` relative to the folder `dir` when it resolves to a place inside it (what node:path's
+ * `relative(dir, path)` gives then); undefined when it lies outside. Windows paths compare without
+ * case, with either slash.
+ */
+export function pathInside(dir: string, path: string, windows: boolean): string | undefined {
+  const slashes = (p: string) => (windows ? p.replaceAll('\\', '/') : p);
+  const base = segments(slashes(dir));
+  let p = slashes(path);
+  if (windows && p.startsWith('/') && !p.startsWith('//')) p = `${base[0]}${p}`;
+  const absolute = windows ? /^([a-zA-Z]:)?\//.test(p) : p.startsWith('/');
+  const full = segments(absolute ? p : `${base.join('/')}/${p}`);
+  const same = (a: string, b: string) => (windows ? a.toLowerCase() === b.toLowerCase() : a === b);
+  if (full.length < base.length || !base.every((part, k) => same(part, full[k]))) return undefined;
+  return full.slice(base.length).join(windows ? '\\' : '/');
+}
+
+/** An absolute path's root ('' or a drive) and names, with '.', '..' and repeated slashes resolved. */
+function segments(path: string): string[] {
+  const [root, ...rest] = path.split('/');
+  const out = [root];
+  for (const part of rest) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length > 1) out.pop();
+    } else out.push(part);
+  }
+  return out;
 }
 
 /** "file: line 5" (or "row 5" for Parquet), plus `, column "x"` when a column is given. */
