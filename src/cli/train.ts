@@ -104,7 +104,7 @@ const CONFIG_FLAGS: [string, string, FlagKind, string][] = [
   ['--checkpoint-every <n>', 'checkpointEvery', 'number', 'checkpoint every n steps (0: on signals only)'],
   ['--record-batch-ids', 'recordBatchIds', 'boolean', "record each step's batch ids in the trace"],
   ['--step-values', 'stepValues', 'boolean', "write step-values.parquet: each step's per-example values"],
-  ['--kernels <kind>', 'kernels', 'string', 'auto, native or portable'],
+  ['--kernels <kind>', 'kernels', 'string', 'auto, native, portable or wasm'],
   ['--init-weights <file>', 'initWeights', 'string', 'initial weights (.safetensors)'],
 ];
 
@@ -247,7 +247,7 @@ async function trainCommandRun(
           validationExamples: event.validationExamples,
           ...(event.testExamples !== null ? { testExamples: event.testExamples } : {}),
           parameters: event.parameters,
-          kernels: event.kernels.startsWith('native') ? 'native' : 'portable',
+          kernels: event.kernels.split(' ')[0],
         });
         progress.start();
         return;
@@ -300,6 +300,13 @@ async function trainCommandRun(
     `done: ${result.totalSteps} steps, validation loss ${summary.initialValidationLoss.toPrecision(4)} → ${summary.finalValidationLoss.toPrecision(4)}, ` +
       `max |efficiency residual| ${summary.maxEfficiencyResidual.toExponential(1)}\n`,
   );
+  if (summary.brokenSteps > 0)
+    io.stdout(
+      `expansion: in ${summary.brokenSteps} of ${result.totalSteps} steps the Taylor expansion broke down (trace expansionBroken)` +
+        (summary.brokenStepsExcluded
+          ? '; their values are left out (excludeBrokenSteps)\n'
+          : '; excludeBrokenSteps: true leaves them out of the values\n'),
+    );
   if (summary.finalTestLoss !== null)
     io.stdout(
       `test: loss ${summary.finalTestLoss.toPrecision(4)}` +
@@ -311,19 +318,26 @@ async function trainCommandRun(
   io.stdout(
     `values: ${join(shownDir, RUN_FILES.valuesCsv)} (${summary.examplesValued} examples; also .jsonl, .parquet)\n`,
   );
-  // An example the run never saw has no value: say so when the run did not cover the data.
+  // An example the run never saw has no value: say so when the run did not cover the data; text
+  // runs always state their coverage, since sampled sequences decide which documents get values.
   const unit = summary.trainDocuments !== null ? 'sequences' : 'examples';
   const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
-  if (
-    summary.examplesValued < summary.trainExamples ||
-    (summary.documentsValued ?? 0) < (summary.trainDocuments ?? 0)
-  )
+  const covered =
+    summary.examplesValued === summary.trainExamples &&
+    (summary.documentsValued ?? 0) === (summary.trainDocuments ?? 0);
+  if (covered && summary.trainDocuments !== null)
+    io.stdout(
+      `coverage: every training sequence valued (${summary.trainExamples} sequences of ${summary.trainDocuments} documents)\n`,
+    );
+  if (!covered)
     io.stdout(
       `coverage: ${summary.examplesValued} of ${summary.trainExamples} training ${unit} valued (${percent(summary.examplesValued, summary.trainExamples)})` +
         (summary.trainDocuments !== null
           ? `, ${summary.documentsValued} of ${summary.trainDocuments} documents (${percent(summary.documentsValued!, summary.trainDocuments)})`
           : '') +
-        `; the rest were never in a batch and have no value — give more steps, or epochs to cover every one\n`,
+        (summary.brokenStepsExcluded && summary.brokenSteps > 0
+          ? `; the rest were never in a batch, or only in the ${summary.brokenSteps} steps left out as broken (excludeBrokenSteps), and have no value\n`
+          : `; the rest were never in a batch and have no value — give more steps, or epochs to cover every one\n`),
     );
   const warnings = result.manifest.warnings?.length ?? 0;
   if (warnings > 0)

@@ -17,11 +17,12 @@ import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 import { sha256Hex } from '../util/hash.js';
 import { isAtomicTempName, syncDirectory } from './atomic.js';
+import { RUN_FILES } from './run-files.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 import type { TracePosition } from './trace-log.js';
 import { TRACE_FIELDS } from './values-writers.js';
 
-export const CHECKPOINT_DIR = 'checkpoint';
+export const CHECKPOINT_DIR = RUN_FILES.checkpoint;
 const OLD_DIR = '.checkpoint.old';
 const TEMP_DIR = /^\.checkpoint\.tmp-\d+-[0-9a-f]{8}$/;
 
@@ -72,6 +73,8 @@ const StateSchema = z.strictObject({
       stages: count,
       perValidation: count.nullable(),
       traceRows: count,
+      /** The running Taylor correlation's sums (absent before 0.3.0). */
+      taylorSums: z.array(z.number().nullable()).length(6).optional(),
       /** Trace fields that are null, per row (only fields with any null). */
       traceNulls: z.record(z.string(), z.array(count)),
       batchIds: z.array(z.array(id)).nullable(),
@@ -89,6 +92,8 @@ const StateSchema = z.strictObject({
         finalValidationLoss: finiteOrNull,
         // JSON has no NaN: a non-finite maximum is stored as null.
         maxAbsEfficiencyResidual: finiteOrNull,
+        // Absent before 0.3.0, whose rows had no breakdown flags: 0.
+        brokenSteps: count.default(0),
       }),
       // Runs with stepValues (src/io/step-values.ts); absent in older checkpoints: no step values.
       stepValuesBytes: count.optional(),
@@ -183,11 +188,34 @@ export async function saveCheckpoint(
     });
     tensors.push({ name: 'ledger.stages', shape: [n, stages], data: stageData });
     if (perValidation !== null) {
-      const pv = new Float64Array(n * perValidation);
-      ledger.forEach((e, i) => {
-        pv.set(e.perValidation!, i * perValidation);
-      });
-      tensors.push({ name: 'ledger.per_validation', shape: [n, perValidation], data: pv });
+      const matrix = (get: (e: LedgerEntry) => Float64Array | undefined, width: number) => {
+        const data = new Float64Array(n * width);
+        ledger.forEach((e, i) => {
+          data.set(get(e)!, i * width);
+        });
+        return data;
+      };
+      const q = perValidation;
+      tensors.push(
+        { name: 'ledger.per_validation', shape: [n, q], data: matrix((e) => e.perValidation, q) },
+        {
+          name: 'ledger.per_validation_normalized',
+          shape: [n, q],
+          data: matrix((e) => e.perValidationNormalized, q),
+        },
+      );
+      if (ledger[0].perValidationSecond)
+        tensors.push({
+          name: 'ledger.per_validation_second',
+          shape: [n, q],
+          data: matrix((e) => e.perValidationSecond, q),
+        });
+      if (ledger[0].perValidationStages)
+        tensors.push({
+          name: 'ledger.per_validation_stages',
+          shape: [n, q * stages],
+          data: matrix((e) => e.perValidationStages, q * stages),
+        });
     }
     const traceNulls: Record<string, number[]> = {};
     for (const field of TRACE_FIELDS) {
@@ -209,6 +237,10 @@ export async function saveCheckpoint(
       stages,
       perValidation,
       traceRows: trace.length,
+      // JSON has no NaN: a sum that stopped counting (an older checkpoint's) is stored as null.
+      ...(checkpoint.valuer.taylorSums
+        ? { taylorSums: checkpoint.valuer.taylorSums.map((x) => (Number.isFinite(x) ? x : null)) }
+        : {}),
       traceNulls,
       batchIds: withIds ? trace.map((row) => row.batchIds!) : null,
     };
@@ -416,7 +448,19 @@ export async function loadCheckpoint(
     const normalized = get('ledger.normalized', [n]);
     const timesSeen = get('ledger.times_seen', [n]);
     const stages = get('ledger.stages', [n, v.stages]);
-    const pv = v.perValidation !== null ? get('ledger.per_validation', [n, v.perValidation]) : null;
+    const q = v.perValidation;
+    const pv = q !== null ? get('ledger.per_validation', [n, q]) : null;
+    // Before 0.3.0 per-validation values had no normalised, second-order or per-stage columns.
+    if (q !== null && !byName.has('ledger.per_validation_normalized'))
+      fail(
+        `checkpoint ${where} was written by an older inrun without per-validation normalised values; this version cannot resume it (start the run again)`,
+      );
+    const optional = (name: string, width: number) => (byName.has(name) ? get(name, [n, width]) : null);
+    const pvNormalized = q !== null ? get('ledger.per_validation_normalized', [n, q]) : null;
+    const pvSecond = q !== null ? optional('ledger.per_validation_second', q) : null;
+    const pvStages = q !== null ? optional('ledger.per_validation_stages', q * v.stages) : null;
+    const row = (data: FloatArray, i: number, width: number) =>
+      Float64Array.from(data.subarray(i * width, (i + 1) * width));
     // Checkpoints from before 0.3.0 lack the signals: NaN, as not measured.
     const signal = (name: string) =>
       byName.has(name) ? get(name, [n]) : new Float64Array(n).fill(Number.NaN);
@@ -435,8 +479,13 @@ export async function loadCheckpoint(
       secondOrder: second[i],
       stages: Array.from(stages.subarray(i * v.stages, (i + 1) * v.stages)),
       normalized: normalized[i],
-      ...(pv
-        ? { perValidation: Float64Array.from(pv.subarray(i * v.perValidation!, (i + 1) * v.perValidation!)) }
+      ...(pv && q !== null
+        ? {
+            perValidation: row(pv, i, q),
+            perValidationNormalized: row(pvNormalized!, i, q),
+            ...(pvSecond ? { perValidationSecond: row(pvSecond, i, q) } : {}),
+            ...(pvStages ? { perValidationStages: row(pvStages, i, q * v.stages) } : {}),
+          }
         : {}),
     }));
     const rows = v.traceRows;
@@ -444,10 +493,12 @@ export async function loadCheckpoint(
       fail(`checkpoint ${where} is corrupt: ${v.batchIds.length} batches of ids for ${rows} trace rows`);
     // Checkpoints from before 0.2.0 lack these columns: NaN, as not measured.
     const added = new Set<string>(['emptyUtility', 'batchTaylorError']);
+    // Before 0.3.0 they lacked these: null, as not measured.
+    const addedNullable = new Set<string>(['taylorCorrelation', 'expansionBroken']);
     const columns = Object.fromEntries(
       TRACE_FIELDS.map((f) => [
         f,
-        added.has(f) && !byName.has(`trace.${f}`)
+        (added.has(f) || addedNullable.has(f)) && !byName.has(`trace.${f}`)
           ? new Float64Array(rows).fill(Number.NaN)
           : get(`trace.${f}`, [rows]),
       ]),
@@ -456,11 +507,17 @@ export async function loadCheckpoint(
     const trace: TraceEntry[] = [];
     for (let r = 0; r < rows; r++) {
       const row: Record<string, unknown> = {};
-      for (const f of TRACE_FIELDS) row[f] = nulls[f]?.has(r) ? null : columns[f][r];
+      for (const f of TRACE_FIELDS)
+        row[f] =
+          nulls[f]?.has(r) || (addedNullable.has(f) && !byName.has(`trace.${f}`)) ? null : columns[f][r];
       if (v.batchIds) row.batchIds = v.batchIds[r];
       trace.push(row as unknown as TraceEntry);
     }
-    valuer = { ledger, trace };
+    valuer = {
+      ledger,
+      trace,
+      ...(v.taylorSums ? { taylorSums: v.taylorSums.map((x) => x ?? Number.NaN) } : {}),
+    };
     if (state.traceLog && !traceFits(state.step, trace, state.traceLog))
       fail(`checkpoint ${where} is corrupt: its trace position does not fit its step`);
   }

@@ -29,6 +29,11 @@
  *                                of its sequences' values
  *   sources.csv                  one row per source: source, documents, sequences, first_order,
  *                                second_order, stage_0..k-1
+ *   attribution.csv              (perValidation) one row per query (validation document) and
+ *                                training document, ranked per query: query_id, query_source,
+ *                                rank, document_id, source, sequences, sequences_valued,
+ *                                times_seen, first_order, second_order, normalized, best_sequence,
+ *                                best_normalized, rank_tfidf, rank_bm25, stage_0..k-1
  *
  * Every file is written atomically except trace.csv and trace.jsonl, which grow a row per step
  * (src/io/trace-log.ts; a resume cuts them back to the checkpoint). manifest.json lists the files
@@ -38,39 +43,20 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseCsv } from '../data/readers/csv.js';
 import { displayPath } from '../data/readers/table.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 import { writeFileAtomic } from './atomic.js';
-import { CHECKPOINT_DIR } from './checkpoint.js';
+import { checkArchiveComplete, unzipRunArchive } from './run-archive.js';
+import { jsonFileText, RUN_FILES } from './run-files.js';
 import { decodeSafetensors, type NamedTensor } from './safetensors.js';
 import type { RunTraceEntry } from './values-writers.js';
 
+export { RUN_FILES } from './run-files.js';
 export type { RunTraceEntry } from './values-writers.js';
-
-export const RUN_FILES = {
-  config: 'config.json',
-  manifest: 'manifest.json',
-  valuesCsv: 'values.csv',
-  valuesJsonl: 'values.jsonl',
-  valuesParquet: 'values.parquet',
-  /** Classification runs: the training examples from most to least suspicious (src/run/suspects.ts). */
-  suspects: 'suspects.csv',
-  perValidation: 'per_validation.safetensors',
-  traceCsv: 'trace.csv',
-  traceJsonl: 'trace.jsonl',
-  weightsInitial: 'weights.initial.safetensors',
-  weightsFinal: 'weights.final.safetensors',
-  vocabulary: 'vocabulary.json',
-  documents: 'documents.csv',
-  sources: 'sources.csv',
-  /** With `stepValues`: every step's values per example occurrence (src/io/step-values.ts). */
-  stepValues: 'step-values.parquet',
-  checkpoint: CHECKPOINT_DIR,
-} as const;
 
 export type RunStatus = 'running' | 'interrupted' | 'complete' | 'failed';
 
@@ -204,22 +190,43 @@ export interface RunManifest {
 
 /** JSON with a final newline, written atomically. */
 export async function writeJsonFile(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+  await writeFileAtomic(path, jsonFileText(value));
 }
 
-/** Reads a file of the run directory; a missing one is named as missing from the run. */
-async function readRunFile(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') fail(`${displayPath(path)}: missing from the run directory`);
-    return failFileError(error, displayPath(path), 'read');
-  }
+/**
+ * Where a run's files are read from: its directory, or an archive of it (loadRunArchive). Files
+ * are named by path (<dir>/<name>), so messages read the same for both.
+ */
+export interface RunFiles {
+  /** What holds the files, in "missing from the run directory". */
+  kind: 'directory' | 'archive';
+  /** A file's bytes; null when the run has no such file. */
+  read(path: string): Promise<Uint8Array | null>;
 }
 
-/** A JSON object (not a list or a scalar) from a file of the run directory. */
-async function readJsonFile<T extends object>(path: string): Promise<T> {
-  const text = (await readRunFile(path)).toString('utf8');
+/** The files of a run directory on disk. */
+export const DIRECTORY_FILES: RunFiles = {
+  kind: 'directory',
+  async read(path) {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return null;
+      return failFileError(error, displayPath(path), 'read');
+    }
+  },
+};
+
+/** Reads a file of the run; a missing one is named as missing from the run. */
+async function readRunFile(path: string, files: RunFiles): Promise<Uint8Array> {
+  const bytes = await files.read(path);
+  if (bytes === null) fail(`${displayPath(path)}: missing from the run ${files.kind}`);
+  return bytes;
+}
+
+/** A JSON object (not a list or a scalar) from a file of the run. */
+async function readJsonFile<T extends object>(path: string, files: RunFiles): Promise<T> {
+  const text = new TextDecoder().decode(await readRunFile(path, files));
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -253,6 +260,14 @@ export async function readManifest(dir: string): Promise<RunManifest> {
     if (errorCode(error) === 'ENOENT') fail(`${shown}: not a run directory (no ${RUN_FILES.manifest})`);
     return failFileError(error, displayPath(path), 'read');
   }
+  return parseManifest(text, path, `${shown}: not a run directory`);
+}
+
+/**
+ * manifest.json's text, checked: `path` names the file, `notRun` starts the message for a manifest
+ * inrun did not write ("<dir>: not a run directory").
+ */
+export function parseManifest(text: string, path: string, notRun: string): RunManifest {
   let manifest: Partial<RunManifest> | null;
   try {
     manifest = JSON.parse(text) as Partial<RunManifest> | null;
@@ -260,7 +275,7 @@ export async function readManifest(dir: string): Promise<RunManifest> {
     return fail(`${displayPath(path)}: not valid JSON (${(error as Error).message})`);
   }
   if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'inrun-run')
-    fail(`${shown}: not a run directory (its ${RUN_FILES.manifest} is not an inrun run manifest)`);
+    fail(`${notRun} (its ${RUN_FILES.manifest} is not an inrun run manifest)`);
   const version = manifest.formatVersion as unknown;
   if (version !== 1 && version !== 2)
     fail(
@@ -312,7 +327,13 @@ export interface LoadedRun {
    */
   suspects: SuspectsTable | null;
   /** Text (gpt) runs: documents.csv, sources.csv and vocabulary.json; null otherwise. */
-  text: { documents: TextValueRow[]; sources: TextValueRow[]; vocabulary: VocabularyFile } | null;
+  text: {
+    documents: TextValueRow[];
+    sources: TextValueRow[];
+    vocabulary: VocabularyFile;
+    /** attribution.csv (runs with per-validation values); null when the run has none. */
+    attribution: AttributionFileRow[] | null;
+  } | null;
 }
 
 /** One row of suspects.csv (src/run/suspects.ts). */
@@ -384,16 +405,61 @@ export function parseSuspectsCsv(text: string, path: string): SuspectsTable {
 }
 
 /** Reads `<dir>/suspects.csv`; null when the run has none. */
-export async function readSuspects(dir: string): Promise<SuspectsTable | null> {
+export async function readSuspects(
+  dir: string,
+  files: RunFiles = DIRECTORY_FILES,
+): Promise<SuspectsTable | null> {
   const path = join(dir, RUN_FILES.suspects);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null;
-    return failFileError(error, displayPath(path), 'read');
-  }
-  return parseSuspectsCsv(text, path);
+  const bytes = await files.read(path);
+  return bytes === null ? null : parseSuspectsCsv(new TextDecoder().decode(bytes), path);
+}
+
+/** A row of attribution.csv: a training document's place for one query (src/text/attribution.ts). */
+export interface AttributionFileRow {
+  queryId: string;
+  querySource: string;
+  rank: number;
+  documentId: string;
+  source: string;
+  sequences: number;
+  sequencesValued: number;
+  timesSeen: number;
+  firstOrder: number;
+  secondOrder: number | null;
+  normalized: number;
+  bestSequence: string | null;
+  bestNormalized: number | null;
+  rankTfidf: number | null;
+  rankBm25: number | null;
+  stages: number[];
+}
+
+function readAttribution(csvText: string, path: string): AttributionFileRow[] {
+  const { columns, rows } = parseCsv(csvText, path);
+  for (const column of ['query_id', 'rank', 'document_id', 'first_order', 'normalized'])
+    if (!columns.includes(column))
+      fail(`${displayPath(path)}: no ${column} column; the file is not inrun's attribution.csv`);
+  const num = (cell: unknown) => (cell === '' || cell === undefined ? null : Number(cell));
+  const stageColumns = columns.filter((c) => /^stage_\d+$/.test(c));
+  return rows.map(({ cells }) => ({
+    queryId: String(cells.query_id),
+    querySource: String(cells.query_source ?? ''),
+    rank: Number(cells.rank),
+    documentId: String(cells.document_id),
+    source: String(cells.source ?? ''),
+    sequences: Number(cells.sequences),
+    sequencesValued: Number(cells.sequences_valued),
+    timesSeen: Number(cells.times_seen),
+    firstOrder: Number(cells.first_order),
+    secondOrder: num(cells.second_order),
+    normalized: Number(cells.normalized),
+    bestSequence:
+      cells.best_sequence === '' || cells.best_sequence === undefined ? null : String(cells.best_sequence),
+    bestNormalized: num(cells.best_normalized),
+    rankTfidf: num(cells.rank_tfidf),
+    rankBm25: num(cells.rank_bm25),
+    stages: stageColumns.map((c) => Number(cells[c])),
+  }));
 }
 
 function readTextValues(csvText: string, path: string, kind: 'documents' | 'sources'): TextValueRow[] {
@@ -413,8 +479,9 @@ function readTextValues(csvText: string, path: string, kind: 'documents' | 'sour
 
 async function readTensors(
   path: string,
+  files: RunFiles,
 ): Promise<{ tensors: NamedTensor[]; metadata: Record<string, string> }> {
-  return decodeSafetensors(await readRunFile(path), path);
+  return decodeSafetensors(await readRunFile(path, files), path);
 }
 
 function parseJsonLines<T>(text: string, path: string): T[] {
@@ -432,7 +499,8 @@ function parseJsonLines<T>(text: string, path: string): T[] {
 
 /**
  * A trace.jsonl row as written (NaN was written as null in the non-nullable fields). Rows of runs
- * from before 0.2.0 have no emptyUtility or batchTaylorError: NaN, as not measured. testLoss and
+ * from before 0.2.0 have no emptyUtility or batchTaylorError: NaN, as not measured; rows from
+ * before 0.3.0 have no taylorCorrelation or expansionBroken: null, as not measured. testLoss and
  * testAccuracy stay as written: null where the run did not evaluate, absent in runs without a test
  * set (nothing is made up for them).
  */
@@ -445,6 +513,8 @@ function traceEntry(row: Record<string, unknown>): RunTraceEntry {
     'batchTaylorError',
   ])
     row[key] ??= Number.NaN;
+  row.taylorCorrelation ??= null;
+  row.expansionBroken ??= null;
   return row as unknown as RunTraceEntry;
 }
 
@@ -484,15 +554,60 @@ function signal(cell: unknown): number | null {
 
 /** Reads a finished run directory back (values, trace, weights, config, manifest). */
 export async function loadRun(dir: string): Promise<LoadedRun> {
-  const manifest = await readManifest(dir);
+  return loadRunFiles(dir, DIRECTORY_FILES, await readManifest(dir));
+}
+
+/**
+ * Reads a run archive (a zip of a run directory, as the web page downloads it) back like a run
+ * directory; its files are named <archive>/<name> in messages.
+ */
+export async function loadRunArchive(path: string): Promise<LoadedRun> {
+  const { dir, files, manifest } = await openRunArchive(path);
+  return loadRunFiles(dir, files, manifest);
+}
+
+/**
+ * A run archive's files, read as <dir>/<name> (dir: the archive's absolute path), and its
+ * manifest. Every file every run needs is checked for first, so a broken archive names all it
+ * lacks at once.
+ */
+export async function openRunArchive(
+  path: string,
+): Promise<{ dir: string; files: RunFiles; manifest: RunManifest }> {
+  const dir = resolve(path);
+  const shown = displayPath(dir);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(dir);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') fail(`${shown}: no such run archive`);
+    if (errorCode(error) === 'EISDIR') fail(`${shown}: is a folder, not a run archive`);
+    return failFileError(error, shown, 'read the run archive');
+  }
+  const entries = unzipRunArchive(bytes, shown);
+  const manifest = parseManifest(
+    new TextDecoder().decode(entries.get(RUN_FILES.manifest)),
+    join(dir, RUN_FILES.manifest),
+    `${shown}: not a run archive`,
+  );
+  checkArchiveComplete(entries, shown);
+  const files: RunFiles = {
+    kind: 'archive',
+    read: async (file) => entries.get(relative(dir, file).replaceAll('\\', '/')) ?? null,
+  };
+  return { dir, files, manifest };
+}
+
+/** A run's files, read through `files`, once its manifest has been read. */
+export async function loadRunFiles(dir: string, files: RunFiles, manifest: RunManifest): Promise<LoadedRun> {
   if (manifest.status !== 'complete')
     fail(
       `${dir}: the run is not complete (status: ${manifest.status}); finish it with: inrun train --resume ${dir}`,
     );
-  const config = await readJsonFile<Record<string, unknown>>(join(dir, RUN_FILES.config));
+  const config = await readJsonFile<Record<string, unknown>>(join(dir, RUN_FILES.config), files);
   const valuesPath = join(dir, RUN_FILES.valuesJsonl);
   const tracePath = join(dir, RUN_FILES.traceJsonl);
-  const readText = async (path: string) => (await readRunFile(path)).toString('utf8');
+  const readText = async (path: string) => new TextDecoder().decode(await readRunFile(path, files));
   const values = parseJsonLines<Record<string, unknown>>(await readText(valuesPath), valuesPath).map(
     (row) => {
       const stages: number[] = [];
@@ -517,11 +632,11 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
     },
   );
   const trace = parseTraceJsonl(await readText(tracePath), tracePath);
-  const initial = (await readTensors(join(dir, RUN_FILES.weightsInitial))).tensors;
-  const final = (await readTensors(join(dir, RUN_FILES.weightsFinal))).tensors;
+  const initial = (await readTensors(join(dir, RUN_FILES.weightsInitial), files)).tensors;
+  const final = (await readTensors(join(dir, RUN_FILES.weightsFinal), files)).tensors;
   let perValidation: LoadedRun['perValidation'] = null;
   if (config.perValidation === true) {
-    const { tensors, metadata } = await readTensors(join(dir, RUN_FILES.perValidation));
+    const { tensors, metadata } = await readTensors(join(dir, RUN_FILES.perValidation), files);
     const t = tensors.find((x) => x.name === 'values');
     const path = join(dir, RUN_FILES.perValidation);
     if (t?.shape.length !== 2 || !t) fail(`${displayPath(path)}: no 2-D tensor "values"`);
@@ -543,12 +658,20 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   if ((config.model as { kind?: unknown } | undefined)?.kind === 'gpt') {
     const documentsPath = join(dir, RUN_FILES.documents);
     const sourcesPath = join(dir, RUN_FILES.sources);
+    const attributionPath = join(dir, RUN_FILES.attribution);
+    // Listed in the manifest when written; runs from before 0.3.0 (or without perValidation) have none.
+    const attributionBytes = manifest.files?.includes(RUN_FILES.attribution)
+      ? await readRunFile(attributionPath, files)
+      : null;
     text = {
       documents: readTextValues(await readText(documentsPath), documentsPath, 'documents'),
       sources: readTextValues(await readText(sourcesPath), sourcesPath, 'sources'),
-      vocabulary: await readJsonFile<VocabularyFile>(join(dir, RUN_FILES.vocabulary)),
+      vocabulary: await readJsonFile<VocabularyFile>(join(dir, RUN_FILES.vocabulary), files),
+      attribution: attributionBytes
+        ? readAttribution(new TextDecoder().decode(attributionBytes), attributionPath)
+        : null,
     };
   }
-  const suspects = await readSuspects(dir);
+  const suspects = await readSuspects(dir, files);
   return { dir, config, manifest, values, trace, weights: { initial, final }, perValidation, suspects, text };
 }

@@ -41,6 +41,8 @@ export interface TraceStats {
   finalValidationLoss: number | null;
   /** max |efficiencyResidual| over the rows written; 0 before any. */
   maxAbsEfficiencyResidual: number;
+  /** Rows with expansionBroken = 1 (steps whose Taylor expansion broke down). */
+  brokenSteps: number;
 }
 
 export interface TraceLogOptions {
@@ -254,7 +256,7 @@ export class TraceLog {
       options.batchIds,
       options.test ?? false,
       0,
-      { initialValidationLoss: null, finalValidationLoss: null, maxAbsEfficiencyResidual: 0 },
+      { initialValidationLoss: null, finalValidationLoss: null, maxAbsEfficiencyResidual: 0, brokenSteps: 0 },
     );
     log.csv.add(`${traceCsvHeader(options.batchIds, options.test)}\n`);
     return log;
@@ -335,6 +337,7 @@ export class TraceLog {
       this.stats.maxAbsEfficiencyResidual,
       Math.abs(row.efficiencyResidual),
     );
+    if (row.expansionBroken === 1) this.stats.brokenSteps += 1;
     this.rows += 1;
   }
 

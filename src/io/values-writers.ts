@@ -37,6 +37,8 @@ export const TRACE_FIELDS = [
   'emptyUtility',
   'batchTaylorError',
   'linearisationGap',
+  'taylorCorrelation',
+  'expansionBroken',
 ] as const satisfies readonly (keyof TraceEntry)[];
 
 /**

@@ -1,5 +1,8 @@
 import type { Dataset } from '../data/dataset.js';
-import { allocFloat, getKernels } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
+// The engine's one Node-only import (kernels chosen by name); the browser build replaces it with
+// src/browser/node-kernels.ts, so pages must pass a Kernels object (scripts/build-web.mjs).
+import { getKernels } from '../kernels/index.js';
 import type { DType, FloatArray, KernelKind, Kernels } from '../kernels/types.js';
 import {
   chainBackward,
@@ -35,8 +38,13 @@ export interface Pass {
   n: number;
   tapes: LayerTape[];
   lossTape: LossTape;
-  /** Each example's own loss (summed over its tokens). */
+  /** Each example's own loss (summed over its tokens), times its weight when the pass has weights. */
   losses: Float64Array;
+  /**
+   * Per-example loss weights, or null: example i's loss, gradient and Hessian are w_i times its
+   * own. A validation set weighted this way has mean(losses) = Σ_i w_i ℓ_i / n.
+   */
+  weights: Float64Array | null;
   backwardDone: boolean;
 }
 
@@ -198,20 +206,28 @@ export class Sequential {
     input: Activation,
     targets: Targets,
     params: FloatArray = this.params,
-    mode: { training?: boolean; step?: number } = {},
+    mode: { training?: boolean; step?: number; weights?: Float64Array } = {},
   ): Pass {
     const ctx = this.context(params, mode);
     const tapes: LayerTape[] = [];
     const output = chainForward(this.layers, ctx, input, tapes);
     const lossTape = { output, targets } as LossTape;
     const losses = this.loss.forward(ctx, output, targets, lossTape);
-    return { n: input.n, tapes, lossTape, losses, backwardDone: false };
+    const weights = mode.weights ?? null;
+    if (weights) {
+      if (weights.length !== input.n)
+        fail(`model: ${weights.length} example weights for a batch of ${input.n} examples`);
+      for (let i = 0; i < input.n; i++) losses[i] *= weights[i];
+    }
+    return { n: input.n, tapes, lossTape, losses, weights, backwardDone: false };
   }
 
-  /** Backward pass: every layer's tape gets G, the gradient of each example's own loss. */
+  /** Backward pass: every layer's tape gets G, the gradient of each example's own (weighted) loss. */
   backward(pass: Pass): void {
     const ctx = this.context();
-    chainBackward(this.layers, ctx, this.loss.backward(ctx, pass.lossTape), pass.tapes, false);
+    const grad = this.loss.backward(ctx, pass.lossTape);
+    if (pass.weights) scaleExampleRows(grad, pass.weights);
+    chainBackward(this.layers, ctx, grad, pass.tapes, false);
     pass.backwardDone = true;
   }
 
@@ -242,15 +258,10 @@ export class Sequential {
     requireBackward(pass);
     const ctx = this.context();
     const rOutput = chainRForward(this.layers, ctx, v, pass.tapes, null);
-    chainRBackward(
-      this.layers,
-      ctx,
-      v,
-      pass.tapes,
-      this.loss.rBackward(ctx, pass.lossTape, rOutput),
-      out,
-      false,
-    );
+    // The weights scale each example's loss, so they scale R{∂ℓ_i/∂output} like the gradient.
+    const rGrad = this.loss.rBackward(ctx, pass.lossTape, rOutput);
+    if (pass.weights) scaleExampleRows(rGrad, pass.weights);
+    chainRBackward(this.layers, ctx, v, pass.tapes, rGrad, out, false);
   }
 
   /**
@@ -380,4 +391,15 @@ export function mean(values: Float64Array): number {
   let sum = 0;
   for (const v of values) sum += v;
   return sum / values.length;
+}
+
+/** Multiplies example i's rows of an activation by w_i, in place. */
+function scaleExampleRows(a: Activation, weights: Float64Array): void {
+  const size = a.tokens * a.width;
+  for (let i = 0; i < a.n; i++) {
+    const w = weights[i];
+    if (w === 1) continue;
+    const row = a.data.subarray(i * size, (i + 1) * size);
+    for (let e = 0; e < size; e++) row[e] *= w;
+  }
 }

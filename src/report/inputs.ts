@@ -1,10 +1,17 @@
 // Report inputs from a trainer (library use) and from a run directory (`inrun report`).
 import type { ExampleId } from '../data/dataset.js';
-import type { LoadedRun, RunWarning, SuspectsTable } from '../io/run-dir.js';
+import type { AttributionFileRow, LoadedRun, RunWarning, SuspectsTable } from '../io/run-dir.js';
 import type { LedgerEntry } from '../shapley/ledger.js';
 import type { Trainer } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
-import type { CurationComparison, ReportContent, ReportInput, ReportSuspects, ReportValue } from './types.js';
+import type {
+  CurationComparison,
+  ReportAttributionQuery,
+  ReportContent,
+  ReportInput,
+  ReportSuspects,
+  ReportValue,
+} from './types.js';
 
 export interface ReportOptions {
   title?: string;
@@ -19,6 +26,47 @@ export interface ReportOptions {
   warnings?: RunWarning[];
   /** suspects.csv read back (default: from a run directory, its own; null: no suspects section). */
   suspects?: SuspectsTable | null;
+  /** Text runs: a query's (validation document's) text by id, for the attribution section. */
+  queryText?: (id: string) => string | undefined;
+}
+
+/**
+ * attribution.csv as the report shows it: per query (in the file's order), its first `topCount`
+ * documents by rank, each with its best sequence's text.
+ */
+export function attributionInput(
+  rows: AttributionFileRow[],
+  topCount: number,
+  content: ((id: ExampleId) => ReportContent | undefined) | undefined,
+  queryText: ((id: string) => string | undefined) | undefined,
+): ReportAttributionQuery[] {
+  const queries = new Map<string, ReportAttributionQuery>();
+  for (const r of rows) {
+    let query = queries.get(r.queryId);
+    if (!query) {
+      query = { id: r.queryId, source: r.querySource, text: queryText?.(r.queryId), rows: [], documents: 0 };
+      queries.set(r.queryId, query);
+    }
+    query.documents += 1;
+    if (r.rank > topCount) continue;
+    query.rows.push({
+      rank: r.rank,
+      documentId: r.documentId,
+      source: r.source,
+      sequences: r.sequences,
+      sequencesValued: r.sequencesValued,
+      timesSeen: r.timesSeen,
+      value: r.secondOrder ?? r.firstOrder,
+      normalized: r.normalized,
+      bestNormalized: r.bestNormalized,
+      bestSequence: r.bestSequence,
+      rankTfidf: r.rankTfidf,
+      rankBm25: r.rankBm25,
+      snippet: r.bestSequence !== null ? content?.(r.bestSequence) : undefined,
+    });
+  }
+  for (const query of queries.values()) query.rows.sort((a, b) => a.rank - b.rank);
+  return [...queries.values()];
 }
 
 /** A ledger number as a report signal: NaN (not measured) as null. */
@@ -145,5 +193,8 @@ export function reportInputFromRun(run: LoadedRun, options: ReportOptions = {}):
       topCount,
       options.content,
     ),
+    attribution: run.text?.attribution
+      ? attributionInput(run.text.attribution, topCount, options.content, options.queryText)
+      : null,
   };
 }

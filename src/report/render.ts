@@ -24,6 +24,7 @@ import { grayscalePngDataUrl } from './png.js';
 import type {
   CurationComparison,
   CurationRun,
+  ReportAttributionQuery,
   ReportContent,
   ReportInput,
   ReportSuspects,
@@ -250,6 +251,52 @@ function listColumnsNote(columns: ListColumns): string {
   if (columns.aum) parts.push('AUM: area under the margin (negative: mostly classified as another class).');
   if (columns.selfInfluence) parts.push('Self-influence: high for examples the model finds hard to fit.');
   return parts.length > 0 ? `<p class="note">${parts.join(' ')}</p>` : '';
+}
+
+/**
+ * Per query, its top training documents by the in-run ranking, with coverage, values, the best
+ * sequence's text and the lexical ranks of the same documents.
+ */
+function attributionSection(queries: ReportAttributionQuery[]): string {
+  const lexicalNote =
+    'TF-IDF and BM25 rank the same documents by the words they share with the query: where they agree with the values, word overlap explains the attribution; where the values rank a document far above them, the model learnt from it something the wording does not show.';
+  const tables = queries
+    .map((q) => {
+      const body = q.rows
+        .map((r) =>
+          [
+            '<tr>',
+            `<td class="num">${r.rank}</td>`,
+            idCell(r.documentId),
+            `<td>${escapeHtml(r.source)}</td>`,
+            `<td class="num">${r.sequencesValued}/${r.sequences}${r.timesSeen > r.sequencesValued ? ` (×${r.timesSeen})` : ''}</td>`,
+            `<td class="num ${r.value < 0 ? 'neg' : 'pos'}">${num(r.value, true)}</td>`,
+            `<td class="num">${num(r.normalized, true)}</td>`,
+            `<td class="num">${num(r.bestNormalized, true)}</td>`,
+            `<td class="num${r.rankTfidf === 1 ? ' top' : ''}">${r.rankTfidf ?? '–'}</td>`,
+            `<td class="num${r.rankBm25 === 1 ? ' top' : ''}">${r.rankBm25 ?? '–'}</td>`,
+            `<td class="content">${renderContent(r.snippet)}</td>`,
+            '</tr>',
+          ].join(''),
+        )
+        .join('\n');
+      return `<h3>${escapeHtml(q.id)} <span class="note">(${escapeHtml(q.source)})</span></h3>
+${q.text ? `<p class="query">${snippet(q.text)}</p>` : ''}
+<div class="table-wrap"><table><thead><tr><th class="num">#</th><th>document</th><th>source</th>
+<th class="num">valued / sequences</th><th class="num">value</th><th class="num">normalized</th>
+<th class="num">best sequence</th><th class="num">TF-IDF</th><th class="num">BM25</th><th>best sequence’s text</th></tr></thead>
+<tbody>\n${body}\n</tbody></table></div>
+<p class="note">The first ${q.rows.length} of ${q.documents} training documents.</p>`;
+    })
+    .join('\n');
+  return `<section id="attribution">
+<h2>Attribution: the training documents behind each query</h2>
+<p class="note">Each validation document is a query. Training documents are ranked by their best sequence’s
+per-step normalised value for the query (<code>attribution.csv</code> has every document, both orders and every
+stage). <em>valued / sequences</em> is coverage: a document none of whose sequences was trained on has no value and
+ranks last. ${lexicalNote}</p>
+${tables}
+</section>`;
 }
 
 /** Column headings of suspects.csv's signals (others show their name). */
@@ -528,6 +575,7 @@ export function renderReport(input: ReportInput): string {
   const columns = listColumns(values);
   const correlations = signalCorrelations(values, order);
   const suspects = input.suspects ?? null;
+  const attribution = input.attribution ?? null;
   const negatives = main.filter((x) => x < 0).length;
   const total = main.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
 
@@ -588,6 +636,7 @@ export function renderReport(input: ReportInput): string {
         : [
             [id, label],
             ...(suspects ? [['suspects', 'Suspects'] as [string, string]] : []),
+            ...(attribution ? [['attribution', 'Attribution'] as [string, string]] : []),
             ...(correlations.length > 0 ? [['signals', 'Signals'] as [string, string]] : []),
           ],
     ),
@@ -677,6 +726,7 @@ ${examplesTable(harmful, order, hasContent, columns)}
 ${examplesTable(helpful, order, hasContent, columns)}
 </section>
 ${suspects ? suspectsSection(suspects) : ''}
+${attribution ? attributionSection(attribution) : ''}
 ${correlations.length > 0 ? signalsSection(correlations, valueName) : ''}
 
 <section id="groups">

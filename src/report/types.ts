@@ -46,6 +46,36 @@ export interface ReportValue {
   content?: ReportContent;
 }
 
+/** One training document's place in a query's attribution (a row of attribution.csv). */
+export interface ReportAttributionRow {
+  rank: number;
+  documentId: string;
+  source: string;
+  sequences: number;
+  sequencesValued: number;
+  timesSeen: number;
+  /** The main value (second order when kept) for this query, and its per-step normalised sum. */
+  value: number;
+  normalized: number;
+  bestNormalized: number | null;
+  bestSequence: string | null;
+  rankTfidf: number | null;
+  rankBm25: number | null;
+  /** The best sequence's text. */
+  snippet?: ReportContent;
+}
+
+/** Text runs with per-validation values: per query, its top training documents. */
+export interface ReportAttributionQuery {
+  id: string;
+  source: string;
+  /** The query's text (shortened), when the run's data could be read. */
+  text?: string;
+  rows: ReportAttributionRow[];
+  /** Training documents ranked for the query (the rows shown are its first). */
+  documents: number;
+}
+
 /** A row of suspects.csv as the report lists it, with the example's content. */
 export interface ReportSuspect extends SuspectRow {
   content?: ReportContent;
@@ -184,4 +214,6 @@ export interface ReportInput {
   warnings?: RunWarning[];
   /** Classification runs: the most suspicious examples of suspects.csv; null or absent: no section. */
   suspects?: ReportSuspects | null;
+  /** Text runs with per-validation values: attribution.csv per query; null or absent: no section. */
+  attribution?: ReportAttributionQuery[] | null;
 }

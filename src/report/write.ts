@@ -1,18 +1,20 @@
-// A run directory's HTML report, written to a file: the run read back, each listed example's
-// content from the run's training data, and an optional curation comparison (src/curate/).
+// A run's HTML report, written to a file: the run (a run directory, or a run archive) read back,
+// each listed example's content from the run's training data, and an optional curation comparison
+// (src/curate/).
 import { existsSync, type Stats, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ExampleId } from '../data/dataset.js';
-import { checkRegularFile } from '../data/readers/index.js';
+import { checkRegularFile, readTable, tableFormat, tableFromBytes } from '../data/readers/index.js';
 import { displayPath } from '../data/readers/table.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { type LoadedRun, loadRun } from '../io/run-dir.js';
+import { type LoadedRun, loadRun, loadRunFiles, openRunArchive } from '../io/run-dir.js';
 import { parseTrainConfig } from '../run/config.js';
-import { loadTrainingData } from '../run/data.js';
+import { type loadTrainingData, loadTrainingDataFrom, type TableReader } from '../run/data.js';
 import { loadTextTrainingData } from '../run/text-data.js';
 import { fail, InrunError } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
+import { sha256Hex } from '../util/hash.js';
 import { reportInputFromRun } from './inputs.js';
 import { renderReport } from './render.js';
 import type { CurationComparison, ReportContent } from './types.js';
@@ -98,13 +100,20 @@ export async function readComparison(path: string): Promise<CurationComparison> 
 async function exampleContent(
   run: LoadedRun,
   given: { width: number; height: number; channels?: 1 | 3 } | undefined,
-): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
+  /** Where the data files are read: from disk, or (run archives) from the archive. */
+  read: TableReader,
+): Promise<{
+  content?: (id: ExampleId) => ReportContent | undefined;
+  queryText?: (id: string) => string | undefined;
+  notes: string[];
+}> {
   if (run.text) return textExampleContent(run, given);
   let image = given;
   let data: Awaited<ReturnType<typeof loadTrainingData>>;
   try {
-    const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() });
-    data = await loadTrainingData(config);
+    // Relative data paths (a run archive's data/…) are relative to the run itself.
+    const config = parseTrainConfig({ value: structuredClone(run.config), flagPaths: new Map() }, run.dir);
+    data = await loadTrainingDataFrom(config, read);
   } catch (error) {
     if (!(error instanceof InrunError)) throw error;
     if (image) fail(`--image needs the run's training data: ${error.message}`);
@@ -161,12 +170,17 @@ const SNIPPET_CHARS = 240;
 
 /**
  * Text (gpt) runs: each listed sequence's input tokens, decoded through vocabulary.json and the
- * tokenizer, as a snippet (its document and source first).
+ * tokenizer, as a snippet (its document and source first); and the validation documents' texts
+ * (the queries of the attribution section).
  */
 async function textExampleContent(
   run: LoadedRun,
   image: { width: number; height: number } | undefined,
-): Promise<{ content?: (id: ExampleId) => ReportContent | undefined; notes: string[] }> {
+): Promise<{
+  content?: (id: ExampleId) => ReportContent | undefined;
+  queryText?: (id: string) => string | undefined;
+  notes: string[];
+}> {
   if (image) fail('--image applies to tabular runs; this run trained a gpt model on text');
   let data: Awaited<ReturnType<typeof loadTextTrainingData>>;
   try {
@@ -195,7 +209,8 @@ async function textExampleContent(
     if (snippet.length > SNIPPET_CHARS) snippet = `${snippet.slice(0, SNIPPET_CHARS)}…`;
     return { kind: 'text', text: `${s.documentId} (${s.source}): ${snippet}` };
   };
-  return { content, notes: [] };
+  const queries = new Map(data.validation.documents.map((d) => [d.id, d.text]));
+  return { content, queryText: (id) => queries.get(id), notes: [] };
 }
 
 function cellText(cell: unknown): string {
@@ -218,12 +233,48 @@ export async function writeRunReport(options: RunReportOptions): Promise<string>
     const file = options.curationFile ?? join(options.runDir, CURATION_DIR, COMPARISON_FILE);
     if (options.curationFile !== undefined || existsSync(file)) curation = await readComparison(file);
   }
-  const { content, notes } = await exampleContent(run, options.image);
-  const shownDir = displayPath(options.runDir);
+  return writeReport(run, out, curation, options, (path) => readTable(path));
+}
+
+export interface ArchiveReportOptions extends Omit<RunReportOptions, 'runDir'> {
+  /** A run archive: the zip of a run directory the web page downloads. */
+  archive: string;
+}
+
+/**
+ * Renders the report of a run archive (by default to report.html beside it): the same report as
+ * for its run directory, the examples' content from the data files inside the archive.
+ */
+export async function writeArchiveReport(options: ArchiveReportOptions): Promise<string> {
+  const dir = resolve(options.archive);
+  const out = options.out ?? join(dirname(dir), REPORT_FILE);
+  const { files, manifest } = await openRunArchive(dir);
+  const run = await loadRunFiles(dir, files, manifest);
+  checkWritableFile(out, '--out');
+  const curation =
+    options.curation ??
+    (options.curationFile !== undefined ? await readComparison(options.curationFile) : null);
+  return writeReport(run, out, curation, options, async (path) => {
+    const content = await files.read(path);
+    if (content === null) fail(`${displayPath(path)}: missing from the run archive`);
+    return tableFromBytes(path, tableFormat(path), content, sha256Hex);
+  });
+}
+
+async function writeReport(
+  run: LoadedRun,
+  out: string,
+  curation: CurationComparison | null,
+  options: Pick<RunReportOptions, 'image' | 'top'>,
+  read: TableReader,
+): Promise<string> {
+  const { content, queryText, notes } = await exampleContent(run, options.image, read);
+  const shownDir = displayPath(run.dir);
   const input = reportInputFromRun(run, {
     title: `In-Run Data Shapley: ${shownDir}`,
     subtitle: `${displayPath(run.manifest.data.train.path)} · ${run.manifest.data.trainExamples} training examples, ${run.manifest.data.validationExamples} validation examples${run.manifest.data.testExamples !== undefined ? `, ${run.manifest.data.testExamples} test examples` : ''} · ${run.manifest.totalSteps} steps · inrun ${run.manifest.inrunVersion}`,
     content,
+    queryText,
     curation,
     topCount: options.top,
     notes,

@@ -60,6 +60,8 @@ export interface RunShape {
   outputs: number;
   trainExamples: number;
   validationExamples: number;
+  /** Columns of per-validation values: text runs' validation documents (default: validationExamples). */
+  validationColumns?: number;
   /** Examples of the held-out test set (data.test or data.testSplit), if any. */
   testExamples?: number;
   /** Image folders: the images' shape (a cnn's input unless model.image gives it). */
@@ -318,7 +320,14 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   const pairScratch = canPair
     ? 2 * F32 * Math.min(B * T * m * T, Math.max(PAIRWISE_CHUNK_ELEMENTS, T * m * T))
     : 0;
-  const perValidationVectors = config.perValidation && !canPair ? m * P * F32 + 2 * B * m * F64 : 0;
+  // Per-validation values: one column per validation example, or per validation document (text).
+  const columns = shape.validationColumns ?? m;
+  const columnSecondOrder =
+    config.perValidation &&
+    (config.perValidationOrder ?? (config.model.kind === 'gpt' ? config.order : 1)) === 2;
+  const perValidationVectors = config.perValidation
+    ? (canPair ? 0 : columns * P * F32) + (columnSecondOrder ? columns * P * F32 : 0) + 2 * B * columns * F64
+    : 0;
 
   // Per-example signals (src/shapley/valuer.ts stepSignals): one vector per class of the batch for
   // the class-conditional value and a scratch gradient for layers without ghost self products.
@@ -338,7 +347,10 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     : 0;
   // Ledger columns: values, stages and the signals (8 float64 each).
   const ledgerColumns = N * (3 + stages) * F64 + N * F64 + N * 8 * F64;
-  const perValidationLedger = config.perValidation ? N * m * F64 : 0;
+  // Per column: first order, normalised, second order (when kept) and one per stage (several stages).
+  const perValidationLedger = config.perValidation
+    ? N * columns * F64 * (2 + (columnSecondOrder ? 1 : 0) + (stages > 1 ? stages : 0))
+    : 0;
   // A run streams its trace to the trace files: the valuer and the checkpoint hold one row.
   const traceColumns = TRACE_COLUMNS * F64;
   const checkpointFile = (1 + stateTensors) * P * F32 + ledgerColumns + perValidationLedger + traceColumns;
@@ -413,7 +425,7 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   if (config.perValidation)
     buffers.push({
       name: 'the per-validation matrix',
-      length: N * m,
+      length: N * columns,
       bytesPerElement: F64,
       part: 'per-validation values',
     });
@@ -436,7 +448,7 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
   if (config.perValidation)
     buffers.push({
       name: 'the per-validation values',
-      length: N * m * F64,
+      length: perValidationLedger,
       bytesPerElement: 1,
       part: 'per-validation values',
       file: 'per_validation.safetensors',

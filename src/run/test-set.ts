@@ -23,7 +23,7 @@ export function isTestStep(step: number, every: number, totalSteps: number): boo
 }
 
 export interface TestMetrics {
-  /** Mean per-example loss (text: each sequence's loss is the mean over its scored tokens). */
+  /** Mean per-example loss; with weights the weighted mean (text: the mean over scored tokens). */
   loss: number;
   /** Fraction of examples classified right (classification: arg-max class; binary: logit > 0); null for regression and text. */
   accuracy: number | null;
@@ -41,22 +41,32 @@ export class TestEvaluator {
     /** Whether the model's outputs are classes to count hits of: classification (K logits) or binary (one logit). */
     private readonly task: 'classification' | 'binary' | null,
     private readonly chunk: number,
+    /** Per-example loss weights (text: each sequence's scored tokens); null: the plain mean. */
+    private readonly weights: Float64Array | null = null,
   ) {
     if (data.size === 0) throw new Error('TestEvaluator: the test set is empty');
+    if (weights && weights.length !== data.size)
+      throw new Error(`TestEvaluator: ${weights.length} weights for ${data.size} examples`);
   }
 
   evaluate(): TestMetrics {
     const n = this.data.size;
+    const weights = this.weights;
     let lossSum = 0;
+    let weightSum = 0;
     let hits = 0;
     for (let start = 0; start < n; start += this.chunk) {
       const indices = Array.from({ length: Math.min(this.chunk, n - start) }, (_, k) => start + k);
       const { input, targets } = this.data.batch(indices, this.model.dtype);
       const pass = this.model.forward(input, targets);
-      for (const loss of pass.losses) lossSum += loss;
+      pass.losses.forEach((loss, k) => {
+        const w = weights ? weights[start + k] : 1;
+        lossSum += w * loss;
+        weightSum += w;
+      });
       if (this.task !== null) hits += countHits(pass.lossTape.output.data, targets, input.n, this.task);
     }
-    return { loss: lossSum / n, accuracy: this.task === null ? null : hits / n };
+    return { loss: lossSum / weightSum, accuracy: this.task === null ? null : hits / n };
   }
 }
 

@@ -52,6 +52,57 @@ export interface HeldOutText {
   dataset: TextSequenceDataset;
   ids: string[];
   documents: TextDocument[];
+  /**
+   * Each sequence's scored target tokens: as loss weights they make the held-out loss the mean over
+   * tokens, so a document's one-token tail weighs one token, not a whole sequence.
+   */
+  weights: Float64Array;
+  /** Each sequence's document, as an index into `queries` (first-appearance order). */
+  columns: Int32Array;
+  /** The documents that gave sequences, in first-appearance order: the queries of per-validation values. */
+  queries: HeldOutDocument[];
+}
+
+export interface HeldOutDocument {
+  documentId: string;
+  source: string;
+  sequences: number;
+  /** Scored target tokens over its sequences. */
+  tokens: number;
+}
+
+function heldOut(
+  where: string,
+  sequences: TextSequence[],
+  context: number,
+  documents: TextDocument[],
+): HeldOutText {
+  const weights = Float64Array.from(sequences, (s) => s.targets.filter((t) => t !== IGNORE_INDEX).length);
+  if (weights.every((w) => w === 0))
+    fail(
+      `${where}: none of its tokens occurs in the training text, so there is nothing to score (the model only knows the training text's tokens)`,
+    );
+  const index = new Map<string, number>();
+  const queries: HeldOutDocument[] = [];
+  const columns = Int32Array.from(sequences, (s, k) => {
+    let q = index.get(s.documentId);
+    if (q === undefined) {
+      q = queries.length;
+      index.set(s.documentId, q);
+      queries.push({ documentId: s.documentId, source: s.source, sequences: 0, tokens: 0 });
+    }
+    queries[q].sequences += 1;
+    queries[q].tokens += weights[k];
+    return q;
+  });
+  return {
+    dataset: new TextSequenceDataset(where, sequences, context),
+    ids: sequences.map((s) => s.id),
+    documents,
+    weights,
+    columns,
+    queries,
+  };
 }
 
 export interface TextTrainingData {
@@ -342,25 +393,10 @@ export async function loadTextTrainingData(config: TrainConfig): Promise<TextTra
     };
   checkIds(trainSequences, vocabulary.size);
   const trainDataset = new TextSequenceDataset(trainWhere, trainSequences, context);
-  const validationDataset = new TextSequenceDataset(
-    `${validationWhere} (validation)`,
-    validationSequences,
-    context,
-  );
   return {
     train: { dataset: trainDataset, sequences: trainSequences, documents: trainDocs },
-    validation: {
-      dataset: validationDataset,
-      ids: validationSequences.map((s) => s.id),
-      documents: validationDocs,
-    },
-    test: testSplit
-      ? {
-          dataset: new TextSequenceDataset(`${testWhere} (test)`, testSequences, context),
-          ids: testSequences.map((s) => s.id),
-          documents: testDocs,
-        }
-      : null,
+    validation: heldOut(`${validationWhere} (validation)`, validationSequences, context, validationDocs),
+    test: testSplit ? heldOut(`${testWhere} (test)`, testSequences, context, testDocs) : null,
     trainInfo: train.info,
     validationInfo,
     testInfo,

@@ -8,7 +8,8 @@ import type { VocabularyFile } from '../io/run-dir.js';
 import { RUN_FILES, type TextManifest } from '../io/run-dir.js';
 import { type CsvCell, csvField } from '../io/values-csv.js';
 import type { ValueLedger } from '../shapley/ledger.js';
-import { type DocumentValue, documentValues } from '../text/aggregate.js';
+import { type DocumentValue, documentQueryValues, documentValues } from '../text/aggregate.js';
+import { attribution } from '../text/attribution.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
 import type { TextTrainingData } from './text-data.js';
@@ -114,7 +115,64 @@ function csv(header: string[], rows: CsvCell[][]): string {
   return `${[header, ...rows].map((cells) => cells.map(csvField).join(',')).join('\n')}\n`;
 }
 
-/** Writes documents.csv and sources.csv. */
+/** attribution.csv: every query's training documents, ranked (src/text/attribution.ts). */
+export function attributionCsv(ledger: ValueLedger, data: TextTrainingData): string {
+  const queries = data.validation.queries;
+  const queryTexts = new Map(data.validation.documents.map((d) => [d.id, d.text]));
+  const ranked = attribution(
+    documentQueryValues(ledger, data.train.sequences, queries.length),
+    queries.map((q) => ({
+      documentId: q.documentId,
+      source: q.source,
+      text: queryTexts.get(q.documentId) ?? '',
+    })),
+    new Map(data.train.documents.map((d) => [d.id, d.text])),
+  );
+  const stages = Array.from({ length: ledger.stageCount }, (_, s) => `stage_${s}`);
+  const finite = (v: number) => (Number.isFinite(v) ? v : null);
+  return csv(
+    [
+      'query_id',
+      'query_source',
+      'rank',
+      'document_id',
+      'source',
+      'sequences',
+      'sequences_valued',
+      'times_seen',
+      'first_order',
+      'second_order',
+      'normalized',
+      'best_sequence',
+      'best_normalized',
+      'rank_tfidf',
+      'rank_bm25',
+      ...stages,
+    ],
+    ranked.flatMap((rows, q) =>
+      rows.map((r) => [
+        queries[q].documentId,
+        queries[q].source,
+        r.rank,
+        r.documentId,
+        r.source,
+        r.sequences,
+        r.sequencesValued,
+        r.timesSeen,
+        r.firstOrder,
+        finite(r.secondOrder),
+        r.normalized,
+        r.bestSequence,
+        finite(r.bestNormalized),
+        r.rankTfidf,
+        r.rankBm25,
+        ...r.stages,
+      ]),
+    ),
+  );
+}
+
+/** Writes documents.csv, sources.csv and, with per-validation values, attribution.csv. */
 export async function textRunOutputs(
   runDir: string,
   ledger: ValueLedger,
@@ -152,4 +210,6 @@ export async function textRunOutputs(
       ]),
     ),
   );
+  if (ledger.options.validationSize !== undefined)
+    await writeFileAtomic(join(runDir, RUN_FILES.attribution), attributionCsv(ledger, data));
 }

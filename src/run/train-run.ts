@@ -22,26 +22,28 @@ import {
   readManifest,
   readTraceRows,
 } from '../io/run-dir.js';
+import { jsonFileText } from '../io/run-files.js';
 import { encodeSafetensors, loadModelTensors, modelTensors, readSafetensors } from '../io/safetensors.js';
 import { STEP_VALUES_SIDE_FILE, StepValuesLog, writeStepValuesParquet } from '../io/step-values.js';
 import { TraceLog } from '../io/trace-log.js';
 import { type RunTraceEntry, valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
-import type { NativeKernels } from '../kernels/index.js';
 import type { FloatArray } from '../kernels/types.js';
 import type { Sequential } from '../models/sequential.js';
+import type { LedgerEntry, ValueLedger } from '../shapley/ledger.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import type { ProgressStep } from '../train/progress.js';
-import { Trainer } from '../train/trainer.js';
+import type { Trainer } from '../train/trainer.js';
 import { DivergenceError, fail, InrunError } from '../util/errors.js';
 import { failFileError, fileErrorCause, isFileSystemError } from '../util/fs-errors.js';
 import { sha256Hex } from '../util/hash.js';
 import { packageVersion } from '../util/version.js';
-import { buildModel, buildOptimizer, buildTextModel, runLength } from './build.js';
+import { buildModel, buildTextModel, buildTrainer, runLength } from './build.js';
 import { loadConfigFile, parseTrainConfig, type TrainConfig } from './config.js';
-import { loadTrainingData, type RunInputs, runSeeds, tableInputs, textInputs } from './data.js';
+import { loadTrainingData, type RunInputs, tableInputs, textInputs } from './data.js';
 import { RunDiagnostics, type RunWarning } from './diagnostics.js';
 import { prepareNewRunDir } from './directory.js';
 import { lockRunDir, type RunLock } from './lock.js';
+import { describeKernels, newRunManifest } from './manifest.js';
 import { checkRunFits } from './memory.js';
 import { suspectsCsv } from './suspects.js';
 import { isTestStep, TestEvaluator, type TestMetrics, testInterval } from './test-set.js';
@@ -95,12 +97,18 @@ export interface RunSummary {
   /** Training examples (text: sequences) the run saw at least once, so valued; of `trainExamples`. */
   examplesValued: number;
   trainExamples: number;
-  /** Text runs: training documents with at least one sequence valued, of `trainDocuments`. */
+  /**
+   * Text runs: training documents with at least one sequence valued, of `trainDocuments` (the
+   * documents that gave sequences; skipped ones are in the manifest's data.text.skipped).
+   */
   documentsValued: number | null;
   trainDocuments: number | null;
   initialValidationLoss: number;
   finalValidationLoss: number;
   maxEfficiencyResidual: number;
+  /** Steps whose Taylor expansion broke down (trace expansionBroken), and whether their values were left out. */
+  brokenSteps: number;
+  brokenStepsExcluded: boolean;
   /** Runs with a test set: its examples, and the mean test loss (and accuracy) at the final weights; else null. */
   testExamples: number | null;
   finalTestLoss: number | null;
@@ -281,6 +289,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       image: inputs.image,
       trainExamples: inputs.train.size,
       validationExamples: inputs.validation.size,
+      ...(text ? { validationColumns: text.validation.queries.length } : {}),
       ...(inputs.test ? { testExamples: inputs.test.size } : {}),
     });
     // Warnings are given once per run: a resumed run knows those it gave before.
@@ -343,37 +352,26 @@ async function buildTraining(
   const { totalSteps, stageStarts } = runLength(config, inputs.train.size);
   const traceRows: Training['traceRows'] = { log: null };
   const test: Training['test'] = inputs.test ? { last: null } : null;
-  const withTest = testRows(config, inputs, model, totalSteps, test);
-  const trainer = new Trainer({
+  const withTest = testRows(config, inputs, model, totalSteps, test, text?.test?.weights ?? null);
+  const trainer = buildTrainer(
+    config,
+    inputs,
     model,
-    optimizer: buildOptimizer(config),
-    data: inputs.train,
-    batchSize: config.batchSize,
-    steps: totalSteps,
-    seed: runSeeds(config.seed).order,
-    planSummaries: config.stepValues,
-    valuation: {
-      validation: inputs.validation,
-      order: config.order,
-      perValidation: config.perValidation,
-      stageStarts,
-      recordBatchIds: config.recordBatchIds,
-      gapSamples: config.gapSamples,
-      signals: config.signals,
-      classValues: config.classValues,
-      validationBatch: config.validationBatch,
-      validationSeed: runSeeds(config.seed).validation,
-      momentumCredit: config.momentumCredit,
-      valueFrom: config.valueFrom,
-      // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
-      keepTrace: false,
-      onTraceRow: (row) => {
-        const full = withTest(row);
-        traceRows.log!.append(full);
-        onRow(full);
-      },
+    { totalSteps, stageStarts },
+    // Rows go to the trace files as the run goes, so memory and checkpoints stay constant in size.
+    (row) => {
+      const full = withTest(row);
+      traceRows.log!.append(full);
+      onRow(full);
     },
-  });
+    {
+      // Text: the validation loss is the mean over validation tokens, and per-validation values
+      // are per query document (its sequences' columns summed).
+      validationWeights: text?.validation.weights,
+      validationColumns: text && config.perValidation ? text.validation.columns : undefined,
+      perValidationOrder: config.perValidation ? perValidationOrder(config, text) : undefined,
+    },
+  );
   if (config.initWeights !== undefined) {
     const init = await readSafetensors(config.initWeights);
     loadModelTensors(model, init.tensors, config.initWeights);
@@ -394,13 +392,15 @@ function testRows(
   model: Sequential,
   totalSteps: number,
   test: Training['test'],
+  /** Text runs: each test sequence's scored tokens, so the test loss is the mean over tokens. */
+  weights: Float64Array | null,
 ): (row: TraceEntry) => RunTraceEntry {
   if (!inputs.test || !test) return (row) => row;
   const every = testInterval(config, totalSteps);
   const task = config.model.kind === 'gpt' || config.task === 'regression' ? null : config.task;
   // At most as many examples at once as the larger of the validation pass and a training batch.
   const chunk = Math.max(1, Math.min(inputs.test.size, Math.max(inputs.validation.size, config.batchSize)));
-  const evaluator = new TestEvaluator(model, inputs.test, task, chunk);
+  const evaluator = new TestEvaluator(model, inputs.test, task, chunk, weights);
   return (row) => {
     if (!isTestStep(row.step, every, totalSteps)) return { ...row, testLoss: null, testAccuracy: null };
     const metrics = evaluator.evaluate();
@@ -425,10 +425,7 @@ interface RunContext extends Training {
 async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   const { config, runDir, inputs, text, previous, emit, signal } = context;
   const { model, trainer, totalSteps, stageStarts, diagnostics, warn } = context;
-  const kernels =
-    model.kernels.kind === 'native'
-      ? `native (OpenBLAS, ${(model.kernels as NativeKernels).getThreads()} threads)`
-      : 'portable (TypeScript)';
+  const kernels = describeKernels(model.kernels);
   const path = (name: string) => join(runDir, name);
   const now = () => new Date().toISOString();
   const traceOptions = { batchIds: config.recordBatchIds, test: inputs.test !== null };
@@ -443,7 +440,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     manifest.stepsDone = trainer.step;
     const warnings = diagnostics.warnings;
     if (warnings.length > 0) manifest.warnings = warnings;
-    await writeFileAtomic(path(RUN_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`).catch((error) =>
+    await writeFileAtomic(path(RUN_FILES.manifest), jsonFileText(manifest)).catch((error) =>
       failFileError(error, path(RUN_FILES.manifest), 'write'),
     );
   };
@@ -454,7 +451,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
 
   if (previous) {
     // Byte-identical resumes need the kernels the run started with (their sums round differently).
-    const kindOf = (text: string) => (text.startsWith('native') ? 'native' : 'portable');
+    const kindOf = (text: string) =>
+      text.startsWith('native') ? 'native' : text.startsWith('wasm') ? 'wasm' : 'portable';
     if (kindOf(previous.kernels) !== kindOf(kernels))
       emit({
         type: 'notice',
@@ -500,26 +498,16 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   let initialWeights: Uint8Array = new Uint8Array(0);
   let vocabularyText: string | null = null;
   if (!previous) {
-    configText = `${JSON.stringify(config, null, 2)}\n`;
+    configText = jsonFileText(config);
     initialWeights = encodeSafetensors(modelTensors(model), { format: 'pt' });
-    vocabularyText = text ? `${JSON.stringify(text.vocabulary, null, 2)}\n` : null;
-    manifest = {
-      format: 'inrun-run',
-      formatVersion: 2,
-      status: 'running',
-      inrunVersion: packageVersion(),
-      nodeVersion: process.version,
+    vocabularyText = text ? jsonFileText(text.vocabulary) : null;
+    manifest = newRunManifest({
+      config,
+      inputs,
+      model,
       kernels,
-      seed: config.seed,
-      config: config as unknown as Record<string, unknown>,
-      data: inputs.manifestData,
-      model: {
-        parameters: model.parameterCount,
-        tensors: model.slots.map((s) => ({ name: s.name, shape: s.shape })),
-      },
       totalSteps,
       stageStarts,
-      stepsDone: 0,
       // Every file the set-up writes is listed before it is written, so --force can replace a run
       // that stopped half-way through it.
       files: [
@@ -536,8 +524,10 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         [RUN_FILES.weightsInitial]: sha256Hex(initialWeights),
         ...(vocabularyText ? { [RUN_FILES.vocabulary]: sha256Hex(vocabularyText) } : {}),
       },
-      times: { startedAt: now(), finishedAt: null, resumedAt: [], trainingSeconds: 0 },
-    };
+      inrunVersion: packageVersion(),
+      runtime: process.version,
+      startedAt: now(),
+    });
   }
 
   const resumeStart = performance.now();
@@ -552,13 +542,16 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
   let checkpointStep: number | null = previous && trainer.step > 0 ? trainer.step : null;
   let setUp = previous !== null;
   const checkpoint = async () => {
+    // The trainer's state first: with excludeBrokenSteps it completes the last trace row, which
+    // then goes to the trace files before their position is taken.
+    const state = trainer.checkpoint();
     const position = await traceLog!.flush();
     if (stepLog) {
       const side = stepLog.flush();
       position.stepValuesBytes = side.bytes;
       position.stepValuesSha256 = side.sha256;
     }
-    await saveCheckpoint(runDir, trainer.checkpoint(), position).catch((error) =>
+    await saveCheckpoint(runDir, state, position).catch((error) =>
       failFileError(error, path(RUN_FILES.checkpoint), 'save the checkpoint'),
     );
     checkpointStep = trainer.step;
@@ -651,21 +644,21 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
     await writeRunFile(RUN_FILES.valuesCsv, valuesToCsv(ledger));
     await writeRunFile(RUN_FILES.valuesJsonl, valuesToJsonl(ledger));
     await writeRunFile(RUN_FILES.valuesParquet, valuesToParquet(ledger));
-    if (config.perValidation) {
-      const entries = ledger.all();
-      const m = inputs.validation.size;
-      const matrix = new Float64Array(entries.length * m);
-      entries.forEach((e, i) => {
-        if (e.perValidation) matrix.set(e.perValidation, i * m);
-      });
+    if (config.perValidation)
       await writeRunFile(
         RUN_FILES.perValidation,
-        encodeSafetensors([{ name: 'values', shape: [entries.length, m], data: matrix }], {
-          train_ids: JSON.stringify(entries.map((e) => e.id)),
-          validation_ids: JSON.stringify(inputs.validationIds),
-        }),
+        text
+          ? perValidationFile(
+              ledger,
+              text.validation.queries.map((q) => q.documentId),
+              text.validation.queries.map((q) => q.tokens),
+            )
+          : perValidationFile(
+              ledger,
+              inputs.validationIds,
+              inputs.validationIds.map(() => 1),
+            ),
       );
-    }
     if (!text && config.task !== 'regression')
       await writeRunFile(
         RUN_FILES.suspects,
@@ -681,7 +674,11 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       await textRunOutputs(runDir, ledger, text, config.order).catch((error) =>
         failFileError(error, runDir, 'write the document and source values'),
       );
-      for (const name of [RUN_FILES.documents, RUN_FILES.sources])
+      for (const name of [
+        RUN_FILES.documents,
+        RUN_FILES.sources,
+        ...(config.perValidation ? [RUN_FILES.attribution] : []),
+      ])
         if (!manifest.files!.includes(name)) manifest.files!.push(name);
     }
     await traceLog!.close();
@@ -716,6 +713,8 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
         initialValidationLoss: stats.initialValidationLoss!,
         finalValidationLoss: stats.finalValidationLoss ?? Number.NaN,
         maxEfficiencyResidual: stats.maxAbsEfficiencyResidual,
+        brokenSteps: stats.brokenSteps,
+        brokenStepsExcluded: config.excludeBrokenSteps,
         testExamples: inputs.test?.size ?? null,
         finalTestLoss: context.test?.last?.loss ?? null,
         finalTestAccuracy: context.test?.last?.accuracy ?? null,
@@ -776,5 +775,56 @@ function documentCoverage(
     const document = documentOf.get(String(entry.id));
     if (document !== undefined) valued.add(document);
   }
-  return { documentsValued: valued.size, trainDocuments: text.train.documents.length };
+  // Documents that gave no sequence (empty, too short) are reported as skipped, not as uncovered.
+  const withSequences = new Set(documentOf.values()).size;
+  return { documentsValued: valued.size, trainDocuments: withSequences };
+}
+
+/**
+ * The order of per-validation values: the config's `perValidationOrder`, else the run's order for
+ * text runs (a few query documents, one HVP each per step) and first order for tables (one
+ * column per validation example, where an HVP each would multiply the step's cost).
+ */
+export function perValidationOrder(config: TrainConfig, text: TextTrainingData | null): 1 | 2 {
+  return config.perValidationOrder ?? (text ? config.order : 1);
+}
+
+/**
+ * per_validation.safetensors: [train examples, columns] tensors `values` (first order),
+ * `normalized`, `second_order` (when kept) and, with several stages, `stages` [train, columns,
+ * stages]; rows in values order. Columns are validation examples, or query documents in text runs.
+ * Metadata `column_weights`: each column's share of the validation loss (text: its scored tokens
+ * over all), so a column divided by its share is the value for that column's own mean loss.
+ */
+function perValidationFile(ledger: ValueLedger, columnIds: string[], columnWeights: number[]): Uint8Array {
+  const entries = ledger.all();
+  const n = entries.length;
+  const q = columnIds.length;
+  const stages = ledger.stageCount;
+  const matrix = (get: (e: LedgerEntry) => Float64Array | undefined, width: number) => {
+    const data = new Float64Array(n * width);
+    entries.forEach((e, i) => {
+      const row = get(e);
+      if (row) data.set(row, i * width);
+    });
+    return data;
+  };
+  const first = entries[0];
+  return encodeSafetensors(
+    [
+      { name: 'values', shape: [n, q], data: matrix((e) => e.perValidation, q) },
+      { name: 'normalized', shape: [n, q], data: matrix((e) => e.perValidationNormalized, q) },
+      ...(first?.perValidationSecond
+        ? [{ name: 'second_order', shape: [n, q], data: matrix((e) => e.perValidationSecond, q) }]
+        : []),
+      ...(first?.perValidationStages
+        ? [{ name: 'stages', shape: [n, q, stages], data: matrix((e) => e.perValidationStages, q * stages) }]
+        : []),
+    ],
+    {
+      train_ids: JSON.stringify(entries.map((e) => e.id)),
+      validation_ids: JSON.stringify(columnIds),
+      column_weights: JSON.stringify(columnWeights.map((w) => w / columnWeights.reduce((a, b) => a + b, 0))),
+    },
+  );
 }

@@ -15,8 +15,20 @@ export interface LedgerEntry {
   stages: number[];
   /** Σ over occurrences of value / Σ_j |value_j| of that step: a scale-free view across steps. */
   normalized: number;
-  /** First-order value split by validation example (entry j: validation point j's share); sums to firstOrder. */
+  /**
+   * First-order value split by validation column (a validation example, or a group of them such as
+   * a query document): entry q is column q's share; the entries sum to firstOrder.
+   */
   perValidation?: Float64Array;
+  /** The same for second order (perValidationOrder 2); sums to secondOrder. */
+  perValidationSecond?: Float64Array;
+  /**
+   * Per column, Σ over occurrences of the column's main value / Σ_r |its values| over the step's
+   * batch: each step normalised per column, so no single step dominates a column's ranking.
+   */
+  perValidationNormalized?: Float64Array;
+  /** Per column and stage (row-major [column, stage]), the main value; only with several stages. */
+  perValidationStages?: Float64Array;
   /**
    * Σ over occurrences of η_t⟨g_i, K_t g_i⟩: how much the example's own share of each step lowered
    * its own loss, to first order (TracIn's self-influence, with the optimizer's K_t). Large for
@@ -79,8 +91,10 @@ export interface GroupTotal {
 export interface LedgerOptions {
   /** First steps of stages after the first, ascending (e.g. [100, 200] → 3 stages). */
   stageStarts?: number[];
-  /** Size of the validation set when per-validation values are kept. */
+  /** The number of validation columns when per-validation values are kept. */
   validationSize?: number;
+  /** Per-validation values are kept in second order too. */
+  perValidationSecondOrder?: boolean;
   hasSecondOrder: boolean;
   /** Momentum credit is added (addCredit) for every occurrence. */
   momentumCredit?: boolean;
@@ -110,7 +124,7 @@ export class ValueLedger {
 
   /**
    * Adds one step's values. Position r of every array belongs to the r-th example of the batch;
-   * `perValidation`, if given, is row-major [batch, |V|].
+   * `perValidation` (and `perValidationSecond`), if given, are row-major [batch, columns].
    */
   addStep(step: {
     step: number;
@@ -119,6 +133,7 @@ export class ValueLedger {
     firstOrder: Float64Array;
     secondOrder: Float64Array | null;
     perValidation?: Float64Array;
+    perValidationSecond?: Float64Array;
     signals?: StepSignals;
     /** Per example, the sampling variance of its main value this step (sampled validation sets). */
     variance?: Float64Array;
@@ -128,6 +143,10 @@ export class ValueLedger {
     for (const v of main) absTotal += Math.abs(v);
     const stage = this.stageOf(step.step);
     const m = this.options.validationSize ?? 0;
+    const columnMain = step.perValidationSecond ?? step.perValidation;
+    const columnAbs = new Float64Array(columnMain ? m : 0);
+    if (columnMain) for (let e = 0; e < columnMain.length; e++) columnAbs[e % m] += Math.abs(columnMain[e]);
+    const stages = this.stageCount;
     step.ids.forEach((id, r) => {
       let entry = this.entries.get(id);
       if (!entry) {
@@ -149,7 +168,12 @@ export class ValueLedger {
           valueVariance: step.variance ? 0 : Number.NaN,
           momentumCredit: this.options.momentumCredit ? 0 : Number.NaN,
         };
-        if (step.perValidation) entry.perValidation = new Float64Array(m);
+        if (step.perValidation) {
+          entry.perValidation = new Float64Array(m);
+          entry.perValidationNormalized = new Float64Array(m);
+          if (this.options.perValidationSecondOrder) entry.perValidationSecond = new Float64Array(m);
+          if (stages > 1) entry.perValidationStages = new Float64Array(m * stages);
+        }
         this.entries.set(id, entry);
       }
       entry.timesSeen += 1;
@@ -173,7 +197,15 @@ export class ValueLedger {
       }
       if (step.variance) entry.valueVariance += step.variance[r];
       if (step.perValidation && entry.perValidation) {
-        for (let j = 0; j < m; j++) entry.perValidation[j] += step.perValidation[r * m + j];
+        if (this.options.perValidationSecondOrder && !step.perValidationSecond)
+          fail('internal: a step without second-order per-validation values');
+        for (let q = 0; q < m; q++) {
+          entry.perValidation[q] += step.perValidation[r * m + q];
+          if (entry.perValidationSecond) entry.perValidationSecond[q] += step.perValidationSecond![r * m + q];
+          const value = columnMain![r * m + q];
+          if (columnAbs[q] > 0) entry.perValidationNormalized![q] += value / columnAbs[q];
+          if (entry.perValidationStages) entry.perValidationStages[q * stages + stage] += value;
+        }
       }
     });
   }
@@ -192,7 +224,7 @@ export class ValueLedger {
     return this.all().map((entry) => ({
       ...entry,
       stages: entry.stages.slice(),
-      ...(entry.perValidation ? { perValidation: entry.perValidation.slice() } : {}),
+      ...copyColumns(entry),
     }));
   }
 
@@ -204,10 +236,19 @@ export class ValueLedger {
         fail(
           `checkpoint: its values have ${entry.stages.length} training stages, this run has ${this.stageCount}`,
         );
+      const columns = this.options.validationSize;
+      if ((entry.perValidation?.length ?? undefined) !== columns)
+        fail(
+          `checkpoint: its values have ${entry.perValidation?.length ?? 'no'} per-validation columns, this run has ${columns ?? 'none'}`,
+        );
+      if (entry.perValidation && !!entry.perValidationSecond !== !!this.options.perValidationSecondOrder)
+        fail(
+          `checkpoint: its per-validation values are ${entry.perValidationSecond ? 'second' : 'first'} order, this run keeps ${this.options.perValidationSecondOrder ? 'second' : 'first'} order`,
+        );
       this.entries.set(entry.id, {
         ...entry,
         stages: entry.stages.slice(),
-        ...(entry.perValidation ? { perValidation: entry.perValidation.slice() } : {}),
+        ...copyColumns(entry),
       });
     }
   }
@@ -261,4 +302,14 @@ export class ValueLedger {
     }
     return [...totals.values()];
   }
+}
+
+/** Copies of an entry's per-validation arrays (the ones it has). */
+function copyColumns(entry: LedgerEntry): Partial<LedgerEntry> {
+  const out: Partial<LedgerEntry> = {};
+  if (entry.perValidation) out.perValidation = entry.perValidation.slice();
+  if (entry.perValidationSecond) out.perValidationSecond = entry.perValidationSecond.slice();
+  if (entry.perValidationNormalized) out.perValidationNormalized = entry.perValidationNormalized.slice();
+  if (entry.perValidationStages) out.perValidationStages = entry.perValidationStages.slice();
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { ExampleId } from '../data/dataset.js';
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import type { Pass, Sequential } from '../models/sequential.js';
 import type { StepPlan } from '../optim/types.js';

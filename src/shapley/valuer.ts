@@ -1,5 +1,5 @@
 import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
-import { allocFloat } from '../kernels/index.js';
+import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
 import type { Targets } from '../losses/types.js';
@@ -17,8 +17,27 @@ export interface ValuerOptions {
   validation: Dataset;
   /** 1: first-order values only; 2: second-order values too (one Hessian-vector product per step). */
   order?: 1 | 2;
-  /** Keep each example's first-order value split by validation example (the train × validation matrix). */
+  /**
+   * Keep each example's value split by validation column (the train × validation matrix): one column
+   * per validation example, or per group of them with `validationColumns`. Columns sum to the value.
+   */
   perValidation?: boolean;
+  /**
+   * With perValidation: the column of each validation example (0..Q−1, every column used), e.g. the
+   * query document each validation sequence comes from. Default: one column per example.
+   */
+  validationColumns?: Int32Array;
+  /**
+   * With perValidation: 1 keeps first-order columns (default); 2 also second-order ones, which
+   * costs one extra validation forward/backward and Hessian-vector product per column per step.
+   */
+  perValidationOrder?: 1 | 2;
+  /**
+   * Weight (≥ 0) of each validation example's loss: V's loss becomes Σ_j w_j ℓ_j / Σ_j w_j
+   * instead of the plain mean (text runs weight sequences by their scored tokens, so the loss is
+   * the mean over validation tokens). Values, utilities and the trace's losses all use it.
+   */
+  validationWeights?: Float64Array;
   /** First steps of training stages after the first; values are also totalled per stage. */
   stageStarts?: number[];
   /** Ghost route for every layer; 'auto' takes the cheaper one per layer from the shapes. */
@@ -76,12 +95,28 @@ export interface ValuerOptions {
    * keeps those steps from dominating the values.
    */
   valueFrom?: number;
+  /**
+   * Leave out of the values the steps whose Taylor expansion broke down (trace `expansionBroken`:
+   * the real batch change is far from the predicted one), default false. Such a step's values
+   * describe a change that did not happen. Its row is still traced. The ledger then takes a step's
+   * values once its validation loss after is known (at the next step, a checkpoint or the end).
+   */
+  excludeBrokenSteps?: boolean;
 }
+
+/**
+ * A step's expansion breaks down when its batch Taylor error is more than this fraction of the
+ * larger of the real and the predicted batch change (and above float32 rounding of the losses).
+ */
+export const EXPANSION_BREAKDOWN = 0.5;
 
 const VALUER_KEYS = [
   'validation',
   'order',
   'perValidation',
+  'validationColumns',
+  'perValidationOrder',
+  'validationWeights',
   'stageStarts',
   'route',
   'recordBatchIds',
@@ -94,6 +129,7 @@ const VALUER_KEYS = [
   'validationSeed',
   'momentumCredit',
   'valueFrom',
+  'excludeBrokenSteps',
 ];
 
 /** One row of the per-step trace. Utilities are validation-loss decreases (positive = helped). */
@@ -140,6 +176,18 @@ export interface TraceEntry {
    * the SGD family, whose linearised step is exact.
    */
   linearisationGap: number | null;
+  /**
+   * Pearson correlation, over the steps so far, of the predicted batch change (the Taylor utility
+   * of the run's order) with the real one (actualUtility − emptyUtility): how far the values can
+   * be trusted to track what the steps did. Null before 3 steps or when either does not vary.
+   */
+  taylorCorrelation: number | null;
+  /**
+   * 1 when the step's expansion broke down: |batchTaylorError| > EXPANSION_BREAKDOWN × the larger
+   * of |real| and |predicted| batch change (and above 10⁻⁶ of the validation loss); else 0. Null
+   * until the step's validation loss after is known.
+   */
+  expansionBroken: number | null;
   batchIds?: ExampleId[];
 }
 
@@ -159,13 +207,20 @@ export interface ValuerState {
   ledger: LedgerEntry[];
   /** The rows held in `trace`: all of them, or with `keepTrace: false` only the latest. */
   trace: TraceEntry[];
+  /**
+   * Sums behind taylorCorrelation: [steps, Σx, Σy, Σx², Σy², Σxy] (x predicted, y real batch
+   * change). Absent from older checkpoints: the correlation is then null from there on.
+   */
+  taylorSums?: number[];
 }
 
 export interface StepValues {
   firstOrder: Float64Array;
   secondOrder: Float64Array | null;
-  /** Row-major [batch, |V|] first-order values per validation example, when requested. */
+  /** Row-major [batch, columns] first-order values per validation column, when requested. */
   perValidation?: Float64Array;
+  /** The same for second order, with perValidationOrder 2. */
+  perValidationSecond?: Float64Array;
 }
 
 /**
@@ -182,6 +237,18 @@ export class InRunValuer {
   readonly trace: TraceEntry[] = [];
   readonly validation: Dataset;
   private readonly validationBatch: Batch;
+  /** Loss weights of validationBatch's examples (normalised to mean 1), or null: unweighted. */
+  private readonly validationBatchWeights: Float64Array | null = null;
+  /** Validation weights by validation index (mean 1), or null. */
+  private readonly weights: Float64Array | null = null;
+  /** perValidation: the column of each validation index, and the number of columns. */
+  private readonly columns: Int32Array | null = null;
+  readonly columnCount: number = 0;
+  /** perValidation: each column's [start, end) runs of positions in validationBatch. */
+  private columnRuns: [number, number][][] = [];
+  /** perValidation: each column's validation indices (for its own pass in second order). */
+  private columnIndices: Int32Array[] = [];
+  private readonly perValidationOrder: 1 | 2 = 1;
   private readonly route: GhostRouteChoice;
   private readonly perValidation: boolean;
   private readonly recordBatchIds: boolean;
@@ -208,6 +275,11 @@ export class InRunValuer {
   private pendingSampleStep: number | null = null;
   /** Whether the last row of `trace` still waits for its validation loss after. */
   private lastPending = false;
+  private readonly excludeBrokenSteps: boolean;
+  /** excludeBrokenSteps: the last step's values, held until its row is complete. */
+  private pendingLedgerStep: Parameters<ValueLedger['addStep']>[0] | null = null;
+  /** See ValuerState.taylorSums. */
+  private taylorSums = [0, 0, 0, 0, 0, 0];
 
   constructor(
     readonly model: Sequential,
@@ -239,12 +311,35 @@ export class InRunValuer {
         );
     });
     this.valueFrom = checkNumber('valuation.valueFrom', options.valueFrom ?? 0, { min: 0, integer: true });
+    this.excludeBrokenSteps = options.excludeBrokenSteps ?? false;
+    if (typeof this.excludeBrokenSteps !== 'boolean')
+      fail(`valuation.excludeBrokenSteps must be true or false, got ${describe(options.excludeBrokenSteps)}`);
+    if (this.excludeBrokenSteps && options.momentumCredit)
+      fail(
+        'valuation.excludeBrokenSteps cannot be combined with momentumCredit (credits settle before a step is judged)',
+      );
     this.signals = options.signals ?? true;
     if (typeof this.signals !== 'boolean')
       fail(`valuation.signals must be true or false, got ${describe(options.signals)}`);
     model.checkDataset(this.validation);
     const all = Array.from({ length: this.validation.size }, (_, i) => i);
     this.validationBatch = this.validation.batch(all, model.dtype);
+    if (options.validationWeights !== undefined)
+      this.weights = checkValidationWeights(options.validationWeights, this.validation.size);
+    if (options.validationColumns !== undefined) {
+      if (!this.perValidation) fail('valuation.validationColumns needs perValidation: true');
+      this.columns = checkColumns(options.validationColumns, this.validation.size);
+    } else if (this.perValidation) {
+      this.columns = Int32Array.from(all);
+    }
+    if (this.columns) this.columnCount = this.columns.reduce((top, q) => Math.max(top, q + 1), 0);
+    if (options.perValidationOrder !== undefined) {
+      if (options.perValidationOrder !== 1 && options.perValidationOrder !== 2)
+        fail(`valuation.perValidationOrder must be 1 or 2, got ${describe(options.perValidationOrder)}`);
+      if (options.perValidationOrder === 2 && (this.order !== 2 || !this.perValidation))
+        fail('valuation.perValidationOrder 2 needs order 2 and perValidation: true');
+      this.perValidationOrder = options.perValidationOrder;
+    }
     if (options.classValues !== undefined && typeof options.classValues !== 'boolean')
       fail(`valuation.classValues must be true or false, got ${describe(options.classValues)}`);
     const classValues = this.signals && options.classValues === true;
@@ -280,9 +375,26 @@ export class InRunValuer {
         else this.classRanges!.set(labels[index], [j, j + 1]);
       });
     }
+    const position = this.validationOrder ?? Int32Array.from(all);
+    if (this.weights)
+      this.validationBatchWeights = Float64Array.from(position, (index) => this.weights![index]);
+    if (this.columns) {
+      const columns = this.columns;
+      this.columnIndices = Array.from({ length: this.columnCount }, (_, q) =>
+        Int32Array.from(all.filter((index) => columns[index] === q)),
+      );
+      this.columnRuns = Array.from({ length: this.columnCount }, () => []);
+      position.forEach((index, j) => {
+        const runs = this.columnRuns[columns[index]];
+        const last = runs[runs.length - 1];
+        if (last && last[1] === j) last[1] = j + 1;
+        else runs.push([j, j + 1]);
+      });
+    }
     this.ledger = new ValueLedger({
       stageStarts,
-      validationSize: this.perValidation ? this.validation.size : undefined,
+      validationSize: this.perValidation ? this.columnCount : undefined,
+      perValidationSecondOrder: this.perValidationOrder === 2,
       hasSecondOrder: this.order === 2,
       momentumCredit: options.momentumCredit === true,
     });
@@ -291,7 +403,17 @@ export class InRunValuer {
   /** Mean validation loss at the given weights (the model's own by default). */
   validationLoss(params: FloatArray = this.model.params): number {
     const { input, targets } = this.validationBatch;
-    return mean(this.model.forward(input, targets, params).losses);
+    return mean(
+      this.model.forward(input, targets, params, { weights: this.validationBatchWeights ?? undefined })
+        .losses,
+    );
+  }
+
+  /** A forward pass over validation examples (by index), with their loss weights. */
+  private validationPass(indices: Int32Array | number[], params: FloatArray = this.model.params): Pass {
+    const batch = this.validation.batch(indices, this.model.dtype);
+    const weights = this.weights ? Float64Array.from(indices, (index) => this.weights![index]) : undefined;
+    return this.model.forward(batch.input, batch.targets, params, { weights });
   }
 
   /**
@@ -308,7 +430,9 @@ export class InRunValuer {
 
     const { input, targets } = this.validationBatch;
     const m = input.n;
-    const valPass = model.forward(input, targets);
+    const valPass = model.forward(input, targets, model.params, {
+      weights: this.validationBatchWeights ?? undefined,
+    });
     model.backward(valPass);
     const validationLoss = mean(valPass.losses);
     if (!Number.isFinite(validationLoss)) throw new DivergenceError(plan.step, 'the validation loss');
@@ -345,24 +469,25 @@ export class InRunValuer {
     const dots2 = new Float64Array(n);
     let firstOrder: Float64Array;
     let perValidation: Float64Array | undefined;
+    const Q = this.columnCount;
     if (this.perValidation && (!canPair || this.route === 'vector')) {
-      // Per-validation values without the Gram matrix: one vector u_j = η Kᵀ g_j / |V| per
-      // validation example (its gradient materialised once), all dotted in one sweep.
+      // Per-validation values without the Gram matrix: one vector u_q = η Kᵀ g_q / |V| per
+      // validation column (the column's gradient materialised once), all dotted in one sweep.
       const us: FloatArray[] = [];
-      for (let j = 0; j < m; j++) {
-        const gj = allocFloat(model.dtype, P);
-        model.addGrad(valPass, 1, gj, j, j + 1);
-        const uj = applyK(plan, gj, gj);
-        scaleInPlace(uj, eta / m);
-        us.push(uj);
+      for (let q = 0; q < Q; q++) {
+        const gq = allocFloat(model.dtype, P);
+        for (const [start, end] of this.columnRuns[q]) model.addGrad(valPass, 1, gq, start, end);
+        const uq = applyK(plan, gq, gq);
+        scaleInPlace(uq, eta / m);
+        us.push(uq);
       }
       const outs = us.map(() => new Float64Array(n));
       model.ghostDot(pass, u2 ? [...us, u2] : us, u2 ? [...outs, dots2] : outs);
-      perValidation = new Float64Array(n * m);
+      perValidation = new Float64Array(n * Q);
       firstOrder = new Float64Array(n);
-      outs.forEach((out, j) => {
+      outs.forEach((out, q) => {
         for (let i = 0; i < n; i++) {
-          perValidation![i * m + j] = out[i];
+          perValidation![i * Q + q] = out[i];
           firstOrder[i] += out[i];
         }
       });
@@ -375,16 +500,17 @@ export class InRunValuer {
         gramScale: eta * plan.kScale,
       });
       firstOrder = ghost.values;
-      if (this.perValidation) perValidation = ghost.gram!;
+      if (this.perValidation) perValidation = this.gramColumns(ghost.gram!, n);
     }
     let secondOrder: Float64Array | null = null;
     if (u2) {
       secondOrder = new Float64Array(n);
       for (let i = 0; i < n; i++) secondOrder[i] = firstOrder[i] - dots2[i];
     }
-
-    if (perValidation && this.validationOrder)
-      perValidation = unsortColumns(perValidation, this.validationOrder);
+    const perValidationSecond =
+      perValidation && this.perValidationOrder === 2
+        ? this.secondOrderColumns(pass, plan, perValidation, u2!, args.gradSum)
+        : undefined;
     const signals = this.signals
       ? this.stepSignals(pass, plan, this.classRanges ? [{ pass: valPass, ranges: this.classRanges }] : null)
       : undefined;
@@ -396,10 +522,67 @@ export class InRunValuer {
       secondOrderUtility,
       emptyUtility,
       perValidation,
+      perValidationSecond,
       signals,
       variance: null,
     });
-    return { firstOrder, secondOrder, perValidation };
+    return { firstOrder, secondOrder, perValidation, perValidationSecond };
+  }
+
+  /** The train × validation Gram matrix [n, |V|] (batch order) summed into [n, columns]. */
+  private gramColumns(gram: Float64Array, n: number): Float64Array {
+    const m = this.validationBatch.input.n;
+    const Q = this.columnCount;
+    const out = new Float64Array(n * Q);
+    this.columnRuns.forEach((runs, q) => {
+      for (let i = 0; i < n; i++) {
+        let total = 0;
+        for (const [start, end] of runs) for (let j = start; j < end; j++) total += gram[i * m + j];
+        out[i * Q + q] = total;
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Second-order values per column: first order minus ⟨g_i, u2_q⟩, u2_q = η² Kᵀ H_q x / |V| with
+   * H_q the Hessian of column q's summed (weighted) losses — one validation pass and HVP per column.
+   * The u2_q sum to the step's u2, so the columns sum to the second-order value.
+   */
+  private secondOrderColumns(
+    pass: Pass,
+    plan: StepPlan,
+    firstOrder: Float64Array,
+    u2: FloatArray,
+    gradSum: FloatArray,
+  ): Float64Array {
+    const model = this.model;
+    const n = pass.n;
+    const m = this.validation.size;
+    const Q = this.columnCount;
+    const eta = plan.lr;
+    let us: FloatArray[];
+    if (Q === 1) {
+      us = [u2];
+    } else {
+      const x = applyK(plan, gradSum, this.workspace('x'));
+      const c = plan.c;
+      for (let e = 0; e < x.length; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
+      us = this.columnIndices.map((indices, q) => {
+        const columnPass = this.validationPass(indices);
+        model.backward(columnPass);
+        const u = this.workspace(`u2-column-${q}`);
+        model.hessianVectorProduct(columnPass, x, u);
+        scaleInPlace(u, (eta * eta) / m);
+        return applyK(plan, u, u);
+      });
+    }
+    const outs = us.map(() => new Float64Array(n));
+    model.ghostDot(pass, us, outs);
+    const second = new Float64Array(n * Q);
+    for (let i = 0; i < n; i++)
+      for (let q = 0; q < Q; q++) second[i * Q + q] = firstOrder[i * Q + q] - outs[q][i];
+    return second;
   }
 
   /** Adds a valued step to the trace and the ledger. */
@@ -413,6 +596,7 @@ export class InRunValuer {
       secondOrderUtility: number | null;
       emptyUtility: number;
       perValidation: Float64Array | undefined;
+      perValidationSecond?: Float64Array;
       signals: StepSignals | undefined;
       variance: Float64Array | null;
     },
@@ -441,22 +625,27 @@ export class InRunValuer {
       emptyUtility: step.emptyUtility,
       batchTaylorError: Number.NaN,
       linearisationGap: args.linearisationGap ?? null,
+      taylorCorrelation: null,
+      expansionBroken: null,
       ...(this.recordBatchIds ? { batchIds: args.ids.slice() } : {}),
     });
     this.lastPending = true;
     // Rows before the new one are complete (and handed to onTraceRow) by now.
     if (!this.keepTrace) this.trace.splice(0, this.trace.length - 1);
     if (plan.step < this.valueFrom) return;
-    this.ledger.addStep({
+    const values = {
       step: plan.step,
       ids: args.ids,
       groups: args.groups,
       firstOrder,
       secondOrder,
       perValidation: step.perValidation,
+      perValidationSecond: step.perValidationSecond,
       signals: step.signals,
       variance: step.variance ?? undefined,
-    });
+    };
+    if (this.excludeBrokenSteps) this.pendingLedgerStep = values;
+    else this.ledger.addStep(values);
   }
 
   /**
@@ -477,10 +666,8 @@ export class InRunValuer {
   /** Mean validation loss of a step's sample at the model's current weights. */
   private sampleLoss(step: number): number {
     let total = 0;
-    for (const part of this.sampleHalves(step)) {
-      const batch = this.validation.batch(part, this.model.dtype);
-      for (const loss of this.model.forward(batch.input, batch.targets).losses) total += loss;
-    }
+    for (const part of this.sampleHalves(step))
+      for (const loss of this.validationPass(part).losses) total += loss;
     return total / this.sampleSize!;
   }
 
@@ -505,8 +692,7 @@ export class InRunValuer {
 
     const halves = this.sampleHalves(plan.step);
     const passes = halves.map((indices) => {
-      const batch = this.validation.batch(indices, model.dtype);
-      const valPass = model.forward(batch.input, batch.targets);
+      const valPass = this.validationPass(indices);
       model.backward(valPass);
       return valPass;
     });
@@ -709,7 +895,14 @@ export class InRunValuer {
       fail(
         'momentum credit keeps the last steps’ training passes in memory, which a checkpoint cannot hold; run with checkpoints off (checkpointEvery: 0) or without momentumCredit',
       );
-    return { ledger: this.ledger.snapshot(), trace: this.trace.map((row) => ({ ...row })) };
+    // Held values cannot wait in a checkpoint: complete their row now, at the weights after the
+    // step (the loss the next step would measure first), so they enter the ledger or are dropped.
+    if (this.pendingLedgerStep) this.finishPendingRow();
+    return {
+      ledger: this.ledger.snapshot(),
+      trace: this.trace.map((row) => ({ ...row })),
+      taylorSums: this.taylorSums.slice(),
+    };
   }
 
   /**
@@ -724,11 +917,18 @@ export class InRunValuer {
     const last = this.trace[this.trace.length - 1];
     this.lastPending = last !== undefined && Number.isNaN(last.validationLossAfter);
     this.pendingSampleStep = this.lastPending && this.sampleSize !== null ? last.step : null;
+    this.taylorSums =
+      state.taylorSums?.slice() ?? (last ? new Array(6).fill(Number.NaN) : [0, 0, 0, 0, 0, 0]);
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */
   finish(): void {
     this.momentum?.finish();
+    this.finishPendingRow();
+  }
+
+  /** Completes the last trace row with the validation loss at the current (after-step) weights. */
+  private finishPendingRow(): void {
     if (!this.lastPending) return;
     this.completePrevious(
       this.pendingSampleStep === null ? this.validationLoss() : this.sampleLoss(this.pendingSampleStep),
@@ -740,10 +940,43 @@ export class InRunValuer {
     if (!last || !this.lastPending) return;
     last.validationLossAfter = validationLoss;
     last.actualUtility = last.validationLossBefore - validationLoss;
-    last.taylorError = last.actualUtility - (last.secondOrderUtility ?? last.firstOrderUtility);
+    const predicted = last.secondOrderUtility ?? last.firstOrderUtility;
+    last.taylorError = last.actualUtility - predicted;
     last.batchTaylorError = last.taylorError - last.emptyUtility;
+    const real = last.actualUtility - last.emptyUtility;
+    const error = Math.abs(last.batchTaylorError);
+    const broken =
+      error > EXPANSION_BREAKDOWN * Math.max(Math.abs(real), Math.abs(predicted)) &&
+      error > 1e-6 * Math.abs(last.validationLossBefore);
+    last.expansionBroken = broken ? 1 : 0;
+    last.taylorCorrelation = this.addToCorrelation(predicted, real);
     this.lastPending = false;
+    if (this.pendingLedgerStep) {
+      if (!broken) this.ledger.addStep(this.pendingLedgerStep);
+      this.pendingLedgerStep = null;
+    }
     this.onTraceRow?.({ ...last });
+  }
+
+  /** Adds a step's (predicted, real) batch change; returns the running Pearson correlation. */
+  private addToCorrelation(x: number, y: number): number | null {
+    const sums = this.taylorSums;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      sums.fill(Number.NaN);
+      return null;
+    }
+    sums[0] += 1;
+    sums[1] += x;
+    sums[2] += y;
+    sums[3] += x * x;
+    sums[4] += y * y;
+    sums[5] += x * y;
+    const [n, sx, sy, sxx, syy, sxy] = sums;
+    if (!(n >= 3)) return null;
+    const vx = sxx - (sx * sx) / n;
+    const vy = syy - (sy * sy) / n;
+    if (!(vx > 0 && vy > 0)) return null;
+    return Math.max(-1, Math.min(1, (sxy - (sx * sy) / n) / Math.sqrt(vx * vy)));
   }
 }
 
@@ -787,15 +1020,6 @@ function labelRanges(labels: Int32Array, indices: Int32Array): Map<number, [numb
   return ranges;
 }
 
-/** Row-major [n, m] columns in sorted validation order → columns in V's own order. */
-function unsortColumns(values: Float64Array, order: Int32Array): Float64Array {
-  const m = order.length;
-  const out = new Float64Array(values.length);
-  for (let base = 0; base < values.length; base += m)
-    for (let j = 0; j < m; j++) out[base + order[j]] = values[base + j];
-  return out;
-}
-
 function scaleInPlace(a: FloatArray | Float64Array, s: number): void {
   for (let e = 0; e < a.length; e++) a[e] *= s;
 }
@@ -810,4 +1034,35 @@ function sum(a: Float64Array): number {
   let s = 0;
   for (const v of a) s += v;
   return s;
+}
+
+/** Validation weights checked (finite, ≥ 0, one per example, not all 0) and scaled to mean 1. */
+function checkValidationWeights(weights: unknown, m: number): Float64Array {
+  if (!(weights instanceof Float64Array) || weights.length !== m)
+    fail(`valuation.validationWeights must be a Float64Array of ${m} weights, one per validation example`);
+  let total = 0;
+  weights.forEach((w, j) => {
+    if (!(Number.isFinite(w) && w >= 0))
+      fail(`valuation.validationWeights[${j}] must be a finite number ≥ 0, got ${describe(w)}`);
+    total += w;
+  });
+  if (total === 0) fail('valuation.validationWeights are all 0: no validation example counts');
+  return Float64Array.from(weights, (w) => (w * m) / total);
+}
+
+/** Validation columns checked: one integer per example, the columns 0..Q−1 each used. */
+function checkColumns(columns: unknown, m: number): Int32Array {
+  if (!(columns instanceof Int32Array) || columns.length !== m)
+    fail(
+      `valuation.validationColumns must be an Int32Array of ${m} column indices, one per validation example`,
+    );
+  const used = new Set<number>();
+  columns.forEach((q, j) => {
+    if (q < 0) fail(`valuation.validationColumns[${j}] is ${q}; columns are numbered from 0`);
+    used.add(q);
+  });
+  const count = columns.reduce((top, q) => Math.max(top, q + 1), 0);
+  if (used.size !== count)
+    fail(`valuation.validationColumns: columns run 0..${count - 1} but only ${used.size} of them are used`);
+  return columns;
 }

@@ -135,6 +135,21 @@ test('train gpt on a text folder: files, document and source totals, efficiency,
     assert.ok(Math.abs(s.firstOrder - total) <= 1e-12 * (1 + Math.abs(total)));
     assert.equal(s.stages.length, 2);
   }
+  // Coverage is always stated for text runs.
+  const sequences = run.manifest.data.trainExamples;
+  if (run.values.length === sequences)
+    assert.match(
+      r.out,
+      new RegExp(
+        `^coverage: every training sequence valued \\(${sequences} sequences of 4 documents\\)$`,
+        'm',
+      ),
+    );
+  else
+    assert.match(
+      r.out,
+      new RegExp(`^coverage: ${run.values.length} of ${sequences} training sequences valued`, 'm'),
+    );
   // Efficiency: Σ sequence values match the Taylor utility each step.
   for (const row of run.trace) {
     const scale = Math.abs(row.firstOrderUtility) + Math.abs(row.secondOrderUtility ?? 0) + 1e-12;

@@ -53,6 +53,8 @@ function trace(): TraceEntry[] {
     emptyUtility: -0,
     batchTaylorError: Number.NaN,
     linearisationGap: step === 0 ? null : 0.125,
+    taylorCorrelation: step < 2 ? null : -0.25,
+    expansionBroken: step === 0 ? 1 : 0,
     batchIds: ['a', 7],
   });
   return [row(0, 0.6), row(1, Number.NaN)];
@@ -152,7 +154,7 @@ test('values and trace writers: CSV quoting, JSON nulls, Parquet columns', async
 
   const csv = traceToCsv(trace()).split('\n');
   assert.equal(csv[0].split(',').at(-1), 'batchIds');
-  assert.equal(csv[1], '0,0.1,2,1,0.7,0.69,0.6,1e-300,5e-324,,,0,,,0,,,"[""a"",7]"');
+  assert.equal(csv[1], '0,0.1,2,1,0.7,0.69,0.6,1e-300,5e-324,,,0,,,0,,,,1,"[""a"",7]"');
   const j = traceToJsonl(trace())
     .trim()
     .split('\n')

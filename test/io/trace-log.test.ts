@@ -43,6 +43,8 @@ function rows(n: number, batchIds: boolean): TraceEntry[] {
     emptyUtility: step % 2 ? 0 : -1 / 7,
     batchTaylorError: step === 2 ? Number.NaN : step + 1 / 7,
     linearisationGap: step === 0 ? null : 0.125,
+    taylorCorrelation: step < 2 ? null : 0.5 - step / 7,
+    expansionBroken: step % 3 === 0 ? 1 : 0,
     ...(batchIds ? { batchIds: ['a,"b"', step, `é${step}`] } : {}),
   }));
 }
@@ -81,7 +83,10 @@ test('rows appended as the run goes give exactly the bytes of traceToCsv / trace
       initialValidationLoss: all[0].validationLossBefore,
       finalValidationLoss: all[11].validationLossAfter,
       maxAbsEfficiencyResidual: Math.abs(all[11].efficiencyResidual),
+      // Every third row is flagged (rows 0, 3, 6, 9 of 12).
+      brokenSteps: all.slice(0, 12).filter((row) => row.expansionBroken === 1).length,
     });
+    assert.equal(position.stats.brokenSteps, 4);
     assert.throws(() => log.append(all[0]), /closed/);
   }
 });
@@ -136,6 +141,8 @@ test('resume cuts both files back to the checkpoint position and continues to th
     initialValidationLoss: all[0].validationLossBefore,
     finalValidationLoss: all[14].validationLossAfter,
     maxAbsEfficiencyResidual: Math.abs(all[14].efficiencyResidual),
+    // Counted across the resume: rows 0, 3, …, 12 of 15.
+    brokenSteps: 5,
   });
 
   // Resuming at a position of zero rows (a checkpoint before any row completed) works as well.

@@ -402,6 +402,8 @@ function row(step: number, fields: Partial<TraceEntry>): TraceEntry {
     emptyUtility: 0,
     batchTaylorError: fields.taylorError ?? actual - utility,
     linearisationGap: null,
+    taylorCorrelation: null,
+    expansionBroken: null,
     ...fields,
   };
 }

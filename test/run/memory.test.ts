@@ -225,11 +225,27 @@ describe('estimateRunMemory', () => {
     }
   });
 
-  test('per-validation values are train × validation float64s, and only when asked for', () => {
+  test('per-validation values are train × column float64s, and only when asked for', () => {
     const shape = { inputs: 10, outputs: 2, trainExamples: 1000, validationExamples: 300 };
+    // First order and the per-step normalised values; second order and stages add their own.
     assert.equal(
       part(estimateRunMemory(config({ perValidation: true }), shape), 'per-validation values'),
-      1000 * 300 * 8,
+      1000 * 300 * 8 * 2,
+    );
+    assert.equal(
+      part(
+        estimateRunMemory(config({ perValidation: true, perValidationOrder: 2, stages: 3 }), shape),
+        'per-validation values',
+      ),
+      1000 * 300 * 8 * (2 + 1 + 3),
+    );
+    // Text runs: one column per validation document.
+    assert.equal(
+      part(
+        estimateRunMemory(config({ perValidation: true }), { ...shape, validationColumns: 4 }),
+        'per-validation values',
+      ),
+      1000 * 4 * 8 * 2,
     );
     assert.equal(part(estimateRunMemory(config({}), shape), 'per-validation values'), 0);
   });

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { loadRun, parseTraceJsonl, RUN_FILES } from '../../src/io/run-dir.js';
 import { loadModelTensors } from '../../src/io/safetensors.js';
 import { traceToCsv } from '../../src/io/values-writers.js';
+import { IGNORE_INDEX } from '../../src/losses/softmax-cross-entropy.js';
 import { mean } from '../../src/models/sequential.js';
 import { buildModel, buildTextModel } from '../../src/run/build.js';
 import { applyOverrides, parseTrainConfig, type RawConfig, type TrainConfig } from '../../src/run/config.js';
@@ -257,7 +258,10 @@ test('trainRun: the last row’s test loss and accuracy are those of the saved f
   );
   for (const r of run.trace) assert.equal(r.testAccuracy === null, r.testLoss === null);
   const csv = readFileSync(join(result.runDir, RUN_FILES.traceCsv), 'utf8');
-  assert.match(csv.split('\n')[0], /,linearisationGap,testLoss,testAccuracy$/);
+  assert.match(
+    csv.split('\n')[0],
+    /,linearisationGap,taylorCorrelation,expansionBroken,testLoss,testAccuracy$/,
+  );
   assert.equal(csv, traceToCsv(run.trace), 'trace.csv carries the same test values as trace.jsonl');
   // The manifest records the test set like the other inputs.
   assert.equal(run.manifest.data.test, null);
@@ -360,7 +364,7 @@ test('old run directories without test fields load, and nothing is made up for t
   assert.equal(result.summary?.finalTestLoss, null);
   assert.equal(result.summary?.finalTestAccuracy, null);
   const csvHeader = readFileSync(join(result.runDir, RUN_FILES.traceCsv), 'utf8').split('\n')[0];
-  assert.ok(csvHeader.endsWith(',linearisationGap'), csvHeader);
+  assert.ok(csvHeader.endsWith(',linearisationGap,taylorCorrelation,expansionBroken'), csvHeader);
   // A trace line as an older inrun wrote it: no test fields, and none appear.
   const [old] = parseTraceJsonl(
     '{"step":0,"validationLossBefore":1,"validationLossAfter":0.9}\n',
@@ -368,6 +372,9 @@ test('old run directories without test fields load, and nothing is made up for t
   );
   assert.equal(old.testLoss, undefined);
   assert.equal(old.testAccuracy, undefined);
+  // Nor the Taylor correlation and breakdown flag of 0.3.0: null, as not measured.
+  assert.equal(old.taylorCorrelation, null);
+  assert.equal(old.expansionBroken, null);
   // Nulls stay nulls (steps not evaluated), numbers stay numbers.
   const [none, some] = parseTraceJsonl(
     '{"step":0,"testLoss":null,"testAccuracy":null}\n{"step":1,"testLoss":0.5,"testAccuracy":0.75}\n',
@@ -454,11 +461,23 @@ test('text runs: a test split of whole documents, test loss only, the vocabulary
   );
   assert.equal(run.manifest.data.text?.testDocuments, 3);
   assert.equal(run.manifest.data.testExamples, text.test!.dataset.size);
-  // The last test loss is the final weights' mean sequence loss.
+  // The last test loss is the final weights' mean loss over the scored test tokens.
   const model = buildTextModel(config, text);
   loadModelTensors(model, run.weights.final, 'weights.final.safetensors');
   const all = Array.from({ length: text.test!.dataset.size }, (_, i) => i);
   const { input, targets } = text.test!.dataset.batch(all, model.dtype);
-  assert.equal(run.trace.at(-1)!.testLoss, mean(model.forward(input, targets).losses));
+  const losses = model.forward(input, targets).losses;
+  let tokenLoss = 0;
+  let tokens = 0;
+  const context = input.tokens;
+  losses.forEach((loss, i) => {
+    const scored = targets.subarray(i * context, (i + 1) * context).filter((t) => t !== IGNORE_INDEX).length;
+    tokenLoss += loss * scored;
+    tokens += scored;
+  });
+  const expected = tokenLoss / tokens;
+  assert.ok(Math.abs(run.trace.at(-1)!.testLoss! - expected) <= 1e-12 * expected);
+  // Not the plain mean over sequences: the test documents end in shorter sequences.
+  assert.ok(Math.abs(mean(losses) - expected) > 1e-6);
   assert.equal(result.summary?.finalTestAccuracy, null);
 });

@@ -200,6 +200,63 @@ test('trainRun: coverage — examples never in a batch have no value, and the CL
   );
 });
 
+test('trainRun: steps whose expansion broke down are counted, and with excludeBrokenSteps left out of the values', async () => {
+  const dir = writeFiles(tempDir(), { 'train.csv': toCsv(blobs(96, { seed: 3 })) });
+  // Adam at a large rate: its steps overshoot what their expansion predicts.
+  const adam = { optimizer: { kind: 'adam', lr: 0.2 }, model: { kind: 'mlp', hidden: [16] }, epochs: 3 };
+  const kept = await trainRun({ config: config(dir, join(dir, 'kept'), adam) });
+  const excluded = await trainRun({
+    config: config(dir, join(dir, 'excluded'), { ...adam, excludeBrokenSteps: true }),
+  });
+  const trace = (await loadRun(kept.runDir)).trace;
+  const broken = trace.filter((r) => r.expansionBroken === 1).length;
+  assert.ok(broken > 0 && broken < trace.length, `${broken} of ${trace.length} steps broke down`);
+  assert.equal(kept.summary?.brokenSteps, broken);
+  assert.equal(kept.summary?.brokenStepsExcluded, false);
+  assert.equal(excluded.summary?.brokenSteps, broken);
+  assert.equal(excluded.summary?.brokenStepsExcluded, true);
+  // The same steps, traced alike; only the values differ.
+  assert.deepEqual((await loadRun(excluded.runDir)).trace, trace);
+  const timesSeen = (run: Awaited<ReturnType<typeof loadRun>>) =>
+    run.values.reduce((t, v) => t + v.timesSeen, 0);
+  const brokenOccurrences = trace.filter((r) => r.expansionBroken === 1).reduce((t, r) => t + r.batchSize, 0);
+  assert.equal(
+    timesSeen(await loadRun(excluded.runDir)),
+    timesSeen(await loadRun(kept.runDir)) - brokenOccurrences,
+  );
+  // Interrupted after a step whose values were still held (checkpoints every 3 steps), then
+  // resumed: the same bytes as the uninterrupted run.
+  const stop = new AbortController();
+  const parts = join(dir, 'parts');
+  const first = await trainRun({
+    config: config(dir, parts, { ...adam, excludeBrokenSteps: true }),
+    signal: stop.signal,
+    onEvent: (e) => {
+      if (e.type === 'step' && e.step === 7) stop.abort('SIGINT');
+    },
+  });
+  assert.equal(first.status, 'interrupted');
+  await trainRun({ resume: parts });
+  for (const name of [RUN_FILES.valuesCsv, RUN_FILES.traceJsonl, RUN_FILES.traceCsv])
+    assert.ok(readFileSync(join(parts, name)).equals(readFileSync(join(excluded.runDir, name))), name);
+  const cli = await runCli(
+    'train',
+    '--config',
+    join(excluded.runDir, 'config.json'),
+    '--out',
+    join(dir, 'cli'),
+    '--quiet',
+  );
+  assert.equal(cli.code, 0, cli.err);
+  assert.match(
+    cli.out,
+    new RegExp(
+      `^expansion: in ${broken} of ${trace.length} steps the Taylor expansion broke down .*left out \\(excludeBrokenSteps\\)$`,
+      'm',
+    ),
+  );
+});
+
 test('trainRun with momentum credit: credits in the values; refused with checkpoints; an interrupted run is failed, not resumable', async () => {
   const dir = writeFiles(tempDir(), { 'train.csv': toCsv(blobs(96, { seed: 3 })) });
   const momentum = { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, momentumCredit: true };
