@@ -380,9 +380,9 @@ export class InRunValuer {
       this.validationBatchWeights = Float64Array.from(position, (index) => this.weights![index]);
     if (this.columns) {
       const columns = this.columns;
-      this.columnIndices = Array.from({ length: this.columnCount }, (_, q) =>
-        Int32Array.from(all.filter((index) => columns[index] === q)),
-      );
+      const members: number[][] = Array.from({ length: this.columnCount }, () => []);
+      for (const index of all) members[columns[index]].push(index);
+      this.columnIndices = members.map((indices) => Int32Array.from(indices));
       this.columnRuns = Array.from({ length: this.columnCount }, () => []);
       position.forEach((index, j) => {
         const runs = this.columnRuns[columns[index]];
