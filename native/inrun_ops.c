@@ -313,6 +313,25 @@ static napi_value js_sum_bias(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_row_dots(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "rowDots")) return NULL;
+  int64_t rows, length, stride_a, stride_b;
+  void *a, *b, *w = NULL;
+  double *out;
+  if (!get_size(&c, 3, "rows", &rows) || !get_size(&c, 4, "length", &length) ||
+      !get_size(&c, 5, "strideA", &stride_a) || !get_size(&c, 6, "strideB", &stride_b))
+    return NULL;
+  const double span_a = rows == 0 ? 0 : (double)(rows - 1) * stride_a + length;
+  const double span_b = rows == 0 ? 0 : (double)(rows - 1) * stride_b + length;
+  if (!get_floats(&c, 0, "a", span_a, &a, NULL) || !get_floats(&c, 1, "b", span_b, &b, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "weights", (double)length, &w, NULL)) return NULL;
+  if (!get_doubles(&c, 7, "out", (double)rows, &out)) return NULL;
+  if (F32) row_dots_f32(a, b, w, rows, length, stride_a, stride_b, out);
+  else row_dots_f64(a, b, w, rows, length, stride_a, stride_b, out);
+  return NULL;
+}
+
 static napi_value js_act_forward(napi_env env, napi_callback_info info) {
   call c;
   if (!begin(&c, env, info, "activationForward")) return NULL;
@@ -571,6 +590,7 @@ bool inrun_ops_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"addBias", NULL, js_add_bias, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sumBias", NULL, js_sum_bias, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"rowDots", NULL, js_row_dots, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationForward", NULL, js_act_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationBackward", NULL, js_act_backward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationRForward", NULL, js_act_rforward, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -49,6 +49,20 @@ static void FN(sum_bias)(T *restrict out, const T *restrict data, int64_t outer,
   for (int64_t c = 0; c < channels; c++) out[c] = (T)((double)out[c] + scale * acc[c]);
 }
 
+static void FN(row_dots)(const T *a, const T *b, const T *w, int64_t rows, int64_t length, int64_t stride_a,
+                         int64_t stride_b, double *restrict out) {
+  for (int64_t r = 0; r < rows; r++) {
+    const T *ra = a + r * stride_a;
+    const T *rb = b + r * stride_b;
+    double sum = 0;
+    if (w)
+      for (int64_t e = 0; e < length; e++) sum += (double)ra[e] * (double)rb[e] * (double)w[e];
+    else
+      for (int64_t e = 0; e < length; e++) sum += (double)ra[e] * (double)rb[e];
+    out[r] += sum;
+  }
+}
+
 static void FN(act_forward)(int kind, const T *restrict x, T *restrict y, int64_t n) {
   switch (kind) {
     case ACT_RELU:

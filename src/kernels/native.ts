@@ -13,6 +13,7 @@ import type { KernelOps, Kernels } from './types.js';
 const OP_NAMES = [
   'addBias',
   'sumBias',
+  'rowDots',
   'activationForward',
   'activationBackward',
   'activationRForward',

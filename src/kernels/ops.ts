@@ -163,6 +163,25 @@ export const portableOps: KernelOps = {
     for (let c = 0; c < channels; c++) out[c] += scale * acc[c];
   },
 
+  rowDots(a, b, weights, rows, length, strideA, strideB, out) {
+    const fn = 'rowDots';
+    const n = size(fn, 'rows', rows);
+    const L = size(fn, 'length', length);
+    const span = (stride: number) => (n === 0 ? 0 : (n - 1) * stride + L);
+    floats(fn, 'a', a, span(size(fn, 'strideA', strideA)));
+    floats(fn, 'b', b, span(size(fn, 'strideB', strideB)), a);
+    if (weights !== null) floats(fn, 'weights', weights, L, a);
+    doubles(fn, 'out', out, n);
+    for (let r = 0; r < n; r++) {
+      const baseA = r * strideA;
+      const baseB = r * strideB;
+      let sum = 0;
+      if (weights) for (let e = 0; e < L; e++) sum += a[baseA + e] * b[baseB + e] * weights[e];
+      else for (let e = 0; e < L; e++) sum += a[baseA + e] * b[baseB + e];
+      out[r] += sum;
+    }
+  },
+
   activationForward(kind, x, y) {
     const fn = 'activationForward';
     activationKind(fn, kind);

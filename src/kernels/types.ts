@@ -39,6 +39,21 @@ export interface KernelOps {
     inner: number,
     scale: number,
   ): void;
+  /**
+   * out[r] += Σ_{e<length} a[r·strideA + e]·b[r·strideB + e]·weights[e] for r < rows (weights 1
+   * when null), each row summed in float64 in order of e: per-example dot products and squared
+   * norms of the ghost routes (strideB = 0 dots every row with one vector; a = b gives norms).
+   */
+  rowDots(
+    a: FloatArray,
+    b: FloatArray,
+    weights: FloatArray | null,
+    rows: number,
+    length: number,
+    strideA: number,
+    strideB: number,
+    out: Float64Array,
+  ): void;
   /** y = f(x) over x.length elements. */
   activationForward(kind: ActivationKind, x: FloatArray, y: FloatArray): void;
   /** dx = f′(x) ⊙ dy, with y = f(x) from the forward pass. */

@@ -1,7 +1,8 @@
-import { allocFloat } from '../kernels/alloc.js';
+import { allocFloat, allocUninitialized } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, describe, fail } from '../util/errors.js';
 import { Linear } from './linear.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
   activation,
@@ -207,7 +208,19 @@ interface ConvGeometry {
  * as a Linear map over unfolded patches — input A = patches [n, P, K], output gradient
  * G = [n, P, out], R{A} = the patches of R{x} — which the ghost routes and gradients read.
  */
-type ConvTape = LayerTape & { rows?: LayerTape };
+type ConvTape = LayerTape & { rows?: LayerTape; formed?: FormedGradients };
+
+/**
+ * Each example's gradient g_i = G_iᵀA_i (plus the bias gradient), [n, D], formed once per pass by
+ * the first ghost product that asks and kept on the tape with the patches and output gradient it
+ * came from: the values' vector route, the self product and the class values all read it then at
+ * n·D multiply-adds each instead of another n·P·K·out pass over the patches.
+ */
+interface FormedGradients {
+  patches: FloatArray;
+  outputGrad: FloatArray;
+  gradients: FloatArray;
+}
 
 /**
  * PyTorch's nn.Conv2d (groups = 1): y[o, oh, ow] = b[o] + Σ_{c,a,b} W[o, c, a, b]·x[c, oh·sh − ph + a·dh, ow·sw − pw + b·dw],
@@ -229,6 +242,11 @@ export class Conv2d implements Layer {
   readonly kind = 'conv2d';
   /** The formed-gradient pairwise route holds about this many gradient values per side at once. */
   static formedChunkElements = 1 << 22;
+  /**
+   * A pass's per-example gradients (FormedGradients) are kept on its tape up to this many values;
+   * larger layers take the Linear routes over patch rows instead.
+   */
+  static formedCacheElements = 1 << 20;
   readonly kernel: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
@@ -238,6 +256,7 @@ export class Conv2d implements Layer {
   private readonly patchLinear: Linear;
   private readonly givenInput: ImageShape | undefined;
   private geometry: ConvGeometry | null = null;
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly inChannels: number,
@@ -347,45 +366,71 @@ export class Conv2d implements Layer {
 
   /** Unfolds images [n, C·H·W] into patch rows [n, P, K] (zeros on the padding): im2col as a gather. */
   private unfold(ctx: PassContext, x: Activation, g: ConvGeometry): Activation {
-    const out = activation(ctx.dtype, x.n, g.positions, g.patch);
+    const out = uninitialized(ctx, x.n, g.positions, g.patch);
     ctx.kernels.gather(x.data, g.index, x.n, x.width, out.data);
     return out;
   }
 
   /** Folds patch-row gradients [n, P, K] back onto the images (col2im): overlapping patches add up. */
-  private fold(ctx: PassContext, rows: Activation, g: ConvGeometry): Activation {
+  private fold(ctx: PassContext, rows: FloatArray, n: number, g: ConvGeometry): Activation {
     const inSize = this.inputWidth;
-    const out = activation(ctx.dtype, rows.n, 1, inSize);
-    ctx.kernels.scatterAdd(rows.data, g.index, rows.n, inSize, out.data);
+    const out = activation(ctx.dtype, n, 1, inSize);
+    ctx.kernels.scatterAdd(rows, g.index, n, inSize, out.data);
     return out;
   }
 
   /** An image batch [n, out·P] → patch rows [n, P, out]. */
   private toRows(ctx: PassContext, images: Activation, g: ConvGeometry): Activation {
-    const rows = activation(ctx.dtype, images.n, g.positions, this.outChannels);
+    const rows = uninitialized(ctx, images.n, g.positions, this.outChannels);
     ctx.kernels.transpose(images.data, rows.data, images.n, this.outChannels, g.positions);
     return rows;
   }
 
   /**
-   * y_i += W_w A_iᵀ (+ the bias of `weights`) for every example: one batched gemm straight into
-   * the channels-first layout, [out, K] × [K, P] per example. (`weights` is a flat
-   * parameter-shaped vector: the model's weights, or a direction v for the R-operator.)
+   * y_i = beta·y_i + W_w A_iᵀ (+ the bias of `weights`) for every example: one batched gemm
+   * straight into the channels-first layout, [out, K] × [K, P] per example; beta = 0 ignores what
+   * y held. (`weights` is a flat parameter-shaped vector: the model's weights, or a direction v
+   * for the R-operator.)
    */
-  private convolve(ctx: PassContext, patches: Activation, weights: FloatArray, y: Activation, bias: boolean) {
+  private convolve(
+    ctx: PassContext,
+    patches: Activation,
+    weights: FloatArray,
+    y: Activation,
+    bias: boolean,
+    beta: 0 | 1,
+  ) {
     const { positions: P, patch: K } = this.geometry!;
     const O = this.outChannels;
     const n = patches.n;
     const w = slotView(weights, this.params[0]);
-    ctx.kernels.gemmBatched(false, true, O, P, K, 1, w, K, 0, patches.data, K, P * K, 1, y.data, P, O * P, n);
+    ctx.kernels.gemmBatched(
+      false,
+      true,
+      O,
+      P,
+      K,
+      1,
+      w,
+      K,
+      0,
+      patches.data,
+      K,
+      P * K,
+      beta,
+      y.data,
+      P,
+      O * P,
+      n,
+    );
     if (bias && this.bias) ctx.kernels.addBias(y.data, slotView(weights, this.params[1]), n, O, P);
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const g = this.geometryFor(x);
     const patches = this.unfold(ctx, x, g);
-    const y = activation(ctx.dtype, x.n, 1, this.outChannels * g.positions);
-    this.convolve(ctx, patches, ctx.params, y, true);
+    const y = uninitialized(ctx, x.n, 1, this.outChannels * g.positions);
+    this.convolve(ctx, patches, ctx.params, y, true, 0);
     tape.input = x;
     tape.output = y;
     // The Linear's view of this pass (it never reads its output, so that keeps the image layout).
@@ -396,18 +441,27 @@ export class Conv2d implements Layer {
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     const g = this.geometry!;
     tape.outputGrad = dy;
-    const dPatches = this.patchLinear.backward(ctx, this.toRows(ctx, dy, g), rowsOf(tape), needInputGrad);
-    return dPatches ? this.fold(ctx, dPatches, g) : null;
+    const rows = rowsOf(tape);
+    const dyRows = this.toRows(ctx, dy, g);
+    rows.outputGrad = dyRows;
+    if (!needInputGrad) return null;
+    // The patches' gradient G W, [n·P, K], lives only until fold adds it onto the images: scratch.
+    const { positions: P, patch: K } = g;
+    const O = this.outChannels;
+    const patchGrads = this.scratch.take('patchGrads', ctx.dtype, dy.n * P * K);
+    const w = slotView(ctx.params, this.params[0]);
+    ctx.kernels.gemm(false, false, dy.n * P, K, O, 1, dyRows.data, O, w, K, 0, patchGrads, K);
+    return this.fold(ctx, patchGrads, dy.n, g);
   }
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     // R{y} = W R{A}ᵀ + V Aᵀ + v_b, with R{A} the patches of R{x}.
     const g = this.geometry!;
     const rows = rowsOf(tape);
-    const ry = activation(ctx.dtype, tape.input.n, 1, this.outChannels * g.positions);
-    this.convolve(ctx, rows.input, v, ry, true);
+    const ry = uninitialized(ctx, tape.input.n, 1, this.outChannels * g.positions);
+    this.convolve(ctx, rows.input, v, ry, true, 0);
     const rPatches = rx ? this.unfold(ctx, rx, g) : null;
-    if (rPatches) this.convolve(ctx, rPatches, ctx.params, ry, false);
+    if (rPatches) this.convolve(ctx, rPatches, ctx.params, ry, false, 1);
     rows.rInput = rPatches;
     rows.rOutput = ry;
     tape.rInput = rx;
@@ -432,11 +486,59 @@ export class Conv2d implements Layer {
       hv,
       needInputGrad,
     );
-    return rdPatches ? this.fold(ctx, rdPatches, g) : null;
+    return rdPatches ? this.fold(ctx, rdPatches.data, rdPatches.n, g) : null;
   }
 
+  /**
+   * A whole pass's gradient (or part of one whose per-example gradients are already formed) is
+   * summed from the per-example gradients, formed here for the ghost products that follow: forming
+   * them costs what the one gemm over all patch rows would, and the row sum is n·D.
+   */
   addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
-    this.patchLinear.addGrad(ctx, rowsOf(tape), examples, scale, out);
+    const count = examples.end - examples.start;
+    if (count === 0) return;
+    const whole = examples.start === 0 && examples.end === tape.input.n;
+    const gradients = whole ? this.formedGradients(ctx, tape) : this.cachedGradients(tape);
+    if (!gradients) {
+      this.patchLinear.addGrad(ctx, rowsOf(tape), examples, scale, out);
+      return;
+    }
+    const D = this.gradientLength;
+    const O = this.outChannels;
+    const OK = O * this.geometry!.patch;
+    const ones = this.scratch.take('exampleOnes', ctx.dtype, count).fill(1);
+    const rows = gradients.subarray(examples.start * D);
+    ctx.kernels.gemm(
+      false,
+      false,
+      1,
+      OK,
+      count,
+      scale,
+      ones,
+      count,
+      rows,
+      D,
+      1,
+      slotView(out, this.params[0]),
+      OK,
+    );
+    if (this.bias)
+      ctx.kernels.gemm(
+        false,
+        false,
+        1,
+        O,
+        count,
+        scale,
+        ones,
+        count,
+        rows.subarray(OK),
+        D,
+        1,
+        slotView(out, this.params[1]),
+        O,
+      );
   }
 
   /**
@@ -487,10 +589,10 @@ export class Conv2d implements Layer {
     const gram = allocFloat(ctx.dtype, plan.trainChunk * plan.valChunk);
     for (let v0 = 0; v0 < nVal; v0 += plan.valChunk) {
       const cv = Math.min(plan.valChunk, nVal - v0);
-      const gv = this.exampleGradients(ctx, validation, v0, cv);
+      const gv = this.exampleGradients(ctx, validation, v0, cv, allocFloat(ctx.dtype, cv * D));
       for (let t0 = 0; t0 < nTrain; t0 += plan.trainChunk) {
         const ct = Math.min(plan.trainChunk, nTrain - t0);
-        const gt = this.exampleGradients(ctx, train, t0, ct);
+        const gt = this.exampleGradients(ctx, train, t0, ct, allocFloat(ctx.dtype, ct * D));
         ctx.kernels.gemm(false, true, ct, cv, D, 1, gt, D, gv, D, 0, gram, cv);
         for (let i = 0; i < ct; i++)
           for (let j = 0; j < cv; j++) out[(t0 + i) * nVal + v0 + j] += gram[i * cv + j];
@@ -499,30 +601,126 @@ export class Conv2d implements Layer {
   }
 
   /**
-   * Gradients of examples [start, start + count) of a pass, [count, D]: each row the weight
-   * gradient G_iᵀA_i [out, K] (one batched gemm for all of them), then the bias gradient Σ_t G_i,t.
+   * Gradients of examples [start, start + count) of a pass into `into` [count, D]: each row the
+   * weight gradient G_iᵀA_i [out, K] — one batched gemm of the output gradient in its image layout,
+   * [out, P] per example, times the patches [P, K] — then the bias gradient Σ_t G_i,t (another).
    */
-  private exampleGradients(ctx: PassContext, tape: LayerTape, start: number, count: number): FloatArray {
-    const rows = rowsOf(tape);
+  private exampleGradients(
+    ctx: PassContext,
+    tape: LayerTape,
+    start: number,
+    count: number,
+    into: FloatArray,
+  ) {
     const { positions: P, patch: K } = this.geometry!;
     const O = this.outChannels;
     const D = this.gradientLength;
-    const a = rows.input.data.subarray(start * P * K);
-    const g = rows.outputGrad!.data.subarray(start * P * O);
-    const grads = allocFloat(ctx.dtype, count * D);
-    ctx.kernels.gemmBatched(true, false, O, K, P, 1, g, O, P * O, a, K, P * K, 0, grads, K, D, count);
+    const a = rowsOf(tape).input.data.subarray(start * P * K);
+    const dy = tape.outputGrad!.data.subarray(start * O * P);
+    ctx.kernels.gemmBatched(false, false, O, K, P, 1, dy, P, O * P, a, K, P * K, 0, into, K, D, count);
+    if (this.bias) {
+      // Σ_t G_i,t: each example's [out, P] output gradient times a column of ones.
+      const ones = this.scratch.take('positionOnes', ctx.dtype, P).fill(1);
+      ctx.kernels.gemmBatched(
+        false,
+        false,
+        O,
+        1,
+        P,
+        1,
+        dy,
+        P,
+        O * P,
+        ones,
+        1,
+        0,
+        0,
+        into.subarray(O * K),
+        1,
+        D,
+        count,
+      );
+    }
+    return into;
+  }
+
+  /** The pass's per-example gradients [n, D] (see FormedGradients), or null where they would not fit. */
+  private formedGradients(ctx: PassContext, tape: LayerTape): FloatArray | null {
+    const n = tape.input.n;
+    const D = this.gradientLength;
+    if (n * D > Conv2d.formedCacheElements) return null;
+    const cached = this.cachedGradients(tape);
+    if (cached) return cached;
+    const patches = rowsOf(tape).input.data;
+    const outputGrad = tape.outputGrad?.data;
+    if (!outputGrad) throw new Error('internal: backward has not run on this tape');
+    const gradients = this.exampleGradients(ctx, tape, 0, n, allocFloat(ctx.dtype, n * D));
+    (tape as ConvTape).formed = { patches, outputGrad, gradients };
+    return gradients;
+  }
+
+  /** The formed gradients kept on the tape, if they were formed from its current patches and output gradient. */
+  private cachedGradients(tape: LayerTape): FloatArray | null {
+    const cached = (tape as ConvTape).formed;
+    const current =
+      cached && cached.patches === rowsOf(tape).input.data && cached.outputGrad === tape.outputGrad?.data;
+    return current ? cached.gradients : null;
+  }
+
+  /** outs[r] += ⟨g_{first+r}, u⟩ for `rows` rows of formed gradients, u a flat parameter-shaped vector. */
+  private formedDots(
+    ctx: PassContext,
+    gradients: FloatArray,
+    first: number,
+    rows: number,
+    u: FloatArray,
+    out: Float64Array,
+  ): void {
+    const D = this.gradientLength;
+    const OK = this.outChannels * this.geometry!.patch;
+    const g = gradients.subarray(first * D);
+    ctx.kernels.rowDots(g, slotView(u, this.params[0]), null, rows, OK, D, 0, out);
     if (this.bias)
-      for (let i = 0; i < count; i++)
-        ctx.kernels.sumBias(grads.subarray(i * D + O * K), g.subarray(i * P * O), P, O, 1, 1);
-    return grads;
+      ctx.kernels.rowDots(
+        g.subarray(OK),
+        slotView(u, this.params[1]),
+        null,
+        rows,
+        this.outChannels,
+        D,
+        0,
+        out,
+      );
   }
 
   ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
-    this.patchLinear.ghostDot(ctx, rowsOf(tape), us, outs);
+    const gradients = this.formedGradients(ctx, tape);
+    if (!gradients) {
+      this.patchLinear.ghostDot(ctx, rowsOf(tape), us, outs);
+      return;
+    }
+    for (let k = 0; k < us.length; k++) this.formedDots(ctx, gradients, 0, tape.input.n, us[k], outs[k]);
   }
 
   ghostSelfDot(ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
-    this.patchLinear.ghostSelfDot(ctx, rowsOf(tape), weights, out);
+    const gradients = this.formedGradients(ctx, tape);
+    if (!gradients) {
+      this.patchLinear.ghostSelfDot(ctx, rowsOf(tape), weights, out);
+      return;
+    }
+    // Σ_e w_e g_ie² over the weight and bias entries alike (w = 1 without a metric).
+    const n = tape.input.n;
+    const D = this.gradientLength;
+    if (!weights) {
+      ctx.kernels.rowDots(gradients, gradients, null, n, D, D, D, out);
+      return;
+    }
+    const OK = this.outChannels * this.geometry!.patch;
+    ctx.kernels.rowDots(gradients, gradients, slotView(weights, this.params[0]), n, OK, D, D, out);
+    if (this.bias) {
+      const b = gradients.subarray(OK);
+      ctx.kernels.rowDots(b, b, slotView(weights, this.params[1]), n, D - OK, D, D, out);
+    }
   }
 
   ghostDotEach(
@@ -532,8 +730,19 @@ export class Conv2d implements Layer {
     which: Int32Array,
     out: Float64Array,
   ): void {
-    this.patchLinear.ghostDotEach(ctx, rowsOf(tape), us, which, out);
+    const gradients = this.formedGradients(ctx, tape);
+    if (!gradients) {
+      this.patchLinear.ghostDotEach(ctx, rowsOf(tape), us, which, out);
+      return;
+    }
+    for (let i = 0; i < tape.input.n; i++)
+      if (which[i] >= 0) this.formedDots(ctx, gradients, i, 1, us[which[i]], out.subarray(i, i + 1));
   }
+}
+
+/** An activation a kernel fills in full (gather, transpose, gemm with beta = 0): no zero fill. */
+function uninitialized(ctx: PassContext, n: number, tokens: number, width: number): Activation {
+  return { data: allocUninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
 }
 
 function rowsOf(tape: LayerTape): LayerTape {

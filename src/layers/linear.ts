@@ -1,6 +1,6 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { fail } from '../util/errors.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
   activation,
@@ -39,6 +39,7 @@ export class Linear implements Layer {
   readonly kind = 'linear';
   params: ParamSlot[] = [];
   readonly bias: boolean;
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly inFeatures: number,
@@ -177,8 +178,8 @@ export class Linear implements Layer {
     const nVal = xv.n;
     const valRows = nVal * T;
     const chunk = Math.max(1, Math.min(xa.n, Math.floor(PAIRWISE_CHUNK_ELEMENTS / (T * valRows))));
-    const inputGram = allocFloat(ctx.dtype, chunk * T * valRows);
-    const gradGram = allocFloat(ctx.dtype, chunk * T * valRows);
+    const inputGram = this.scratch.take('inputGram', ctx.dtype, chunk * T * valRows);
+    const gradGram = this.scratch.take('gradGram', ctx.dtype, chunk * T * valRows);
     // The bias acts like an extra input fixed at 1, so it adds 1 to every input Gram entry.
     const biasTerm = this.bias ? 1 : 0;
     for (let start = 0; start < xa.n; start += chunk) {
@@ -235,10 +236,10 @@ export class Linear implements Layer {
     const rows = x.n * x.tokens;
     const T = x.tokens;
     const width = this.outFeatures;
-    const projected = allocFloat(ctx.dtype, rows * width);
+    const projected = this.scratch.take('projected', ctx.dtype, rows * width);
     for (let k = 0; k < us.length; k++) {
       // ⟨G_iᵀA_i, U⟩ + ⟨Σ_t G_i,t, u_b⟩ = Σ_t ⟨G_i,t, U A_i,t + u_b⟩: one extra forward-sized
-      // product per vector, the bias added inside the dot loop rather than in a pass of its own.
+      // product per vector, then per-example dot products (summed in float64).
       ctx.kernels.gemm(
         false,
         true,
@@ -255,21 +256,9 @@ export class Linear implements Layer {
         width,
       );
       const ub = this.biasOf(us[k]);
-      const out = outs[k];
-      const g = dy.data;
-      for (let i = 0; i < x.n; i++) {
-        let sum = 0;
-        if (ub) {
-          for (let r = i * T; r < (i + 1) * T; r++) {
-            const base = r * width;
-            for (let c = 0; c < width; c++) sum += g[base + c] * (projected[base + c] + ub[c]);
-          }
-        } else {
-          const end = (i + 1) * T * width;
-          for (let e = i * T * width; e < end; e++) sum += g[e] * projected[e];
-        }
-        out[i] += sum;
-      }
+      if (ub) ctx.kernels.addBias(projected, ub, rows, width, 1);
+      const L = T * width;
+      ctx.kernels.rowDots(dy.data, projected, null, x.n, L, L, L, outs[k]);
     }
   }
 
@@ -283,9 +272,9 @@ export class Linear implements Layer {
       // g_i = δ_i a_iᵀ: Σ_rc w_rc δ_r² a_c² = ⟨δ_i², W a_i²⟩, or ‖δ_i‖²‖a_i‖² when w = 1.
       let projected: FloatArray | null = null;
       if (weights) {
-        const squares = allocFloat(ctx.dtype, x.n * inF);
+        const squares = this.scratch.take('squares', ctx.dtype, x.n * inF);
         for (let e = 0; e < squares.length; e++) squares[e] = x.data[e] * x.data[e];
-        projected = allocFloat(ctx.dtype, x.n * outF);
+        projected = this.scratch.take('projected', ctx.dtype, x.n * outF);
         ctx.kernels.gemm(
           false,
           true,
@@ -330,7 +319,7 @@ export class Linear implements Layer {
     // Sequences: g_i = G_iᵀA_i formed for a chunk of examples at a time by one batched gemm.
     const D = outF * inF;
     const chunk = Math.max(1, Math.min(x.n, Math.floor(SELF_CHUNK_ELEMENTS / D)));
-    const g = allocFloat(ctx.dtype, chunk * D);
+    const g = this.scratch.take('gradients', ctx.dtype, chunk * D);
     const ww = weights ? this.weight(weights) : null;
     for (let start = 0; start < x.n; start += chunk) {
       const count = Math.min(chunk, x.n - start);
@@ -354,18 +343,15 @@ export class Linear implements Layer {
         D,
         count,
       );
+      ctx.kernels.rowDots(g, g, ww, count, D, D, D, out.subarray(start, start + count));
+      if (!this.bias) continue;
       for (let j = 0; j < count; j++) {
+        const dyi = dyc.subarray(j * T * outF);
         let sum = 0;
-        const base = j * D;
-        if (ww) for (let e = 0; e < D; e++) sum += ww[e] * g[base + e] * g[base + e];
-        else for (let e = 0; e < D; e++) sum += g[base + e] * g[base + e];
-        if (this.bias) {
-          const dyi = dyc.subarray(j * T * outF);
-          for (let r = 0; r < outF; r++) {
-            let b = 0;
-            for (let t = 0; t < T; t++) b += dyi[t * outF + r];
-            sum += (wb ? wb[r] : 1) * b * b;
-          }
+        for (let r = 0; r < outF; r++) {
+          let b = 0;
+          for (let t = 0; t < T; t++) b += dyi[t * outF + r];
+          sum += (wb ? wb[r] : 1) * b * b;
         }
         out[start + j] += sum;
       }
@@ -390,8 +376,8 @@ export class Linear implements Layer {
     const outF = this.outFeatures;
     const TT = T * T;
     const chunk = Math.max(1, Math.min(x.n, Math.floor(SELF_CHUNK_ELEMENTS / TT)));
-    const inputGram = allocFloat(ctx.dtype, chunk * TT);
-    const gradGram = allocFloat(ctx.dtype, chunk * TT);
+    const inputGram = this.scratch.take('inputGram', ctx.dtype, chunk * TT);
+    const gradGram = this.scratch.take('gradGram', ctx.dtype, chunk * TT);
     const biasTerm = this.bias ? 1 : 0;
     for (let start = 0; start < x.n; start += chunk) {
       const count = Math.min(chunk, x.n - start);
@@ -460,11 +446,11 @@ export class Linear implements Layer {
       for (let i = 0; i < x.n; i++) if (which[i] === k) members.push(i);
       if (members.length === 0) continue;
       const rows = members.length * T;
-      const gathered = allocFloat(ctx.dtype, rows * inF);
+      const gathered = this.scratch.take('gathered', ctx.dtype, rows * inF);
       members.forEach((i, r) => {
         gathered.set(x.data.subarray(i * T * inF, (i + 1) * T * inF), r * T * inF);
       });
-      const projected = allocFloat(ctx.dtype, rows * outF);
+      const projected = this.scratch.take('projected', ctx.dtype, rows * outF);
       ctx.kernels.gemm(
         false,
         true,

@@ -116,6 +116,38 @@ function cases(dtype: DType): OpCase[] {
     });
   }
 
+  // rowDots: rows against one vector (strideB 0), squared norms (a = b) with a metric, and rows
+  // read at a stride longer than their length (a block's columns, as a formed gradient's weight part).
+  {
+    const rows = 5;
+    const length = 7;
+    const stride = 9;
+    const a = random(dtype, rows * stride, rng);
+    const b = random(dtype, rows * stride, rng);
+    const weights = random(dtype, length, rng);
+    const start = new Float64Array(rows).map((_, r) => r - 2);
+    for (const [label, bb, strideB, w] of [
+      ['one vector', b, 0, null],
+      ['rows', b, stride, null],
+      ['norms with weights', a, stride, weights],
+    ] as const) {
+      out.push({
+        name: `rowDots ${label}`,
+        run: (k) => {
+          const o = copy(start);
+          k.rowDots(a, bb, w, rows, length, stride, strideB, o);
+          return { out: o };
+        },
+        reference: () => {
+          const o = Array.from(start);
+          for (let r = 0; r < rows; r++)
+            for (let e = 0; e < length; e++) o[r] += a[r * stride + e] * bb[r * strideB + e] * (w ? w[e] : 1);
+          return { out: o };
+        },
+      });
+    }
+  }
+
   // Activations: forward, backward and both R-operator passes, with a NaN for ReLU's propagation.
   for (const kind of ['relu', 'gelu', 'tanh', 'sigmoid'] as const) {
     const n = 37;

@@ -291,6 +291,57 @@ describe('Conv2d forward', () => {
     }
   });
 
+  test('products read from kept per-example gradients equal those of the Linear over patch rows', () => {
+    const conv = new Conv2d(2, 3, 3, { padding: 1 });
+    const model = new Sequential([conv, Tanh(), new GlobalAvgPool2d()], new MeanSquaredError(), {
+      input: { width: 2 * 6 * 6 },
+      dtype: 'float64',
+      seed: 5,
+    });
+    const n = 6;
+    const size = model.parameterCount;
+    const rng = new Rng(9);
+    const vector = () => Float64Array.from({ length: size }, () => rng.normal());
+    const us = [vector(), vector()];
+    const metric = Float64Array.from({ length: size }, () => rng.uniform());
+    const which = Int32Array.from([1, -1, 0, 1, 0, -1]);
+    const data = Float64Array.from({ length: n * 72 }, () => rng.normal());
+    const targets = Float64Array.from({ length: n * 3 }, () => rng.normal());
+    const everything = (cacheElements: number) => {
+      const saved = Conv2d.formedCacheElements;
+      Conv2d.formedCacheElements = cacheElements;
+      try {
+        const pass = model.forward({ data, n, tokens: 1, width: 72 }, targets);
+        model.backward(pass);
+        const tape = pass.tapes[0];
+        const ctx = model.context();
+        const whole = new Float64Array(size);
+        conv.addGrad(ctx, tape, { start: 0, end: n }, 0.5, whole);
+        const part = new Float64Array(size);
+        conv.addGrad(ctx, tape, { start: 2, end: 5 }, 1, part);
+        const dots = [new Float64Array(n), new Float64Array(n)];
+        conv.ghostDot(ctx, tape, us, dots);
+        const self = new Float64Array(n);
+        conv.ghostSelfDot(ctx, tape, null, self);
+        const weighted = new Float64Array(n);
+        conv.ghostSelfDot(ctx, tape, metric, weighted);
+        const each = new Float64Array(n);
+        conv.ghostDotEach(ctx, tape, us, which, each);
+        return { whole, part, dots0: dots[0], dots1: dots[1], self, weighted, each };
+      } finally {
+        Conv2d.formedCacheElements = saved;
+      }
+    };
+    const kept = everything(1 << 20);
+    const rows = everything(0);
+    // float64 throughout; only the summation order differs.
+    for (const key of Object.keys(kept) as (keyof typeof kept)[])
+      assert.ok(
+        relativeError(kept[key], rows[key]) < 1e-12,
+        `${key}: rel err ${relativeError(kept[key], rows[key])}`,
+      );
+  });
+
   test('the engine picks the vector route for large images and the pairwise one for tiny ones', () => {
     const model = (side: number) =>
       new Sequential([new Conv2d(1, 8, 3, { padding: 1 }), new GlobalAvgPool2d()], new MeanSquaredError(), {
