@@ -10,7 +10,7 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { FloatArray } from '../kernels/types.js';
-import type { LedgerEntry } from '../shapley/ledger.js';
+import { type LedgerEntry, perValidationMatrices } from '../shapley/ledger.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import type { TrainerCheckpoint } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
@@ -188,34 +188,16 @@ export async function saveCheckpoint(
     });
     tensors.push({ name: 'ledger.stages', shape: [n, stages], data: stageData });
     if (perValidation !== null) {
-      const matrix = (get: (e: LedgerEntry) => Float64Array | undefined, width: number) => {
-        const data = new Float64Array(n * width);
-        ledger.forEach((e, i) => {
-          data.set(get(e)!, i * width);
-        });
-        return data;
-      };
       const q = perValidation;
+      const matrices = perValidationMatrices(ledger, q, stages);
       tensors.push(
-        { name: 'ledger.per_validation', shape: [n, q], data: matrix((e) => e.perValidation, q) },
-        {
-          name: 'ledger.per_validation_normalized',
-          shape: [n, q],
-          data: matrix((e) => e.perValidationNormalized, q),
-        },
+        { name: 'ledger.per_validation', shape: [n, q], data: matrices.firstOrder },
+        { name: 'ledger.per_validation_normalized', shape: [n, q], data: matrices.normalized },
       );
-      if (ledger[0].perValidationSecond)
-        tensors.push({
-          name: 'ledger.per_validation_second',
-          shape: [n, q],
-          data: matrix((e) => e.perValidationSecond, q),
-        });
-      if (ledger[0].perValidationStages)
-        tensors.push({
-          name: 'ledger.per_validation_stages',
-          shape: [n, q * stages],
-          data: matrix((e) => e.perValidationStages, q * stages),
-        });
+      if (matrices.secondOrder)
+        tensors.push({ name: 'ledger.per_validation_second', shape: [n, q], data: matrices.secondOrder });
+      if (matrices.stages)
+        tensors.push({ name: 'ledger.per_validation_stages', shape: [n, q * stages], data: matrices.stages });
     }
     const traceNulls: Record<string, number[]> = {};
     for (const field of TRACE_FIELDS) {

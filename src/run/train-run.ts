@@ -29,7 +29,7 @@ import { TraceLog } from '../io/trace-log.js';
 import { type RunTraceEntry, valuesToCsv, valuesToJsonl, valuesToParquet } from '../io/values-writers.js';
 import type { FloatArray } from '../kernels/types.js';
 import type { Sequential } from '../models/sequential.js';
-import type { LedgerEntry, ValueLedger } from '../shapley/ledger.js';
+import { perValidationMatrices, type ValueLedger } from '../shapley/ledger.js';
 import type { TraceEntry } from '../shapley/valuer.js';
 import type { ProgressStep } from '../train/progress.js';
 import type { Trainer } from '../train/trainer.js';
@@ -801,25 +801,13 @@ function perValidationFile(ledger: ValueLedger, columnIds: string[], columnWeigh
   const n = entries.length;
   const q = columnIds.length;
   const stages = ledger.stageCount;
-  const matrix = (get: (e: LedgerEntry) => Float64Array | undefined, width: number) => {
-    const data = new Float64Array(n * width);
-    entries.forEach((e, i) => {
-      const row = get(e);
-      if (row) data.set(row, i * width);
-    });
-    return data;
-  };
-  const first = entries[0];
+  const matrices = perValidationMatrices(entries, q, stages);
   return encodeSafetensors(
     [
-      { name: 'values', shape: [n, q], data: matrix((e) => e.perValidation, q) },
-      { name: 'normalized', shape: [n, q], data: matrix((e) => e.perValidationNormalized, q) },
-      ...(first?.perValidationSecond
-        ? [{ name: 'second_order', shape: [n, q], data: matrix((e) => e.perValidationSecond, q) }]
-        : []),
-      ...(first?.perValidationStages
-        ? [{ name: 'stages', shape: [n, q, stages], data: matrix((e) => e.perValidationStages, q * stages) }]
-        : []),
+      { name: 'values', shape: [n, q], data: matrices.firstOrder },
+      { name: 'normalized', shape: [n, q], data: matrices.normalized },
+      ...(matrices.secondOrder ? [{ name: 'second_order', shape: [n, q], data: matrices.secondOrder }] : []),
+      ...(matrices.stages ? [{ name: 'stages', shape: [n, q, stages], data: matrices.stages }] : []),
     ],
     {
       train_ids: JSON.stringify(entries.map((e) => e.id)),

@@ -304,6 +304,44 @@ export class ValueLedger {
   }
 }
 
+/** Entries' per-validation arrays stacked row by row (entry i is row i); see perValidationMatrices. */
+export interface PerValidationMatrices {
+  /** [n, columns] first-order and per-step normalised values. */
+  firstOrder: Float64Array;
+  normalized: Float64Array;
+  /** [n, columns]; null when the entries keep first order only. */
+  secondOrder: Float64Array | null;
+  /** [n, columns·stages]; null with one stage. */
+  stages: Float64Array | null;
+}
+
+/**
+ * The per-validation arrays of `entries` as matrices (for checkpoints and per_validation
+ * files). Which optional matrices exist follows the first entry; every entry has the same arrays.
+ */
+export function perValidationMatrices(
+  entries: LedgerEntry[],
+  columns: number,
+  stageCount: number,
+): PerValidationMatrices {
+  const stack = (get: (e: LedgerEntry) => Float64Array | undefined, width: number) => {
+    const data = new Float64Array(entries.length * width);
+    entries.forEach((e, i) => {
+      const row = get(e);
+      if (!row) throw new Error(`internal: ledger entry ${JSON.stringify(e.id)} lacks per-validation values`);
+      data.set(row, i * width);
+    });
+    return data;
+  };
+  const first = entries[0];
+  return {
+    firstOrder: stack((e) => e.perValidation, columns),
+    normalized: stack((e) => e.perValidationNormalized, columns),
+    secondOrder: first?.perValidationSecond ? stack((e) => e.perValidationSecond, columns) : null,
+    stages: first?.perValidationStages ? stack((e) => e.perValidationStages, columns * stageCount) : null,
+  };
+}
+
 /** Copies of an entry's per-validation arrays (the ones it has). */
 function copyColumns(entry: LedgerEntry): Partial<LedgerEntry> {
   const out: Partial<LedgerEntry> = {};

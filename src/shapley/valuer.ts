@@ -451,14 +451,11 @@ export class InRunValuer {
     const firstOrderUtility = dot(u1, gradSum);
     let secondOrderUtility: number | null = null;
     let u2: FloatArray | null = null;
+    let x: FloatArray | null = null;
     if (this.order === 2) {
-      // x = c + ½ K g_B;  u2 = η² Kᵀ H_V x, with H_V the Hessian of the *mean* validation loss.
-      const x = applyK(plan, gradSum, this.workspace('x'));
-      for (let e = 0; e < P; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
-      u2 = this.workspace('u2');
-      model.hessianVectorProduct(valPass, x, u2);
-      scaleInPlace(u2, (eta * eta) / m);
-      applyK(plan, u2, u2);
+      // u2 = η² Kᵀ H_V x, with H_V the Hessian of the *mean* validation loss.
+      x = this.curvatureDirection(plan, gradSum);
+      u2 = this.secondOrderVector(valPass, x, plan, m, 'u2');
       secondOrderUtility = firstOrderUtility - dot(u2, gradSum);
     }
 
@@ -509,7 +506,7 @@ export class InRunValuer {
     }
     const perValidationSecond =
       perValidation && this.perValidationOrder === 2
-        ? this.secondOrderColumns(pass, plan, perValidation, u2!, args.gradSum)
+        ? this.secondOrderColumns(pass, plan, perValidation, u2!, x!)
         : undefined;
     const signals = this.signals
       ? this.stepSignals(pass, plan, this.classRanges ? [{ pass: valPass, ranges: this.classRanges }] : null)
@@ -554,35 +551,51 @@ export class InRunValuer {
     plan: StepPlan,
     firstOrder: Float64Array,
     u2: FloatArray,
-    gradSum: FloatArray,
+    x: FloatArray,
   ): Float64Array {
     const model = this.model;
     const n = pass.n;
     const m = this.validation.size;
     const Q = this.columnCount;
-    const eta = plan.lr;
-    let us: FloatArray[];
-    if (Q === 1) {
-      us = [u2];
-    } else {
-      const x = applyK(plan, gradSum, this.workspace('x'));
-      const c = plan.c;
-      for (let e = 0; e < x.length; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
-      us = this.columnIndices.map((indices, q) => {
-        const columnPass = this.validationPass(indices);
-        model.backward(columnPass);
-        const u = this.workspace(`u2-column-${q}`);
-        model.hessianVectorProduct(columnPass, x, u);
-        scaleInPlace(u, (eta * eta) / m);
-        return applyK(plan, u, u);
-      });
-    }
+    const us =
+      Q === 1
+        ? [u2]
+        : this.columnIndices.map((indices, q) => {
+            const columnPass = this.validationPass(indices);
+            model.backward(columnPass);
+            return this.secondOrderVector(columnPass, x, plan, m, `u2-column-${q}`);
+          });
     const outs = us.map(() => new Float64Array(n));
     model.ghostDot(pass, us, outs);
     const second = new Float64Array(n * Q);
     for (let i = 0; i < n; i++)
       for (let q = 0; q < Q; q++) second[i * Q + q] = firstOrder[i * Q + q] - outs[q][i];
     return second;
+  }
+
+  /** x = c + ½ K g_B: the direction of the step's second-order term (DESIGN §2), in workspace 'x'. */
+  private curvatureDirection(plan: StepPlan, gradSum: FloatArray): FloatArray {
+    const x = applyK(plan, gradSum, this.workspace('x'));
+    const c = plan.c;
+    for (let e = 0; e < x.length; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
+    return x;
+  }
+
+  /**
+   * η² Kᵀ H x / count, H the Hessian of a validation pass's summed (weighted) losses: its
+   * second-order vector, in workspace `name`.
+   */
+  private secondOrderVector(
+    valPass: Pass,
+    x: FloatArray,
+    plan: StepPlan,
+    count: number,
+    name: string,
+  ): FloatArray {
+    const u = this.workspace(name);
+    this.model.hessianVectorProduct(valPass, x, u);
+    scaleInPlace(u, (plan.lr * plan.lr) / count);
+    return applyK(plan, u, u);
   }
 
   /** Adds a valued step to the trace and the ledger. */
@@ -681,7 +694,6 @@ export class InRunValuer {
   private valueSampledStep(args: ValueStepArgs): StepValues {
     const { pass, gradSum, plan } = args;
     const model = this.model;
-    const P = model.parameterCount;
     const n = pass.n;
     const eta = plan.lr;
     const m = this.validation.size;
@@ -719,14 +731,8 @@ export class InRunValuer {
     }
     let u2s: FloatArray[] = [];
     if (this.order === 2) {
-      const x = applyK(plan, gradSum, this.workspace('x'));
-      for (let e = 0; e < P; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
-      u2s = passes.map((valPass, h) => {
-        const u = this.workspace(`u2-${h}`);
-        model.hessianVectorProduct(valPass, x, u);
-        scaleInPlace(u, (eta * eta) / sizes[h]);
-        return applyK(plan, u, u);
-      });
+      const x = this.curvatureDirection(plan, gradSum);
+      u2s = passes.map((valPass, h) => this.secondOrderVector(valPass, x, plan, sizes[h], `u2-${h}`));
     }
     const outs = [...u1s, ...u2s].map(() => new Float64Array(n));
     model.ghostDot(pass, [...u1s, ...u2s], outs);
