@@ -434,12 +434,16 @@ export interface AttributionFileRow {
   stages: number[];
 }
 
+/** A CSV cell as a number; an empty (or absent) cell is null. */
+function optionalNumber(cell: unknown): number | null {
+  return cell === '' || cell === undefined ? null : Number(cell);
+}
+
 function readAttribution(csvText: string, path: string): AttributionFileRow[] {
   const { columns, rows } = parseCsv(csvText, path);
   for (const column of ['query_id', 'rank', 'document_id', 'first_order', 'normalized'])
     if (!columns.includes(column))
       fail(`${displayPath(path)}: no ${column} column; the file is not inrun's attribution.csv`);
-  const num = (cell: unknown) => (cell === '' || cell === undefined ? null : Number(cell));
   const stageColumns = columns.filter((c) => /^stage_\d+$/.test(c));
   return rows.map(({ cells }) => ({
     queryId: String(cells.query_id),
@@ -451,28 +455,27 @@ function readAttribution(csvText: string, path: string): AttributionFileRow[] {
     sequencesValued: Number(cells.sequences_valued),
     timesSeen: Number(cells.times_seen),
     firstOrder: Number(cells.first_order),
-    secondOrder: num(cells.second_order),
+    secondOrder: optionalNumber(cells.second_order),
     normalized: Number(cells.normalized),
     bestSequence:
       cells.best_sequence === '' || cells.best_sequence === undefined ? null : String(cells.best_sequence),
-    bestNormalized: num(cells.best_normalized),
-    rankTfidf: num(cells.rank_tfidf),
-    rankBm25: num(cells.rank_bm25),
+    bestNormalized: optionalNumber(cells.best_normalized),
+    rankTfidf: optionalNumber(cells.rank_tfidf),
+    rankBm25: optionalNumber(cells.rank_bm25),
     stages: stageColumns.map((c) => Number(cells[c])),
   }));
 }
 
 function readTextValues(csvText: string, path: string, kind: 'documents' | 'sources'): TextValueRow[] {
   const { columns, rows } = parseCsv(csvText, path);
-  const num = (cell: unknown) => (cell === '' || cell === undefined ? null : Number(cell));
   const stageColumns = columns.filter((c) => /^stage_\d+$/.test(c));
   return rows.map(({ cells }) => ({
     id: String(kind === 'documents' ? cells.document_id : cells.source),
     source: String(cells.source),
-    documents: kind === 'sources' ? num(cells.documents) : null,
+    documents: kind === 'sources' ? optionalNumber(cells.documents) : null,
     sequences: Number(cells.sequences),
     firstOrder: Number(cells.first_order),
-    secondOrder: num(cells.second_order),
+    secondOrder: optionalNumber(cells.second_order),
     stages: stageColumns.map((c) => Number(cells[c])),
   }));
 }
