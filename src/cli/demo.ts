@@ -6,8 +6,8 @@ import type { CliIo } from './io.js';
 
 interface RawDemoFlags {
   model: string;
-  order: string;
-  epochs: string;
+  order?: string;
+  epochs?: string;
   batchSize: string;
   lr?: string;
   seed: string;
@@ -27,10 +27,13 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
         'inrun report and inrun curate)',
     )
     .addOption(flag('--model <mlp|cnn>', 'an MLP, or a LeNet-5 CNN on the 28×28 images (slower)', 'mlp'))
-    .addOption(flag('--order <1|2>', 'first- or second-order values', d.order))
-    .addOption(flag('--epochs <n>', 'passes over the training data', d.epochs))
+    .option('--order <1|2>', `first- or second-order values (default: ${d.order}; cnn: ${d.cnn.order})`)
+    .option('--epochs <n>', `passes over the training data (default: ${d.epochs}; cnn: ${d.cnn.epochs})`)
     .addOption(flag('--batch-size <n>', 'examples per step', d.batchSize))
-    .option('--lr <rate>', `SGD learning rate, momentum 0.9 (default: ${d.lr}; cnn: ${d.cnnLr})`)
+    .option(
+      '--lr <rate>',
+      `learning rate: SGD with momentum 0.9 (default: ${d.lr}); cnn: Adam (default: ${d.cnn.lr})`,
+    )
     .addOption(flag('--seed <n>', 'seed of the flipped labels, initial weights and data order', d.seed))
     .addOption(
       flag(
@@ -61,16 +64,17 @@ function flag(flags: string, description: string, fallback: string | number): Op
 export function parseDemoFlags(flags: RawDemoFlags): DigitsDemoOptions {
   const model = flags.model.trim().toLowerCase();
   if (model !== 'mlp' && model !== 'cnn') fail(`--model must be mlp or cnn, got ${describe(flags.model)}`);
-  const order = flags.order.trim();
-  if (order !== '1' && order !== '2') fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
+  const order = flags.order?.trim();
+  if (order !== undefined && order !== '1' && order !== '2')
+    fail(`--order must be 1 or 2, got ${describe(flags.order)}`);
   if (flags.out === '') fail('--out must be a folder path, got an empty string');
   const kernels = flags.kernels.trim().toLowerCase();
   if (!['auto', 'native', 'portable', 'wasm'].includes(kernels))
     fail(`--kernels must be auto, native, portable or wasm, got ${describe(flags.kernels)}`);
   return {
     model,
-    order: order === '1' ? 1 : 2,
-    epochs: integerFlag('--epochs', flags.epochs, 1),
+    order: order === undefined ? undefined : order === '1' ? 1 : 2,
+    epochs: flags.epochs === undefined ? undefined : integerFlag('--epochs', flags.epochs, 1),
     batchSize: integerFlag('--batch-size', flags.batchSize, 1),
     lr: flags.lr === undefined ? undefined : positiveFlag('--lr', flags.lr),
     seed: integerFlag('--seed', flags.seed, 0, 0xffffffff),

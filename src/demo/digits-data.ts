@@ -16,8 +16,16 @@ export const DIGITS_DEMO_DEFAULTS = {
   epochs: 8,
   batchSize: 128,
   lr: 0.005,
-  /** The CNN's rate: LeNet barely learns in 8 epochs at 0.005 (value AUROC 0.64, AUM 0.60); at 0.05 AUM reaches 0.99. */
-  cnnLr: 0.05,
+  /**
+   * The CNN's settings. LeNet-5 sits on a plateau for dozens of SGD steps and then, at the rates
+   * that get it off the plateau (SGD 0.05, momentum 0.9), diverges for a few steps before it learns;
+   * those steps carry three quarters of all |value| and bury the flipped labels (AUROC 0.70). Adam
+   * learns from the first step without a spike. Adam's first moment moves the weights mostly by
+   * what earlier batches left in it, so the demo credits that back (momentumCredit) and ranks by
+   * first-order value + momentum credit, the Shapley value of the run's first-order utility
+   * (seed 0: AUROC 0.95 credited, 0.92 without; 12 epochs 0.91, 24 epochs 0.89 as it overfits).
+   */
+  cnn: { lr: 0.003, epochs: 16, order: 1 as 1 | 2 },
   momentum: 0.9,
   hidden: 128,
   seed: 0,

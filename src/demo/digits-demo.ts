@@ -32,11 +32,12 @@ export {
 
 export interface DigitsDemoOptions {
   /**
-   * mlp (784-128-10, the default) or cnn (LeNet-5 on the 28×28 images; its valued steps take about
-   * ten times the MLP's, so each step values against 100 sampled validation digits).
+   * mlp (784-128-10, the default) or cnn (LeNet-5 on the 28×28 images, trained with Adam and
+   * valued with momentum credit, DIGITS_DEMO_DEFAULTS.cnn; its valued steps take about ten times
+   * the MLP's, so each step values against 100 sampled validation digits).
    */
   model?: 'mlp' | 'cnn';
-  /** 1: first-order values; 2: second-order values (the default). */
+  /** 1: first-order values; 2: second-order values (the default; cnn: 1). */
   order?: 1 | 2;
   epochs?: number;
   batchSize?: number;
@@ -92,8 +93,13 @@ export interface DigitsDemoResult {
   trainSize: number;
   validationSize: number;
   flippedCount: number;
-  /** AUROC of −value as a detector of flipped labels (value: second order when order 2); NaN without flips. */
+  /**
+   * AUROC of −value as a detector of flipped labels (value: second order when order 2; cnn: first
+   * order + momentum credit); NaN without flips.
+   */
   auroc: number;
+  /** What `auroc` ranked by, as the printed lines name it. */
+  valueName: string;
   /** AUROC of the area under the margin (suspects.csv's order) for the same; NaN without flips. */
   aumAuroc: number;
   /** max |Σ values − Taylor utility| over the steps (zero up to rounding). */
@@ -118,14 +124,18 @@ export async function runDigitsDemo(
 ): Promise<DigitsDemoResult> {
   checkKnownKeys('runDigitsDemo', options, OPTION_KEYS);
   const d = DIGITS_DEMO_DEFAULTS;
-  const order = options.order ?? d.order;
-  if (order !== 1 && order !== 2) fail(`order must be 1 or 2, got ${describe(order)}`);
-  const epochs = checkNumber('epochs', options.epochs ?? d.epochs, { min: 1, integer: true });
-  const batchSize = checkNumber('batchSize', options.batchSize ?? d.batchSize, { min: 1, integer: true });
   const modelKind = options.model ?? 'mlp';
   if (modelKind !== 'mlp' && modelKind !== 'cnn')
     fail(`model must be mlp or cnn, got ${describe(modelKind)}`);
-  const lr = checkNumber('lr', options.lr ?? (modelKind === 'cnn' ? d.cnnLr : d.lr), { min: 0 });
+  const cnn = modelKind === 'cnn';
+  const order = options.order ?? (cnn ? d.cnn.order : d.order);
+  if (order !== 1 && order !== 2) fail(`order must be 1 or 2, got ${describe(order)}`);
+  const epochs = checkNumber('epochs', options.epochs ?? (cnn ? d.cnn.epochs : d.epochs), {
+    min: 1,
+    integer: true,
+  });
+  const batchSize = checkNumber('batchSize', options.batchSize ?? d.batchSize, { min: 1, integer: true });
+  const lr = checkNumber('lr', options.lr ?? (cnn ? d.cnn.lr : d.lr), { min: 0 });
   if (lr === 0) fail('lr must be > 0');
   const seed = checkNumber('seed', options.seed ?? d.seed, { min: 0, max: 0xffffffff, integer: true });
   const out = options.out ?? d.out;
@@ -170,12 +180,11 @@ export async function runDigitsDemo(
       columns: DIGITS_COLUMNS,
       task: 'classification',
       classes: DIGIT_CLASSES,
-      model:
-        modelKind === 'cnn'
-          ? { kind: 'cnn', architecture: 'lenet', image: `${DIGIT_SIDE}x${DIGIT_SIDE}x1` }
-          : { kind: 'mlp', hidden: [d.hidden], activation: 'relu' },
-      ...(modelKind === 'cnn' ? { validationBatch: CNN_VALIDATION_BATCH } : {}),
-      optimizer: { kind: 'sgd', lr, momentum: d.momentum },
+      model: cnn
+        ? { kind: 'cnn', architecture: 'lenet', image: `${DIGIT_SIDE}x${DIGIT_SIDE}x1` }
+        : { kind: 'mlp', hidden: [d.hidden], activation: 'relu' },
+      ...(cnn ? { validationBatch: CNN_VALIDATION_BATCH, momentumCredit: true } : {}),
+      optimizer: cnn ? { kind: 'adam', lr } : { kind: 'sgd', lr, momentum: d.momentum },
       batchSize,
       epochs,
       order,
@@ -208,7 +217,7 @@ export async function runDigitsDemo(
             `${validation.size} clean validation digits, in ${displayPath(dataDir)}`,
         );
         say(
-          `model: ${modelKind === 'cnn' ? `LeNet-5 cnn on 28×28 images, values against ${CNN_VALIDATION_BATCH} sampled validation digits per step` : `mlp 784-${d.hidden}-10`} (${event.parameters} parameters); sgd lr ${lr} momentum ${d.momentum}; ` +
+          `model: ${cnn ? `LeNet-5 cnn on 28×28 images, values against ${CNN_VALIDATION_BATCH} sampled validation digits per step` : `mlp 784-${d.hidden}-10`} (${event.parameters} parameters); ${cnn ? `adam lr ${lr}, momentum credit` : `sgd lr ${lr} momentum ${d.momentum}`}; ` +
             `${epochs} epoch${epochs === 1 ? '' : 's'} of batches of ${batchSize}; order-${order} values`,
         );
       } else if (event.type === 'step') {
@@ -230,7 +239,11 @@ export async function runDigitsDemo(
   const loaded = await loadRun(runDir);
   const { values, trace } = loaded;
   const flips = await readFlipped(files.flipped);
-  const main = (row: (typeof values)[number]) => (order === 2 ? row.secondOrder! : row.firstOrder);
+  // With momentum credit (the CNN) an example's value is its first-order value plus the credit
+  // for what it later moved the weights through Adam's first moment.
+  const credited = values.some((row) => row.momentumCredit !== null);
+  const main = (row: (typeof values)[number]) =>
+    credited ? row.firstOrder + row.momentumCredit! : order === 2 ? row.secondOrder! : row.firstOrder;
   // Every training example is seen at least once (epochs ≥ 1), so the values cover them all.
   const rows = values.map((row) => {
     const id = String(row.id);
@@ -278,7 +291,11 @@ export async function runDigitsDemo(
   const trainingSeconds = loaded.manifest.times.trainingSeconds;
   const csvPath = join(runDir, RUN_FILES.valuesCsv);
 
-  const valueName = order === 2 ? 'second-order value' : 'first-order value';
+  const valueName = credited
+    ? 'first-order value + momentum credit'
+    : order === 2
+      ? 'second-order value'
+      : 'first-order value';
   say(`trained ${run.totalSteps} steps in ${trainingSeconds.toFixed(1)} s`);
   say('');
   say(`10 most harmful training examples (lowest ${valueName}):`);
@@ -292,7 +309,7 @@ export async function runDigitsDemo(
   }
   say('');
   log(
-    `AUROC of -value for finding the ${flippedCount} flipped labels: ${Number.isNaN(score) ? 'n/a' : score.toFixed(4)}`,
+    `AUROC of -${credited ? '(value + momentum credit)' : 'value'} for finding the ${flippedCount} flipped labels: ${Number.isNaN(score) ? 'n/a' : score.toFixed(4)}`,
   );
   say(
     `flipped labels among the ${flippedCount} lowest-valued examples: ${formatPercent(flippedAmongLowest)}`,
@@ -323,6 +340,7 @@ export async function runDigitsDemo(
     validationSize: validation.size,
     flippedCount,
     auroc: score,
+    valueName,
     aumAuroc: aumScore,
     maxEfficiencyResidual: maxResidual,
     relativeEfficiencyResidual: relativeResidual,

@@ -111,7 +111,7 @@ test('digits demo: rejects bad options before training', async () => {
   );
 });
 
-test('digits demo with --model cnn: a LeNet run, valued against sampled validation digits', async () => {
+test('digits demo with --model cnn: a LeNet run with Adam, valued against sampled validation digits with momentum credit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'inrun-cnn-demo-'));
   dirs.push(dir);
   const out = join(dir, 'demo');
@@ -123,11 +123,36 @@ test('digits demo with --model cnn: a LeNet run, valued against sampled validati
   const config = run.config as {
     model: { kind: string };
     validationBatch: number;
-    optimizer: { lr: number };
+    optimizer: { kind: string; lr: number };
+    momentumCredit: boolean;
+    order: number;
   };
   assert.equal(config.model.kind, 'cnn');
   assert.equal(config.validationBatch, 100);
-  assert.equal(config.optimizer.lr, 0.05, 'the CNN default rate');
+  assert.deepEqual([config.optimizer.kind, config.optimizer.lr], ['adam', 0.003], 'the CNN defaults');
+  assert.equal(config.momentumCredit, true);
+  assert.equal(config.order, 1);
+  // The demo ranks by first-order value + momentum credit: its AUROC recomputed from values.csv.
+  const flipped = new Set(
+    (await readFile(join(result.dataDir, 'flipped.csv'), 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',')[0]),
+  );
+  const credited = run.values.map((v) => ({
+    flipped: flipped.has(String(v.id)),
+    score: -(v.firstOrder + v.momentumCredit!),
+  }));
+  let wins = 0;
+  let pairs = 0;
+  for (const p of credited.filter((c) => c.flipped))
+    for (const n of credited.filter((c) => !c.flipped)) {
+      pairs++;
+      wins += p.score > n.score ? 1 : p.score === n.score ? 0.5 : 0;
+    }
+  assert.ok(Math.abs(result.auroc - wins / pairs) < 1e-12, `${result.auroc} vs ${wins / pairs}`);
+  assert.equal(result.valueName, 'first-order value + momentum credit');
   // Sampled values carry standard errors; Σ values still equals each step's (sampled) utility.
   assert.ok(run.values.every((v) => v.standardError !== null && v.standardError >= 0));
   assert.ok(result.relativeEfficiencyResidual < 1e-4, String(result.relativeEfficiencyResidual));
