@@ -17,17 +17,15 @@ import { CURATION_FILES } from '../src/curate/curate.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import type { CurationComparison } from '../src/report/types.js';
 import { loadBundledCorpus } from '../src/text/corpora.js';
-import { lexicalWords } from '../src/text/lexical.js';
+import { JUNK_KINDS, type JunkKind, junkText, junkVocabulary } from '../src/text/junk.js';
 import { Rng } from '../src/util/rng.js';
 import type { CaseStudyOptions } from './run.js';
 
+// The junk kinds live in the library (src/text/junk.ts); the study's test reads them from here.
+export { JUNK_KINDS, type JunkKind };
+
 /** Characters per passage (about 250 GPT-2 tokens). */
 const PASSAGE_CHARS = 1200;
-export const JUNK_KINDS = ['random-words', 'boilerplate', 'shuffled', 'near-duplicate'] as const;
-export type JunkKind = (typeof JUNK_KINDS)[number];
-const BOILERPLATE =
-  'Subscribe to our newsletter for the latest updates. Click here to read more. All rights reserved. ' +
-  'Share this page with your friends. ';
 
 export interface MixtureDocument {
   name: string;
@@ -67,23 +65,12 @@ export function curationMixture(documents: number): {
   const train = Array.from({ length: cleanCount }, (_, k) => clean(k, 'clean'));
   const validation = Array.from({ length: held }, (_, k) => clean(cleanCount + k, 'validation'));
   const test = Array.from({ length: held }, (_, k) => clean(cleanCount + held + k, 'test'));
-  const vocabulary = [...new Set(train.flatMap((d) => lexicalWords(d.text)))].sort();
+  const vocabulary = junkVocabulary(train.map((d) => d.text));
   for (let k = 0; k < junkCount; k++) {
     const kind = JUNK_KINDS[k % JUNK_KINDS.length];
+    // Every kind draws a source passage, boilerplate too, so the stream of draws stays the same.
     const source = train[rng.int(cleanCount)];
-    const words = source.text.split(/\s+/);
-    let text: string;
-    if (kind === 'random-words') text = words.map(() => vocabulary[rng.int(vocabulary.length)]).join(' ');
-    else if (kind === 'boilerplate') text = BOILERPLATE.repeat(Math.ceil(PASSAGE_CHARS / BOILERPLATE.length));
-    else if (kind === 'shuffled') {
-      const p = rng.permutation(words.length);
-      text = Array.from(p, (i) => words[i]).join(' ');
-    } else {
-      // Three words replaced: the same passage again, nearly verbatim.
-      const edited = words.slice();
-      for (let e = 0; e < 3; e++) edited[rng.int(edited.length)] = vocabulary[rng.int(vocabulary.length)];
-      text = edited.join(' ');
-    }
+    const text = junkText(kind, source.text, rng, { vocabulary, length: PASSAGE_CHARS });
     train.push({ name: `junk/${kind}-${k}.txt`, text, junk: kind });
   }
   return { train, validation, test };

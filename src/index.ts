@@ -27,9 +27,12 @@ export {
   type EvaluateOptions,
   type Evaluation,
   evaluate,
+  isTextEvaluation,
   REMOVAL_DEFAULT,
   type RemovalPoint,
   type SignalResult,
+  type TextEvaluation,
+  type TextRemovalPoint,
 } from './evaluate/evaluate.js';
 export {
   type ClassificationTable,
@@ -37,11 +40,17 @@ export {
   type FaultKind,
   type FaultSpec,
   type InjectedFaults,
+  type InjectedTextFaults,
   injectFaults,
+  injectTextFaults,
   parseFaultSpec,
+  type TableFaultKind,
+  TEXT_FAULT_KINDS,
+  type TextFaultKind,
 } from './evaluate/faults.js';
 export { type KnnShapleyOptions, knnShapley, type LabeledPoints } from './evaluate/knn-shapley.js';
 export { writeEvaluationReport } from './evaluate/report.js';
+export { TEXT_DEFAULT_FAULTS, TEXT_REMOVAL_DEFAULT, TEXT_SIGNALS } from './evaluate/text.js';
 export {
   finalModelLoss,
   finalModelMargins,
@@ -107,6 +116,15 @@ export {
   listBundledCorpora,
   loadBundledCorpus,
 } from './text/corpora.js';
+export {
+  BOILERPLATE,
+  JUNK_KINDS,
+  type JunkKind,
+  type JunkOptions,
+  junkText,
+  junkVocabulary,
+  NEAR_DUPLICATE_EDITS,
+} from './text/junk.js';
 export {
   BM25_DEFAULTS,
   type Bm25Options,

@@ -2,7 +2,8 @@
 // planted with a seed, the model is trained once (an ordinary run directory, values and all), and
 // every in-run signal and every baseline is scored on finding the planted rows — and by what
 // removing its most suspicious rows does to a retrained model's test loss, measured by retraining,
-// never predicted from the values.
+// never predicted from the values. Tables are evaluated here; text (model kind gpt) runs, whose
+// rows are training documents, in ./text.ts; what both share is in ./signals.ts.
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Dataset, TensorDataset } from '../data/dataset.js';
@@ -15,26 +16,47 @@ import { loadModelTensors, readSafetensors } from '../io/safetensors.js';
 import { csvField } from '../io/values-csv.js';
 import type { FloatArray } from '../kernels/types.js';
 import type { Sequential } from '../models/sequential.js';
-import { buildModel, buildOptimizer, runLength } from '../run/build.js';
+import { buildModel, runLength } from '../run/build.js';
 import { parseTrainConfig, type TrainConfig } from '../run/config.js';
-import { loadTrainingData, runSeeds, type TrainingData } from '../run/data.js';
+import { loadTrainingData, type TrainingData } from '../run/data.js';
 import { predictions } from '../run/suspects.js';
 import { trainRun } from '../run/train-run.js';
-import { Trainer } from '../train/trainer.js';
 import { fail } from '../util/errors.js';
 import { errorCode, failFileError } from '../util/fs-errors.js';
-import { Rng } from '../util/rng.js';
-import { type DetectionSummary, detectionScores, removalOrder } from './detection.js';
 import { checkFaultSpec, type FaultKind, type FaultSpec, injectFaults } from './faults.js';
 import { knnShapley } from './knn-shapley.js';
 import { EVALUATION_REPORT } from './report.js';
+import {
+  curveSignals,
+  detectionResults,
+  failUntrained,
+  initialWeights,
+  type RemovalBaseline,
+  type RemovalPoint,
+  randomSignal,
+  removalCurves,
+  type ScoredSignal,
+  type SignalResult,
+  type TextRemovalBaseline,
+  type TextRemovalPoint,
+  trainWithoutValuation,
+} from './signals.js';
 import { SubsetDataset } from './subset.js';
+import { evaluateText, TEXT_DEFAULT_FAULTS, TEXT_REMOVAL_DEFAULT, TEXT_SIGNALS } from './text.js';
 import { finalModelLoss, type TracInCheckpoint, tracInCheckpoints } from './tracin.js';
 
+export type { RemovalPoint, SignalResult, TextRemovalPoint } from './signals.js';
+
 export interface EvaluateOptions {
-  /** The run to evaluate on (a classification config with a test set); default: the bundled digits. */
+  /**
+   * The run to evaluate on: a classification config, or a text (model kind gpt) config, with a
+   * test set; default: the bundled digits.
+   */
   config?: TrainConfig;
-  /** Faults to plant in the training data (default: 10% flipped labels). */
+  /**
+   * Faults to plant in the training data (default: 10% flipped labels; text: TEXT_DEFAULT_FAULTS,
+   * 5% of the documents of each text kind).
+   */
   faults?: FaultSpec[];
   /** Seed of the faults (default: the config's seed). */
   faultSeed?: number;
@@ -44,11 +66,11 @@ export interface EvaluateOptions {
   force?: boolean;
   /** Fractions of the training data each removal curve drops (default 0.1, 0.2, 0.3). */
   removal?: number[];
-  /** Signals whose removal curves are measured (default: REMOVAL_DEFAULT). */
+  /** Signals whose removal curves are measured (default: REMOVAL_DEFAULT; text: TEXT_REMOVAL_DEFAULT). */
   curves?: string[];
-  /** K of KNN-Shapley (default 10). */
+  /** K of KNN-Shapley (default 10); tables only. */
   knnK?: number;
-  /** Weights saved for TracIn-CP, evenly over the run (default 5). */
+  /** Weights saved for TracIn-CP, evenly over the run (default 5); tables only. */
   tracinCheckpoints?: number;
   /** Progress lines. */
   log?: (line: string) => void;
@@ -79,39 +101,43 @@ export const REMOVAL_DEFAULT = [
   'random',
 ];
 
-export interface SignalResult extends DetectionSummary {
-  kind: 'in-run' | 'baseline';
-  /** What the score is, higher = more suspicious. */
-  description: string;
-  /** AUROC per planted fault kind (that kind against the clean rows), when several kinds were planted. */
-  aurocByFault: Partial<Record<FaultKind, number>>;
-}
-
-export interface RemovalPoint {
-  fraction: number;
-  removed: number;
-  testLoss: number;
-  testAccuracy: number;
-  /** Of the removed rows, how many were planted faults. */
-  faultsRemoved: number;
-}
-
-export interface Evaluation {
+/** What a table evaluation and a text evaluation both hold. */
+interface EvaluationCommon {
   out: string;
   runDir: string;
   data: string;
+  /** Training rows (text: training documents that give at least one sequence). */
   trainSize: number;
+  /** Per kind, the rows (text: documents) planted. */
   faults: { kind: FaultKind; rate: number; rows: number }[];
   signals: SignalResult[];
-  removal: {
-    /** The model retrained on all of the (faulted) training data: the curves' common start. */
-    baseline: { testLoss: number; testAccuracy: number };
-    curves: { name: string; points: RemovalPoint[] }[];
-  };
   seconds: { run: number; baselines: number; removal: number };
 }
 
-type ScoredSignal = { name: string; kind: 'in-run' | 'baseline'; description: string; scores: Float64Array };
+/** The evaluation of a table run. */
+export interface Evaluation extends EvaluationCommon {
+  removal: {
+    /** The model retrained on all of the (faulted) training data: the curves' common start. */
+    baseline: RemovalBaseline;
+    curves: { name: string; points: RemovalPoint[] }[];
+  };
+}
+
+/** The evaluation of a text (model kind gpt) run: its rows are training documents. */
+export interface TextEvaluation extends EvaluationCommon {
+  task: 'text';
+  /** The documents' training sequences, and the optimizer steps of the run and of every retraining. */
+  text: { sequences: number; steps: number };
+  removal: {
+    /** The model retrained on every (faulted) training document: the curves' common start. */
+    baseline: TextRemovalBaseline;
+    curves: { name: string; points: TextRemovalPoint[] }[];
+  };
+}
+
+export function isTextEvaluation(e: Evaluation | TextEvaluation): e is TextEvaluation {
+  return (e as TextEvaluation).task === 'text';
+}
 
 /** In-run signals from the values file, as suspicion scores (higher = more suspicious). */
 const IN_RUN: { name: string; description: string; of: (v: ValueRow) => number | null }[] = [
@@ -152,11 +178,13 @@ function neg(x: number | null): number | null {
 }
 
 /** Runs the whole evaluation; see the file comment. */
-export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
+export async function evaluate(options: EvaluateOptions): Promise<Evaluation | TextEvaluation> {
   const log = options.log ?? (() => {});
   const out = resolve(options.out ?? 'runs/evaluate');
-  const faults = options.faults ?? [{ kind: 'label-flip', rate: 0.1 }];
-  checkFaultSpec(faults);
+  const modelKind = options.config?.model.kind;
+  const text = modelKind === 'gpt';
+  const faults = options.faults ?? (text ? TEXT_DEFAULT_FAULTS : [{ kind: 'label-flip', rate: 0.1 }]);
+  checkFaultSpec(faults, modelKind);
   const removal = options.removal ?? [0.1, 0.2, 0.3];
   for (const f of removal)
     if (!(typeof f === 'number' && f > 0 && f < 1))
@@ -167,14 +195,26 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   if (!Number.isInteger(snapshots) || snapshots < 1)
     fail(`--tracin-checkpoints must be a positive integer, got ${snapshots}`);
 
-  const curveNames = options.curves ?? REMOVAL_DEFAULT;
-  const known = [...IN_RUN.map((s) => s.name), ...BASELINES];
+  const curveNames = options.curves ?? (text ? TEXT_REMOVAL_DEFAULT : REMOVAL_DEFAULT);
+  const known = text ? TEXT_SIGNALS : [...IN_RUN.map((s) => s.name), ...BASELINES];
   for (const name of curveNames)
     if (!known.includes(name)) fail(`--curves: no signal "${name}"; the signals are ${known.join(', ')}`);
   if (options.config) checkEvaluable(options.config);
   await prepareOutDir(out, options.force ?? false);
   const dataDir = join(out, 'data');
   await mkdir(dataDir, { recursive: true });
+  if (options.config && text)
+    return evaluateText(options.config, {
+      out,
+      dataDir,
+      faults,
+      seed: options.faultSeed ?? options.config.seed,
+      removal,
+      curves: { names: curveNames, given: options.curves !== undefined },
+      force: options.force ?? false,
+      log,
+      signal: options.signal,
+    });
   const base = options.config ?? (await digitsConfig(dataDir));
   const clean = await loadTrainingData(base);
   const seed = options.faultSeed ?? base.seed;
@@ -275,10 +315,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
       scores[i] = x ?? Number.NaN;
     }
     if (missing === train.size) continue; // not measured for this task
-    if (missing > 0)
-      fail(
-        `inrun evaluate: ${missing} training examples were never in a batch, so they have no values; train at least one epoch (set epochs, not steps)`,
-      );
+    if (missing > 0) failUntrained(missing, 'training examples');
     signals.push({ name: s.name, kind: 'in-run', description: s.description, scores });
   }
   const model = buildModel(config, data);
@@ -288,55 +325,18 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   signals.push(...baselineSignals(model, params, data, checkpoints, knnK, seed));
   const baselineSeconds = (Date.now() - started) / 1000;
 
-  const positives = planted.faults.map((kind) => kind !== null);
-  const faultCount = positives.filter(Boolean).length;
-  const kinds = [...new Set(planted.faults.filter((k): k is FaultKind => k !== null))];
-  const summaries = detectionScores(signals, positives, [faultCount]);
-  const results: SignalResult[] = summaries.map((summary, s) => ({
-    ...summary,
-    kind: signals[s].kind,
-    description: signals[s].description,
-    aurocByFault:
-      kinds.length > 1
-        ? Object.fromEntries(
-            kinds.map((kind) => {
-              const rows = planted.faults.flatMap((k, i) => (k === null || k === kind ? [i] : []));
-              const only = detectionScores(
-                [{ name: signals[s].name, scores: rows.map((i) => signals[s].scores[i]) }],
-                rows.map((i) => planted.faults[i] === kind),
-                [1],
-              )[0];
-              return [kind, only.auroc];
-            }),
-          )
-        : {},
-  }));
+  const results = detectionResults(signals, planted.faults);
 
   // Removal curves by retraining without valuation, same config and seeds.
   started = Date.now();
-  for (const name of curveNames)
-    if (!signals.some((s) => s.name === name))
-      fail(
-        `--curves: the signal "${name}" was not measured on this data (${signals.map((s) => s.name).join(', ')} were)`,
-      );
+  // Every table default is measured on classification data, so a missing one is an error too.
+  const curveNamesMeasured = curveSignals(curveNames, true, signals);
   log('retraining for the removal curves…');
-  const initial = await initialWeights(config, data);
+  const initial = await initialWeights(config, buildModel(config, data));
   const baseline = retrain(config, data, initial, null);
-  const curves = curveNames.map((name) => {
-    const scores = signals.find((s) => s.name === name)!.scores;
-    return {
-      name,
-      points: removal.map((fraction) => {
-        const drop = removalOrder(scores, fraction);
-        const dropped = new Set(drop);
-        const keep = Array.from({ length: train.size }, (_, i) => i).filter((i) => !dropped.has(i));
-        const metrics = retrain(config, data, initial, keep);
-        let faultsRemoved = 0;
-        for (const i of drop) if (positives[i]) faultsRemoved++;
-        return { fraction, removed: drop.length, ...metrics, faultsRemoved };
-      }),
-    };
-  });
+  const curves = removalCurves(signals, curveNamesMeasured, removal, planted.faults, (keep) =>
+    retrain(config, data, initial, keep),
+  );
   const evaluation: Evaluation = {
     out,
     runDir: config.out,
@@ -351,20 +351,10 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   return evaluation;
 }
 
-/** The run's initial weights: its seeded initialisation, or the config's initWeights. */
-async function initialWeights(config: TrainConfig, data: TrainingData): Promise<FloatArray> {
-  const model = buildModel(config, data);
-  if (config.initWeights !== undefined)
-    loadModelTensors(model, (await readSafetensors(config.initWeights)).tensors, config.initWeights);
-  return model.params.slice();
-}
-
 /** Refuses configs evaluate cannot use, before anything is written. */
 function checkEvaluable(config: TrainConfig): void {
-  if (config.task === 'regression')
+  if (config.task === 'regression' && config.model.kind !== 'gpt')
     fail('inrun evaluate: the task is regression; evaluation needs classes to plant label faults');
-  if (config.model.kind === 'gpt')
-    fail('inrun evaluate: text (gpt) runs are not supported yet; evaluate tables');
   if (config.data.test === undefined && config.data.testSplit === undefined)
     fail(
       'inrun evaluate: the config has no test set; add data.test (a file) or data.testSplit (a fraction): removal curves are judged on it',
@@ -538,13 +528,7 @@ function baselineSignals(
     description: `TracIn-CP self-influence (${checkpoints.length} checkpoints)`,
     scores: tracin.selfInfluence,
   });
-  const rng = new Rng(seed ^ 0x5eed);
-  signals.push({
-    name: 'random',
-    kind: 'baseline',
-    description: 'a random score (chance)',
-    scores: Float64Array.from({ length: train.size }, () => rng.uniform()),
-  });
+  signals.push(randomSignal(train.size, seed));
   return signals;
 }
 
@@ -565,7 +549,10 @@ function penultimate(model: Sequential, params: FloatArray, dataset: Dataset): F
   return Float64Array.from(out);
 }
 
-/** Trains without valuation on the kept examples (all when null); test loss and accuracy at the end. */
+/**
+ * Trains without valuation on the kept examples (all when null) for the config's epochs over
+ * them; test loss and accuracy at the end.
+ */
 function retrain(
   config: TrainConfig,
   data: TrainingData,
@@ -574,17 +561,7 @@ function retrain(
 ): { testLoss: number; testAccuracy: number } {
   const train = keep ? new SubsetDataset(data.train.dataset, keep) : data.train.dataset;
   const model = buildModel(config, data);
-  model.params.set(initial);
-  const { totalSteps } = runLength(config, train.size);
-  const trainer = new Trainer({
-    model,
-    optimizer: buildOptimizer(config),
-    data: train,
-    batchSize: Math.min(config.batchSize, train.size),
-    steps: totalSteps,
-    seed: runSeeds(config.seed).order,
-  });
-  while (!trainer.done) trainer.runStep();
+  trainWithoutValuation(config, model, initial, train, runLength(config, train.size).totalSteps);
   const test = data.test!.dataset;
   const losses = finalModelLoss(model, model.params, test);
   const all = Array.from({ length: test.size }, (_, i) => i);
