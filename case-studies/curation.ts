@@ -8,7 +8,7 @@
 // every document; `inrun curate --negatives` removes the negatively valued ones, retrains, and
 // retrains again with as many documents removed at random; both are judged on the test set.
 //
-//   npm run case-study -- curation [--documents 160] [--out runs/case-studies/curation]
+//   npm run case-study -- curation [--documents 160] [--junk 0.5] [--out runs/case-studies/curation]
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -41,11 +41,17 @@ function passage(text: string): string {
   return text.slice(start, end);
 }
 
+/** The study's share of junk documents: half, as in a raw web crawl before filtering. */
+export const CURATION_JUNK_SHARE = 0.5;
+
 /**
- * The training mixture (`documents` of them, a quarter junk in equal parts), and clean validation
- * and test passages from speeches the training set does not use. Deterministic.
+ * The training mixture (`documents` of them, `junkShare` of them junk in equal parts), and clean
+ * validation and test passages from speeches the training set does not use. Deterministic.
  */
-export function curationMixture(documents: number): {
+export function curationMixture(
+  documents: number,
+  junkShare = CURATION_JUNK_SHARE,
+): {
   train: MixtureDocument[];
   validation: MixtureDocument[];
   test: MixtureDocument[];
@@ -53,7 +59,8 @@ export function curationMixture(documents: number): {
   const rng = new Rng(7);
   const speeches = loadBundledCorpus('speeches');
   const order = rng.permutation(speeches.length);
-  const junkCount = Math.round(documents / 4);
+  if (!(junkShare >= 0 && junkShare < 1)) throw new Error(`junk share must be in [0, 1), got ${junkShare}`);
+  const junkCount = Math.round(documents * junkShare);
   const cleanCount = documents - junkCount;
   const held = 20;
   if (cleanCount + 2 * held > speeches.length)
@@ -106,8 +113,9 @@ export function curationConfig(root: string, out: string): Record<string, unknow
 
 export async function curation(options: CaseStudyOptions): Promise<number> {
   const documents = options.documents ?? 160;
+  const junkShare = options.junk ?? CURATION_JUNK_SHARE;
   const root = options.out;
-  const mixture = curationMixture(documents);
+  const mixture = curationMixture(documents, junkShare);
   writeDocuments(join(root, 'train'), mixture.train);
   writeDocuments(join(root, 'validation'), mixture.validation);
   writeDocuments(join(root, 'test'), mixture.test);
@@ -132,7 +140,7 @@ export async function curation(options: CaseStudyOptions): Promise<number> {
     ]),
   );
   const cleanRemoved = removed.filter((id) => id.startsWith('clean/')).length;
-  const summary = { documents, junkRemoved, cleanRemoved, comparison: summarize(comparison) };
+  const summary = { documents, junkShare, junkRemoved, cleanRemoved, comparison: summarize(comparison) };
   console.log(`\n${JSON.stringify(summary, null, 2)}`);
   await writeFileAtomic(join(root, 'curation.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return 0;

@@ -10,6 +10,8 @@ export interface CaseStudyOptions {
   out: string;
   /** Training documents to use (each study has its default). */
   documents?: number;
+  /** Curation: the share of junk documents in the training mixture. */
+  junk?: number;
 }
 
 const STUDIES: Record<string, (options: CaseStudyOptions) => Promise<number>> = { copyright, curation };
@@ -20,11 +22,18 @@ function positiveInteger(text: string): number {
   return n;
 }
 
+function share(text: string): number {
+  const x = Number(text);
+  if (text.trim() === '' || !(x >= 0 && x < 1)) throw new InvalidArgumentError('must be a number in [0, 1)');
+  return x;
+}
+
 const program = new Command('case-study')
   .argument('<name>', `the case study: ${Object.keys(STUDIES).join(', ')}`)
   .option('--out <dir>', 'folder for its data, run and results (default runs/case-studies/<name>)')
   .option('--documents <n>', 'training documents', positiveInteger)
-  .action(async (name: string, flags: { out?: string; documents?: number }) => {
+  .option('--junk <share>', 'curation: share of junk documents in the mixture (default 0.5)', share)
+  .action(async (name: string, flags: { out?: string; documents?: number; junk?: number }) => {
     const study = STUDIES[name];
     if (!study)
       throw new InrunError(
@@ -33,6 +42,7 @@ const program = new Command('case-study')
     process.exitCode = await study({
       out: resolve(flags.out ?? `runs/case-studies/${name}`),
       documents: flags.documents,
+      junk: flags.junk,
     });
   });
 

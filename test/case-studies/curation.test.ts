@@ -1,11 +1,12 @@
-// The curation case study's mixture: a quarter junk of four kinds, each what its name says, and
+// The curation case study's mixture: junk of four kinds, each what its name says, and
 // held-out passages from speeches the training set does not use.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { curationMixture, JUNK_KINDS } from '../../case-studies/curation.js';
 
-test('the mixture: clean passages, a quarter junk in equal parts, disjoint held-out sets', () => {
-  const { train, validation, test: held } = curationMixture(40);
+test('the mixture: clean passages, the given share of junk in equal parts, disjoint held-out sets', () => {
+  assert.equal(curationMixture(40).train.filter((d) => d.junk !== null).length, 20, 'half junk by default');
+  const { train, validation, test: held } = curationMixture(40, 0.25);
   assert.equal(train.length, 40);
   const junk = train.filter((d) => d.junk !== null);
   assert.equal(junk.length, 10);
@@ -35,5 +36,6 @@ test('the mixture: clean passages, a quarter junk in equal parts, disjoint held-
   for (const name of [...names(validation), ...names(held)]) assert.ok(!trainSpeeches.has(name), name);
   assert.equal(new Set([...names(validation), ...names(held)]).size, 40);
   // Deterministic.
-  assert.deepEqual(curationMixture(40), curationMixture(40));
+  assert.deepEqual(curationMixture(40, 0.25), curationMixture(40, 0.25));
+  assert.throws(() => curationMixture(40, 1), /junk share/);
 });
