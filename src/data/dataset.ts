@@ -1,4 +1,4 @@
-import { allocFloat } from '../kernels/alloc.js';
+import { allocFloat, dtypeOf } from '../kernels/alloc.js';
 import type { DType } from '../kernels/types.js';
 import type { Activation } from '../layers/types.js';
 import type { Targets } from '../losses/types.js';
@@ -22,7 +22,12 @@ export interface Dataset {
   readonly example: { tokens: number; width: number };
   id(index: number): ExampleId;
   group(index: number): string | undefined;
-  batch(indices: ArrayLike<number>, dtype: DType): Batch;
+  /**
+   * The examples at `indices` as one batch. `into`, a batch this dataset returned before whose
+   * arrays the caller no longer needs, may be filled instead of allocating new arrays (the trainer
+   * passes its previous step's batch); a dataset is free to ignore it.
+   */
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch): Batch;
 }
 
 export interface TensorDatasetOptions {
@@ -132,14 +137,23 @@ export class TensorDataset implements Dataset {
     return this.labels[index * this.targetWidth];
   }
 
-  batch(indices: ArrayLike<number>, dtype: DType): Batch {
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch): Batch {
     const { tokens, width } = this.example;
     const per = tokens * width;
     const n = indices.length;
-    const data = allocFloat(dtype, n * per);
     const tw = this.targetWidth;
-    const targets: Targets =
-      this.labels instanceof Int32Array ? new Int32Array(n) : allocFloat(dtype, n * tw);
+    const classes = this.labels instanceof Int32Array;
+    // Every element of both arrays is written below, so `into`'s are reused when they fit.
+    const fits =
+      into !== undefined &&
+      into.input.data.length === n * per &&
+      dtypeOf(into.input.data) === dtype &&
+      into.targets.length === n * tw &&
+      (classes
+        ? into.targets instanceof Int32Array
+        : !(into.targets instanceof Int32Array) && dtypeOf(into.targets) === dtype);
+    const data = fits ? into.input.data : allocFloat(dtype, n * per);
+    const targets: Targets = fits ? into.targets : classes ? new Int32Array(n) : allocFloat(dtype, n * tw);
     for (let r = 0; r < n; r++) {
       const i = indices[r];
       data.set(this.features.subarray(i * per, (i + 1) * per), r * per);

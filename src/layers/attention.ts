@@ -1,13 +1,15 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { fail } from '../util/errors.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type PassContext,
+  passBuffers,
+  zeroActivation,
 } from './types.js';
 
 /**
@@ -36,6 +38,7 @@ type AttentionTape = LayerTape & {
 export class CausalSelfAttention implements Layer {
   readonly kind = 'causal-self-attention';
   params: ParamSlot[] = [];
+  private readonly scratch = new Scratch();
 
   constructor(readonly heads: number) {
     if (!Number.isInteger(heads) || heads < 1)
@@ -92,8 +95,8 @@ export class CausalSelfAttention implements Layer {
     const H = this.heads;
     const mm = batchedGemm(ctx, n, H);
     const { qkv, out, square } = this.views(x);
-    const y = activation(ctx.dtype, n, T, d);
-    const probs = allocFloat(ctx.dtype, n * H * T * T);
+    const y = outputActivation(ctx, n, T, d);
+    const probs = passBuffers(ctx).uninitialized(ctx.dtype, n * H * T * T);
     // S = Q Kᵀ/√dh, then the masked softmax in place.
     mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(x.data, 1), 0, square(probs));
     for (let b = 0; b < n * H; b++) {
@@ -138,8 +141,8 @@ export class CausalSelfAttention implements Layer {
     const v = qkv(x.data, 2);
     const P = square(probs);
     const dO = out(dy.data);
-    const dx = activation(ctx.dtype, n, T, w);
-    const dS = allocFloat(ctx.dtype, n * H * T * T);
+    const dx = outputActivation(ctx, n, T, w);
+    const dS = this.scratch.take('dS', ctx.dtype, n * H * T * T);
     mm(true, false, T, dh, T, 1, P, dO, 0, qkv(dx.data, 2));
     mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
     softmaxBackward(probs, dS, T, n * H);
@@ -156,12 +159,13 @@ export class CausalSelfAttention implements Layer {
     const { n, tokens: T } = x;
     const { d, dh, scale } = this.dims(x);
     const H = this.heads;
-    const ry = activation(ctx.dtype, n, T, d);
+    // Without R{x} (the input is data) R{y} is zero.
+    const ry = rx ? outputActivation(ctx, n, T, d) : zeroActivation(ctx, n, T, d);
     let rProbs: FloatArray | null = null;
     if (rx) {
       const mm = batchedGemm(ctx, n, H);
       const { qkv, out, square } = this.views(x);
-      rProbs = allocFloat(ctx.dtype, n * H * T * T);
+      rProbs = passBuffers(ctx).uninitialized(ctx.dtype, n * H * T * T);
       const rP = square(rProbs);
       mm(false, true, T, T, dh, scale, qkv(rx.data, 0), qkv(x.data, 1), 0, rP);
       mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(rx.data, 1), 1, rP);
@@ -203,12 +207,12 @@ export class CausalSelfAttention implements Layer {
     const P = square(probs);
     const dO = out(dy.data);
     const rdO = out(rdy.data);
-    const rdx = activation(ctx.dtype, n, T, w);
+    const rdx = outputActivation(ctx, n, T, w);
     const rdQ = qkv(rdx.data, 0);
     const rdK = qkv(rdx.data, 1);
     const rdV = qkv(rdx.data, 2);
-    const dS = allocFloat(ctx.dtype, n * H * T * T);
-    const rdS = allocFloat(ctx.dtype, n * H * T * T);
+    const dS = this.scratch.take('dS', ctx.dtype, n * H * T * T);
+    const rdS = this.scratch.take('rdS', ctx.dtype, n * H * T * T);
 
     // R{dV} = R{P}ᵀ dO + Pᵀ R{dO}.
     mm(true, false, T, dh, T, 1, P, rdO, 0, rdV);

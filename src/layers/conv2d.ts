@@ -1,19 +1,20 @@
-import { allocFloat, allocUninitialized } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, describe, fail } from '../util/errors.js';
 import { Linear } from './linear.js';
 import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type ExampleRange,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamInit,
   type ParamSlot,
   type ParamSpec,
   type PassContext,
+  passBuffers,
   slotView,
+  zeroActivation,
 } from './types.js';
 
 // Images and convolutions.
@@ -366,7 +367,7 @@ export class Conv2d implements Layer {
 
   /** Unfolds images [n, C·H·W] into patch rows [n, P, K] (zeros on the padding): im2col as a gather. */
   private unfold(ctx: PassContext, x: Activation, g: ConvGeometry): Activation {
-    const out = uninitialized(ctx, x.n, g.positions, g.patch);
+    const out = outputActivation(ctx, x.n, g.positions, g.patch);
     ctx.kernels.gather(x.data, g.index, x.n, x.width, out.data);
     return out;
   }
@@ -374,14 +375,14 @@ export class Conv2d implements Layer {
   /** Folds patch-row gradients [n, P, K] back onto the images (col2im): overlapping patches add up. */
   private fold(ctx: PassContext, rows: FloatArray, n: number, g: ConvGeometry): Activation {
     const inSize = this.inputWidth;
-    const out = activation(ctx.dtype, n, 1, inSize);
+    const out = zeroActivation(ctx, n, 1, inSize);
     ctx.kernels.scatterAdd(rows, g.index, n, inSize, out.data);
     return out;
   }
 
   /** An image batch [n, out·P] → patch rows [n, P, out]. */
   private toRows(ctx: PassContext, images: Activation, g: ConvGeometry): Activation {
-    const rows = uninitialized(ctx, images.n, g.positions, this.outChannels);
+    const rows = outputActivation(ctx, images.n, g.positions, this.outChannels);
     ctx.kernels.transpose(images.data, rows.data, images.n, this.outChannels, g.positions);
     return rows;
   }
@@ -429,7 +430,7 @@ export class Conv2d implements Layer {
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const g = this.geometryFor(x);
     const patches = this.unfold(ctx, x, g);
-    const y = uninitialized(ctx, x.n, 1, this.outChannels * g.positions);
+    const y = outputActivation(ctx, x.n, 1, this.outChannels * g.positions);
     this.convolve(ctx, patches, ctx.params, y, true, 0);
     tape.input = x;
     tape.output = y;
@@ -458,7 +459,7 @@ export class Conv2d implements Layer {
     // R{y} = W R{A}ᵀ + V Aᵀ + v_b, with R{A} the patches of R{x}.
     const g = this.geometry!;
     const rows = rowsOf(tape);
-    const ry = uninitialized(ctx, tape.input.n, 1, this.outChannels * g.positions);
+    const ry = outputActivation(ctx, tape.input.n, 1, this.outChannels * g.positions);
     this.convolve(ctx, rows.input, v, ry, true, 0);
     const rPatches = rx ? this.unfold(ctx, rx, g) : null;
     if (rPatches) this.convolve(ctx, rPatches, ctx.params, ry, false, 1);
@@ -586,13 +587,25 @@ export class Conv2d implements Layer {
       return;
     }
     const D = this.gradientLength;
-    const gram = allocFloat(ctx.dtype, plan.trainChunk * plan.valChunk);
+    const gram = this.scratch.take('pairGram', ctx.dtype, plan.trainChunk * plan.valChunk);
     for (let v0 = 0; v0 < nVal; v0 += plan.valChunk) {
       const cv = Math.min(plan.valChunk, nVal - v0);
-      const gv = this.exampleGradients(ctx, validation, v0, cv, allocFloat(ctx.dtype, cv * D));
+      const gv = this.exampleGradients(
+        ctx,
+        validation,
+        v0,
+        cv,
+        this.scratch.take('pairValidation', ctx.dtype, cv * D),
+      );
       for (let t0 = 0; t0 < nTrain; t0 += plan.trainChunk) {
         const ct = Math.min(plan.trainChunk, nTrain - t0);
-        const gt = this.exampleGradients(ctx, train, t0, ct, allocFloat(ctx.dtype, ct * D));
+        const gt = this.exampleGradients(
+          ctx,
+          train,
+          t0,
+          ct,
+          this.scratch.take('pairTrain', ctx.dtype, ct * D),
+        );
         ctx.kernels.gemm(false, true, ct, cv, D, 1, gt, D, gv, D, 0, gram, cv);
         for (let i = 0; i < ct; i++)
           for (let j = 0; j < cv; j++) out[(t0 + i) * nVal + v0 + j] += gram[i * cv + j];
@@ -654,7 +667,14 @@ export class Conv2d implements Layer {
     const patches = rowsOf(tape).input.data;
     const outputGrad = tape.outputGrad?.data;
     if (!outputGrad) throw new Error('internal: backward has not run on this tape');
-    const gradients = this.exampleGradients(ctx, tape, 0, n, allocFloat(ctx.dtype, n * D));
+    // Kept on the tape, so from the pass's buffers (`ctx` must be this tape's pass's).
+    const gradients = this.exampleGradients(
+      ctx,
+      tape,
+      0,
+      n,
+      passBuffers(ctx).uninitialized(ctx.dtype, n * D),
+    );
     (tape as ConvTape).formed = { patches, outputGrad, gradients };
     return gradients;
   }
@@ -738,11 +758,6 @@ export class Conv2d implements Layer {
     for (let i = 0; i < tape.input.n; i++)
       if (which[i] >= 0) this.formedDots(ctx, gradients, i, 1, us[which[i]], out.subarray(i, i + 1));
   }
-}
-
-/** An activation a kernel fills in full (gather, transpose, gemm with beta = 0): no zero fill. */
-function uninitialized(ctx: PassContext, n: number, tokens: number, width: number): Activation {
-  return { data: allocUninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
 }
 
 function rowsOf(tape: LayerTape): LayerTape {

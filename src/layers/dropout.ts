@@ -1,14 +1,15 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import {
   type Activation,
-  activation,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type PassContext,
+  passBuffers,
+  zeroActivation,
 } from './types.js';
 
 /** Dropout's tape: the multipliers m/(1 − p) of this pass, or null when it ran without dropout. */
@@ -69,7 +70,7 @@ export class Dropout implements Layer {
   /** This pass's multipliers for a batch of n examples of `per` values each. */
   private drawMask(ctx: PassContext, n: number, per: number): FloatArray {
     const key = ctx.step ?? this.passes++;
-    const mask = allocFloat(ctx.dtype, n * per);
+    const mask = passBuffers(ctx).uninitialized(ctx.dtype, n * per);
     const keep = this.p < 1 ? 1 / (1 - this.p) : 0;
     const threshold = this.p * 4294967296; // drop where a uniform 32-bit draw is below p·2³²
     for (let i = 0; i < n; i++) {
@@ -80,7 +81,7 @@ export class Dropout implements Layer {
   }
 
   private static scaled(ctx: PassContext, a: Activation, mask: FloatArray): Activation {
-    const out = activation(ctx.dtype, a.n, a.tokens, a.width);
+    const out = outputActivation(ctx, a.n, a.tokens, a.width);
     for (let e = 0; e < mask.length; e++) out.data[e] = a.data[e] * mask[e];
     return out;
   }
@@ -110,11 +111,7 @@ export class Dropout implements Layer {
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const mask = this.maskOf(tape);
     const y = tape.output;
-    const ry = !rx
-      ? activation(ctx.dtype, y.n, y.tokens, y.width)
-      : mask
-        ? Dropout.scaled(ctx, rx, mask)
-        : rx;
+    const ry = !rx ? zeroActivation(ctx, y.n, y.tokens, y.width) : mask ? Dropout.scaled(ctx, rx, mask) : rx;
     tape.rInput = rx;
     tape.rOutput = ry;
     return ry;

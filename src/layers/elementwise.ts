@@ -1,11 +1,12 @@
 import type { ActivationKind, FloatArray } from '../kernels/types.js';
 import {
   type Activation,
-  activation,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type PassContext,
+  zeroActivation,
 } from './types.js';
 
 /**
@@ -27,7 +28,7 @@ class Elementwise implements Layer {
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
-    const y = activation(ctx.dtype, x.n, x.tokens, x.width);
+    const y = outputActivation(ctx, x.n, x.tokens, x.width);
     ctx.kernels.activationForward(this.kind, x.data, y.data);
     tape.input = x;
     tape.output = y;
@@ -37,14 +38,17 @@ class Elementwise implements Layer {
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     tape.outputGrad = dy;
     if (!needInputGrad) return null;
-    const dx = activation(ctx.dtype, dy.n, dy.tokens, dy.width);
+    const dx = outputActivation(ctx, dy.n, dy.tokens, dy.width);
     ctx.kernels.activationBackward(this.kind, tape.input.data, tape.output.data, dy.data, dx.data);
     return dx;
   }
 
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const x = tape.input;
-    const ry = activation(ctx.dtype, x.n, x.tokens, x.width);
+    // Without R{x} (the input is data) R{y} is zero.
+    const ry = rx
+      ? outputActivation(ctx, x.n, x.tokens, x.width)
+      : zeroActivation(ctx, x.n, x.tokens, x.width);
     if (rx) ctx.kernels.activationRForward(this.kind, x.data, tape.output.data, rx.data, ry.data);
     tape.rInput = rx;
     tape.rOutput = ry;
@@ -62,7 +66,7 @@ class Elementwise implements Layer {
     if (!needInputGrad) return null;
     const dy = tape.outputGrad;
     if (!dy) throw new Error('internal: backward has not run on this tape');
-    const rdx = activation(ctx.dtype, rdy.n, rdy.tokens, rdy.width);
+    const rdx = outputActivation(ctx, rdy.n, rdy.tokens, rdy.width);
     ctx.kernels.activationRBackward(
       this.kind,
       tape.input.data,

@@ -1,13 +1,13 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { fail } from '../util/errors.js';
 import { requireGrad } from './linear.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type ExampleRange,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type ParamSpec,
   type PassContext,
@@ -27,6 +27,7 @@ const PAIRWISE_CHUNK_ELEMENTS = 1 << 22;
 export class TokenEmbedding implements Layer {
   readonly kind = 'token-embedding';
   params: ParamSlot[] = [];
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly vocabSize: number,
@@ -76,8 +77,13 @@ export class TokenEmbedding implements Layer {
     table: FloatArray,
   ): Activation {
     const d = this.width;
-    const out = activation(ctx.dtype, n, tokens, d);
-    for (let r = 0; r < ids.length; r++) out.data.set(table.subarray(ids[r] * d, (ids[r] + 1) * d), r * d);
+    const out = outputActivation(ctx, n, tokens, d);
+    const o = out.data;
+    // An element loop rather than set(subarray): no view object per token.
+    for (let r = 0; r < ids.length; r++) {
+      const base = ids[r] * d;
+      for (let c = 0; c < d; c++) o[r * d + c] = table[base + c];
+    }
     return out;
   }
 
@@ -152,7 +158,7 @@ export class TokenEmbedding implements Layer {
     const nVal = xv.n;
     const valRows = nVal * T;
     const chunk = Math.max(1, Math.min(xa.n, Math.floor(PAIRWISE_CHUNK_ELEMENTS / (T * valRows))));
-    const gram = allocFloat(ctx.dtype, chunk * T * valRows);
+    const gram = this.scratch.take('gram', ctx.dtype, chunk * T * valRows);
     const idsA = xa.ids!;
     const idsV = xv.ids!;
     for (let start = 0; start < xa.n; start += chunk) {
@@ -217,6 +223,7 @@ export class TokenEmbedding implements Layer {
 export class PositionalEmbedding implements Layer {
   readonly kind = 'positional-embedding';
   params: ParamSlot[] = [];
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly context: number,
@@ -251,7 +258,7 @@ export class PositionalEmbedding implements Layer {
     table: FloatArray,
   ): Activation {
     const { n, tokens: T, width: d } = shape;
-    const out = activation(ctx.dtype, n, T, d);
+    const out = outputActivation(ctx, n, T, d);
     for (let i = 0; i < n; i++) {
       for (let e = 0; e < T * d; e++)
         out.data[i * T * d + e] = (base ? base.data[i * T * d + e] : 0) + table[e];
@@ -303,7 +310,7 @@ export class PositionalEmbedding implements Layer {
     const ga = requireGrad(train).outputGrad;
     const gv = requireGrad(validation).outputGrad;
     const span = ga.tokens * ga.width;
-    const gram = allocFloat(ctx.dtype, ga.n * gv.n);
+    const gram = this.scratch.take('gram', ctx.dtype, ga.n * gv.n);
     // ⟨g_i, g_j⟩ = Σ_t ⟨G_i,t, G_j,t⟩: one product of the flattened [n, T·d] gradients.
     ctx.kernels.gemm(false, true, ga.n, gv.n, span, 1, ga.data, span, gv.data, span, 0, gram, gv.n);
     for (let e = 0; e < gram.length; e++) out[e] += gram[e];

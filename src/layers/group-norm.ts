@@ -1,16 +1,17 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import type { ShapeWithImage } from './conv2d.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type ExampleRange,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type ParamSpec,
   type PassContext,
+  passBuffers,
   slotView,
 } from './types.js';
 
@@ -51,6 +52,7 @@ export interface GroupNormOptions {
 export class GroupNorm implements Layer {
   readonly kind = 'group-norm';
   params: ParamSlot[] = [];
+  private readonly scratch = new Scratch();
   readonly eps: number;
   readonly affine: boolean;
 
@@ -118,9 +120,9 @@ export class GroupNorm implements Layer {
     const S = cg * HW;
     const rows = x.n * this.groups;
     const xd = x.data;
-    const y = activation(ctx.dtype, x.n, x.tokens, x.width);
-    const xhat = allocFloat(ctx.dtype, xd.length);
-    const rstd = new Float64Array(rows);
+    const y = outputActivation(ctx, x.n, x.tokens, x.width);
+    const xhat = passBuffers(ctx).uninitialized(ctx.dtype, xd.length);
+    const rstd = passBuffers(ctx).uninitialized('float64', rows);
     const gamma = this.gamma(ctx.params);
     const beta = this.beta(ctx.params);
     for (let row = 0; row < rows; row++) {
@@ -162,7 +164,7 @@ export class GroupNorm implements Layer {
     const S = cg * HW;
     const gamma = this.gamma(ctx.params);
     const gd = dy.data;
-    const dx = activation(ctx.dtype, dy.n, dy.tokens, dy.width);
+    const dx = outputActivation(ctx, dy.n, dy.tokens, dy.width);
     for (let row = 0; row < rstd.length; row++) {
       const base = row * S;
       const c0 = (row % this.groups) * cg;
@@ -190,16 +192,22 @@ export class GroupNorm implements Layer {
 
   /**
    * Per-example gradients of examples [start, end), [count, 2C] in float64, each row laid out
-   * [γ_i (C), β_i (C)] with γ_i,c = Σ_hw G ⊙ x̂ and β_i,c = Σ_hw G over channel c's plane.
+   * [γ_i (C), β_i (C)] with γ_i,c = Σ_hw G ⊙ x̂ and β_i,c = Σ_hw G over channel c's plane. In
+   * scratch buffer `name`.
    */
-  private perExampleGradients(tape: LayerTape, start = 0, end = tape.input.n): Float64Array {
+  private perExampleGradients(
+    tape: LayerTape,
+    start = 0,
+    end = tape.input.n,
+    name = 'perExample',
+  ): Float64Array {
     const dy = tape.outputGrad;
     if (!dy) throw new Error('internal: backward has not run on this tape');
     const { xhat } = saved(tape);
     const C = this.channels;
     const HW = this.plane(dy);
     const gd = dy.data;
-    const per = new Float64Array((end - start) * 2 * C);
+    const per = this.scratch.take(name, 'float64', (end - start) * 2 * C);
     for (let i = start; i < end; i++) {
       const o = (i - start) * 2 * C;
       for (let c = 0; c < C; c++) {
@@ -244,8 +252,8 @@ export class GroupNorm implements Layer {
     const nTrain = train.input.n;
     const nVal = validation.input.n;
     if (nTrain === 0 || nVal === 0) return;
-    const ga = this.perExampleGradients(train);
-    const gv = this.perExampleGradients(validation);
+    const ga = this.perExampleGradients(train, 0, nTrain, 'perTrain');
+    const gv = this.perExampleGradients(validation, 0, nVal, 'perValidation');
     const K = 2 * this.channels;
     ctx.kernels.gemm(false, true, nTrain, nVal, K, 1, ga, K, gv, K, 1, out, nVal);
   }
@@ -308,12 +316,12 @@ export class GroupNorm implements Layer {
     const gamma = this.gamma(ctx.params);
     const vg = this.gamma(v);
     const vb = this.beta(v);
-    const ry = activation(ctx.dtype, x.n, x.tokens, x.width);
+    const ry = outputActivation(ctx, x.n, x.tokens, x.width);
     let rxhat: FloatArray | null = null;
     let shrink: Float64Array | null = null;
     if (rx) {
-      rxhat = allocFloat(ctx.dtype, xhat.length);
-      shrink = new Float64Array(rstd.length);
+      rxhat = passBuffers(ctx).uninitialized(ctx.dtype, xhat.length);
+      shrink = passBuffers(ctx).uninitialized('float64', rstd.length);
       const rxd = rx.data;
       for (let row = 0; row < rstd.length; row++) {
         const base = row * S;
@@ -393,10 +401,10 @@ export class GroupNorm implements Layer {
     //   R{dx} = −c·dx + r (R{h} − R{a} − b R{x̂} − x̂ R{b}).
     const gamma = this.gamma(ctx.params);
     const vg = this.gamma(v);
-    const rdx = activation(ctx.dtype, dy.n, dy.tokens, dy.width);
+    const rdx = outputActivation(ctx, dy.n, dy.tokens, dy.width);
     const out = rdx.data;
-    const h = new Float64Array(S);
-    const rh = new Float64Array(S);
+    const h = this.scratch.take('h', 'float64', S);
+    const rh = this.scratch.take('rh', 'float64', S);
     for (let row = 0; row < rstd.length; row++) {
       const base = row * S;
       const c0 = (row % this.groups) * cg;

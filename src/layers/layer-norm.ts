@@ -1,15 +1,16 @@
-import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
+import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type ExampleRange,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type ParamSpec,
   type PassContext,
+  passBuffers,
   slotView,
 } from './types.js';
 
@@ -43,6 +44,7 @@ type NormTape = LayerTape & {
 abstract class TokenNorm implements Layer {
   abstract readonly kind: string;
   params: ParamSlot[] = [];
+  private readonly scratch = new Scratch();
 
   constructor(
     readonly width: number,
@@ -82,10 +84,10 @@ abstract class TokenNorm implements Layer {
     const d = this.width;
     const rows = x.n * x.tokens;
     const xd = x.data;
-    const y = activation(ctx.dtype, x.n, x.tokens, d);
+    const y = outputActivation(ctx, x.n, x.tokens, d);
     const yd = y.data;
-    const xhat = allocFloat(ctx.dtype, rows * d);
-    const rstd = new Float64Array(rows);
+    const xhat = passBuffers(ctx).uninitialized(ctx.dtype, rows * d);
+    const rstd = passBuffers(ctx).uninitialized('float64', rows);
     ctx.kernels.layerNormForward(
       xd,
       this.gamma(ctx.params),
@@ -113,7 +115,7 @@ abstract class TokenNorm implements Layer {
     const { xhat, rstd } = saved(tape);
     const d = this.width;
     const rows = dy.n * dy.tokens;
-    const dx = activation(ctx.dtype, dy.n, dy.tokens, d);
+    const dx = outputActivation(ctx, dy.n, dy.tokens, d);
     ctx.kernels.layerNormBackward(dy.data, xhat, rstd, this.gamma(ctx.params), rows, d, this.center, dx.data);
     return dx;
   }
@@ -133,7 +135,7 @@ abstract class TokenNorm implements Layer {
     if (end <= start) return null;
     const per = this.perExampleGradients(tape, start, end);
     const K = this.gradWidth;
-    const sums = new Float64Array(K);
+    const sums = this.scratch.zeros('sums', 'float64', K);
     for (let i = 0; i < end - start; i++) for (let k = 0; k < K; k++) sums[k] += per[i * K + k];
     return sums;
   }
@@ -145,9 +147,14 @@ abstract class TokenNorm implements Layer {
 
   /**
    * Per-example gradients of examples [start, end), [count, K] in float64, each row laid out
-   * [γ_i (d), β_i (d)]: γ_i = Σ_t G_i,t ⊙ x̂_i,t, β_i = Σ_t G_i,t.
+   * [γ_i (d), β_i (d)]: γ_i = Σ_t G_i,t ⊙ x̂_i,t, β_i = Σ_t G_i,t. In scratch buffer `name`.
    */
-  private perExampleGradients(tape: LayerTape, start = 0, end = tape.input.n): Float64Array {
+  private perExampleGradients(
+    tape: LayerTape,
+    start = 0,
+    end = tape.input.n,
+    name = 'perExample',
+  ): Float64Array {
     const dy = tape.outputGrad;
     if (!dy) throw new Error('internal: backward has not run on this tape');
     const { xhat } = saved(tape);
@@ -155,7 +162,7 @@ abstract class TokenNorm implements Layer {
     const T = dy.tokens;
     const K = this.gradWidth;
     const gd = dy.data;
-    const per = new Float64Array((end - start) * K);
+    const per = this.scratch.zeros(name, 'float64', (end - start) * K);
     for (let i = start; i < end; i++) {
       const o = (i - start) * K;
       for (let t = 0; t < T; t++) {
@@ -179,8 +186,8 @@ abstract class TokenNorm implements Layer {
 
   ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
     // out[i, j] += ⟨g_i, g_j⟩ = (Ga Gvᵀ)_ij, Ga [nTrain, K], Gv [nVal, K].
-    const ga = this.perExampleGradients(train);
-    const gv = this.perExampleGradients(validation);
+    const ga = this.perExampleGradients(train, 0, train.input.n, 'perTrain');
+    const gv = this.perExampleGradients(validation, 0, validation.input.n, 'perValidation');
     const nTrain = train.input.n;
     const nVal = validation.input.n;
     if (nTrain === 0 || nVal === 0) return;
@@ -218,13 +225,13 @@ abstract class TokenNorm implements Layer {
     const gamma = this.gamma(ctx.params);
     const vg = this.gamma(v);
     const vb = this.betaOf(v);
-    const ry = activation(ctx.dtype, x.n, x.tokens, d);
+    const ry = outputActivation(ctx, x.n, x.tokens, d);
     const ryd = ry.data;
     let rxhat: FloatArray | null = null;
     let shrink: Float64Array | null = null;
     if (rx) {
-      rxhat = allocFloat(ctx.dtype, rows * d);
-      shrink = new Float64Array(rows);
+      rxhat = passBuffers(ctx).uninitialized(ctx.dtype, rows * d);
+      shrink = passBuffers(ctx).uninitialized('float64', rows);
       const rxd = rx.data;
       for (let row = 0; row < rows; row++) {
         const base = row * d;
@@ -278,8 +285,8 @@ abstract class TokenNorm implements Layer {
     // R{dγ} = Σ_rows (R{G} ⊙ x̂ + G ⊙ R{x̂});  R{dβ} = Σ_rows R{G}.
     const hg = this.gamma(hv);
     const hb = this.betaOf(hv);
-    const accG = new Float64Array(d);
-    const accB = new Float64Array(d);
+    const accG = this.scratch.zeros('accG', 'float64', d);
+    const accB = this.scratch.zeros('accB', 'float64', d);
     for (let row = 0; row < rows; row++) {
       const base = row * d;
       for (let c = 0; c < d; c++) {
@@ -299,10 +306,10 @@ abstract class TokenNorm implements Layer {
     //   R{dx} = R{r}/r · dx + r (R{h} − R{a} − b R{x̂} − x̂ R{b})   with R{r}/r = −c.
     const gamma = this.gamma(ctx.params);
     const vg = this.gamma(v);
-    const rdx = activation(ctx.dtype, dy.n, dy.tokens, d);
+    const rdx = outputActivation(ctx, dy.n, dy.tokens, d);
     const out = rdx.data;
-    const h = new Float64Array(d);
-    const rh = new Float64Array(d);
+    const h = this.scratch.take('h', 'float64', d);
+    const rh = this.scratch.take('rh', 'float64', d);
     for (let row = 0; row < rows; row++) {
       const base = row * d;
       let a = 0;

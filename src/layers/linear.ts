@@ -3,10 +3,10 @@ import { fail } from '../util/errors.js';
 import { Scratch } from './scratch.js';
 import {
   type Activation,
-  activation,
   type ExampleRange,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamInit,
   type ParamSlot,
   type ParamSpec,
@@ -108,7 +108,7 @@ export class Linear implements Layer {
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
-    const y = activation(ctx.dtype, x.n, x.tokens, this.outFeatures);
+    const y = outputActivation(ctx, x.n, x.tokens, this.outFeatures);
     this.affine(ctx, x, ctx.params, y, 0);
     tape.input = x;
     tape.output = y;
@@ -118,7 +118,7 @@ export class Linear implements Layer {
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     tape.outputGrad = dy;
     if (!needInputGrad) return null;
-    const dx = activation(ctx.dtype, dy.n, dy.tokens, this.inFeatures);
+    const dx = outputActivation(ctx, dy.n, dy.tokens, this.inFeatures);
     ctx.kernels.gemm(
       false,
       false,
@@ -480,7 +480,7 @@ export class Linear implements Layer {
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     // R{y} = R{x} Wᵀ + x Vᵀ + v_b
     const x = tape.input;
-    const ry = activation(ctx.dtype, x.n, x.tokens, this.outFeatures);
+    const ry = outputActivation(ctx, x.n, x.tokens, this.outFeatures);
     this.affine(ctx, x, v, ry, 0);
     if (rx) {
       ctx.kernels.gemm(
@@ -538,7 +538,7 @@ export class Linear implements Layer {
     if (hb) ctx.kernels.sumBias(hb, rdy.data, rows, outF, 1, 1);
     if (!needInputGrad) return null;
     // R{dx} = R{dy} W + dy V
-    const rdx = activation(ctx.dtype, x.n, x.tokens, inF);
+    const rdx = outputActivation(ctx, x.n, x.tokens, inF);
     ctx.kernels.gemm(
       false,
       false,

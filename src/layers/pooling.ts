@@ -13,11 +13,13 @@ import {
 } from './conv2d.js';
 import {
   type Activation,
-  activation,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type PassContext,
+  passBuffers,
+  zeroActivation,
 } from './types.js';
 
 // Parameter-free image layers: pooling and Flatten. They own no parameters, so the ghost routes
@@ -141,8 +143,8 @@ export class MaxPool2d extends Pool2d {
     const { positions: P, taps, offsets } = g;
     const C = g.input.channels;
     const plane = g.input.height * g.input.width;
-    const y = activation(ctx.dtype, x.n, 1, C * P);
-    const argmax = new Int32Array(x.n * C * P);
+    const y = outputActivation(ctx, x.n, 1, C * P);
+    const argmax = passBuffers(ctx).indices(x.n * C * P);
     ctx.kernels.maxPoolForward(x.data, offsets, x.n * C, plane, P, taps, y.data, argmax);
     tape.input = x;
     tape.output = y;
@@ -154,7 +156,7 @@ export class MaxPool2d extends Pool2d {
   private scatter(ctx: PassContext, src: Activation, tape: LayerTape): Activation {
     const argmax = argmaxOf(tape);
     const x = tape.input;
-    const out = activation(ctx.dtype, x.n, x.tokens, x.width);
+    const out = zeroActivation(ctx, x.n, x.tokens, x.width);
     ctx.kernels.scatterAdd(src.data, argmax, 1, 0, out.data);
     return out;
   }
@@ -167,7 +169,9 @@ export class MaxPool2d extends Pool2d {
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const argmax = argmaxOf(tape);
     const y = tape.output;
-    const ry = activation(ctx.dtype, y.n, y.tokens, y.width);
+    const ry = rx
+      ? outputActivation(ctx, y.n, y.tokens, y.width)
+      : zeroActivation(ctx, y.n, y.tokens, y.width);
     if (rx) ctx.kernels.gather(rx.data, argmax, 1, 0, ry.data);
     tape.rInput = rx;
     tape.rOutput = ry;
@@ -239,7 +243,8 @@ export class AvgPool2d extends Pool2d {
     const C = g.input.channels;
     const plane = g.input.height * g.input.width;
     const scale = this.scales(g);
-    const out = activation(ctx.dtype, n, 1, adjoint ? C * plane : C * P);
+    // The adjoint adds each output into the taps of its window; the forward map writes every output.
+    const out = adjoint ? zeroActivation(ctx, n, 1, C * plane) : outputActivation(ctx, n, 1, C * P);
     const s = src.data;
     const d = out.data;
     for (let ic = 0; ic < n * C; ic++) {
@@ -280,7 +285,7 @@ export class AvgPool2d extends Pool2d {
 
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const y = tape.output;
-    const ry = rx ? this.apply(ctx, rx, rx.n, false) : activation(ctx.dtype, y.n, y.tokens, y.width);
+    const ry = rx ? this.apply(ctx, rx, rx.n, false) : zeroActivation(ctx, y.n, y.tokens, y.width);
     tape.rInput = rx;
     tape.rOutput = ry;
     return ry;
@@ -335,7 +340,7 @@ export class GlobalAvgPool2d implements Layer {
     const { channels: C, height, width } = this.image!;
     const plane = height * width;
     const n = src.n;
-    const out = activation(ctx.dtype, n, 1, adjoint ? C * plane : C);
+    const out = outputActivation(ctx, n, 1, adjoint ? C * plane : C);
     const s = src.data;
     const d = out.data;
     for (let ic = 0; ic < n * C; ic++) {
@@ -367,7 +372,7 @@ export class GlobalAvgPool2d implements Layer {
 
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const y = tape.output;
-    const ry = rx ? this.apply(ctx, rx, false) : activation(ctx.dtype, y.n, y.tokens, y.width);
+    const ry = rx ? this.apply(ctx, rx, false) : zeroActivation(ctx, y.n, y.tokens, y.width);
     tape.rInput = rx;
     tape.rOutput = ry;
     return ry;
@@ -419,7 +424,7 @@ export class Flatten implements Layer {
 
   rForward(ctx: PassContext, _v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     const y = tape.output;
-    const ry = rx ? Flatten.reshape(rx, 1, y.width) : activation(ctx.dtype, y.n, 1, y.width);
+    const ry = rx ? Flatten.reshape(rx, 1, y.width) : zeroActivation(ctx, y.n, 1, y.width);
     tape.rInput = rx;
     tape.rOutput = ry;
     return ry;

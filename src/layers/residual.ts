@@ -3,9 +3,9 @@ import { fail } from '../util/errors.js';
 import { chainBackward, chainForward, chainRBackward, chainRForward } from './chain.js';
 import {
   type Activation,
-  activation,
   type Layer,
   type LayerTape,
+  outputActivation,
   type ParamSlot,
   type PassContext,
 } from './types.js';
@@ -101,7 +101,7 @@ export class Residual implements Layer {
 }
 
 function add(ctx: PassContext, a: Activation, b: Activation): Activation {
-  const out = activation(ctx.dtype, a.n, a.tokens, a.width);
+  const out = outputActivation(ctx, a.n, a.tokens, a.width);
   for (let e = 0; e < out.data.length; e++) out.data[e] = a.data[e] + b.data[e];
   return out;
 }

@@ -1,19 +1,29 @@
-import { allocFloat, dtypeOf } from '../kernels/alloc.js';
+import { allocFloat, allocUninitialized, dtypeOf } from '../kernels/alloc.js';
 import type { DType, FloatArray } from '../kernels/types.js';
 
+// Two ways the engine reuses memory instead of allocating (and zero-filling) it every step — a
+// step used to allocate megabytes (a CNN step 18–54 MB, a GPT step 120–240 MB) and spend a fifth
+// of its time allocating and collecting them:
+// - Scratch, a layer's own buffers for values that never outlive one call (never on a tape);
+// - PassBuffers, where a pass takes what it keeps on its tapes or hands to the next layer
+//   (outputs, input gradients, R-operator results): fresh arrays, or a PassArena's, reused by the
+//   next pass run in the same arena.
+
 /** Buffers above this many elements are allocated per call rather than kept between calls. */
-const KEEP_ELEMENTS = 1 << 20;
+const KEEP_ELEMENTS = 1 << 23;
 
 /**
  * A layer's scratch buffers, reused from call to call instead of allocated (and zero-filled) each
- * time: a CNN step otherwise spends a fifth of its time allocating and collecting them. A buffer
- * comes back with whatever the last call left in it, so it suits only outputs a kernel overwrites
- * (a gemm with beta = 0, a gather, a full copy); and it is valid until the next `take` of the same
- * name, so it must never outlive the call that took it (never on a tape).
+ * time. A buffer comes back with whatever the last call left in it, so it suits only outputs a
+ * kernel overwrites (a gemm with beta = 0, a gather, a full copy) or that the caller fills first;
+ * and it is valid until the next `take` of the same name, so it must never outlive the call that
+ * took it (never on a tape: use the pass's PassBuffers for that).
  */
 export class Scratch {
   private readonly buffers = new Map<string, FloatArray>();
 
+  take(name: string, dtype: 'float64', length: number): Float64Array;
+  take(name: string, dtype: DType, length: number): FloatArray;
   take(name: string, dtype: DType, length: number): FloatArray {
     if (length > KEEP_ELEMENTS) return allocFloat(dtype, length);
     let buffer = this.buffers.get(name);
@@ -22,5 +32,113 @@ export class Scratch {
       this.buffers.set(name, buffer);
     }
     return buffer.length === length ? buffer : buffer.subarray(0, length);
+  }
+
+  /** `take`, zero-filled: for a buffer a kernel adds into. */
+  zeros(name: string, dtype: 'float64', length: number): Float64Array;
+  zeros(name: string, dtype: DType, length: number): FloatArray;
+  zeros(name: string, dtype: DType, length: number): FloatArray {
+    return this.take(name, dtype, length).fill(0);
+  }
+}
+
+/**
+ * Where a pass (forward, backward, R-operator, and what a ghost product keeps on a tape) takes the
+ * arrays that outlive one layer call: tape contents, outputs, input gradients, losses. Layers ask
+ * `ctx.buffers` (see `passBuffers`), never allocate these themselves, and ask for zeros only where
+ * a kernel adds into the array or leaves part of it unwritten.
+ */
+export interface PassBuffers {
+  /** `length` zeros: for an array a kernel adds into (scatterAdd, a gemm with beta = 1, `+=` loops) or writes in part. */
+  zeros(dtype: 'float64', length: number): Float64Array;
+  zeros(dtype: DType, length: number): FloatArray;
+  /** `length` elements of unspecified contents: for an array a kernel writes in full (a gemm with beta = 0, a gather, a transpose). */
+  uninitialized(dtype: 'float64', length: number): Float64Array;
+  uninitialized(dtype: DType, length: number): FloatArray;
+  /** `length` int32 elements of unspecified contents (argmax indices and the like). */
+  indices(length: number): Int32Array;
+}
+
+/** New arrays every time: what a pass gets outside a PassArena (evaluation, tests, user code). */
+export const freshBuffers: PassBuffers = {
+  zeros: allocFloat as PassBuffers['zeros'],
+  uninitialized: allocUninitialized as PassBuffers['uninitialized'],
+  indices: (length) => new Int32Array(length),
+};
+
+type Kind = DType | 'int32';
+type AnyArray = FloatArray | Int32Array;
+
+interface Slot {
+  kind: Kind;
+  /** The whole buffer (its capacity) and the view last handed out (the requested length). */
+  buffer: AnyArray;
+  view: AnyArray;
+}
+
+function allocate(kind: Kind, length: number): AnyArray {
+  return kind === 'int32' ? new Int32Array(length) : allocUninitialized(kind, length);
+}
+
+/**
+ * Buffers for one pass at a time, reused by the next pass run in the same arena: the k-th array a
+ * pass asks for is the k-th array the previous pass got (grown when too small), so a training
+ * loop whose passes have the same shapes allocates nothing after its first step.
+ *
+ * Ownership: `Sequential.forward` with an arena calls `reset()`, after which every array of the
+ * previous pass in it — its tapes, output, losses, gradients, R-operator results, and what ghost
+ * products kept on its tapes — may be overwritten. So passes that must be alive at the same time
+ * (a step's training pass and its validation pass, the two halves of a validation sample) each
+ * need their own arena, and a pass that outlives its step (momentum credit keeps training passes)
+ * must not use one. The model refuses to work on a pass whose arena has moved on (`generation`).
+ */
+export class PassArena implements PassBuffers {
+  private readonly slots: Slot[] = [];
+  private next = 0;
+  /** Counts the passes started in this arena; a pass remembers the one it was started in. */
+  generation = 0;
+
+  /** Starts a new pass: arrays handed out before may be handed out again. */
+  reset(): void {
+    this.next = 0;
+    this.generation++;
+  }
+
+  /** Bytes held (for measurements and tests). */
+  get bytes(): number {
+    let total = 0;
+    for (const slot of this.slots) total += slot.buffer.byteLength;
+    return total;
+  }
+
+  private take(kind: Kind, length: number): AnyArray {
+    const k = this.next++;
+    let slot = this.slots[k];
+    if (!slot || slot.kind !== kind || slot.buffer.length < length) {
+      // Grown to the largest length asked for at this position, so passes of varying shapes settle.
+      const capacity = slot && slot.kind === kind ? Math.max(length, slot.buffer.length) : length;
+      const buffer = allocate(kind, capacity);
+      slot = { kind, buffer, view: buffer.length === length ? buffer : buffer.subarray(0, length) };
+      this.slots[k] = slot;
+    } else if (slot.view.length !== length) {
+      slot.view = slot.buffer.length === length ? slot.buffer : slot.buffer.subarray(0, length);
+    }
+    return slot.view;
+  }
+
+  zeros(dtype: 'float64', length: number): Float64Array;
+  zeros(dtype: DType, length: number): FloatArray;
+  zeros(dtype: DType, length: number): FloatArray {
+    return (this.take(dtype, length) as FloatArray).fill(0);
+  }
+
+  uninitialized(dtype: 'float64', length: number): Float64Array;
+  uninitialized(dtype: DType, length: number): FloatArray;
+  uninitialized(dtype: DType, length: number): FloatArray {
+    return this.take(dtype, length) as FloatArray;
+  }
+
+  indices(length: number): Int32Array {
+    return this.take('int32', length) as Int32Array;
   }
 }

@@ -1,5 +1,6 @@
 import { allocFloat } from '../kernels/alloc.js';
 import type { DType, FloatArray, Kernels } from '../kernels/types.js';
+import { freshBuffers, type PassBuffers } from './scratch.js';
 
 /**
  * A batch of activations: `n` examples, each made of `tokens` rows of `width` features, stored
@@ -72,6 +73,12 @@ export interface PassContext {
   training?: boolean;
   /** The training step of a training pass: keys its randomness (same seed and step, same masks). */
   step?: number;
+  /**
+   * Where the pass takes the arrays it keeps on its tapes or hands to the next layer (see
+   * PassBuffers in ./scratch.ts): a PassArena reused from step to step in training, fresh arrays
+   * otherwise (absent = fresh). Read it through `passBuffers(ctx)`.
+   */
+  buffers?: PassBuffers;
 }
 
 /** Half-open range of examples [start, end) within a batch. */
@@ -156,8 +163,24 @@ export interface Layer {
   ghostCost?(nTrain: number, nValidation: number, tokens: number): { pairwise: number; vector: number };
 }
 
+/** A new zero-filled activation (outside passes: tests, user code). Layers use the two below. */
 export function activation(dtype: DType, n: number, tokens: number, width: number): Activation {
   return { data: allocFloat(dtype, n * tokens * width), n, tokens, width };
+}
+
+/** The pass's buffers (fresh arrays when the context has none). */
+export function passBuffers(ctx: PassContext): PassBuffers {
+  return ctx.buffers ?? freshBuffers;
+}
+
+/** A zero-filled activation from the pass's buffers: for outputs a kernel adds into or writes in part. */
+export function zeroActivation(ctx: PassContext, n: number, tokens: number, width: number): Activation {
+  return { data: passBuffers(ctx).zeros(ctx.dtype, n * tokens * width), n, tokens, width };
+}
+
+/** An activation of unspecified contents from the pass's buffers: for outputs a kernel writes in full. */
+export function outputActivation(ctx: PassContext, n: number, tokens: number, width: number): Activation {
+  return { data: passBuffers(ctx).uninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
 }
 
 /** This slot's part of a flat parameter-shaped vector, as a zero-copy view. */

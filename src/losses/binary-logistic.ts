@@ -1,5 +1,4 @@
-import { allocFloat } from '../kernels/alloc.js';
-import { type Activation, activation, type PassContext } from '../layers/types.js';
+import { type Activation, outputActivation, type PassContext, passBuffers } from '../layers/types.js';
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';
 
@@ -27,8 +26,8 @@ export class BinaryLogistic implements Loss {
 
   forward(ctx: PassContext, output: Activation, targets: Targets, tape: LossTape): Float64Array {
     const { n, tokens: T, data: z } = output;
-    const p = allocFloat(ctx.dtype, z.length);
-    const losses = new Float64Array(n);
+    const p = passBuffers(ctx).uninitialized(ctx.dtype, z.length);
+    const losses = passBuffers(ctx).zeros('float64', n);
     for (let r = 0; r < n * T; r++) {
       const zr = z[r];
       // softplus(z) computed without overflow for large |z|.
@@ -45,7 +44,7 @@ export class BinaryLogistic implements Loss {
   backward(ctx: PassContext, tape: LossTape): Activation {
     const { n, tokens } = tape.output;
     const p = tape.probabilities!;
-    const dz = activation(ctx.dtype, n, tokens, 1);
+    const dz = outputActivation(ctx, n, tokens, 1);
     for (let r = 0; r < n * tokens; r++) dz.data[r] = p[r] - tape.targets[r];
     return dz;
   }
@@ -53,7 +52,7 @@ export class BinaryLogistic implements Loss {
   rBackward(ctx: PassContext, tape: LossTape, rz: Activation): Activation {
     const { n, tokens } = tape.output;
     const p = tape.probabilities!;
-    const rdz = activation(ctx.dtype, n, tokens, 1);
+    const rdz = outputActivation(ctx, n, tokens, 1);
     for (let r = 0; r < n * tokens; r++) rdz.data[r] = p[r] * (1 - p[r]) * rz.data[r];
     return rdz;
   }

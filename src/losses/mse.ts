@@ -1,4 +1,4 @@
-import { type Activation, activation, type PassContext } from '../layers/types.js';
+import { type Activation, outputActivation, type PassContext, passBuffers } from '../layers/types.js';
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';
 
@@ -27,11 +27,11 @@ export class MeanSquaredError implements Loss {
     }
   }
 
-  forward(_ctx: PassContext, output: Activation, targets: Targets, tape: LossTape): Float64Array {
+  forward(ctx: PassContext, output: Activation, targets: Targets, tape: LossTape): Float64Array {
     const { n, data: z } = output;
     const perExample = z.length / n;
     const d = output.width;
-    const losses = new Float64Array(n);
+    const losses = passBuffers(ctx).zeros('float64', n);
     for (let e = 0; e < z.length; e++) {
       const diff = z[e] - targets[e];
       losses[Math.floor(e / perExample)] += (diff * diff) / d;
@@ -43,14 +43,14 @@ export class MeanSquaredError implements Loss {
 
   backward(ctx: PassContext, tape: LossTape): Activation {
     const { n, tokens, width: d, data: z } = tape.output;
-    const dz = activation(ctx.dtype, n, tokens, d);
+    const dz = outputActivation(ctx, n, tokens, d);
     for (let e = 0; e < z.length; e++) dz.data[e] = (2 * (z[e] - tape.targets[e])) / d;
     return dz;
   }
 
   rBackward(ctx: PassContext, tape: LossTape, rz: Activation): Activation {
     const { n, tokens, width: d } = tape.output;
-    const rdz = activation(ctx.dtype, n, tokens, d);
+    const rdz = outputActivation(ctx, n, tokens, d);
     for (let e = 0; e < rz.data.length; e++) rdz.data[e] = (2 * rz.data[e]) / d;
     return rdz;
   }

@@ -1,5 +1,4 @@
-import { allocFloat } from '../kernels/alloc.js';
-import { type Activation, activation, type PassContext } from '../layers/types.js';
+import { type Activation, outputActivation, type PassContext, passBuffers } from '../layers/types.js';
 import { fail } from '../util/errors.js';
 import { type Loss, type LossTape, position, type Targets } from './types.js';
 
@@ -51,8 +50,8 @@ export class SoftmaxCrossEntropy implements Loss {
   }
 
   /** Weight of each token's loss within its example: 1/(unmasked count) for 'mean', 1 for 'sum', 0 if ignored. */
-  private tokenWeights(targets: Targets, n: number, T: number): Float64Array {
-    const weights = new Float64Array(n * T);
+  private tokenWeights(ctx: PassContext, targets: Targets, n: number, T: number): Float64Array {
+    const weights = passBuffers(ctx).zeros('float64', n * T);
     for (let i = 0; i < n; i++) {
       let count = 0;
       for (let t = 0; t < T; t++) if (targets[i * T + t] !== IGNORE_INDEX) count++;
@@ -64,11 +63,12 @@ export class SoftmaxCrossEntropy implements Loss {
 
   forward(ctx: PassContext, output: Activation, targets: Targets, tape: LossTape): Float64Array {
     const { n, tokens: T, width: C, data: z } = output;
-    const p = allocFloat(ctx.dtype, z.length);
-    const weights = this.tokenWeights(targets, n, T);
-    const rowLoss = new Float64Array(n * T);
+    const buffers = passBuffers(ctx);
+    const p = buffers.uninitialized(ctx.dtype, z.length);
+    const weights = this.tokenWeights(ctx, targets, n, T);
+    const rowLoss = buffers.uninitialized('float64', n * T);
     ctx.kernels.softmaxCrossEntropyForward(z, targets as Int32Array, weights, n * T, C, p, rowLoss);
-    const losses = new Float64Array(n);
+    const losses = buffers.zeros('float64', n);
     for (let r = 0; r < n * T; r++) if (weights[r] !== 0) losses[Math.floor(r / T)] += rowLoss[r];
     tape.output = output;
     tape.targets = targets;
@@ -82,8 +82,10 @@ export class SoftmaxCrossEntropy implements Loss {
     const { n, tokens, width: C } = tape.output;
     const p = tape.probabilities!;
     const weights = tape.tokenWeights!;
-    const dz = activation(ctx.dtype, n, tokens, C);
+    const dz = outputActivation(ctx, n, tokens, C);
     ctx.kernels.softmaxCrossEntropyBackward(p, tape.targets as Int32Array, weights, n * tokens, C, dz.data);
+    // The kernel leaves the rows of ignored tokens alone: their gradient is zero.
+    for (let r = 0; r < n * tokens; r++) if (weights[r] === 0) dz.data.fill(0, r * C, (r + 1) * C);
     return dz;
   }
 
@@ -92,10 +94,13 @@ export class SoftmaxCrossEntropy implements Loss {
     const { n, tokens, width: C } = tape.output;
     const p = tape.probabilities!;
     const weights = tape.tokenWeights!;
-    const rdz = activation(ctx.dtype, n, tokens, C);
+    const rdz = outputActivation(ctx, n, tokens, C);
     for (let r = 0; r < n * tokens; r++) {
       const w = weights[r];
-      if (w === 0) continue;
+      if (w === 0) {
+        rdz.data.fill(0, r * C, (r + 1) * C);
+        continue;
+      }
       const base = r * C;
       let pr = 0;
       for (let c = 0; c < C; c++) pr += p[base + c] * rz.data[base + c];

@@ -11,6 +11,7 @@ import {
   chainRForward,
   forEachParamLayer,
 } from '../layers/chain.js';
+import { freshBuffers, type PassArena, type PassBuffers } from '../layers/scratch.js';
 import {
   type Activation,
   type Layer,
@@ -46,6 +47,29 @@ export interface Pass {
    */
   weights: Float64Array | null;
   backwardDone: boolean;
+  /**
+   * The arena the pass's arrays come from (its tapes, losses, gradients, R-operator results), or
+   * null for fresh arrays. An arena serves one pass at a time: the next `forward` in it reuses
+   * them, after which the model refuses this pass (see PassArena).
+   */
+  arena: PassArena | null;
+  /** The arena's generation when this pass started. */
+  generation: number;
+}
+
+/** How `Sequential.forward` runs a pass. */
+export interface ForwardMode {
+  /** A training pass: train-time randomness (Dropout) on, keyed by `step`. */
+  training?: boolean;
+  step?: number;
+  /** Per-example loss weights (see Pass.weights). */
+  weights?: Float64Array;
+  /**
+   * Take the pass's arrays from this arena instead of allocating them: they are reused by the next
+   * pass in the same arena, so this pass and everything it returned (losses included) must not be
+   * used after that. Default: fresh arrays, which the caller owns.
+   */
+  arena?: PassArena;
 }
 
 /** Which ghost route each parameterised layer takes for a given batch shape. */
@@ -150,7 +174,10 @@ export class Sequential {
     return out;
   }
 
-  context(params: FloatArray = this.params, mode: { training?: boolean; step?: number } = {}): PassContext {
+  context(
+    params: FloatArray = this.params,
+    mode: { training?: boolean; step?: number; buffers?: PassBuffers } = {},
+  ): PassContext {
     // Every context has the same fields in the same order, so the layers' property reads stay
     // monomorphic (a context with extra fields only in training passes cost a few % per GPT step).
     return {
@@ -159,7 +186,14 @@ export class Sequential {
       params,
       training: mode.training === true,
       step: mode.step,
+      buffers: mode.buffers ?? freshBuffers,
     };
+  }
+
+  /** The context for working on a pass after its forward (backward, R-operator, ghost products). */
+  passContext(pass: Pass): PassContext {
+    requireCurrent(pass);
+    return this.context(this.params, { buffers: pass.arena ?? freshBuffers });
   }
 
   /** Checks a batch against the model's input shape and the loss's target rules. */
@@ -200,31 +234,45 @@ export class Sequential {
   /**
    * Forward pass; keeps what backward, the ghost routes and the R-operator need. `mode.training`
    * turns on train-time randomness (Dropout), keyed by `mode.step`; off by default, so
-   * validation, HVP and evaluation passes run without it (see PassContext.training).
+   * validation, HVP and evaluation passes run without it (see PassContext.training). The pass's
+   * arrays are new (the caller's to keep) unless `mode.arena` lends them (see ForwardMode.arena).
    */
   forward(
     input: Activation,
     targets: Targets,
     params: FloatArray = this.params,
-    mode: { training?: boolean; step?: number; weights?: Float64Array } = {},
+    mode: ForwardMode = {},
   ): Pass {
-    const ctx = this.context(params, mode);
+    const weights = mode.weights ?? null;
+    if (weights && weights.length !== input.n)
+      fail(`model: ${weights.length} example weights for a batch of ${input.n} examples`);
+    const arena = mode.arena ?? null;
+    arena?.reset();
+    const ctx = this.context(params, {
+      training: mode.training,
+      step: mode.step,
+      buffers: arena ?? freshBuffers,
+    });
     const tapes: LayerTape[] = [];
     const output = chainForward(this.layers, ctx, input, tapes);
     const lossTape = { output, targets } as LossTape;
     const losses = this.loss.forward(ctx, output, targets, lossTape);
-    const weights = mode.weights ?? null;
-    if (weights) {
-      if (weights.length !== input.n)
-        fail(`model: ${weights.length} example weights for a batch of ${input.n} examples`);
-      for (let i = 0; i < input.n; i++) losses[i] *= weights[i];
-    }
-    return { n: input.n, tapes, lossTape, losses, weights, backwardDone: false };
+    if (weights) for (let i = 0; i < input.n; i++) losses[i] *= weights[i];
+    return {
+      n: input.n,
+      tapes,
+      lossTape,
+      losses,
+      weights,
+      backwardDone: false,
+      arena,
+      generation: arena ? arena.generation : 0,
+    };
   }
 
   /** Backward pass: every layer's tape gets G, the gradient of each example's own (weighted) loss. */
   backward(pass: Pass): void {
-    const ctx = this.context();
+    const ctx = this.passContext(pass);
     const grad = this.loss.backward(ctx, pass.lossTape);
     if (pass.weights) scaleExampleRows(grad, pass.weights);
     chainBackward(this.layers, ctx, grad, pass.tapes, false);
@@ -234,7 +282,7 @@ export class Sequential {
   /** out += scale · Σ_{i∈[start,end)} ∇ℓ_i (whole batch by default). */
   addGrad(pass: Pass, scale: number, out: FloatArray, start = 0, end = pass.n): void {
     requireBackward(pass);
-    const ctx = this.context();
+    const ctx = this.passContext(pass);
     forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
       layer.addGrad?.(ctx, tape, { start, end }, scale, out);
     });
@@ -256,7 +304,7 @@ export class Sequential {
    */
   hessianVectorProduct(pass: Pass, v: FloatArray, out: FloatArray): void {
     requireBackward(pass);
-    const ctx = this.context();
+    const ctx = this.passContext(pass);
     const rOutput = chainRForward(this.layers, ctx, v, pass.tapes, null);
     // The weights scale each example's loss, so they scale R{∂ℓ_i/∂output} like the gradient.
     const rGrad = this.loss.rBackward(ctx, pass.lossTape, rOutput);
@@ -283,7 +331,8 @@ export class Sequential {
     requireBackward(train);
     requireBackward(validation);
     if (this.sharedSlots.size > 0) fail('the pairwise ghost route does not support tied weights');
-    const ctx = this.context();
+    requireCurrent(validation);
+    const ctx = this.passContext(train);
     let index = 0;
     forEachParamLayer(this.layers, [train.tapes, validation.tapes], (layer, [trainTape, valTape]) => {
       if (!only || only.includes(index)) layer.ghostPairwise?.(ctx, trainTape, valTape, out);
@@ -349,7 +398,7 @@ export class Sequential {
     },
   ): void {
     requireBackward(pass);
-    const ctx = this.context();
+    const ctx = this.passContext(pass);
     const scratch = this.exampleGradient ?? allocFloat(this.dtype, this.parameterCount);
     this.exampleGradient = scratch;
     const formEach = (layers: { layer: Layer; tape: LayerTape }[]) => {
@@ -376,7 +425,7 @@ export class Sequential {
   /** outs[k][i] += ⟨g_i, us[k]⟩ for every example of the pass: the vector ghost route over all layers. */
   ghostDot(pass: Pass, us: FloatArray[], outs: Float64Array[]): void {
     requireBackward(pass);
-    const ctx = this.context();
+    const ctx = this.passContext(pass);
     forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
       layer.ghostDot?.(ctx, tape, us, outs);
     });
@@ -385,11 +434,20 @@ export class Sequential {
 
 function requireBackward(pass: Pass): void {
   if (!pass.backwardDone) throw new Error('internal: backward has not run on this pass');
+  requireCurrent(pass);
+}
+
+/** Throws when a later pass in the same arena has taken over this pass's arrays. */
+function requireCurrent(pass: Pass): void {
+  if (pass.arena && pass.arena.generation !== pass.generation)
+    throw new Error(
+      'internal: this pass is stale: a later pass in its arena has reused its buffers (give passes that live at the same time their own arenas)',
+    );
 }
 
 export function mean(values: Float64Array): number {
   let sum = 0;
-  for (const v of values) sum += v;
+  for (let i = 0; i < values.length; i++) sum += values[i];
   return sum / values.length;
 }
 

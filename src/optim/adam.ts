@@ -4,7 +4,7 @@ import type { Pass, Sequential } from '../models/sequential.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { gradientScaling, type Optimizer, type StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, reusedVector, type StepPlan } from './types.js';
 
 export interface AdamOptions {
   lr: number;
@@ -73,6 +73,18 @@ export class Adam implements Optimizer {
   private steps = 0;
   /** The t each plan was made for, so a stale plan is caught. */
   private readonly planned = new WeakMap<StepPlan, number>();
+  /**
+   * Vectors reused from call to call: `plan`'s P (its K diagonal) and c (see Optimizer.plan), and
+   * linearisationGap's sub-batch sums.
+   */
+  private readonly kept: Record<'P' | 'c' | 'subset', FloatArray | null> = { P: null, c: null, subset: null };
+  private keptSums: [Float64Array, Float64Array] | null = null;
+
+  private keep(name: 'P' | 'c' | 'subset', like: FloatArray): FloatArray {
+    const vector = reusedVector(this.kept[name], like);
+    this.kept[name] = vector;
+    return vector;
+  }
 
   constructor(options: AdamOptions, variant: AdamVariant = 'adam') {
     if (variant !== 'adam' && variant !== 'adamw')
@@ -126,7 +138,7 @@ export class Adam implements Optimizer {
     const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
     const v = this.v;
     // P = 1/(√v̂_t + ε), with v_t formed from this step's gradient exactly as `apply` forms it.
-    const P = alloc(params);
+    const P = this.keep('P', params);
     for (let e = 0; e < P.length; e++) {
       const g = gradScale * gradSum[e] + coupled * params[e];
       const vt = (v ? beta2 * v[e] : 0) + (1 - beta2) * g * g;
@@ -223,9 +235,10 @@ export class Adam implements Optimizer {
         `${this.kind}.linearisationGap: gradient has ${gradSum.length} entries, the model ${params.length}`,
       );
     const half = Math.floor(batchSize / 2);
-    const gS = new Float64Array(params.length);
-    const gRest = new Float64Array(params.length);
-    const out = alloc(params);
+    if (this.keptSums?.[0].length !== params.length)
+      this.keptSums = [new Float64Array(params.length), new Float64Array(params.length)];
+    const [gS, gRest] = this.keptSums;
+    const out = this.keep('subset', params);
     let total = 0;
     for (let s = 0; s < samples; s++) {
       const members = rng.permutation(batchSize).subarray(0, half).sort();
@@ -274,7 +287,10 @@ export class Adam implements Optimizer {
     return gradientScaling(gradSum, batchSize, this.options.reduction, this.options.clipNorm);
   }
 
-  /** Builds (η, c, K) from the frozen preconditioner P; reuses P's storage when `ownP`. */
+  /**
+   * Builds (η, c, K) from the frozen preconditioner P; when `ownP` (from `plan`), P's storage
+   * becomes K's diagonal and c is the kept vector, else both are new.
+   */
   private linearise(
     step: number,
     totalSteps: number,
@@ -290,7 +306,7 @@ export class Adam implements Optimizer {
     const m = beta1 > 0 ? this.m : null;
     let c: FloatArray | null = null;
     if (m || weightDecay > 0) {
-      c = alloc(params);
+      c = ownP ? this.keep('c', params) : alloc(params);
       if (this.decoupled) {
         for (let e = 0; e < c.length; e++)
           c[e] = (m ? (P[e] * beta1 * m[e]) / bc1 : 0) + weightDecay * params[e];

@@ -2,7 +2,7 @@ import { portableOps } from '../kernels/ops.js';
 import type { FloatArray, KernelOps } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { gradientScaling, type Optimizer, type StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, reusedVector, type StepPlan } from './types.js';
 
 export interface SgdOptions {
   lr: number;
@@ -38,6 +38,8 @@ export class Sgd implements Optimizer {
   readonly kind = 'sgd';
   readonly options: Required<Omit<SgdOptions, 'clipNorm'>> & { clipNorm: number | null };
   private buffer: FloatArray | null = null;
+  /** The plan's c, reused by the next plan (see Optimizer.plan). */
+  private planC: FloatArray | null = null;
 
   constructor(options: SgdOptions) {
     checkKnownKeys('sgd', options, SGD_KEYS);
@@ -71,7 +73,8 @@ export class Sgd implements Optimizer {
     let c: FloatArray | null = null;
     const decay = weightDecay + decoupledWeightDecay;
     if ((momentum > 0 && this.buffer) || decay > 0) {
-      c = params instanceof Float64Array ? new Float64Array(params.length) : new Float32Array(params.length);
+      c = reusedVector(this.planC, params);
+      this.planC = c;
       const b = momentum > 0 ? this.buffer : null;
       for (let e = 0; e < c.length; e++) c[e] = (b ? momentum * b[e] : 0) + decay * params[e];
     }

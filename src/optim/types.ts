@@ -27,7 +27,8 @@ export interface Optimizer {
   readonly kind: string;
   /**
    * Freezes this step's (η_t, c_t, K_t) from the current weights, state and batch gradient
-   * without changing anything; `apply` then takes exactly this step.
+   * without changing anything; `apply` then takes exactly this step. The plan's vectors (c, K's
+   * diagonal) may be the optimizer's own buffers, reused by its next `plan`: copy them to keep them.
    */
   plan(
     step: number,
@@ -58,6 +59,19 @@ export interface Optimizer {
   /** Named state tensors, for checkpoints. */
   state(): Record<string, FloatArray>;
   loadState(state: Record<string, FloatArray>): void;
+}
+
+/**
+ * A parameter-shaped vector of `like`'s element type kept from call to call: `current` when it
+ * fits, else a new one (contents unspecified either way).
+ */
+export function reusedVector(current: FloatArray | null, like: FloatArray): FloatArray {
+  const fits =
+    current !== null &&
+    current.length === like.length &&
+    current instanceof Float64Array === like instanceof Float64Array;
+  if (fits) return current;
+  return like instanceof Float64Array ? new Float64Array(like.length) : new Float32Array(like.length);
 }
 
 /** Applies K_t to a vector: out = K x (out may be x itself). */

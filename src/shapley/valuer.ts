@@ -2,6 +2,7 @@ import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
+import { PassArena } from '../layers/scratch.js';
 import type { Targets } from '../losses/types.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
@@ -280,6 +281,20 @@ export class InRunValuer {
   private pendingLedgerStep: Parameters<ValueLedger['addStep']>[0] | null = null;
   /** See ValuerState.taylorSums. */
   private taylorSums = [0, 0, 0, 0, 0, 0];
+  /**
+   * Buffers of the valuer's passes, reused from step to step (see PassArena); each arena holds one
+   * pass at a time, so passes alive together get their own:
+   * - validation: the step's pass over V (forward, backward, HVP; read until valueStep returns);
+   * - halves: with validationBatch, the two halves of the step's sample (the first also serves
+   *   sampleLoss before them);
+   * - column: with perValidationOrder 2, each column's pass, one after the other.
+   * The training pass belongs to the trainer (args.pass) and is only read here.
+   */
+  private readonly arenas = {
+    validation: new PassArena(),
+    halves: [new PassArena(), new PassArena()],
+    column: new PassArena(),
+  };
 
   constructor(
     readonly model: Sequential,
@@ -400,7 +415,11 @@ export class InRunValuer {
     });
   }
 
-  /** Mean validation loss at the given weights (the model's own by default). */
+  /**
+   * Mean validation loss at the given weights (the model's own by default). Off the per-step path
+   * (the last row, checkpoints), so its pass takes fresh arrays: callable at any time, from
+   * onTraceRow too.
+   */
   validationLoss(params: FloatArray = this.model.params): number {
     const { input, targets } = this.validationBatch;
     return mean(
@@ -409,11 +428,19 @@ export class InRunValuer {
     );
   }
 
-  /** A forward pass over validation examples (by index), with their loss weights. */
-  private validationPass(indices: Int32Array | number[], params: FloatArray = this.model.params): Pass {
+  /** A forward pass over validation examples (by index), with their loss weights, in `arena`. */
+  private validationPass(indices: Int32Array | number[], arena: PassArena): Pass {
     const batch = this.validation.batch(indices, this.model.dtype);
     const weights = this.weights ? Float64Array.from(indices, (index) => this.weights![index]) : undefined;
-    return this.model.forward(batch.input, batch.targets, params, { weights });
+    return this.model.forward(batch.input, batch.targets, this.model.params, { weights, arena });
+  }
+
+  /**
+   * Whether the valuer keeps training passes beyond their step (momentum credit): the trainer
+   * must then give each step's pass fresh arrays instead of reusing its arena.
+   */
+  get keepsTrainingPasses(): boolean {
+    return this.momentum !== null;
   }
 
   /**
@@ -424,7 +451,6 @@ export class InRunValuer {
     if (this.sampleSize !== null) return this.valueSampledStep(args);
     const { pass, gradSum, plan } = args;
     const model = this.model;
-    const P = model.parameterCount;
     const n = pass.n;
     const eta = plan.lr;
 
@@ -432,6 +458,7 @@ export class InRunValuer {
     const m = input.n;
     const valPass = model.forward(input, targets, model.params, {
       weights: this.validationBatchWeights ?? undefined,
+      arena: this.arenas.validation,
     });
     model.backward(valPass);
     const validationLoss = mean(valPass.losses);
@@ -472,7 +499,7 @@ export class InRunValuer {
       // validation column (the column's gradient materialised once), all dotted in one sweep.
       const us: FloatArray[] = [];
       for (let q = 0; q < Q; q++) {
-        const gq = allocFloat(model.dtype, P);
+        const gq = this.workspace(`column-${q}`);
         for (const [start, end] of this.columnRuns[q]) model.addGrad(valPass, 1, gq, start, end);
         const uq = applyK(plan, gq, gq);
         scaleInPlace(uq, eta / m);
@@ -561,7 +588,7 @@ export class InRunValuer {
       Q === 1
         ? [u2]
         : this.columnIndices.map((indices, q) => {
-            const columnPass = this.validationPass(indices);
+            const columnPass = this.validationPass(indices, this.arenas.column);
             model.backward(columnPass);
             return this.secondOrderVector(columnPass, x, plan, m, `u2-column-${q}`);
           });
@@ -680,7 +707,7 @@ export class InRunValuer {
   private sampleLoss(step: number): number {
     let total = 0;
     for (const part of this.sampleHalves(step))
-      for (const loss of this.validationPass(part).losses) total += loss;
+      for (const loss of this.validationPass(part, this.arenas.halves[0]).losses) total += loss;
     return total / this.sampleSize!;
   }
 
@@ -703,8 +730,8 @@ export class InRunValuer {
       this.completePrevious(this.sampleLoss(this.pendingSampleStep));
 
     const halves = this.sampleHalves(plan.step);
-    const passes = halves.map((indices) => {
-      const valPass = this.validationPass(indices);
+    const passes = halves.map((indices, h) => {
+      const valPass = this.validationPass(indices, this.arenas.halves[h]);
       model.backward(valPass);
       return valPass;
     });
@@ -852,9 +879,10 @@ export class InRunValuer {
     const n = pass.n;
     const m = valPass.n;
     const routes = model.ghostRoutes(n, m);
-    const ctx = model.context();
+    // The training pass's context: a ghost product may keep what it forms on the pass's tapes.
+    const ctx = model.passContext(pass);
     const dots1 = new Float64Array(n);
-    const gram = new Float64Array(n * m);
+    const gram = this.gramBuffer(n * m);
     let usedGram = false;
     let index = 0;
     forEachParamLayer(model.layers, [pass.tapes, valPass.tapes], (layer, [tape, valTape]) => {
@@ -883,6 +911,14 @@ export class InRunValuer {
   }
 
   private readonly buffers = new Map<string, FloatArray>();
+  private gram: Float64Array | null = null;
+
+  /** The train × validation Gram matrix's buffer, zeroed, reused from step to step. */
+  private gramBuffer(length: number): Float64Array {
+    if (!this.gram || this.gram.length < length) this.gram = new Float64Array(length);
+    const gram = this.gram.length === length ? this.gram : this.gram.subarray(0, length);
+    return gram.fill(0);
+  }
 
   /** A zeroed parameter-shaped scratch vector, reused from step to step. */
   private workspace(name: string): FloatArray {

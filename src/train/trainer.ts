@@ -1,6 +1,7 @@
-import type { Dataset, ExampleId } from '../data/dataset.js';
+import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
+import { PassArena } from '../layers/scratch.js';
 import { mean, type Sequential } from '../models/sequential.js';
 import { subsetGradSumFromPass } from '../optim/adam.js';
 import type { Optimizer, StepPlan } from '../optim/types.js';
@@ -120,6 +121,13 @@ export class Trainer {
   private readonly seed: number;
   /** Σ_i g_i of the current batch; reused every step. */
   private readonly gradSum: FloatArray;
+  /**
+   * The training pass's buffers, reused every step (see PassArena): the pass lives until the step
+   * ends. Null when the valuer keeps training passes longer (momentum credit): fresh arrays then.
+   */
+  private readonly arena: PassArena | null;
+  /** The previous step's batch, refilled by the next step when the arena is in use (the pass read it). */
+  private batch: Batch | undefined;
   private order: Int32Array;
   private position = 0;
 
@@ -149,6 +157,7 @@ export class Trainer {
     this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
     this.planSummaries = options.planSummaries ?? false;
     this.gradSum = allocFloat(model.dtype, model.parameterCount);
+    this.arena = this.valuer?.keepsTrainingPasses ? null : new PassArena();
   }
 
   get done(): boolean {
@@ -214,9 +223,15 @@ export class Trainer {
     if (this.done) fail(`train: all ${this.totalSteps} steps have run`);
     const { model, optimizer } = this;
     const indices = this.nextIndices();
-    const { input, targets } = this.data.batch(indices, model.dtype);
+    const batch = this.data.batch(indices, model.dtype, this.batch);
+    if (this.arena) this.batch = batch;
+    const { input, targets } = batch;
     // A training pass (Dropout on, its masks keyed by the step); the valuer's passes are not.
-    const pass = model.forward(input, targets, model.params, { training: true, step: this.step });
+    const pass = model.forward(input, targets, model.params, {
+      training: true,
+      step: this.step,
+      arena: this.arena ?? undefined,
+    });
     const trainLoss = mean(pass.losses);
     if (!Number.isFinite(trainLoss)) throw new DivergenceError(this.step, 'the training loss');
     model.backward(pass);
