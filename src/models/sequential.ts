@@ -55,6 +55,8 @@ export interface Pass {
   arena: PassArena | null;
   /** The arena's generation when this pass started. */
   generation: number;
+  /** How the pass ran (train-time randomness and its step), so that it can be run again exactly. */
+  mode: { training: boolean; step: number | undefined };
 }
 
 /** How `Sequential.forward` runs a pass. */
@@ -267,6 +269,7 @@ export class Sequential {
       backwardDone: false,
       arena,
       generation: arena ? arena.generation : 0,
+      mode: { training: mode.training ?? false, step: mode.step },
     };
   }
 

@@ -337,13 +337,15 @@ export function estimateRunMemory(config: TrainConfig, shape: RunShape): MemoryE
     : 0;
   // A sampled validation set keeps each vector per half.
   const sampleVectors = config.validationBatch !== undefined ? (order2 ? 3 : 1) * P * F32 : 0;
-  // Momentum credit holds 2H steps' training passes and carried vectors (src/shapley/momentum-credit.ts).
+  // Momentum credit holds 2H steps' batches, weights and carried vectors, R and r, and one replayed
+  // training pass (src/shapley/momentum-credit.ts).
   const rho = adam ? betas[0] : (o.momentum ?? 0);
   const horizon =
     config.momentumCredit && rho > 0 ? Math.ceil(Math.log(MOMENTUM_CREDIT_TOLERANCE) / Math.log(rho)) : 0;
   const creditWindow = config.momentumCredit
-    ? Math.min(2 * horizon, totalSteps) * (F32 * B * (a.input + a.forward + a.backward) + P * F32) +
-      P * (F64 + F32)
+    ? Math.min(2 * horizon, totalSteps) * (F32 * B * a.input + 2 * P * F32) +
+      P * (F64 + 2 * F32) +
+      F32 * B * (a.forward + a.backward)
     : 0;
   // Ledger columns: values, stages and the signals (8 float64 each).
   const ledgerColumns = N * (3 + stages) * F64 + N * F64 + N * 8 * F64;

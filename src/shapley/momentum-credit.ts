@@ -1,6 +1,9 @@
 import type { ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
+import { PassArena } from '../layers/scratch.js';
+import type { Activation } from '../layers/types.js';
+import type { Targets } from '../losses/types.js';
 import type { Pass, Sequential } from '../models/sequential.js';
 import type { StepPlan } from '../optim/types.js';
 
@@ -22,17 +25,28 @@ export const MOMENTUM_CREDIT_TOLERANCE = 1e-6;
  * Summed over every occurrence, the credits are the data part of Σ_t U(∅)_t (the trace's
  * emptyUtility, less weight decay). First order only: the curvature between steps is not split.
  *
- * R_s needs the future, so each step's training pass (its tapes) and z_t = η_t A_t g_V(w_t) wait
- * in a window; once it spans 2H steps, R is computed backwards over it (R_s = ρ(z_{s+1} + R_{s+1}))
- * and the oldest H steps are settled by one ghost product each. H is the horizon after which ρ^H
- * falls below MOMENTUM_CREDIT_TOLERANCE; what lies beyond it is dropped. Memory: up to 2H
- * training passes and 2H parameter vectors; time: one ghost product and about 2 vector sweeps per
- * step. The passes are kept as they are, so layers must not reuse a pass's buffers.
+ * R_s needs the future, so each step's batch, weights w_s and z_t = η_t A_t g_V(w_t) wait in a
+ * window; once it spans 2H steps, R is computed backwards over it (R_s = ρ(z_{s+1} + R_{s+1})) and
+ * the oldest H steps are settled by one ghost product each. H is the horizon after which ρ^H falls
+ * below MOMENTUM_CREDIT_TOLERANCE; what lies beyond it is dropped.
+ *
+ * A settled step's training pass is replayed — the same batch, weights and mode (so the same
+ * Dropout masks), forward and backward again — rather than kept: a kept pass holds every tape of
+ * the step (37 MB for LeNet at batch 128, 10 GB over LeNet's window of 264 steps), a replay needs
+ * one parameter vector and one batch per step. The replay computes the very same gradients, bit for
+ * bit. Memory: 2H batches and 3·2H parameter vectors (weights, carry); time: one more forward and
+ * backward of the training batch, one ghost product and about 2 vector sweeps per step.
  */
 export class MomentumCredit {
   private readonly window: {
     step: number;
-    pass: Pass;
+    /** The step's training batch, weights and pass mode, to replay its pass from. */
+    mode: Pass['mode'];
+    /** The pass's per-example loss weights, if it had any. */
+    lossWeights: Float64Array | undefined;
+    input: Activation;
+    targets: Targets;
+    params: FloatArray;
     ids: ExampleId[];
     sourceScale: number;
     /** η_t A_t g_V(w_t), or null when the step carries nothing forward (no momentum). */
@@ -40,6 +54,8 @@ export class MomentumCredit {
   }[] = [];
   private rho = 0;
   private horizon = 1;
+  /** The replayed passes' arrays: one pass at a time, consumed before the next replay. */
+  private readonly arena = new PassArena();
 
   constructor(
     private readonly model: Sequential,
@@ -48,8 +64,9 @@ export class MomentumCredit {
   ) {}
 
   /**
-   * Adds a valued step: `pass` (its backward done), its plan, and etaGV = η_t g_V(w_t) (the
-   * validation gradient before K). Steps must come in order, every step of the run.
+   * Adds a valued step: `pass` (its training pass; its batch is copied, the weights are the
+   * model's current ones), its plan, and etaGV = η_t g_V(w_t) (the validation gradient before K).
+   * Steps must come in order, every step of the run, before the optimizer moves the weights.
    */
   add(step: number, pass: Pass, ids: ExampleId[], plan: StepPlan, etaGV: FloatArray): void {
     const momentum = plan.momentum;
@@ -63,7 +80,19 @@ export class MomentumCredit {
       const d = momentum.carryDiagonal;
       for (let e = 0; e < carry.length; e++) carry[e] = momentum.carryScale * (d ? d[e] : 1) * etaGV[e];
     }
-    this.window.push({ step, pass, ids, sourceScale: momentum ? momentum.sourceScale : 0, carry });
+    // The trainer refills its batch arrays every step, so the batch is copied.
+    const input = pass.tapes[0].input;
+    this.window.push({
+      step,
+      mode: { ...pass.mode },
+      lossWeights: pass.weights?.slice(),
+      input: { ...input, data: input.data.slice(), ...(input.ids ? { ids: input.ids.slice() } : {}) },
+      targets: pass.lossTape.targets.slice(),
+      params: this.model.params.slice(),
+      ids,
+      sourceScale: momentum ? momentum.sourceScale : 0,
+      carry,
+    });
     if (this.window.length >= 2 * this.horizon) this.settleOldest(this.window.length - this.horizon);
   }
 
@@ -89,18 +118,47 @@ export class MomentumCredit {
       for (let e = 0; e < P; e++) R[e] = this.rho * ((next ? next[e] : 0) + R[e]);
       if (j >= count || w[j].sourceScale === 0) continue;
       r.set(R);
-      const credit = new Float64Array(w[j].pass.n);
-      this.model.ghostDot(w[j].pass, [r], [credit]);
+      const credit = new Float64Array(w[j].ids.length);
+      this.withWeights(w[j].params, () => this.model.ghostDot(this.replay(w[j]), [r], [credit]));
       for (let i = 0; i < credit.length; i++) credit[i] *= w[j].sourceScale;
       this.pending.set(j, credit);
     }
     // In step order, as the ledger expects.
     for (let j = 0; j < count; j++) {
-      this.settle(w[j].ids, this.pending.get(j) ?? new Float64Array(w[j].pass.n));
+      this.settle(w[j].ids, this.pending.get(j) ?? new Float64Array(w[j].ids.length));
     }
     this.pending.clear();
     w.splice(0, count);
   }
 
   private readonly pending = new Map<number, Float64Array>();
+
+  /**
+   * Runs `body` with the model's weights set to `params` (a pass's backward and ghost products
+   * read the model's own weights), then puts the current weights back.
+   */
+  private withWeights(params: FloatArray, body: () => void): void {
+    const current = this.model.params;
+    this.saved ??= allocFloat(this.model.dtype, current.length);
+    this.saved.set(current);
+    current.set(params);
+    try {
+      body();
+    } finally {
+      current.set(this.saved);
+    }
+  }
+
+  private saved: FloatArray | null = null;
+
+  /** The step's training pass again, as the trainer ran it, at the model's current weights. */
+  private replay(entry: (typeof this.window)[number]): Pass {
+    const pass = this.model.forward(entry.input, entry.targets, this.model.params, {
+      ...entry.mode,
+      weights: entry.lossWeights,
+      arena: this.arena,
+    });
+    this.model.backward(pass);
+    return pass;
+  }
 }

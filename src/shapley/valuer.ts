@@ -436,14 +436,6 @@ export class InRunValuer {
   }
 
   /**
-   * Whether the valuer keeps training passes beyond their step (momentum credit): the trainer
-   * must then give each step's pass fresh arrays instead of reusing its arena.
-   */
-  get keepsTrainingPasses(): boolean {
-    return this.momentum !== null;
-  }
-
-  /**
    * Values one step. Call after the training batch's backward pass and the optimizer's `plan`,
    * before `apply`: everything here is at the current weights w_t.
    */
@@ -935,7 +927,7 @@ export class InRunValuer {
   state(): ValuerState {
     if (this.momentum?.waiting)
       fail(
-        'momentum credit keeps the last steps’ training passes in memory, which a checkpoint cannot hold; run with checkpoints off (checkpointEvery: 0) or without momentumCredit',
+        'momentum credit keeps the last steps’ batches and weights in memory, which a checkpoint cannot hold; run with checkpoints off (checkpointEvery: 0) or without momentumCredit',
       );
     // Held values cannot wait in a checkpoint: complete their row now, at the weights after the
     // step (the loss the next step would measure first), so they enter the ledger or are dropped.

@@ -123,10 +123,10 @@ export class Trainer {
   private readonly gradSum: FloatArray;
   /**
    * The training pass's buffers, reused every step (see PassArena): the pass lives until the step
-   * ends. Null when the valuer keeps training passes longer (momentum credit): fresh arrays then.
+   * ends (momentum credit replays the passes it needs later).
    */
-  private readonly arena: PassArena | null;
-  /** The previous step's batch, refilled by the next step when the arena is in use (the pass read it). */
+  private readonly arena = new PassArena();
+  /** The previous step's batch, refilled by the next step (its pass is gone by then). */
   private batch: Batch | undefined;
   private order: Int32Array;
   private position = 0;
@@ -157,7 +157,6 @@ export class Trainer {
     this.valuer = options.valuation ? new InRunValuer(model, options.valuation) : null;
     this.planSummaries = options.planSummaries ?? false;
     this.gradSum = allocFloat(model.dtype, model.parameterCount);
-    this.arena = this.valuer?.keepsTrainingPasses ? null : new PassArena();
   }
 
   get done(): boolean {
@@ -224,13 +223,13 @@ export class Trainer {
     const { model, optimizer } = this;
     const indices = this.nextIndices();
     const batch = this.data.batch(indices, model.dtype, this.batch);
-    if (this.arena) this.batch = batch;
+    this.batch = batch;
     const { input, targets } = batch;
     // A training pass (Dropout on, its masks keyed by the step); the valuer's passes are not.
     const pass = model.forward(input, targets, model.params, {
       training: true,
       step: this.step,
-      arena: this.arena ?? undefined,
+      arena: this.arena,
     });
     const trainLoss = mean(pass.losses);
     if (!Number.isFinite(trainLoss)) throw new DivergenceError(this.step, 'the training loss');

@@ -3,13 +3,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { allocFloat } from '../../src/kernels/index.js';
+import { Dropout } from '../../src/layers/dropout.js';
+import { ReLU } from '../../src/layers/elementwise.js';
+import { Linear } from '../../src/layers/linear.js';
+import { SoftmaxCrossEntropy } from '../../src/losses/softmax-cross-entropy.js';
+import { type Pass, Sequential } from '../../src/models/sequential.js';
 import { adam } from '../../src/optim/adam.js';
 import { sgd } from '../../src/optim/sgd.js';
 import type { Optimizer, StepPlan } from '../../src/optim/types.js';
 import { MOMENTUM_CREDIT_TOLERANCE } from '../../src/shapley/momentum-credit.js';
 import { InRunValuer } from '../../src/shapley/valuer.js';
 import { ARCHITECTURES, asDataset, buildModel, randomBatch } from '../helpers/fixtures.js';
-import { dot, perExampleGradients, shapleyByEnumeration } from '../reference/brute-force.js';
+import { dot, meanGradient, perExampleGradients, shapleyByEnumeration } from '../reference/brute-force.js';
 
 const ARCH = ARCHITECTURES[0];
 const N = 2;
@@ -180,4 +185,70 @@ test('momentum credit refuses checkpoints while steps wait for their credit', ()
     groups: [undefined, undefined],
   });
   assert.throws(() => pending.valuer.state(), /checkpoint cannot hold/);
+});
+
+test('a settled step is replayed exactly: its Dropout masks, weights and batch as the step had them', () => {
+  // Dropout's masks depend on the step, so a replay that lost the pass's mode (or its weights, or a
+  // batch refilled since) would give other gradients. Reference: the credit from each step's own
+  // pass, kept, against R_s = Σ_{t>s} ρ^{t−s} η_t g_V(w_t) built from the steps' plans.
+  const rho = 0.9;
+  const steps = 4;
+  const n = 3;
+  const model = new Sequential(
+    [new Linear(5, 8), ReLU(), new Dropout(0.5, { seed: 3 }), new Linear(8, 3)],
+    new SoftmaxCrossEntropy(),
+    { input: { tokens: 1, width: 5 }, dtype: 'float64', seed: 11 },
+  );
+  const arch = ARCHITECTURES[0];
+  const validation = randomBatch(arch, 6, 70);
+  const valuer = new InRunValuer(model, {
+    validation: asDataset(arch, validation, 'validation'),
+    momentumCredit: true,
+    signals: false,
+  });
+  const optimizer = sgd({ lr: 0.2, momentum: rho });
+  const kept: { pass: Pass; params: Float64Array; carry: Float64Array; sourceScale: number }[] = [];
+  // One batch array, refilled every step, as the trainer's is.
+  const batch = randomBatch(arch, n, 100);
+  for (let t = 0; t < steps; t++) {
+    batch.input.data.set(randomBatch(arch, n, 100 + t).input.data);
+    const pass = model.forward(batch.input, batch.targets, model.params, { training: true, step: t });
+    model.backward(pass);
+    const gradSum = allocFloat('float64', model.parameterCount);
+    model.addGrad(pass, 1, gradSum);
+    const plan = optimizer.plan(t, steps, model.params, gradSum, n);
+    const { carryScale, sourceScale } = plan.momentum!;
+    const carry = Float64Array.from(
+      meanGradient(model, validation, model.params),
+      (g) => carryScale * plan.lr * g,
+    );
+    // The reference keeps its own copy of the pass (fresh arrays, never reused).
+    const input = { ...batch.input, data: batch.input.data.slice() };
+    const own = model.forward(input, batch.targets.slice(), model.params, { training: true, step: t });
+    model.backward(own);
+    kept.push({ pass: own, params: Float64Array.from(model.params), carry, sourceScale });
+    const ids = Array.from({ length: n }, (_, i) => `${t}-${i}`);
+    valuer.valueStep({ pass, gradSum, plan, trainLoss: 0, ids, groups: ids.map(() => undefined) });
+    optimizer.apply(plan, model.params, gradSum);
+  }
+  valuer.finish();
+  const masks = new Set(kept.map((k) => String((k.pass.tapes[2] as { mask?: Float64Array }).mask)));
+  assert.equal(masks.size, steps, 'each step drew its own masks');
+  for (let s = 0; s < steps - 1; s++) {
+    const R = new Float64Array(model.parameterCount);
+    for (let t = s + 1; t < steps; t++)
+      for (let e = 0; e < R.length; e++) R[e] += rho ** (t - s) * kept[t].carry[e];
+    const expected = new Float64Array(n);
+    model.params.set(kept[s].params);
+    model.ghostDot(kept[s].pass, [R], [expected]);
+    for (let i = 0; i < n; i++) {
+      const got = valuer.ledger.get(`${s}-${i}`)!.momentumCredit;
+      const want = kept[s].sourceScale * expected[i];
+      assert.ok(
+        Math.abs(got - want) <= 1e-12 * Math.max(1e-6, Math.abs(want)),
+        `${s}-${i}: ${got} vs ${want}`,
+      );
+      assert.ok(Math.abs(want) > 0);
+    }
+  }
 });
