@@ -89,8 +89,8 @@ function allocate(kind: Kind, length: number): AnyArray {
  * previous pass in it — its tapes, output, losses, gradients, R-operator results, and what ghost
  * products kept on its tapes — may be overwritten. So passes that must be alive at the same time
  * (a step's training pass and its validation pass, the two halves of a validation sample) each
- * need their own arena, and a pass that outlives its step (momentum credit keeps training passes)
- * must not use one. The model refuses to work on a pass whose arena has moved on (`generation`).
+ * need their own arena, and a pass that must outlive its step must not use one (momentum credit
+ * replays the passes it needs later instead of keeping them). The model refuses to work on a pass whose arena has moved on (`generation`).
  */
 export class PassArena implements PassBuffers {
   private readonly slots: Slot[] = [];

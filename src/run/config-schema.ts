@@ -144,7 +144,7 @@ export const TrainConfigSchema = z
     if (c.momentumCredit && c.checkpointEvery > 0)
       issue(
         ['momentumCredit'],
-        'momentum credit keeps the last steps’ training passes in memory, which checkpoints cannot hold: set checkpointEvery: 0 (the run then cannot be resumed)',
+        'momentum credit keeps the last steps’ batches and weights in memory, which checkpoints cannot hold: set checkpointEvery: 0 (the run then cannot be resumed)',
       );
     if (c.data.validation === undefined && c.data.validationSplit === undefined)
       issue(['data'], 'a validation set is needed: give data.validation (a file) or data.validationSplit');

@@ -619,7 +619,7 @@ async function runInDirectory(context: RunContext): Promise<TrainRunResult> {
       if (signal?.aborted && !trainer.done) {
         if (config.momentumCredit)
           fail(
-            `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; momentum credit keeps the last steps' training passes in memory, which a checkpoint cannot hold, so this run cannot resume: start it again`,
+            `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; momentum credit keeps the last steps' batches and weights in memory, which a checkpoint cannot hold, so this run cannot resume: start it again`,
           );
         if (checkpointStep !== trainer.step) await checkpoint();
         const message = `interrupted${abortReason(signal)} after step ${trainer.step} of ${totalSteps}; checkpoint saved`;

@@ -86,7 +86,7 @@ export interface ValuerOptions {
    * Hand what the momentum buffer carries back to the examples that put it there (ledger field
    * momentumCredit; see src/shapley/momentum-credit.ts): first-order values plus credits then add
    * up to the run's whole first-order utility, momentum included. Keeps the last few hundred steps'
-   * training passes in memory, which checkpoints cannot hold: `state()` refuses while any wait.
+   * batches and weights in memory, which checkpoints cannot hold: `state()` refuses while any wait.
    */
   momentumCredit?: boolean;
   /**

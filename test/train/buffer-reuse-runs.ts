@@ -61,7 +61,7 @@ function sequences(name: string, count: number, seed: number): TextSequenceDatas
 /**
  * The runs, each with a valuation that uses every pass the valuer can run: order 2 (an HVP per
  * step), per-validation columns with their own passes, a sampled validation set (two halves alive
- * together), momentum credit (training passes kept across steps), class values, Adam's
+ * together), momentum credit (training passes replayed steps later), class values, Adam's
  * linearisation gap, dropout, tied weights, convolutions, GroupNorm and residual blocks.
  */
 export const RUNS: Record<string, (models?: (model: Sequential) => Sequential) => Trainer> = {
