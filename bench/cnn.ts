@@ -21,6 +21,7 @@ import {
   captureBackward,
   HookedOptimizer,
   naiveFirstOrder,
+  validationFloor,
   validationGradient,
   wholeBatch,
 } from './mlp.js';
@@ -127,9 +128,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
   {
     const model = newModel();
     const t = trainer(
-      new HookedOptimizer(new Sgd({ lr: LR }), () => {
-        validationGradient(model, validationBatch);
-      }),
+      new HookedOptimizer(new Sgd({ lr: LR }), validationFloor(model, validationBatch)),
       model,
     );
     add('f', 'plain + validation loss & gradient (floor)', t);

@@ -462,12 +462,12 @@ export class InRunValuer {
     model.addGrad(valPass, eta / m, u1);
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const c = plan.c;
-    const emptyUtility = c ? dot(u1, c) : 0;
+    const emptyUtility = c ? this.dot(u1, c) : 0;
     if (plan.step >= this.valueFrom) this.momentum?.add(plan.step, pass, args.ids, plan, u1);
     applyK(plan, u1, u1);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
-    const firstOrderUtility = dot(u1, gradSum);
+    const firstOrderUtility = this.dot(u1, gradSum);
     let secondOrderUtility: number | null = null;
     let u2: FloatArray | null = null;
     let x: FloatArray | null = null;
@@ -475,7 +475,7 @@ export class InRunValuer {
       // u2 = η² Kᵀ H_V x, with H_V the Hessian of the *mean* validation loss.
       x = this.curvatureDirection(plan, gradSum);
       u2 = this.secondOrderVector(valPass, x, plan, m, 'u2');
-      secondOrderUtility = firstOrderUtility - dot(u2, gradSum);
+      secondOrderUtility = firstOrderUtility - this.dot(u2, gradSum);
     }
 
     // The pairwise route gives ⟨g_i, g_j⟩ directly, so it serves the first-order term only when
@@ -739,7 +739,7 @@ export class InRunValuer {
     const u1s = passes.map((valPass, h) => {
       const u = this.workspace(`u1-${h}`);
       model.addGrad(valPass, eta / sizes[h], u);
-      if (c) emptyUtility += (sizes[h] / k) * dot(u, c);
+      if (c) emptyUtility += (sizes[h] / k) * this.dot(u, c);
       return applyK(plan, u, u);
     });
     if (this.momentum && plan.step >= this.valueFrom) {
@@ -775,7 +775,7 @@ export class InRunValuer {
     const mixVectors = (vs: FloatArray[]) => {
       let total = 0;
       vs.forEach((v, h) => {
-        total += (sizes[h] / k) * dot(v, gradSum);
+        total += (sizes[h] / k) * this.dot(v, gradSum);
       });
       return total;
     };
@@ -911,6 +911,15 @@ export class InRunValuer {
     const gram = this.gram.length === length ? this.gram : this.gram.subarray(0, length);
     return gram.fill(0);
   }
+
+  /** ⟨a, b⟩ over the parameters, in float64, by the kernels (a native loop is several times JavaScript's). */
+  private dot(a: FloatArray, b: FloatArray): number {
+    this.dotResult[0] = 0;
+    this.model.kernels.rowDots(a, b, null, 1, a.length, 0, 0, this.dotResult);
+    return this.dotResult[0];
+  }
+
+  private readonly dotResult = new Float64Array(1);
 
   /** A zeroed parameter-shaped scratch vector, reused from step to step. */
   private workspace(name: string): FloatArray {
@@ -1056,12 +1065,6 @@ function labelRanges(labels: Int32Array, indices: Int32Array): Map<number, [numb
 
 function scaleInPlace(a: FloatArray | Float64Array, s: number): void {
   for (let e = 0; e < a.length; e++) a[e] *= s;
-}
-
-function dot(a: FloatArray, b: FloatArray): number {
-  let s = 0;
-  for (let e = 0; e < a.length; e++) s += a[e] * b[e];
-  return s;
 }
 
 function sum(a: Float64Array): number {
