@@ -82,6 +82,7 @@ export {
   type Pool2dOptions,
 } from './layers/pooling.js';
 export { Residual } from './layers/residual.js';
+export { PassArena, type PassBuffers } from './layers/scratch.js';
 export type { Activation, Layer, LayerTape, ParamSlot, ParamSpec, PassContext } from './layers/types.js';
 export { named } from './layers/types.js';
 export { BinaryLogistic } from './losses/binary-logistic.js';
@@ -99,7 +100,13 @@ export {
 } from './models/builders.js';
 export { type CnnKind, type CnnOptions, cnn } from './models/cnn.js';
 export { type GptConfig, gpt } from './models/gpt.js';
-export { type GhostRoute, type ModelOptions, type Pass, Sequential } from './models/sequential.js';
+export {
+  type ForwardMode,
+  type GhostRoute,
+  type ModelOptions,
+  type Pass,
+  Sequential,
+} from './models/sequential.js';
 export { Adam, type AdamOptions, type AdamVariant, adam, adamw } from './optim/adam.js';
 export { learningRate, type Schedule } from './optim/schedule.js';
 export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
