@@ -21,8 +21,10 @@ import {
   captureBackward,
   HookedOptimizer,
   naiveFirstOrder,
+  VALUES_ONLY_NOTE,
   validationFloor,
   validationGradient,
+  valuesOnly,
   wholeBatch,
 } from './mlp.js';
 import { type BenchResult, fmt, summarize } from './table.js';
@@ -107,12 +109,12 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
   add(
     'b',
     `first-order values (|V|=${VALIDATION})`,
-    trainer(new Sgd({ lr: LR }), newModel(), { validation, order: 1 }),
+    trainer(new Sgd({ lr: LR }), newModel(), valuesOnly({ validation, order: 1 })),
   );
   add(
     'c',
     `second-order values (|V|=${VALIDATION})`,
-    trainer(new Sgd({ lr: LR }), newModel(), { validation, order: 2 }),
+    trainer(new Sgd({ lr: LR }), newModel(), valuesOnly({ validation, order: 2 })),
   );
   {
     const model = newModel();
@@ -203,7 +205,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
           "gradients, ghost dot products, each layer's route by inrun's cost rule; Conv2d's vector " +
           'route as one convolution of the training images with U), second order + one ' +
           'Hessian-vector product (double backward) per step',
-        'naive (d) runs in inrun only',
+        `naive (d) runs in inrun only; ${VALUES_ONLY_NOTE}`,
       ],
     });
     // The inrun table shows the last thread count.

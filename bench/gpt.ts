@@ -16,7 +16,7 @@ import { Sgd } from '../src/optim/sgd.js';
 import { TextSequenceDataset } from '../src/text/sequences.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
-import type { BenchOptions } from './mlp.js';
+import { type BenchOptions, VALUES_ONLY_NOTE, valuesOnly } from './mlp.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule } from './timing.js';
 import { compareValues, setupTensors, type ValuesCheck } from './torch/check.js';
@@ -121,7 +121,7 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
       steps: ENOUGH_STEPS,
       seed: 3,
       // The linearisation gap is a diagnostic with its own cost; time the values alone.
-      valuation: order === 0 ? undefined : { validation, order, gapSamples: 0 },
+      valuation: order === 0 ? undefined : valuesOnly({ validation, order, gapSamples: 0 }),
     });
     return () => {
       t.runStep();
@@ -231,6 +231,7 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
           "inrun's Adam-preconditioned u",
         "(g), (h): the paper's values for an Adam run (u = η/|B|·g_V, no preconditioning) with " +
           "GhostSuite's route rule (pairwise when 2T² ≤ weights), AdamW update; inrun has no such mode",
+        VALUES_ONLY_NOTE,
         ...(contexts.includes(256) ? ['context-256 rows take 1 step per round'] : []),
       ],
     });
