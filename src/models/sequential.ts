@@ -355,12 +355,7 @@ export class Sequential {
         layer.ghostSelfDot(ctx, tape, weights, out);
         return true;
       },
-      formed: (g, ranges) => {
-        let sum = 0;
-        for (const [start, end] of ranges)
-          for (let e = start; e < end; e++) sum += (weights ? weights[e] : 1) * g[e] * g[e];
-        return sum;
-      },
+      formed: (g, ranges) => this.rangeDot(g, g, weights, ranges),
     });
   }
 
@@ -375,13 +370,7 @@ export class Sequential {
         layer.ghostDotEach(ctx, tape, us, which, out);
         return true;
       },
-      formed: (g, ranges, i) => {
-        if (which[i] < 0) return 0;
-        const u = us[which[i]];
-        let sum = 0;
-        for (const [start, end] of ranges) for (let e = start; e < end; e++) sum += u[e] * g[e];
-        return sum;
-      },
+      formed: (g, ranges, i) => (which[i] < 0 ? 0 : this.rangeDot(us[which[i]], g, null, ranges)),
     });
   }
 
@@ -424,6 +413,26 @@ export class Sequential {
   }
 
   private exampleGradient: FloatArray | null = null;
+
+  /** Σ over `ranges` of a_e·b_e·w_e (w = 1 where null), in float64 by the kernels. */
+  private rangeDot(a: FloatArray, b: FloatArray, w: FloatArray | null, ranges: [number, number][]): number {
+    const sum = this.rangeDotSum;
+    sum[0] = 0;
+    for (const [start, end] of ranges)
+      this.kernels.rowDots(
+        a.subarray(start, end),
+        b.subarray(start, end),
+        w ? w.subarray(start, end) : null,
+        1,
+        end - start,
+        0,
+        0,
+        sum,
+      );
+    return sum[0];
+  }
+
+  private readonly rangeDotSum = new Float64Array(1);
 
   /** outs[k][i] += ⟨g_i, us[k]⟩ for every example of the pass: the vector ghost route over all layers. */
   ghostDot(pass: Pass, us: FloatArray[], outs: Float64Array[]): void {
