@@ -1,5 +1,6 @@
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
+import { type AffineParts, type AffineRows, affineRowDots, affineRowSelfDots } from './affine-rows.js';
 import type { ShapeWithImage } from './conv2d.js';
 import { Scratch } from './scratch.js';
 import {
@@ -258,26 +259,10 @@ export class GroupNorm implements Layer {
     ctx.kernels.gemm(false, true, nTrain, nVal, K, 1, ga, K, gv, K, 1, out, nVal);
   }
 
-  /** out[i] += ⟨g_i, u⟩ for each example, u = us[pick(i)] (skipped where pick(i) < 0). */
-  private dots(tape: LayerTape, us: FloatArray[], pick: (i: number) => number, out: Float64Array): void {
-    if (!this.affine) return;
-    const per = this.perExampleGradients(tape);
-    const C = this.channels;
-    for (let i = 0; i < tape.input.n; i++) {
-      const k = pick(i);
-      if (k < 0) continue;
-      const ug = this.gamma(us[k])!;
-      const ub = this.beta(us[k])!;
-      let sum = 0;
-      for (let c = 0; c < C; c++) sum += per[i * 2 * C + c] * ug[c] + per[i * 2 * C + C + c] * ub[c];
-      out[i] += sum;
-    }
-  }
-
   ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
-    us.forEach((u, k) => {
-      this.dots(tape, [u], () => 0, outs[k]);
-    });
+    if (!this.affine) return;
+    const rows = this.rows(tape);
+    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, us, () => k, outs[k]);
   }
 
   ghostDotEach(
@@ -287,22 +272,19 @@ export class GroupNorm implements Layer {
     which: Int32Array,
     out: Float64Array,
   ): void {
-    this.dots(tape, us, (i) => which[i], out);
+    if (this.affine) affineRowDots(this.rows(tape), this.parts, us, (i) => which[i], out);
   }
 
   ghostSelfDot(_ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
-    if (!this.affine) return;
-    const per = this.perExampleGradients(tape);
-    const C = this.channels;
-    const wg = weights ? this.gamma(weights) : null;
-    const wb = weights ? this.beta(weights) : null;
-    for (let i = 0; i < tape.input.n; i++) {
-      let sum = 0;
-      for (let c = 0; c < C; c++)
-        sum += (wg ? wg[c] : 1) * per[i * 2 * C + c] ** 2 + (wb ? wb[c] : 1) * per[i * 2 * C + C + c] ** 2;
-      out[i] += sum;
-    }
+    if (this.affine) affineRowSelfDots(this.rows(tape), this.parts, weights, out);
   }
+
+  /** The batch's per-example gradient rows [γ_i, β_i] (affine layers only). */
+  private rows(tape: LayerTape): AffineRows {
+    return { rows: this.perExampleGradients(tape), n: tape.input.n, channels: this.channels, shifted: true };
+  }
+
+  private readonly parts: AffineParts = (flat) => ({ scale: this.gamma(flat)!, shift: this.beta(flat) });
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     // Per row: R{z} = R{x} − mean(R{x});  c = r·mean(x̂ ⊙ R{z})  (so R{r} = −r c);

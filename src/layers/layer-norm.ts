@@ -1,5 +1,6 @@
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
+import { type AffineParts, type AffineRows, affineRowDots, affineRowSelfDots } from './affine-rows.js';
 import { Scratch } from './scratch.js';
 import {
   type Activation,
@@ -196,8 +197,8 @@ abstract class TokenNorm implements Layer {
   }
 
   ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
-    const per = this.perExampleGradients(tape);
-    for (let k = 0; k < us.length; k++) this.dots(per, tape.input.n, us, () => k, outs[k]);
+    const rows = this.rows(tape);
+    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, us, () => k, outs[k]);
   }
 
   ghostDotEach(
@@ -207,47 +208,24 @@ abstract class TokenNorm implements Layer {
     which: Int32Array,
     out: Float64Array,
   ): void {
-    this.dots(this.perExampleGradients(tape), tape.input.n, us, (i) => which[i], out);
-  }
-
-  /** out[i] += ⟨per_i, us[pick(i)]⟩ over this layer's slots (skipped where pick(i) < 0). */
-  private dots(
-    per: Float64Array,
-    n: number,
-    us: FloatArray[],
-    pick: (i: number) => number,
-    out: Float64Array,
-  ): void {
-    const d = this.width;
-    const K = this.gradWidth;
-    for (let i = 0; i < n; i++) {
-      const k = pick(i);
-      if (k < 0) continue;
-      const ug = this.gamma(us[k]);
-      const ub = this.betaOf(us[k]);
-      let sum = 0;
-      const o = i * K;
-      for (let c = 0; c < d; c++) sum += per[o + c] * ug[c];
-      if (ub) for (let c = 0; c < d; c++) sum += per[o + d + c] * ub[c];
-      out[i] += sum;
-    }
+    affineRowDots(this.rows(tape), this.parts, us, (i) => which[i], out);
   }
 
   ghostSelfDot(_ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
-    // The per-example gradients are only K = d or 2d long: formed for the whole batch at once.
-    const per = this.perExampleGradients(tape);
-    const d = this.width;
-    const K = this.gradWidth;
-    const wg = weights ? this.gamma(weights) : null;
-    const wb = weights ? this.betaOf(weights) : null;
-    for (let i = 0; i < tape.input.n; i++) {
-      let sum = 0;
-      const o = i * K;
-      for (let c = 0; c < d; c++) sum += (wg ? wg[c] : 1) * per[o + c] ** 2;
-      if (this.bias) for (let c = 0; c < d; c++) sum += (wb ? wb[c] : 1) * per[o + d + c] ** 2;
-      out[i] += sum;
-    }
+    affineRowSelfDots(this.rows(tape), this.parts, weights, out);
   }
+
+  /** The batch's per-example gradient rows, formed at once (they are only d or 2d long). */
+  private rows(tape: LayerTape): AffineRows {
+    return {
+      rows: this.perExampleGradients(tape),
+      n: tape.input.n,
+      channels: this.width,
+      shifted: this.bias,
+    };
+  }
+
+  private readonly parts: AffineParts = (flat) => ({ scale: this.gamma(flat), shift: this.betaOf(flat) });
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
     // R{z} = R{x} − mean(R{x})·[centred];  c = r·mean(x̂ ⊙ R{z})  (so R{r} = −r c);
