@@ -3,22 +3,7 @@ import { test } from 'node:test';
 import { auroc, averagePrecision, precisionAtK } from '../src/metrics.js';
 import { InrunError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
-
-/** P(score of a positive > score of a negative), ties ½, by counting every pair. */
-function bruteForce(scores: number[], positives: boolean[]): number {
-  let wins = 0;
-  let pairs = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (!positives[i]) continue;
-    for (let j = 0; j < scores.length; j++) {
-      if (positives[j]) continue;
-      pairs++;
-      if (scores[i] > scores[j]) wins += 1;
-      else if (scores[i] === scores[j]) wins += 0.5;
-    }
-  }
-  return wins / pairs;
-}
+import { aurocByPairs } from './reference/metrics.js';
 
 test('auroc: hand cases', () => {
   assert.equal(auroc([0.1, 0.2, 0.8, 0.9], [false, false, true, true]), 1);
@@ -38,7 +23,7 @@ test('auroc: matches the pairwise count on random inputs, with and without ties'
     const positives = Array.from({ length: n }, () => rng.uniform() < 0.3);
     positives[0] = true;
     positives[1] = false;
-    const expected = bruteForce(scores, positives);
+    const expected = aurocByPairs(scores, positives);
     assert.ok(Math.abs(auroc(scores, positives) - expected) < 1e-12, `trial ${trial}`);
   }
 });

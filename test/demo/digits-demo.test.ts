@@ -9,6 +9,7 @@ import { loadRun } from '../../src/io/run-dir.js';
 import { writeRunReport } from '../../src/report/write.js';
 import { runSeeds } from '../../src/run/data.js';
 import { InrunError } from '../../src/util/errors.js';
+import { aurocByPairs } from '../reference/metrics.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -140,18 +141,11 @@ test('digits demo with --model cnn: a LeNet run with Adam, valued against sample
       .slice(1)
       .map((line) => line.split(',')[0]),
   );
-  const credited = run.values.map((v) => ({
-    flipped: flipped.has(String(v.id)),
-    score: -(v.firstOrder + v.momentumCredit!),
-  }));
-  let wins = 0;
-  let pairs = 0;
-  for (const p of credited.filter((c) => c.flipped))
-    for (const n of credited.filter((c) => !c.flipped)) {
-      pairs++;
-      wins += p.score > n.score ? 1 : p.score === n.score ? 0.5 : 0;
-    }
-  assert.ok(Math.abs(result.auroc - wins / pairs) < 1e-12, `${result.auroc} vs ${wins / pairs}`);
+  const expected = aurocByPairs(
+    run.values.map((v) => -(v.firstOrder + v.momentumCredit!)),
+    run.values.map((v) => flipped.has(String(v.id))),
+  );
+  assert.ok(Math.abs(result.auroc - expected) < 1e-12, `${result.auroc} vs ${expected}`);
   assert.equal(result.valueName, 'first-order value + momentum credit');
   // Sampled values carry standard errors; Σ values still equals each step's (sampled) utility.
   assert.ok(run.values.every((v) => v.standardError !== null && v.standardError >= 0));

@@ -11,6 +11,7 @@ import { TEXT_SIGNALS } from '../../src/evaluate/text.js';
 import { loadBundledCorpus } from '../../src/text/corpora.js';
 import { BOILERPLATE } from '../../src/text/junk.js';
 import { blobs, runCli, tempDir, toCsv, writeFiles } from '../cli/fixtures/train-data.js';
+import { aurocByPairs } from '../reference/metrics.js';
 
 const KINDS = ['random-words', 'boilerplate', 'shuffled', 'near-duplicate'];
 
@@ -54,21 +55,6 @@ function csvRows(path: string): string[][] {
 }
 
 const words = (text: string) => text.split(/\s+/);
-
-/** AUROC by counting every (planted, clean) pair: the planted one scoring higher counts 1, a tie ½. */
-function pairCountAuroc(scores: number[], planted: boolean[]): number {
-  let wins = 0;
-  let pairs = 0;
-  scores.forEach((p, i) => {
-    if (!planted[i]) return;
-    scores.forEach((c, j) => {
-      if (planted[j]) return;
-      pairs++;
-      wins += p > c ? 1 : p === c ? 0.5 : 0;
-    });
-  });
-  return wins / pairs;
-}
 
 test('evaluate on text: junk planted among the documents, every signal scored, removal curves by retraining', async () => {
   const dir = setUp();
@@ -140,7 +126,7 @@ test('evaluate on text: junk planted among the documents, every signal scored, r
   const score = documents.map((cells) => -Number(cells[4])); // −second_order
   const isPlanted = documents.map(([id]) => faultOf.has(id));
   const value = saved.signals.find((s) => s.name === 'value')!;
-  assert.ok(Math.abs(value.auroc - pairCountAuroc(score, isPlanted)) < 1e-12);
+  assert.ok(Math.abs(value.auroc - aurocByPairs(score, isPlanted)) < 1e-12);
   const top = documents.map((_, i) => i).sort((a, b) => score[b] - score[a]);
   assert.equal(value.precisionAtK[12], top.slice(0, 12).filter((i) => isPlanted[i]).length / 12);
 
