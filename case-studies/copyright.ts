@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../src/io/atomic.js';
 import { RUN_FILES } from '../src/io/run-dir.js';
 import { loadBundledCorpus } from '../src/text/corpora.js';
 import type { CaseStudyOptions } from './run.js';
+import { CASE_STUDY_OPTIMIZER } from './settings.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const QUERIES = join(HERE, 'copyright', 'queries');
@@ -37,12 +38,7 @@ export function copyrightConfig(root: string, out: string): Record<string, unkno
   return {
     data: { train: join(root, 'train'), validation: join(root, 'queries') },
     model: { kind: 'gpt', layers: 2, heads: 2, width: 64, context: 128 },
-    optimizer: {
-      kind: 'adamw',
-      lr: 0.003,
-      clipNorm: 1,
-      schedule: { kind: 'cosine', warmupSteps: 10, minFactor: 0.1 },
-    },
+    optimizer: CASE_STUDY_OPTIMIZER,
     batchSize: 16,
     epochs: 2,
     order: 2,

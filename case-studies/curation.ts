@@ -20,6 +20,7 @@ import { loadBundledCorpus } from '../src/text/corpora.js';
 import { JUNK_KINDS, type JunkKind, junkText, junkVocabulary } from '../src/text/junk.js';
 import { Rng } from '../src/util/rng.js';
 import type { CaseStudyOptions } from './run.js';
+import { CASE_STUDY_OPTIMIZER } from './settings.js';
 
 // The junk kinds live in the library (src/text/junk.ts); the study's test reads them from here.
 export { JUNK_KINDS, type JunkKind };
@@ -95,12 +96,7 @@ export function curationConfig(root: string, out: string): Record<string, unknow
   return {
     data: { train: join(root, 'train'), validation: join(root, 'validation'), test: join(root, 'test') },
     model: { kind: 'gpt', layers: 2, heads: 2, width: 64, context: 64 },
-    optimizer: {
-      kind: 'adamw',
-      lr: 0.003,
-      clipNorm: 1,
-      schedule: { kind: 'cosine', warmupSteps: 10, minFactor: 0.1 },
-    },
+    optimizer: CASE_STUDY_OPTIMIZER,
     batchSize: 16,
     epochs: 2,
     order: 2,
