@@ -24,10 +24,11 @@ export function affineRowDots(
   out: Float64Array,
 ): void {
   const K = shifted ? 2 * C : C;
+  const views = us.map(parts);
   for (let i = 0; i < n; i++) {
     const k = pick(i);
     if (k < 0) continue;
-    const { scale, shift } = parts(us[k]);
+    const { scale, shift } = views[k];
     const o = i * K;
     let sum = 0;
     for (let c = 0; c < C; c++) sum += rows[o + c] * scale[c];

@@ -262,7 +262,7 @@ export class GroupNorm implements Layer {
   ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
     if (!this.affine) return;
     const rows = this.rows(tape);
-    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, us, () => k, outs[k]);
+    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, [us[k]], () => 0, outs[k]);
   }
 
   ghostDotEach(

@@ -182,29 +182,21 @@ export async function loadTrainingDataFrom(config: TrainConfig, read: TableReade
       group: has(config.columns.group) ? config.columns.group : undefined,
     };
   };
+  // A held-out file's columns resolved, and its rows with missing cells handled by the policy.
+  const keepHeldOut = (table: Table, rows: typeof trainRows, columns: ReturnType<typeof heldOutColumns>) => {
+    resolveColumns(table, columns, features);
+    return dropMissing(table, rows, usedColumns(table, features, label, columns.id), policy);
+  };
   const validationColumns = heldOutColumns(validationSource);
-  if (validationTable) {
-    resolveColumns(validationTable, validationColumns, features);
-    const kept = dropMissing(
+  if (validationTable)
+    ({ rows: validationRows, dropped: validationDropped } = keepHeldOut(
       validationTable,
       validationRows,
-      usedColumns(validationTable, features, label, validationColumns.id),
-      policy,
-    );
-    validationRows = kept.rows;
-    validationDropped = kept.dropped;
-  }
+      validationColumns,
+    ));
   const testColumns = heldOutColumns(testSource);
   if (testTable) {
-    resolveColumns(testTable, testColumns, features);
-    const kept = dropMissing(
-      testTable,
-      testRows,
-      usedColumns(testTable, features, label, testColumns.id),
-      policy,
-    );
-    testRows = kept.rows;
-    testDropped = kept.dropped;
+    ({ rows: testRows, dropped: testDropped } = keepHeldOut(testTable, testRows, testColumns));
     if (testRows.length === 0)
       fail(`${displayPath(testTable.path)}: the test file has no rows left to test on`);
   }
