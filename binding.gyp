@@ -4,7 +4,7 @@
       "target_name": "inrun_blas",
       "sources": ["native/inrun_blas.c", "native/inrun_ops.c"],
       "cflags!": ["-O2"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "include_dirs": ["/usr/include/openblas"],
       "libraries": ["-lopenblas"],
       "conditions": [

@@ -516,6 +516,68 @@ for (const set of ALL_SETS) {
   }
 }
 
+/** |a − e| in units in the last place of e (subnormal spacing below the normal range); NaN matches NaN. */
+function ulps(a: number, e: number): number {
+  if (Number.isNaN(e)) return Number.isNaN(a) ? 0 : Number.POSITIVE_INFINITY;
+  if (a === e) return 0;
+  return Math.abs(a - e) / Math.max(Math.abs(e) * 2 ** -52, 2 ** -1074);
+}
+
+// The native exp is the kernels' own (vectorisable) one, not libm's: sigmoid is e^x/(1 + e^x) in
+// relative terms all the way down to the subnormals, and softmax divides one e^x by a sum, so both
+// expose exp's relative error across its whole range, overflow, underflow, ±∞ and NaN.
+for (const set of ALL_SETS) {
+  test(`${set.kind} sigmoid and softmax stay within 4 ulp of libm's exp over its whole range`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    const rng = new Rng(11);
+    const edges = [-800, -745.2, -745, -744.4, -720, -708.5, -708.3, -700, -40, -1e-300, 0, 5e-324];
+    const more = [1e-8, 1, 40, 700, 709.7, 709.8, 745, 800, Infinity, -Infinity, Number.NaN];
+    const x = Float64Array.from([
+      ...edges,
+      ...more,
+      ...Array.from({ length: 4000 }, () => (rng.uniform() - 0.5) * 1500),
+      ...Array.from({ length: 1000 }, () => (rng.uniform() - 0.5) * 4),
+    ]);
+    const y = new Float64Array(x.length);
+    kernels.activationForward('sigmoid', x, y);
+    let worst = 0;
+    for (let i = 0; i < x.length; i++) {
+      const err = ulps(y[i], 1 / (1 + Math.exp(-x[i])));
+      assert.ok(err <= 4, `sigmoid(${x[i]}) = ${y[i]}: ${err} ulp from 1/(1 + exp(−x))`);
+      worst = Math.max(worst, err);
+    }
+    // One softmax row per x: logits (0, x, −∞-free filler), so p[1] = e^x / (1 + e^x + 1).
+    const rows = x.length;
+    const z = new Float64Array(rows * 3);
+    for (let r = 0; r < rows; r++)
+      z.set([0, Number.isFinite(x[r]) || Number.isNaN(x[r]) ? x[r] : 0, 0], r * 3);
+    const p = new Float64Array(z.length);
+    const loss = new Float64Array(rows);
+    kernels.softmaxCrossEntropyForward(
+      z,
+      new Int32Array(rows),
+      new Float64Array(rows).fill(1),
+      rows,
+      3,
+      p,
+      loss,
+    );
+    for (let r = 0; r < rows; r++) {
+      const v = z[r * 3 + 1];
+      const max = Math.max(0, v);
+      const e0 = Math.exp(-max);
+      const e1 = Math.exp(v - max);
+      const want = [e0 / (2 * e0 + e1), e1 / (2 * e0 + e1)];
+      for (const [c, w] of [want[0], want[1]].entries()) {
+        const err = ulps(p[r * 3 + c], w);
+        assert.ok(err <= 4, `softmax of (0, ${v}, 0)[${c}] = ${p[r * 3 + c]}, expected ${w}: ${err} ulp`);
+      }
+    }
+    t.diagnostic(`worst sigmoid error ${worst.toFixed(2)} ulp`);
+  });
+}
+
 /** Messages must name the argument and what was wrong, the same in every set. */
 function errorCases(): [string, (k: Kernels) => void, RegExp][] {
   const f32 = new Float32Array(4);
