@@ -16,7 +16,7 @@ import type { Layer } from '../src/layers/types.js';
 import { mlp } from '../src/models/builders.js';
 import { type GhostRoute, mean, type Pass, type Sequential } from '../src/models/sequential.js';
 import { Sgd } from '../src/optim/sgd.js';
-import type { Optimizer, StepPlan } from '../src/optim/types.js';
+import type { Optimizer, StepPlan, StepScale } from '../src/optim/types.js';
 import { InRunValuer, type ValuerOptions } from '../src/shapley/valuer.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
@@ -97,7 +97,10 @@ function newModel(): Sequential {
   });
 }
 
-/** Delegates to an optimizer and runs `hook` after each `plan` — at w_t, after the batch's backward. */
+/**
+ * Delegates to an optimizer and runs `hook` with each step's full plan — at w_t, after the batch's
+ * backward — whether the trainer asks for the plan or only the step's scale.
+ */
 export class HookedOptimizer implements Optimizer {
   readonly kind: string;
   constructor(
@@ -117,7 +120,16 @@ export class HookedOptimizer implements Optimizer {
     this.hook(plan, gradSum);
     return plan;
   }
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void {
+  scale(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepScale {
+    return this.plan(step, totalSteps, params, gradSum, batchSize);
+  }
+  apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void {
     this.inner.apply(plan, params, gradSum, kernels);
   }
   state(): Record<string, FloatArray> {

@@ -110,7 +110,7 @@ export {
 export { Adam, type AdamOptions, type AdamVariant, adam, adamw } from './optim/adam.js';
 export { learningRate, type Schedule } from './optim/schedule.js';
 export { Sgd, type SgdOptions, sgd } from './optim/sgd.js';
-export type { Optimizer, StepPlan } from './optim/types.js';
+export type { Optimizer, StepPlan, StepScale } from './optim/types.js';
 export * from './run/index.js';
 export { type GroupTotal, type LedgerEntry, ValueLedger } from './shapley/ledger.js';
 export { MOMENTUM_CREDIT_TOLERANCE, MomentumCredit } from './shapley/momentum-credit.js';

@@ -4,7 +4,7 @@ import type { Pass, Sequential } from '../models/sequential.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { gradientScaling, type Optimizer, reusedVector, type StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, reusedVector, type StepPlan, type StepScale } from './types.js';
 
 export interface AdamOptions {
   lr: number;
@@ -71,8 +71,8 @@ export class Adam implements Optimizer {
   private v: FloatArray | null = null;
   /** Number of steps applied (PyTorch's state['step']); the next step has t = steps + 1. */
   private steps = 0;
-  /** The t each plan was made for, so a stale plan is caught. */
-  private readonly planned = new WeakMap<StepPlan, number>();
+  /** The t each plan (or scale) was made for, so a stale one is caught. */
+  private readonly planned = new WeakMap<StepScale, number>();
   /**
    * Vectors reused from call to call: `plan`'s P (its K diagonal) and c (see Optimizer.plan), and
    * linearisationGap's sub-batch sums.
@@ -122,6 +122,18 @@ export class Adam implements Optimizer {
     return this.steps + 1;
   }
 
+  scale(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepScale {
+    const scale = this.stepScale(step, totalSteps, this.scaling(params, gradSum, batchSize));
+    this.planned.set(scale, this.nextT);
+    return scale;
+  }
+
   plan(
     step: number,
     totalSteps: number,
@@ -169,7 +181,7 @@ export class Adam implements Optimizer {
     return this.linearise(step, totalSteps, params, this.scaling(params, gradSum, batchSize), P, false);
   }
 
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
+  apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
     const t = this.nextT;
     this.checkPlan(plan, t, 'apply');
     this.checkState(params);
@@ -319,12 +331,9 @@ export class Adam implements Optimizer {
     const kFactor = (1 - beta1) / bc1;
     for (let e = 0; e < kDiagonal.length; e++) kDiagonal[e] = P[e] * kFactor;
     const plan: StepPlan = {
-      step,
-      lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
+      ...this.stepScale(step, totalSteps, { clipFactor, gradScale }),
       c,
-      kScale: gradScale,
       kDiagonal,
-      clipFactor,
       // m_t = β1 m_{t−1} + (1 − β1) ĝ_t and the step divides by (1 − β1^t)(√v̂_t + ε): step s's gradient
       // reaches step t's update as β1^{t−s}·(1 − β1)k_s·P_t/(1 − β1^t) = …·kDiagonal_t/(1 − β1).
       ...(beta1 > 0
@@ -340,6 +349,19 @@ export class Adam implements Optimizer {
     };
     this.planned.set(plan, t);
     return plan;
+  }
+
+  private stepScale(
+    step: number,
+    totalSteps: number,
+    { clipFactor, gradScale }: { clipFactor: number; gradScale: number },
+  ): StepScale {
+    return {
+      step,
+      lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
+      kScale: gradScale,
+      clipFactor,
+    };
   }
 
   /** ‖lin − real‖/‖real‖ for one sub-batch gradient sum g (see `linearisationGap`). */
@@ -371,7 +393,7 @@ export class Adam implements Optimizer {
     return norm > 0 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
   }
 
-  private checkPlan(plan: StepPlan, t: number, where: string): void {
+  private checkPlan(plan: StepScale, t: number, where: string): void {
     const plannedT = this.planned.get(plan);
     if (plannedT !== undefined && plannedT !== t)
       fail(

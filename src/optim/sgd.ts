@@ -2,7 +2,7 @@ import { portableOps } from '../kernels/ops.js';
 import type { FloatArray, KernelOps } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { gradientScaling, type Optimizer, reusedVector, type StepPlan } from './types.js';
+import { gradientScaling, type Optimizer, reusedVector, type StepPlan, type StepScale } from './types.js';
 
 export interface SgdOptions {
   lr: number;
@@ -61,6 +61,23 @@ export class Sgd implements Optimizer {
     };
   }
 
+  scale(
+    step: number,
+    totalSteps: number,
+    _params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepScale {
+    const { reduction, clipNorm } = this.options;
+    const { clipFactor, gradScale } = gradientScaling(gradSum, batchSize, reduction, clipNorm);
+    return {
+      step,
+      lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
+      kScale: gradScale,
+      clipFactor,
+    };
+  }
+
   plan(
     step: number,
     totalSteps: number,
@@ -68,8 +85,8 @@ export class Sgd implements Optimizer {
     gradSum: FloatArray,
     batchSize: number,
   ): StepPlan {
-    const { momentum, weightDecay, decoupledWeightDecay, reduction, clipNorm } = this.options;
-    const { clipFactor, gradScale } = gradientScaling(gradSum, batchSize, reduction, clipNorm);
+    const { momentum, weightDecay, decoupledWeightDecay } = this.options;
+    const scale = this.scale(step, totalSteps, params, gradSum, batchSize);
     let c: FloatArray | null = null;
     const decay = weightDecay + decoupledWeightDecay;
     if ((momentum > 0 && this.buffer) || decay > 0) {
@@ -79,20 +96,17 @@ export class Sgd implements Optimizer {
       for (let e = 0; e < c.length; e++) c[e] = (b ? momentum * b[e] : 0) + decay * params[e];
     }
     return {
-      step,
-      lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
+      ...scale,
       c,
-      kScale: gradScale,
       kDiagonal: null,
-      clipFactor,
       // b_t = μ b_{t−1} + k_t g_B,t + λw: step s's gradient reaches step t's update as μ^{t−s} k_s g_B,s.
       ...(momentum > 0
-        ? { momentum: { rho: momentum, sourceScale: gradScale, carryScale: 1, carryDiagonal: null } }
+        ? { momentum: { rho: momentum, sourceScale: scale.kScale, carryScale: 1, carryDiagonal: null } }
         : {}),
     };
   }
 
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
+  apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
     const { momentum, weightDecay, decoupledWeightDecay } = this.options;
     let first = false;
     if (momentum > 0 && !this.buffer) {

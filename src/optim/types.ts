@@ -2,19 +2,27 @@ import type { FloatArray, KernelOps } from '../kernels/types.js';
 import type { Rng } from '../util/rng.js';
 
 /**
+ * What `apply` needs to take a step: its learning rate and batch-gradient scale. A step nobody
+ * values needs no more (Optimizer.scale), which spares the parameter-sized vectors of a plan.
+ */
+export interface StepScale {
+  step: number;
+  lr: number;
+  /** K's scalar factor: the clip factor over |B| for a mean loss (times 1 for a sum). */
+  kScale: number;
+  /** Global-norm clip factor applied to the batch gradient this step (1 = not clipped). */
+  clipFactor: number;
+}
+
+/**
  * One optimizer step written as w_{t+1} = w_t − η_t (c_t + K_t g_B), where g_B = Σ_{i∈B} g_i is
  * the batch's summed per-example gradient (DESIGN §2). c_t collects everything that does not
  * depend on this batch (momentum carried in, weight decay); K_t is linear in the batch gradient:
  * K_t = scale · diag(diagonal), with diagonal = null meaning the identity.
  */
-export interface StepPlan {
-  step: number;
-  lr: number;
+export interface StepPlan extends StepScale {
   c: FloatArray | null;
-  kScale: number;
   kDiagonal: FloatArray | null;
-  /** Global-norm clip factor applied to the batch gradient this step (1 = not clipped). */
-  clipFactor: number;
   /**
    * With momentum (SGD momentum, Adam's β1 > 0): how batch gradients live on in later updates.
    * Step s's batch gradient moves the weights at a later step t by
@@ -38,10 +46,21 @@ export interface Optimizer {
     batchSize: number,
   ): StepPlan;
   /**
-   * Takes the planned step in place. `kernels`, when given (the model's), runs the update loop
+   * This step's scale alone, as `plan` would give it, for steps that are taken but not valued
+   * (plain training, or valuation off): no c and no K, so no pass over the parameters.
+   */
+  scale(
+    step: number,
+    totalSteps: number,
+    params: FloatArray,
+    gradSum: FloatArray,
+    batchSize: number,
+  ): StepScale;
+  /**
+   * Takes the planned (or scaled) step in place. `kernels`, when given (the model's), runs the update loop
    * (native C with the addon); without them the portable loop runs, with the same result.
    */
-  apply(plan: StepPlan, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void;
+  apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void;
   /**
    * For optimizers whose step is only linearised (Adam): the mean relative distance between the
    * linearised and the real step over random sub-batches (0 = exact). Absent where the plan is

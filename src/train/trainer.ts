@@ -4,7 +4,7 @@ import type { FloatArray } from '../kernels/types.js';
 import { PassArena } from '../layers/scratch.js';
 import { mean, type Sequential } from '../models/sequential.js';
 import { subsetGradSumFromPass } from '../optim/adam.js';
-import type { Optimizer, StepPlan } from '../optim/types.js';
+import type { Optimizer, StepPlan, StepScale } from '../optim/types.js';
 import { InRunValuer, type StepValues, type ValuerOptions, type ValuerState } from '../shapley/valuer.js';
 import { checkKnownKeys, checkNumber, DivergenceError, fail } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -237,29 +237,45 @@ export class Trainer {
     const gradSum = this.gradSum;
     gradSum.fill(0);
     model.addGrad(pass, 1, gradSum);
-    const plan = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
-    // Before anything else reads or updates the optimizer's buffers that c and K may be.
-    const planSummary = this.planSummaries ? summarizePlan(plan) : null;
     const ids = Array.from(indices, (i) => this.data.id(i));
     let values: StepValues | null = null;
-    if (this.valuer) {
-      const groups = Array.from(indices, (i) => this.data.group(i));
-      let linearisationGap: number | null = null;
-      if (optimizer.linearisationGap && this.valuer.gapSamples > 0) {
-        // Its own generator per step: measuring never touches the data order's randomness.
-        const rng = new Rng((Math.imul(this.seed, 0x9e3779b1) ^ this.step) >>> 0);
-        const subsets = subsetGradSumFromPass(model, pass);
-        linearisationGap = optimizer.linearisationGap(
-          plan,
-          model.params,
+    let planSummary: StepPlanSummary | null = null;
+    let plan: StepScale;
+    if (this.valuer || this.planSummaries) {
+      const full = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
+      // Before anything else reads or updates the optimizer's buffers that c and K may be.
+      if (this.planSummaries) planSummary = summarizePlan(full);
+      if (this.valuer) {
+        const groups = Array.from(indices, (i) => this.data.group(i));
+        let linearisationGap: number | null = null;
+        if (optimizer.linearisationGap && this.valuer.gapSamples > 0) {
+          // Its own generator per step: measuring never touches the data order's randomness.
+          const rng = new Rng((Math.imul(this.seed, 0x9e3779b1) ^ this.step) >>> 0);
+          const subsets = subsetGradSumFromPass(model, pass);
+          linearisationGap = optimizer.linearisationGap(
+            full,
+            model.params,
+            gradSum,
+            pass.n,
+            rng,
+            subsets,
+            this.valuer.gapSamples,
+          );
+        }
+        values = this.valuer.valueStep({
+          pass,
           gradSum,
-          pass.n,
-          rng,
-          subsets,
-          this.valuer.gapSamples,
-        );
+          plan: full,
+          trainLoss,
+          ids,
+          groups,
+          linearisationGap,
+        });
       }
-      values = this.valuer.valueStep({ pass, gradSum, plan, trainLoss, ids, groups, linearisationGap });
+      plan = full;
+    } else {
+      // A step nobody values or summarises needs only its scale: no c or K, vectors as long as the model.
+      plan = optimizer.scale(this.step, this.totalSteps, model.params, gradSum, pass.n);
     }
     optimizer.apply(plan, model.params, gradSum, model.kernels);
     const report: StepReport = {

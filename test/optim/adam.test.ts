@@ -129,13 +129,21 @@ describe('matches a naive PyTorch-style reference', () => {
       );
       const opt = make(variant, options);
       const w = w0.slice();
+      // The same steps taken from `scale` alone (how a step nobody values is taken).
+      const scaled = make(variant, options);
+      const ws = w0.slice();
       const clipFactors: number[] = [];
       grads.forEach((g, s) => {
         const plan = opt.plan(s, STEPS, w, g, BATCH);
+        const scale = scaled.scale(s, STEPS, ws, g, BATCH);
+        const { step, lr, kScale, clipFactor } = plan;
+        assert.deepEqual(scale, { step, lr, kScale, clipFactor });
         clipFactors.push(plan.clipFactor);
         opt.apply(plan, w, g);
+        scaled.apply(scale, ws, g);
         const err = relativeError(w, expected[s]);
         assert.ok(err <= 1e-12, `step ${s}: relative error ${err}`);
+        assert.deepEqual(ws, w, `step ${s}: the scaled step differs from the planned one`);
       });
       if (options.clipNorm === 0.5) {
         assert.ok(
@@ -468,6 +476,9 @@ describe('linearisation gap for sub-batches', () => {
     const plan = opt.plan(0, 2, w, g, 1);
     opt.apply(plan, w, g);
     assert.throws(() => opt.apply(plan, w, g), /plan was made for Adam step 1.*call plan\(\) again/);
+    const scale = opt.scale(1, 2, w, g, 1);
+    opt.apply(scale, w, g);
+    assert.throws(() => opt.apply(scale, w, g), /plan was made for Adam step 2/);
     assert.throws(
       () => opt.linearisationGap(plan, w, g, 1, new Rng(1), () => {}),
       /linearisationGap: this plan was made for Adam step 1/,
