@@ -2,11 +2,11 @@
   "targets": [
     {
       "target_name": "inrun_blas",
-      "sources": ["native/inrun_blas.c", "native/inrun_ops.c"],
+      "sources": ["native/inrun_blas.c", "native/inrun_ops.c", "native/inrun_pool.c"],
       "cflags!": ["-O2"],
       "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "include_dirs": ["/usr/include/openblas"],
-      "libraries": ["-lopenblas"],
+      "libraries": ["-lopenblas", "-lpthread"],
       "conditions": [
         [
           "OS=='mac'",

@@ -5,7 +5,7 @@
  *   gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
  *   gemmBatched(transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB,
  *               beta, C, ldc, strideC, batch[, inner, innerStrideA, innerStrideB, innerStrideC])
- *   setThreads(n), getThreads()
+ *   setThreads(n), getThreads()   (OpenBLAS threads, and the pool of native/inrun_pool.c)
  *   the element-wise and reduction ops of native/inrun_ops.c (added by inrun_ops_register)
  *
  * Matrices are row-major typed arrays (all Float32Array or all Float64Array) read and written in
@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "inrun_pool.h"
 
 #define MAX_DIM 2147483647.0
 #define MAX_SAFE_INTEGER 9007199254740991.0
@@ -193,6 +195,66 @@ typedef struct {
   char dims[160];
 } matrix_arg;
 
+/* ---------------------------------------------------------------- gemm */
+
+/* Products up to this many multiply-adds run on one OpenBLAS thread (its threshold is 2^18). */
+#define SMALL_GEMM_WORK 131072.0
+
+/* One gemmBatched call, checked: problem p is (b, j) = (p / inner, p % inner). */
+typedef struct {
+  bool f32;
+  enum CBLAS_TRANSPOSE ta, tb;
+  int64_t M, N, K;
+  double alpha, beta;
+  void *A, *B, *C;
+  int64_t lda, ldb, ldc, strideA, strideB, strideC, inner, inner_strideA, inner_strideB, inner_strideC;
+} gemm_job;
+
+static void gemm_problems(void *arg, int64_t begin, int64_t end) {
+  const gemm_job *g = arg;
+  const int64_t M = g->M, N = g->N, K = g->K, ldc = g->ldc;
+  for (int64_t p = begin; p < end; p++) {
+    const int64_t b = p / g->inner, j = p % g->inner;
+    const int64_t offA = b * g->strideA + j * g->inner_strideA;
+    const int64_t offB = b * g->strideB + j * g->inner_strideB;
+    const int64_t offC = b * g->strideC + j * g->inner_strideC;
+    if (g->f32) {
+      const float *a = (const float *)g->A + offA;
+      const float *bm = (const float *)g->B + offB;
+      float *c = (float *)g->C + offC;
+      if (g->beta == 0) {
+        /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
+        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(float));
+      }
+      if (K == 0 || g->alpha == 0) {
+        if (g->beta != 0 && g->beta != 1) {
+          for (int64_t i = 0; i < M; i++)
+            for (int64_t jj = 0; jj < N; jj++) c[i * ldc + jj] *= (float)g->beta;
+        }
+        continue;
+      }
+      cblas_sgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, (float)g->alpha, a,
+                  (blasint)g->lda, bm, (blasint)g->ldb, (float)g->beta, c, (blasint)ldc);
+    } else {
+      const double *a = (const double *)g->A + offA;
+      const double *bm = (const double *)g->B + offB;
+      double *c = (double *)g->C + offC;
+      if (g->beta == 0) {
+        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(double));
+      }
+      if (K == 0 || g->alpha == 0) {
+        if (g->beta != 0 && g->beta != 1) {
+          for (int64_t i = 0; i < M; i++)
+            for (int64_t jj = 0; jj < N; jj++) c[i * ldc + jj] *= g->beta;
+        }
+        continue;
+      }
+      cblas_dgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, g->alpha, a, (blasint)g->lda,
+                  bm, (blasint)g->ldb, g->beta, c, (blasint)ldc);
+    }
+  }
+}
+
 static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
   const char *fn = batched ? "gemmBatched" : "gemm";
   size_t argc = 21;
@@ -290,51 +352,24 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
 
   if (M == 0 || N == 0 || batch == 0 || inner == 0) return undef;
 
-  const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
-  const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
-  /* Problem p is (b, j) = (p / inner, p % inner); offsets stay in bounds by the checks above. */
-  for (int64_t p = 0; p < batch * inner; p++) {
-    const int64_t b = p / inner, j = p % inner;
-    const int64_t offA = b * strideA + j * inner_strideA;
-    const int64_t offB = b * strideB + j * inner_strideB;
-    const int64_t offC = b * strideC + j * inner_strideC;
-    if (A.type == napi_float32_array) {
-      const float *a = (const float *)A.data + offA;
-      const float *bm = (const float *)B.data + offB;
-      float *c = (float *)C.data + offC;
-      if (beta == 0) {
-        /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
-        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(float));
-      }
-      if (K == 0 || alpha == 0) {
-        if (beta != 0 && beta != 1) {
-          for (int64_t i = 0; i < M; i++) {
-            for (int64_t j = 0; j < N; j++) c[i * ldc + j] *= (float)beta;
-          }
-        }
-        continue;
-      }
-      cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, a, (blasint)lda, bm,
-                  (blasint)ldb, (float)beta, c, (blasint)ldc);
-    } else {
-      const double *a = (const double *)A.data + offA;
-      const double *bm = (const double *)B.data + offB;
-      double *c = (double *)C.data + offC;
-      if (beta == 0) {
-        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(double));
-      }
-      if (K == 0 || alpha == 0) {
-        if (beta != 0 && beta != 1) {
-          for (int64_t i = 0; i < M; i++) {
-            for (int64_t j = 0; j < N; j++) c[i * ldc + j] *= beta;
-          }
-        }
-        continue;
-      }
-      cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, a, (blasint)lda, bm,
-                  (blasint)ldb, beta, c, (blasint)ldc);
-    }
-  }
+  gemm_job job = {
+      .f32 = A.type == napi_float32_array,
+      .ta = transA ? CblasTrans : CblasNoTrans,
+      .tb = transB ? CblasTrans : CblasNoTrans,
+      .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+      .A = A.data, .B = B.data, .C = C.data,
+      .lda = lda, .ldb = ldb, .ldc = ldc,
+      .strideA = strideA, .strideB = strideB, .strideC = strideC,
+      .inner = inner, .inner_strideA = inner_strideA, .inner_strideB = inner_strideB,
+      .inner_strideC = inner_strideC,
+  };
+  /* Many small products (attention's, one per example and head) are split over the pool's
+   * threads: OpenBLAS runs products this small on one thread anyway, so the two never compete.
+   * Larger ones go one after another, each threaded by OpenBLAS. The C blocks do not overlap. */
+  const bool small = (double)M * (double)N * (double)K <= SMALL_GEMM_WORK;
+  const int64_t problems = batch * inner;
+  if (small) inrun_parallel_for(problems, 1, gemm_problems, &job);
+  else gemm_problems(&job, 0, problems);
   return undef;
 }
 
@@ -350,6 +385,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   int64_t n;
   if (!get_int(env, "setThreads", "threads", argv[0], 1, 1024, &n)) return NULL;
   openblas_set_num_threads((int)n);
+  inrun_pool_set_threads((int)n);
   return NULL;
 }
 
@@ -381,5 +417,7 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (!inrun_ops_register(env, exports)) return NULL;
+  /* Until setThreads says otherwise, split work over as many threads as OpenBLAS uses. */
+  inrun_pool_set_threads(openblas_get_num_threads());
   return exports;
 }

@@ -558,6 +558,86 @@ test('native setThreads changes the OpenBLAS thread count', (t) => {
   }
 });
 
+// Work split over the addon's threads (attention-sized gemmBatched problems, long element-wise
+// loops) must give the same bits whatever the thread count: each output is computed by one thread
+// exactly as a single thread would.
+test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
+  if ('error' in nativeLoad) {
+    t.skip('native kernels not built');
+    return;
+  }
+  const k = nativeLoad;
+  const rng = new Rng(21);
+  const random = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  // 16 examples × 4 heads of 64×64·32 products (S = Q Kᵀ/4), heads side by side in each example's rows.
+  const [n, H, T, dh] = [16, 4, 64, 32];
+  const w = H * dh;
+  const q = random(n * T * w);
+  const kk = random(n * T * w);
+  const before = k.getThreads();
+  try {
+    const runs = [1, 2, 3].map((threads) => {
+      k.setThreads(threads);
+      const s = new Float32Array(n * H * T * T).fill(Number.NaN);
+      k.gemmBatched(
+        false,
+        true,
+        T,
+        T,
+        dh,
+        0.25,
+        q,
+        w,
+        T * w,
+        kk,
+        w,
+        T * w,
+        0,
+        s,
+        T,
+        H * T * T,
+        n,
+        H,
+        dh,
+        dh,
+        T * T,
+      );
+      return s;
+    });
+    for (const s of runs.slice(1)) assert.deepEqual(Buffer.from(s.buffer), Buffer.from(runs[0].buffer));
+    // And they are right: every product checked against the reference.
+    for (let b = 0; b < n; b++) {
+      for (let h = 0; h < H; h++) {
+        const head = (m: Float32Array) =>
+          Float64Array.from(
+            { length: T * dh },
+            (_, e) => m[b * T * w + Math.floor(e / dh) * w + h * dh + (e % dh)],
+          );
+        const { value, scale } = referenceGemm(
+          false,
+          true,
+          T,
+          T,
+          dh,
+          0.25,
+          head(q),
+          dh,
+          head(kk),
+          dh,
+          0,
+          new Float64Array(T * T),
+          T,
+        );
+        const got = runs[0].subarray((b * H + h) * T * T, (b * H + h + 1) * T * T);
+        for (let e = 0; e < value.length; e++)
+          assert.ok(Math.abs(got[e] - value[e]) <= 1e-6 * scale[e] + 1e-30, `example ${b} head ${h} [${e}]`);
+      }
+    }
+  } finally {
+    k.setThreads(before);
+  }
+});
+
 test('allocFloat and dtypeOf', () => {
   const a = allocFloat('float32', 3);
   const b = allocFloat('float64', 2);
