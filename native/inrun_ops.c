@@ -1,9 +1,9 @@
 /*
  * inrun_ops: the element-wise and reduction kernels of `KernelOps` (src/kernels/types.ts) for the
- * native addon — bias add and sum, activations with their backward and R-operator, softmax
- * cross-entropy, LayerNorm, gather/scatter (im2col, col2im, max-pool routing), transpose,
- * max-pool forward and the SGD/Adam updates. Registered on the addon's exports by
- * inrun_ops_register (called from inrun_blas.c).
+ * native addon — bias add and sum, column sums, element-wise add, activations with their backward
+ * and R-operator, softmax cross-entropy, attention's causal softmax, LayerNorm, gather/scatter
+ * (im2col, col2im, max-pool routing), transpose, max-pool forward and the SGD/Adam updates.
+ * Registered on the addon's exports by inrun_ops_register (called from inrun_blas.c).
  *
  * Every entry point checks its arguments first, with the same rules and messages as the portable
  * twins (src/kernels/ops.ts): float arrays of one type, lengths enough for the sizes given, index
@@ -384,6 +384,42 @@ static napi_value js_row_dots(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_column_sums(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "columnSums")) return NULL;
+  int64_t segments, R, W, stride;
+  double *out;
+  void *a, *b = NULL;
+  if (!get_size(&c, 3, "segments", &segments) || !get_size(&c, 4, "rowsPerSegment", &R) ||
+      !get_size(&c, 5, "width", &W))
+    return NULL;
+  napi_valuetype t;
+  /* outStride defaults to width only when left out (undefined), as a TypeScript default parameter. */
+  if (napi_typeof(env, c.argv[6], &t) == napi_ok && t == napi_undefined) stride = W;
+  else if (!get_size(&c, 6, "outStride", &stride)) return NULL;
+  const double total = (double)segments * R * W;
+  const double span = segments == 0 || W == 0 ? 0 : (double)(segments - 1) * stride + W;
+  if (!get_doubles(&c, 0, "out", span, &out) || !get_floats(&c, 1, "a", total, &a, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "b", total, &b, NULL)) return NULL;
+  if (F32) column_sums_f32(out, a, b, segments, R, W, stride);
+  else column_sums_f64(out, a, b, segments, R, W, stride);
+  return NULL;
+}
+
+static napi_value js_add(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "add")) return NULL;
+  void *a, *b, *out;
+  size_t na, nb, n;
+  if (!get_floats(&c, 0, "a", 0, &a, &na) || !get_floats(&c, 1, "b", 0, &b, &nb) ||
+      !get_floats(&c, 2, "out", 0, &out, &n) || !check_length(&c, "a", na, (double)n) ||
+      !check_length(&c, "b", nb, (double)n))
+    return NULL;
+  if (F32) add_f32(a, b, out, (int64_t)n);
+  else add_f64(a, b, out, (int64_t)n);
+  return NULL;
+}
+
 static napi_value js_act_forward(napi_env env, napi_callback_info info) {
   call c;
   if (!begin(&c, env, info, "activationForward")) return NULL;
@@ -489,6 +525,47 @@ static napi_value js_sce_backward(napi_env env, napi_callback_info info) {
   if (!check_targets(&c, targets, weights, rows, C)) return NULL;
   if (F32) sce_backward_f32(p, targets, weights, rows, C, dz);
   else sce_backward_f64(p, targets, weights, rows, C, dz);
+  return NULL;
+}
+
+static napi_value js_causal_softmax_forward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "causalSoftmaxForward")) return NULL;
+  int64_t blocks, n;
+  void *s;
+  if (!get_size(&c, 1, "blocks", &blocks) || !get_size(&c, 2, "T", &n) ||
+      !get_floats(&c, 0, "s", (double)blocks * n * n, &s, NULL))
+    return NULL;
+  if (F32) causal_softmax_forward_f32(s, blocks, n);
+  else causal_softmax_forward_f64(s, blocks, n);
+  return NULL;
+}
+
+static napi_value js_causal_softmax_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "causalSoftmaxBackward")) return NULL;
+  int64_t blocks, n;
+  void *p, *g;
+  if (!get_size(&c, 2, "blocks", &blocks) || !get_size(&c, 3, "T", &n)) return NULL;
+  const double total = (double)blocks * n * n;
+  if (!get_floats(&c, 0, "p", total, &p, NULL) || !get_floats(&c, 1, "g", total, &g, NULL)) return NULL;
+  if (F32) causal_softmax_backward_f32(p, g, blocks, n);
+  else causal_softmax_backward_f64(p, g, blocks, n);
+  return NULL;
+}
+
+static napi_value js_causal_softmax_rbackward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "causalSoftmaxRBackward")) return NULL;
+  int64_t blocks, n;
+  void *p, *rp = NULL, *ds, *rds;
+  if (!get_size(&c, 4, "blocks", &blocks) || !get_size(&c, 5, "T", &n)) return NULL;
+  const double total = (double)blocks * n * n;
+  if (!get_floats(&c, 0, "p", total, &p, NULL)) return NULL;
+  if (!is_null(&c, 1) && !get_floats(&c, 1, "rp", total, &rp, NULL)) return NULL;
+  if (!get_floats(&c, 2, "dS", total, &ds, NULL) || !get_floats(&c, 3, "rdS", total, &rds, NULL)) return NULL;
+  if (F32) causal_softmax_rbackward_f32(p, rp, ds, rds, blocks, n);
+  else causal_softmax_rbackward_f64(p, rp, ds, rds, blocks, n);
   return NULL;
 }
 
@@ -643,12 +720,17 @@ bool inrun_ops_register(napi_env env, napi_value exports) {
     {"addBias", NULL, js_add_bias, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sumBias", NULL, js_sum_bias, NULL, NULL, NULL, napi_enumerable, NULL},
     {"rowDots", NULL, js_row_dots, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"columnSums", NULL, js_column_sums, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"add", NULL, js_add, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationForward", NULL, js_act_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationBackward", NULL, js_act_backward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationRForward", NULL, js_act_rforward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"activationRBackward", NULL, js_act_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"softmaxCrossEntropyForward", NULL, js_sce_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"softmaxCrossEntropyBackward", NULL, js_sce_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"causalSoftmaxForward", NULL, js_causal_softmax_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"causalSoftmaxBackward", NULL, js_causal_softmax_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"causalSoftmaxRBackward", NULL, js_causal_softmax_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layerNormForward", NULL, js_ln_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layerNormBackward", NULL, js_ln_backward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"gather", NULL, js_gather, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -63,6 +63,28 @@ static void FN(row_dots)(const T *a, const T *b, const T *w, int64_t rows, int64
   }
 }
 
+VECTOR_CLONES static void FN(column_sums)(double *restrict out, const T *restrict a, const T *restrict b,
+                                          int64_t segments, int64_t R, int64_t W, int64_t stride) {
+  for (int64_t s = 0; s < segments; s++) {
+    double *restrict o = out + s * stride;
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t base = (s * R + r) * W;
+      const T *restrict ar = a + base;
+      if (b) {
+        const T *restrict br = b + base;
+        for (int64_t c = 0; c < W; c++) o[c] += (double)ar[c] * (double)br[c];
+      } else {
+        for (int64_t c = 0; c < W; c++) o[c] += (double)ar[c];
+      }
+    }
+  }
+}
+
+/* No restrict: out may be a or b itself. */
+VECTOR_CLONES static void FN(add)(const T *a, const T *b, T *out, int64_t n) {
+  for (int64_t e = 0; e < n; e++) out[e] = (T)((double)a[e] + (double)b[e]);
+}
+
 VECTOR_CLONES static void FN(act_forward)(int kind, const T *restrict x, T *restrict y, int64_t n) {
   switch (kind) {
     case ACT_RELU:
@@ -159,6 +181,84 @@ VECTOR_CLONES static void FN(sce_backward)(const T *restrict p, const int32_t *r
     T *restrict dr = dz + r * C;
     for (int64_t c = 0; c < C; c++) dr[c] = (T)(w * (double)pr[c]);
     dr[targets[r]] = (T)((double)dr[targets[r]] - w);
+  }
+}
+
+/* n is the block size T (T names the element type here). */
+VECTOR_CLONES static void FN(causal_softmax_forward)(T *restrict s, int64_t blocks, int64_t n) {
+  double chunk[256];
+  for (int64_t b = 0; b < blocks * n; b++) {
+    const int64_t t = b % n;
+    T *restrict row = s + b * n;
+    double max = -INFINITY;
+    for (int64_t j = 0; j <= t; j++)
+      if ((double)row[j] > max) max = (double)row[j];
+    /* As sce_forward: exponentials in vectorised chunks, stored and summed in order. */
+    double sum = 0;
+    for (int64_t c0 = 0; c0 <= t; c0 += 256) {
+      const int64_t len = t + 1 - c0 < 256 ? t + 1 - c0 : 256;
+      for (int64_t j = 0; j < len; j++) chunk[j] = vexp((double)row[c0 + j] - max);
+      for (int64_t j = 0; j < len; j++) {
+        row[c0 + j] = (T)chunk[j];
+        sum += chunk[j];
+      }
+    }
+    const double inv = 1 / sum;
+    for (int64_t j = 0; j <= t; j++) row[j] = (T)((double)row[j] * inv);
+    for (int64_t j = t + 1; j < n; j++) row[j] = 0;
+  }
+}
+
+VECTOR_CLONES static void FN(causal_softmax_backward)(const T *restrict p, T *restrict g, int64_t blocks,
+                                                      int64_t n) {
+  for (int64_t b = 0; b < blocks * n; b++) {
+    const int64_t t = b % n;
+    const T *restrict pr = p + b * n;
+    T *restrict gr = g + b * n;
+    double c = 0;
+    for (int64_t j = 0; j <= t; j++) c += (double)gr[j] * (double)pr[j];
+    for (int64_t j = 0; j <= t; j++) gr[j] = (T)((double)pr[j] * ((double)gr[j] - c));
+    for (int64_t j = t + 1; j < n; j++) gr[j] = 0;
+  }
+}
+
+VECTOR_CLONES static void FN(causal_softmax_rbackward)(const T *restrict p, const T *restrict rp, T *restrict ds,
+                                                       T *restrict rds, int64_t blocks, int64_t n) {
+  for (int64_t b = 0; b < blocks * n; b++) {
+    const int64_t t = b % n;
+    const T *restrict pr = p + b * n;
+    T *restrict dr = ds + b * n;
+    T *restrict rr = rds + b * n;
+    double c = 0, rc = 0;
+    if (rp) {
+      const T *restrict qr = rp + b * n;
+      for (int64_t j = 0; j <= t; j++) {
+        c += (double)dr[j] * (double)pr[j];
+        rc += (double)rr[j] * (double)pr[j];
+        rc += (double)dr[j] * (double)qr[j];
+      }
+      for (int64_t j = 0; j <= t; j++) {
+        const double g = (double)dr[j] - c;
+        const double r = (double)pr[j] * ((double)rr[j] - rc) + (double)qr[j] * g;
+        dr[j] = (T)((double)pr[j] * g);
+        rr[j] = (T)r;
+      }
+    } else {
+      for (int64_t j = 0; j <= t; j++) {
+        c += (double)dr[j] * (double)pr[j];
+        rc += (double)rr[j] * (double)pr[j];
+      }
+      for (int64_t j = 0; j <= t; j++) {
+        const double g = (double)dr[j] - c;
+        const double r = (double)pr[j] * ((double)rr[j] - rc);
+        dr[j] = (T)((double)pr[j] * g);
+        rr[j] = (T)r;
+      }
+    }
+    for (int64_t j = t + 1; j < n; j++) {
+      dr[j] = 0;
+      rr[j] = 0;
+    }
   }
 }
 

@@ -182,6 +182,36 @@ export const portableOps: KernelOps = {
     }
   },
 
+  columnSums(out, a, b, segments, rowsPerSegment, width, outStride = width) {
+    const fn = 'columnSums';
+    const S = size(fn, 'segments', segments);
+    const R = size(fn, 'rowsPerSegment', rowsPerSegment);
+    const W = size(fn, 'width', width);
+    const stride = size(fn, 'outStride', outStride);
+    const total = times(times(S, R), W);
+    doubles(fn, 'out', out, S === 0 || W === 0 ? 0 : (S - 1) * stride + W);
+    floats(fn, 'a', a, total);
+    if (b !== null) floats(fn, 'b', b, total, a);
+    for (let s = 0; s < S; s++) {
+      const o = s * stride;
+      for (let r = 0; r < R; r++) {
+        const base = (s * R + r) * W;
+        if (b) for (let c = 0; c < W; c++) out[o + c] += a[base + c] * b[base + c];
+        else for (let c = 0; c < W; c++) out[o + c] += a[base + c];
+      }
+    }
+  },
+
+  add(a, b, out) {
+    const fn = 'add';
+    floats(fn, 'a', a, 0);
+    floats(fn, 'b', b, 0, a);
+    const n = floats(fn, 'out', out, 0, a).length;
+    floats(fn, 'a', a, n);
+    floats(fn, 'b', b, n);
+    for (let e = 0; e < n; e++) out[e] = a[e] + b[e];
+  },
+
   activationForward(kind, x, y) {
     const fn = 'activationForward';
     activationKind(fn, kind);
@@ -309,6 +339,77 @@ export const portableOps: KernelOps = {
       const base = r * C;
       for (let c = 0; c < C; c++) dz[base + c] = w * p[base + c];
       dz[base + y] -= w;
+    }
+  },
+
+  causalSoftmaxForward(s, blocks, T) {
+    const fn = 'causalSoftmaxForward';
+    const rows = times(size(fn, 'blocks', blocks), size(fn, 'T', T));
+    floats(fn, 's', s, times(rows, T));
+    for (let b = 0; b < rows; b++) {
+      const t = b % T;
+      const row = b * T;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j <= t; j++) if (s[row + j] > max) max = s[row + j];
+      let sum = 0;
+      for (let j = 0; j <= t; j++) {
+        const e = Math.exp(s[row + j] - max);
+        s[row + j] = e;
+        sum += e;
+      }
+      // Scaled from the stored (rounded) exponentials, as the C twin does.
+      const inv = 1 / sum;
+      for (let j = 0; j <= t; j++) s[row + j] *= inv;
+      for (let j = t + 1; j < T; j++) s[row + j] = 0;
+    }
+  },
+
+  causalSoftmaxBackward(p, g, blocks, T) {
+    const fn = 'causalSoftmaxBackward';
+    const rows = times(size(fn, 'blocks', blocks), size(fn, 'T', T));
+    const total = times(rows, T);
+    floats(fn, 'p', p, total);
+    floats(fn, 'g', g, total, p);
+    for (let b = 0; b < rows; b++) {
+      const t = b % T;
+      const row = b * T;
+      let c = 0;
+      for (let j = 0; j <= t; j++) c += g[row + j] * p[row + j];
+      for (let j = 0; j <= t; j++) g[row + j] = p[row + j] * (g[row + j] - c);
+      for (let j = t + 1; j < T; j++) g[row + j] = 0;
+    }
+  },
+
+  causalSoftmaxRBackward(p, rp, dS, rdS, blocks, T) {
+    const fn = 'causalSoftmaxRBackward';
+    const rows = times(size(fn, 'blocks', blocks), size(fn, 'T', T));
+    const total = times(rows, T);
+    floats(fn, 'p', p, total);
+    if (rp !== null) floats(fn, 'rp', rp, total, p);
+    floats(fn, 'dS', dS, total, p);
+    floats(fn, 'rdS', rdS, total, p);
+    for (let b = 0; b < rows; b++) {
+      const t = b % T;
+      const row = b * T;
+      let c = 0;
+      let rc = 0;
+      for (let j = 0; j <= t; j++) {
+        c += dS[row + j] * p[row + j];
+        rc += rdS[row + j] * p[row + j];
+        if (rp) rc += dS[row + j] * rp[row + j];
+      }
+      for (let j = 0; j <= t; j++) {
+        const e = row + j;
+        const g = dS[e] - c;
+        let r = p[e] * (rdS[e] - rc);
+        if (rp) r += rp[e] * g;
+        dS[e] = p[e] * g;
+        rdS[e] = r;
+      }
+      for (let j = t + 1; j < T; j++) {
+        dS[row + j] = 0;
+        rdS[row + j] = 0;
+      }
     }
   },
 

@@ -17,7 +17,8 @@ export type ActivationKind = 'relu' | 'gelu' | 'tanh' | 'sigmoid';
 /**
  * The element-wise and reduction loops that dominate a training step once the matrix products
  * are fast (profiles of the MLP, GPT and CNN steps: bias adds and sums, activations, the loss,
- * LayerNorm, im2col/col2im, max-pooling, the optimizer updates). Each has a portable TypeScript
+ * attention's causal softmax, residual sums, LayerNorm, im2col/col2im, max-pooling, the optimizer
+ * updates). Each has a portable TypeScript
  * implementation (./ops.ts) and a native C twin (native/inrun_ops.c) that must agree with it.
  *
  * Conventions: float arrays of one call share one element type; arithmetic happens in float64
@@ -54,6 +55,24 @@ export interface KernelOps {
     strideB: number,
     out: Float64Array,
   ): void;
+  /**
+   * out[s·outStride + c] += Σ_{r<rowsPerSegment} a[k·width + c]·b[k·width + c], k = s·rowsPerSegment
+   * + r, for s < segments and c < width (b read as 1 when null): per-segment column sums of
+   * products, such as LayerNorm's γ and β gradients per example (segments = examples, a row per
+   * token) or over a whole batch (one segment). Each out element accumulates in place in float64,
+   * one row at a time in order of r. outStride defaults to width.
+   */
+  columnSums(
+    out: Float64Array,
+    a: FloatArray,
+    b: FloatArray | null,
+    segments: number,
+    rowsPerSegment: number,
+    width: number,
+    outStride?: number,
+  ): void;
+  /** out[e] = a[e] + b[e] for e < out.length (a and b at least that long); out may be a or b itself. */
+  add(a: FloatArray, b: FloatArray, out: FloatArray): void;
   /** y = f(x) over x.length elements. */
   activationForward(kind: ActivationKind, x: FloatArray, y: FloatArray): void;
   /** dx = f′(x) ⊙ dy, with y = f(x) from the forward pass. */
@@ -104,6 +123,33 @@ export interface KernelOps {
     rows: number,
     classes: number,
     dz: FloatArray,
+  ): void;
+  /**
+   * Causal softmax in place over each of `blocks` consecutive T×T blocks of scores s (attention's
+   * [examples, heads, T, T]): row t becomes softmax(s[t, 0..t]) and its entries above the diagonal
+   * exactly 0. Each exponential is stored, rounded to the element type, before the row is scaled by
+   * 1/Σ (the sum taken over the unrounded values).
+   */
+  causalSoftmaxForward(s: FloatArray, blocks: number, T: number): void;
+  /**
+   * g ← p ⊙ (g − rowsum(g ⊙ p)) in place, row by row over the causal part of each T×T block of
+   * p = causalSoftmaxForward's output (the softmax Jacobian, symmetric, applied to g: backward, and
+   * the R-operator of the forward pass); entries above the diagonal become exactly 0.
+   */
+  causalSoftmaxBackward(p: FloatArray, g: FloatArray, blocks: number, T: number): void;
+  /**
+   * Backward and its R-operator together, in place per causal row (rp = R{p}, left out when null):
+   * c = rowsum(dS ⊙ p), rc = rowsum(rdS ⊙ p + dS ⊙ rp), then dS ← p ⊙ (dS − c) and
+   * rdS ← p ⊙ (rdS − rc) + rp ⊙ (dS − c) with the incoming dS; both exactly 0 above the diagonal.
+   * The row sums run in float64 in order of s, adding rdS·p before dS·rp at each s.
+   */
+  causalSoftmaxRBackward(
+    p: FloatArray,
+    rp: FloatArray | null,
+    dS: FloatArray,
+    rdS: FloatArray,
+    blocks: number,
+    T: number,
   ): void;
   /**
    * LayerNorm (center) or RMSNorm per row: z = x − mean(x)·[center], r = 1/√(mean(z²) + eps),

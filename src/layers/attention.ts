@@ -99,23 +99,7 @@ export class CausalSelfAttention implements Layer {
     const probs = passBuffers(ctx).uninitialized(ctx.dtype, n * H * T * T);
     // S = Q Kᵀ/√dh, then the masked softmax in place.
     mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(x.data, 1), 0, square(probs));
-    for (let b = 0; b < n * H; b++) {
-      const p = probs.subarray(b * T * T, (b + 1) * T * T);
-      for (let t = 0; t < T; t++) {
-        const row = t * T;
-        let max = -Infinity;
-        for (let s = 0; s <= t; s++) if (p[row + s] > max) max = p[row + s];
-        let sum = 0;
-        for (let s = 0; s <= t; s++) {
-          const e = Math.exp(p[row + s] - max);
-          p[row + s] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let s = 0; s <= t; s++) p[row + s] *= inv;
-        for (let s = t + 1; s < T; s++) p[row + s] = 0;
-      }
-    }
+    ctx.kernels.causalSoftmaxForward(probs, n * H, T);
     // O = P V.
     mm(false, false, T, dh, T, 1, square(probs), qkv(x.data, 2), 0, out(y.data));
     const t = tape as AttentionTape;
@@ -145,7 +129,7 @@ export class CausalSelfAttention implements Layer {
     const dS = this.scratch.take('dS', ctx.dtype, n * H * T * T);
     mm(true, false, T, dh, T, 1, P, dO, 0, qkv(dx.data, 2));
     mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
-    softmaxBackward(probs, dS, T, n * H);
+    ctx.kernels.causalSoftmaxBackward(probs, dS, n * H, T);
     mm(false, false, T, dh, T, scale, square(dS), k, 0, qkv(dx.data, 0));
     mm(true, false, T, dh, T, scale, square(dS), q, 0, qkv(dx.data, 1));
     return dx;
@@ -169,7 +153,7 @@ export class CausalSelfAttention implements Layer {
       const rP = square(rProbs);
       mm(false, true, T, T, dh, scale, qkv(rx.data, 0), qkv(x.data, 1), 0, rP);
       mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(rx.data, 1), 1, rP);
-      softmaxBackward(probs, rProbs, T, n * H);
+      ctx.kernels.causalSoftmaxBackward(probs, rProbs, n * H, T);
       const ro = out(ry.data);
       mm(false, false, T, dh, T, 1, rP, qkv(x.data, 2), 0, ro);
       mm(false, false, T, dh, T, 1, square(probs), qkv(rx.data, 2), 1, ro);
@@ -223,31 +207,7 @@ export class CausalSelfAttention implements Layer {
     if (rx) mm(false, true, T, T, dh, 1, dO, qkv(rx, 2), 1, square(rdS));
     // dS = P ⊙ (dP − c), c = rowsum(dP ⊙ P);
     // R{dS} = R{P} ⊙ (dP − c) + P ⊙ (R{dP} − rowsum(R{dP} ⊙ P + dP ⊙ R{P})).
-    const p = probs;
-    const rp = rProbs;
-    for (let b = 0; b < n * H * T; b++) {
-      const t = b % T;
-      const row = b * T;
-      let c = 0;
-      let rc = 0;
-      for (let s = 0; s <= t; s++) {
-        c += dS[row + s] * p[row + s];
-        rc += rdS[row + s] * p[row + s];
-        if (rp) rc += dS[row + s] * rp[row + s];
-      }
-      for (let s = 0; s <= t; s++) {
-        const e = row + s;
-        const g = dS[e] - c;
-        let r = p[e] * (rdS[e] - rc);
-        if (rp) r += rp[e] * g;
-        dS[e] = p[e] * g;
-        rdS[e] = r;
-      }
-      for (let s = t + 1; s < T; s++) {
-        dS[row + s] = 0;
-        rdS[row + s] = 0;
-      }
-    }
+    ctx.kernels.causalSoftmaxRBackward(probs, rProbs, dS, rdS, n * H, T);
     // R{dQ} = (R{dS} K + dS R{K})/√dh;  R{dK} = (R{dS}ᵀ Q + dSᵀ R{Q})/√dh.
     mm(false, false, T, dh, T, scale, square(rdS), k, 0, rdQ);
     if (rx) mm(false, false, T, dh, T, scale, square(dS), qkv(rx, 1), 1, rdQ);
@@ -306,22 +266,6 @@ function batchedGemm(ctx: PassContext, n: number, heads: number) {
       B.innerStride,
       C.innerStride,
     );
-}
-
-/**
- * In place, row by row over the causal part s ≤ t of each of `blocks` consecutive T×T blocks:
- * g ← P ⊙ (g − rowsum(g ⊙ P)), the softmax Jacobian (symmetric) applied to g; entries above the
- * diagonal become exactly 0.
- */
-function softmaxBackward(p: FloatArray, g: FloatArray, T: number, blocks: number): void {
-  for (let b = 0; b < blocks * T; b++) {
-    const t = b % T;
-    const row = b * T;
-    let c = 0;
-    for (let s = 0; s <= t; s++) c += g[row + s] * p[row + s];
-    for (let s = 0; s <= t; s++) g[row + s] = p[row + s] * (g[row + s] - c);
-    for (let s = t + 1; s < T; s++) g[row + s] = 0;
-  }
 }
 
 function savedProbs(tape: LayerTape): FloatArray {

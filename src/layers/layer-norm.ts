@@ -121,9 +121,9 @@ abstract class TokenNorm implements Layer {
     return dx;
   }
 
-  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+  addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
     const d = this.width;
-    const sums = this.gradientSums(tape, examples.start, examples.end);
+    const sums = this.gradientSums(ctx, tape, examples.start, examples.end);
     if (!sums) return;
     const og = this.gamma(out);
     for (let c = 0; c < d; c++) og[c] += scale * sums[c];
@@ -131,13 +131,14 @@ abstract class TokenNorm implements Layer {
     if (ob) for (let c = 0; c < d; c++) ob[c] += scale * sums[d + c];
   }
 
-  /** Σ over examples [start, end) of [γ-gradient, β-gradient] (β part only with a bias), in float64. */
-  private gradientSums(tape: LayerTape, start: number, end: number): Float64Array | null {
+  /**
+   * Σ over examples [start, end) of [γ-gradient, β-gradient] (β part only with a bias), in
+   * float64: column sums over all their token rows at once, no per-example rows formed.
+   */
+  private gradientSums(ctx: PassContext, tape: LayerTape, start: number, end: number): Float64Array | null {
     if (end <= start) return null;
-    const per = this.perExampleGradients(tape, start, end);
-    const K = this.gradWidth;
-    const sums = this.scratch.zeros('sums', 'float64', K);
-    for (let i = 0; i < end - start; i++) for (let k = 0; k < K; k++) sums[k] += per[i * K + k];
+    const sums = this.scratch.zeros('sums', 'float64', this.gradWidth);
+    this.addTokenSums(ctx, tape, sums, start, end, 1);
     return sums;
   }
 
@@ -147,31 +148,43 @@ abstract class TokenNorm implements Layer {
   }
 
   /**
-   * Per-example gradients of examples [start, end), [count, K] in float64, each row laid out
-   * [γ_i (d), β_i (d)]: γ_i = Σ_t G_i,t ⊙ x̂_i,t, β_i = Σ_t G_i,t. In scratch buffer `name`.
+   * Adds Σ G ⊙ x̂ (γ) and Σ G (β, with a bias) over the token rows of examples [start, end) into
+   * out, laid out [γ (d), β (d)] per row: one row per example (segments = end − start), or one
+   * for all of them (segments = 1).
    */
-  private perExampleGradients(
+  private addTokenSums(
+    ctx: PassContext,
     tape: LayerTape,
-    start = 0,
-    end = tape.input.n,
-    name = 'perExample',
-  ): Float64Array {
+    out: Float64Array,
+    start: number,
+    end: number,
+    segments: number,
+  ): void {
     const dy = tape.outputGrad;
     if (!dy) throw new Error('internal: backward has not run on this tape');
     const { xhat } = saved(tape);
     const d = this.width;
     const T = dy.tokens;
     const K = this.gradWidth;
-    const gd = dy.data;
-    const per = this.scratch.zeros(name, 'float64', (end - start) * K);
-    for (let i = start; i < end; i++) {
-      const o = (i - start) * K;
-      for (let t = 0; t < T; t++) {
-        const base = (i * T + t) * d;
-        for (let c = 0; c < d; c++) per[o + c] += gd[base + c] * xhat[base + c];
-        if (this.bias) for (let c = 0; c < d; c++) per[o + d + c] += gd[base + c];
-      }
-    }
+    const rows = ((end - start) * T) / segments;
+    const g = dy.data.subarray(start * T * d);
+    ctx.kernels.columnSums(out, g, xhat.subarray(start * T * d), segments, rows, d, K);
+    if (this.bias) ctx.kernels.columnSums(out.subarray(d), g, null, segments, rows, d, K);
+  }
+
+  /**
+   * Per-example gradients of examples [start, end), [count, K] in float64, each row laid out
+   * [γ_i (d), β_i (d)]: γ_i = Σ_t G_i,t ⊙ x̂_i,t, β_i = Σ_t G_i,t. In scratch buffer `name`.
+   */
+  private perExampleGradients(
+    ctx: PassContext,
+    tape: LayerTape,
+    start = 0,
+    end = tape.input.n,
+    name = 'perExample',
+  ): Float64Array {
+    const per = this.scratch.zeros(name, 'float64', (end - start) * this.gradWidth);
+    if (end > start) this.addTokenSums(ctx, tape, per, start, end, end - start);
     return per;
   }
 
@@ -187,8 +200,8 @@ abstract class TokenNorm implements Layer {
 
   ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
     // out[i, j] += ⟨g_i, g_j⟩ = (Ga Gvᵀ)_ij, Ga [nTrain, K], Gv [nVal, K].
-    const ga = this.perExampleGradients(train, 0, train.input.n, 'perTrain');
-    const gv = this.perExampleGradients(validation, 0, validation.input.n, 'perValidation');
+    const ga = this.perExampleGradients(ctx, train, 0, train.input.n, 'perTrain');
+    const gv = this.perExampleGradients(ctx, validation, 0, validation.input.n, 'perValidation');
     const nTrain = train.input.n;
     const nVal = validation.input.n;
     if (nTrain === 0 || nVal === 0) return;
@@ -196,29 +209,29 @@ abstract class TokenNorm implements Layer {
     ctx.kernels.gemm(false, true, nTrain, nVal, K, 1, ga, K, gv, K, 1, out, nVal);
   }
 
-  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
-    const rows = this.rows(tape);
+  ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+    const rows = this.rows(ctx, tape);
     for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, [us[k]], () => 0, outs[k]);
   }
 
   ghostDotEach(
-    _ctx: PassContext,
+    ctx: PassContext,
     tape: LayerTape,
     us: FloatArray[],
     which: Int32Array,
     out: Float64Array,
   ): void {
-    affineRowDots(this.rows(tape), this.parts, us, (i) => which[i], out);
+    affineRowDots(this.rows(ctx, tape), this.parts, us, (i) => which[i], out);
   }
 
-  ghostSelfDot(_ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
-    affineRowSelfDots(this.rows(tape), this.parts, weights, out);
+  ghostSelfDot(ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {
+    affineRowSelfDots(this.rows(ctx, tape), this.parts, weights, out);
   }
 
   /** The batch's per-example gradient rows, formed at once (they are only d or 2d long). */
-  private rows(tape: LayerTape): AffineRows {
+  private rows(ctx: PassContext, tape: LayerTape): AffineRows {
     return {
-      rows: this.perExampleGradients(tape),
+      rows: this.perExampleGradients(ctx, tape),
       n: tape.input.n,
       channels: this.width,
       shifted: this.bias,

@@ -102,6 +102,6 @@ export class Residual implements Layer {
 
 function add(ctx: PassContext, a: Activation, b: Activation): Activation {
   const out = outputActivation(ctx, a.n, a.tokens, a.width);
-  for (let e = 0; e < out.data.length; e++) out.data[e] = a.data[e] + b.data[e];
+  ctx.kernels.add(a.data, b.data, out.data);
   return out;
 }

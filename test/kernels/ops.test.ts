@@ -148,6 +148,72 @@ function cases(dtype: DType): OpCase[] {
     }
   }
 
+  // columnSums: per-segment sums of products and plain sums, out rows further apart than width
+  // (LayerNorm's [γ, β] rows), the default outStride, outStride 0 (every segment into one row), a
+  // single row per segment and a NaN that must reach its column only.
+  {
+    const width = 7;
+    const a = random(dtype, 5 * 3 * width, rng);
+    const b = random(dtype, 5 * 3 * width, rng);
+    a[2 * width + 4] = Number.NaN;
+    for (const [segments, rows, stride, withB] of [
+      [5, 3, 2 * width, true],
+      [5, 3, 2 * width, false],
+      [3, 5, undefined, true],
+      [15, 1, width + 1, true],
+      [5, 3, 0, false],
+      [1, 15, width, true],
+    ] as const) {
+      const outStride = stride ?? width;
+      const start = new Float64Array((segments - 1) * outStride + width).map((_, e) => e / 8);
+      out.push({
+        name: `columnSums ${segments}×${rows}×${width} outStride=${stride}${withB ? '' : ' (no b)'}`,
+        run: (k) => {
+          const o = copy(start);
+          k.columnSums(o, a, withB ? b : null, segments, rows, width, stride);
+          return { out: o };
+        },
+        reference: () => {
+          const o = Array.from(start);
+          for (let s = 0; s < segments; s++)
+            for (let r = 0; r < rows; r++)
+              for (let c = 0; c < width; c++) {
+                const e = (s * rows + r) * width + c;
+                o[s * outStride + c] += a[e] * (withB ? b[e] : 1);
+              }
+          return { out: o };
+        },
+      });
+    }
+  }
+
+  // add: a length off the vector widths, arrays longer than out, and out = a in place.
+  {
+    const n = 37;
+    const a = random(dtype, n + 3, rng);
+    const b = random(dtype, n + 5, rng);
+    b[6] = Number.NaN;
+    const want = () => Array.from({ length: n }, (_, e) => a[e] + b[e]);
+    out.push({
+      name: 'add',
+      run: (k) => {
+        const o = allocFloat(dtype, n);
+        k.add(a, b, o);
+        return { out: o };
+      },
+      reference: () => ({ out: want() }),
+    });
+    out.push({
+      name: 'add in place',
+      run: (k) => {
+        const o = copy(a).subarray(0, n);
+        k.add(o, b, o);
+        return { out: o };
+      },
+      reference: () => ({ out: want() }),
+    });
+  }
+
   // Activations: forward, backward and both R-operator passes, with a NaN for ReLU's propagation.
   for (const kind of ['relu', 'gelu', 'tanh', 'sigmoid'] as const) {
     const n = 37;
@@ -250,6 +316,95 @@ function cases(dtype: DType): OpCase[] {
         }),
       }),
     });
+  }
+
+  // Causal softmax: T = 1 (every row a single 1), a T past the vector widths with large scores,
+  // and T above the 256-value chunks of the native exponentials; a NaN score spoils its row only.
+  for (const [blocks, T] of [
+    [3, 1],
+    [4, 13],
+    [1, 300],
+  ] as const) {
+    const total = blocks * T * T;
+    const scores = random(dtype, total, rng, 20);
+    // Above-diagonal garbage the op must overwrite with zeros.
+    if (T > 1) scores[1] = Number.NaN;
+    if (T === 13) scores[2 * T * T + 5 * T + 3] = Number.NaN;
+    const causal = (e: number) => e % T <= Math.floor(e / T) % T;
+    const p = copy(scores);
+    portable.causalSoftmaxForward(p, blocks, T);
+    out.push({
+      name: `causalSoftmaxForward ${blocks}×${T}×${T}`,
+      run: (k) => {
+        const s = copy(scores);
+        k.causalSoftmaxForward(s, blocks, T);
+        return { p: s };
+      },
+      reference: () => {
+        const ref = new Array<number>(total).fill(0);
+        for (let row = 0; row < blocks * T; row++) {
+          const t = row % T;
+          const z = Array.from(scores.subarray(row * T, row * T + t + 1));
+          const m = Math.max(...z);
+          const sum = z.reduce((acc, v) => acc + Math.exp(v - m), 0);
+          z.forEach((v, s) => {
+            ref[row * T + s] = Math.exp(v - m) / sum;
+          });
+        }
+        return { p: ref };
+      },
+    });
+    const g = random(dtype, total, rng);
+    const rp = random(dtype, total, rng, 0.5);
+    const rg = random(dtype, total, rng);
+    // y = J x with J = diag(p) − p pᵀ over each causal row.
+    const jacobian = (x: ArrayLike<number>) => {
+      const y = new Array<number>(total).fill(0);
+      for (let row = 0; row < blocks * T; row++) {
+        const base = row * T;
+        const t = row % T;
+        for (let i = 0; i <= t; i++)
+          for (let j = 0; j <= t; j++)
+            y[base + i] += ((i === j ? p[base + i] : 0) - p[base + i] * p[base + j]) * x[base + j];
+      }
+      return y;
+    };
+    out.push({
+      name: `causalSoftmaxBackward ${blocks}×${T}×${T}`,
+      run: (k) => {
+        const o = copy(g);
+        k.causalSoftmaxBackward(p, o, blocks, T);
+        return { g: o };
+      },
+      reference: () => ({ g: jacobian(g) }),
+    });
+    for (const withRp of [true, false]) {
+      out.push({
+        name: `causalSoftmaxRBackward ${blocks}×${T}×${T}${withRp ? '' : ' (no rp)'}`,
+        run: (k) => {
+          const dS = copy(g);
+          const rdS = copy(rg);
+          k.causalSoftmaxRBackward(p, withRp ? rp : null, dS, rdS, blocks, T);
+          return { dS, rdS };
+        },
+        reference: () => {
+          // R{J g} = J R{g} + R{J} g, with R{J} = diag(rp) − rp pᵀ − p rpᵀ on each causal row.
+          const rdS = jacobian(rg);
+          if (withRp)
+            for (let row = 0; row < blocks * T; row++) {
+              const base = row * T;
+              const t = row % T;
+              for (let i = 0; i <= t; i++)
+                for (let j = 0; j <= t; j++) {
+                  const rJ =
+                    (i === j ? rp[base + i] : 0) - rp[base + i] * p[base + j] - p[base + i] * rp[base + j];
+                  rdS[base + i] += rJ * g[base + j];
+                }
+            }
+          return { dS: jacobian(g), rdS: rdS.map((v, e) => (causal(e) ? v : 0)) };
+        },
+      });
+    }
   }
 
   // LayerNorm (centred, with β) and RMSNorm (no centring, no β).
@@ -603,6 +758,52 @@ function errorCases(): [string, (k: Kernels) => void, RegExp][] {
           new Float32Array(4),
         ),
       /softmaxCrossEntropyBackward: targets\[0\] = 2 is outside 0\.\.1/,
+    ],
+    [
+      'short scores',
+      (k) => k.causalSoftmaxForward(new Float32Array(17), 2, 3),
+      /causalSoftmaxForward: s has 17 elements but needs 18/,
+    ],
+    [
+      'bad T',
+      (k) => k.causalSoftmaxBackward(f32, f32, 1, -2),
+      /causalSoftmaxBackward: T must be an integer in \[0, 2147483647\], got -2/,
+    ],
+    [
+      'rp type',
+      (k) => k.causalSoftmaxRBackward(f32, new Float64Array(4), f32, f32, 1, 2),
+      /causalSoftmaxRBackward: rp is a Float64Array but the first array is a Float32Array/,
+    ],
+    [
+      'short rdS',
+      (k) => k.causalSoftmaxRBackward(f32, null, f32, new Float32Array(3), 1, 2),
+      /causalSoftmaxRBackward: rdS has 3 elements but needs 4/,
+    ],
+    [
+      'columnSums out type',
+      (k) => k.columnSums(f32 as never, f32, null, 1, 1, 4),
+      /columnSums: out must be a Float64Array, got Float32Array/,
+    ],
+    [
+      'short columnSums out',
+      (k) => k.columnSums(new Float64Array(9), f32, null, 2, 1, 2, 8),
+      /columnSums: out has 9 elements but needs 10/,
+    ],
+    [
+      'short columnSums b',
+      (k) => k.columnSums(new Float64Array(4), f32, new Float32Array(3), 2, 1, 2),
+      /columnSums: b has 3 elements but needs 4/,
+    ],
+    [
+      'bad outStride',
+      (k) => k.columnSums(new Float64Array(4), f32, null, 2, 1, 2, 0.5),
+      /columnSums: outStride must be an integer/,
+    ],
+    ['short add b', (k) => k.add(f32, new Float32Array(3), f32), /add: b has 3 elements but needs 4/],
+    [
+      'mixed add types',
+      (k) => k.add(f32, f32, new Float64Array(4)),
+      /add: out is a Float64Array but the first array is a Float32Array/,
     ],
     [
       'rstd type',
