@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inrun_pool.h"
+
 #define MSG_LEN 512
 #define MAX_ARGS 13
 
@@ -105,7 +107,7 @@ static inline double act_d2f(int kind, double x, double y) {
     case ACT_TANH: return -2 * y * (1 - y * y);
     case ACT_SIGMOID: return y * (1 - y) * (1 - 2 * y);
     default: {
-      const double th = tanh(GELU_C * (x + GELU_A * x * x * x));
+      const double th = fast_tanh(GELU_C * (x + GELU_A * x * x * x));
       const double sech2 = 1 - th * th;
       const double du = GELU_C * (1 + 3 * GELU_A * x * x);
       const double d2u = GELU_C * 6 * GELU_A * x;
@@ -113,6 +115,30 @@ static inline double act_d2f(int kind, double x, double y) {
     }
   }
 }
+
+/*
+ * Runs the body (the last argument) with `name` bound to the constant activation `kind`, so that each loop inside is
+ * compiled once per activation, free of the switch in act_df/act_d2f, and can vectorise.
+ */
+#define FOR_EACH_ACTIVATION(kind, name, ...) \
+  switch (kind) {                             \
+    case ACT_RELU: {                          \
+      const int name = ACT_RELU;              \
+      __VA_ARGS__;                            \
+    } break;                                  \
+    case ACT_TANH: {                          \
+      const int name = ACT_TANH;              \
+      __VA_ARGS__;                            \
+    } break;                                  \
+    case ACT_SIGMOID: {                       \
+      const int name = ACT_SIGMOID;           \
+      __VA_ARGS__;                            \
+    } break;                                  \
+    default: {                                \
+      const int name = ACT_GELU;              \
+      __VA_ARGS__;                            \
+    } break;                                  \
+  }
 
 #define T float
 #define SUF f32
@@ -326,6 +352,131 @@ static bool check_index_range(call *c, const int32_t *index, int64_t L, int64_t 
 
 #define F32 (c.type == napi_float32_array)
 
+/* ---------------------------------------------------------------- splitting over the pool */
+
+/*
+ * The long loops are split over the pool's threads (native/inrun_pool.h) by elements or by rows;
+ * every element and every row is computed by one thread exactly as a single thread would, so the
+ * results do not depend on the thread count. Below these sizes a call stays on its thread: waking
+ * a worker costs microseconds. Memory-bound loops (one add per element) need more work to pay.
+ */
+#define SPLIT_WORK 65536
+#define SPLIT_WORK_LIGHT 262144
+
+/* A checked call's arguments for the range functions: float arrays (NULL where absent) first. */
+typedef struct {
+  bool f32;
+  int kind;
+  bool flag;
+  void *a[6];
+  double *d[2];
+  const int32_t *idx;
+  int64_t n1, n2, n3;
+  double s[8];
+} split_args;
+
+/* Float array k advanced by i elements of the call's type (NULL stays NULL). */
+static inline void *at(const split_args *j, int k, int64_t i) {
+  return j->a[k] ? (char *)j->a[k] + i * (j->f32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double)) : NULL;
+}
+
+/* The float32 or the float64 loop, by the call's type. */
+#define DISPATCH(j, name, ...) ((j)->f32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
+
+/* Parts of at least SPLIT_WORK element operations, in rows of `width`. */
+static inline int64_t rows_per_part(int64_t width, int64_t work) { return width > 0 && width < work ? work / width : 1; }
+
+static void add_bias_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, add_bias, at(j, 0, b * j->n1 * j->n2), j->a[1], e - b, j->n1, j->n2);
+}
+
+static void row_dots_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, row_dots, at(j, 0, b * j->n2), at(j, 1, b * j->n3), j->a[2], e - b, j->n1, j->n2, j->n3,
+           j->d[0] + b);
+}
+
+static void add_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, add, at(j, 0, b), at(j, 1, b), at(j, 2, b), e - b);
+}
+
+static void act_forward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, act_forward, j->kind, at(j, 0, b), at(j, 1, b), e - b);
+}
+
+static void act_backward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, act_backward, j->kind, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b);
+}
+
+static void act_rforward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, act_rforward, j->kind, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b);
+}
+
+static void act_rbackward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, act_rbackward, j->kind, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), at(j, 4, b),
+           at(j, 5, b), e - b);
+}
+
+static void sce_forward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, sce_forward, at(j, 0, b * j->n1), j->idx + b, j->d[0] + b, e - b, j->n1, at(j, 1, b * j->n1),
+           j->d[1] + b);
+}
+
+static void sce_backward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, sce_backward, at(j, 0, b * j->n1), j->idx + b, j->d[0] + b, e - b, j->n1, at(j, 1, b * j->n1));
+}
+
+static void causal_softmax_forward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, causal_softmax_forward, at(j, 0, b * j->n1 * j->n1), e - b, j->n1);
+}
+
+static void causal_softmax_backward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1 * j->n1;
+  DISPATCH(j, causal_softmax_backward, at(j, 0, o), at(j, 1, o), e - b, j->n1);
+}
+
+static void causal_softmax_rbackward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1 * j->n1;
+  DISPATCH(j, causal_softmax_rbackward, at(j, 0, o), at(j, 1, o), at(j, 2, o), at(j, 3, o), e - b, j->n1);
+}
+
+static void ln_forward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1;
+  DISPATCH(j, ln_forward, at(j, 0, o), j->a[1], j->a[2], e - b, j->n1, j->s[0], j->flag, at(j, 3, o), j->d[0] + b,
+           at(j, 4, o));
+}
+
+static void ln_backward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1;
+  DISPATCH(j, ln_backward, at(j, 0, o), at(j, 1, o), j->d[0] + b, j->a[2], e - b, j->n1, j->flag, at(j, 3, o));
+}
+
+static void sgd_update_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, sgd_update, at(j, 0, b), at(j, 1, b), at(j, 2, b), e - b, j->s[0], j->s[1], j->s[2], j->s[3], j->s[4],
+           j->flag);
+}
+
+static void adam_update_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const double *s = j->s;
+  DISPATCH(j, adam_update, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b, s[0], s[1], s[2], s[3], s[4],
+           s[5], s[6], s[7]);
+}
+
 /* ---------------------------------------------------------------- entry points */
 
 static napi_value js_add_bias(napi_env env, napi_callback_info info) {
@@ -338,8 +489,8 @@ static napi_value js_add_bias(napi_env env, napi_callback_info info) {
     return NULL;
   if (!get_floats(&c, 0, "data", (double)outer * channels * inner, &data, NULL)) return NULL;
   if (!get_floats(&c, 1, "bias", (double)channels, &bias, NULL)) return NULL;
-  if (F32) add_bias_f32(data, bias, outer, channels, inner);
-  else add_bias_f64(data, bias, outer, channels, inner);
+  split_args j = {.f32 = F32, .a = {data, bias}, .n1 = channels, .n2 = inner};
+  inrun_parallel_for(outer, rows_per_part(channels * inner, SPLIT_WORK_LIGHT), add_bias_range, &j);
   return NULL;
 }
 
@@ -379,8 +530,8 @@ static napi_value js_row_dots(napi_env env, napi_callback_info info) {
   if (!get_floats(&c, 0, "a", span_a, &a, NULL) || !get_floats(&c, 1, "b", span_b, &b, NULL)) return NULL;
   if (!is_null(&c, 2) && !get_floats(&c, 2, "weights", (double)length, &w, NULL)) return NULL;
   if (!get_doubles(&c, 7, "out", (double)rows, &out)) return NULL;
-  if (F32) row_dots_f32(a, b, w, rows, length, stride_a, stride_b, out);
-  else row_dots_f64(a, b, w, rows, length, stride_a, stride_b, out);
+  split_args j = {.f32 = F32, .a = {a, b, w}, .d = {out}, .n1 = length, .n2 = stride_a, .n3 = stride_b};
+  inrun_parallel_for(rows, rows_per_part(length, SPLIT_WORK_LIGHT), row_dots_range, &j);
   return NULL;
 }
 
@@ -415,8 +566,8 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
       !get_floats(&c, 2, "out", 0, &out, &n) || !check_length(&c, "a", na, (double)n) ||
       !check_length(&c, "b", nb, (double)n))
     return NULL;
-  if (F32) add_f32(a, b, out, (int64_t)n);
-  else add_f64(a, b, out, (int64_t)n);
+  split_args j = {.f32 = F32, .a = {a, b, out}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK_LIGHT, add_range, &j);
   return NULL;
 }
 
@@ -428,8 +579,8 @@ static napi_value js_act_forward(napi_env env, napi_callback_info info) {
   size_t n;
   if (!get_kind(&c, 0, &kind) || !get_floats(&c, 1, "x", 0, &x, &n) || !get_floats(&c, 2, "y", (double)n, &y, NULL))
     return NULL;
-  if (F32) act_forward_f32(kind, x, y, (int64_t)n);
-  else act_forward_f64(kind, x, y, (int64_t)n);
+  split_args j = {.f32 = F32, .kind = kind, .a = {x, y}};
+  inrun_parallel_for((int64_t)n, kind == ACT_RELU ? SPLIT_WORK_LIGHT : SPLIT_WORK, act_forward_range, &j);
   return NULL;
 }
 
@@ -443,8 +594,8 @@ static napi_value js_act_backward(napi_env env, napi_callback_info info) {
       !get_floats(&c, 2, "y", (double)n, &y, NULL) || !get_floats(&c, 3, "dy", (double)n, &dy, NULL) ||
       !get_floats(&c, 4, "dx", (double)n, &dx, NULL))
     return NULL;
-  if (F32) act_backward_f32(kind, x, y, dy, dx, (int64_t)n);
-  else act_backward_f64(kind, x, y, dy, dx, (int64_t)n);
+  split_args j = {.f32 = F32, .kind = kind, .a = {x, y, dy, dx}};
+  inrun_parallel_for((int64_t)n, kind == ACT_RELU ? SPLIT_WORK_LIGHT : SPLIT_WORK, act_backward_range, &j);
   return NULL;
 }
 
@@ -458,8 +609,8 @@ static napi_value js_act_rforward(napi_env env, napi_callback_info info) {
       !get_floats(&c, 2, "y", (double)n, &y, NULL) || !get_floats(&c, 3, "rx", (double)n, &rx, NULL) ||
       !get_floats(&c, 4, "ry", (double)n, &ry, NULL))
     return NULL;
-  if (F32) act_rforward_f32(kind, x, y, rx, ry, (int64_t)n);
-  else act_rforward_f64(kind, x, y, rx, ry, (int64_t)n);
+  split_args j = {.f32 = F32, .kind = kind, .a = {x, y, rx, ry}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK, act_rforward_range, &j);
   return NULL;
 }
 
@@ -475,8 +626,8 @@ static napi_value js_act_rbackward(napi_env env, napi_callback_info info) {
     return NULL;
   if (!is_null(&c, 5) && !get_floats(&c, 5, "rx", (double)n, &rx, NULL)) return NULL;
   if (!get_floats(&c, 6, "rdx", (double)n, &rdx, NULL)) return NULL;
-  if (F32) act_rbackward_f32(kind, x, y, dy, rdy, rx, rdx, (int64_t)n);
-  else act_rbackward_f64(kind, x, y, dy, rdy, rx, rdx, (int64_t)n);
+  split_args j = {.f32 = F32, .kind = kind, .a = {x, y, dy, rdy, rx, rdx}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK, act_rbackward_range, &j);
   return NULL;
 }
 
@@ -505,8 +656,8 @@ static napi_value js_sce_forward(napi_env env, napi_callback_info info) {
       !get_doubles(&c, 6, "rowLoss", (double)rows, &row_loss))
     return NULL;
   if (!check_targets(&c, targets, weights, rows, C)) return NULL;
-  if (F32) sce_forward_f32(z, targets, weights, rows, C, p, row_loss);
-  else sce_forward_f64(z, targets, weights, rows, C, p, row_loss);
+  split_args j = {.f32 = F32, .a = {z, p}, .d = {weights, row_loss}, .idx = targets, .n1 = C};
+  inrun_parallel_for(rows, rows_per_part(C, SPLIT_WORK), sce_forward_range, &j);
   return NULL;
 }
 
@@ -523,8 +674,8 @@ static napi_value js_sce_backward(napi_env env, napi_callback_info info) {
       !get_doubles(&c, 2, "weights", (double)rows, &weights) || !get_floats(&c, 5, "dz", total, &dz, NULL))
     return NULL;
   if (!check_targets(&c, targets, weights, rows, C)) return NULL;
-  if (F32) sce_backward_f32(p, targets, weights, rows, C, dz);
-  else sce_backward_f64(p, targets, weights, rows, C, dz);
+  split_args j = {.f32 = F32, .a = {p, dz}, .d = {weights}, .idx = targets, .n1 = C};
+  inrun_parallel_for(rows, rows_per_part(C, SPLIT_WORK_LIGHT), sce_backward_range, &j);
   return NULL;
 }
 
@@ -536,8 +687,8 @@ static napi_value js_causal_softmax_forward(napi_env env, napi_callback_info inf
   if (!get_size(&c, 1, "blocks", &blocks) || !get_size(&c, 2, "T", &n) ||
       !get_floats(&c, 0, "s", (double)blocks * n * n, &s, NULL))
     return NULL;
-  if (F32) causal_softmax_forward_f32(s, blocks, n);
-  else causal_softmax_forward_f64(s, blocks, n);
+  split_args j = {.f32 = F32, .a = {s}, .n1 = n};
+  inrun_parallel_for(blocks, rows_per_part(n * n, SPLIT_WORK), causal_softmax_forward_range, &j);
   return NULL;
 }
 
@@ -549,8 +700,8 @@ static napi_value js_causal_softmax_backward(napi_env env, napi_callback_info in
   if (!get_size(&c, 2, "blocks", &blocks) || !get_size(&c, 3, "T", &n)) return NULL;
   const double total = (double)blocks * n * n;
   if (!get_floats(&c, 0, "p", total, &p, NULL) || !get_floats(&c, 1, "g", total, &g, NULL)) return NULL;
-  if (F32) causal_softmax_backward_f32(p, g, blocks, n);
-  else causal_softmax_backward_f64(p, g, blocks, n);
+  split_args j = {.f32 = F32, .a = {p, g}, .n1 = n};
+  inrun_parallel_for(blocks, rows_per_part(n * n, SPLIT_WORK_LIGHT), causal_softmax_backward_range, &j);
   return NULL;
 }
 
@@ -564,8 +715,8 @@ static napi_value js_causal_softmax_rbackward(napi_env env, napi_callback_info i
   if (!get_floats(&c, 0, "p", total, &p, NULL)) return NULL;
   if (!is_null(&c, 1) && !get_floats(&c, 1, "rp", total, &rp, NULL)) return NULL;
   if (!get_floats(&c, 2, "dS", total, &ds, NULL) || !get_floats(&c, 3, "rdS", total, &rds, NULL)) return NULL;
-  if (F32) causal_softmax_rbackward_f32(p, rp, ds, rds, blocks, n);
-  else causal_softmax_rbackward_f64(p, rp, ds, rds, blocks, n);
+  split_args j = {.f32 = F32, .a = {p, rp, ds, rds}, .n1 = n};
+  inrun_parallel_for(blocks, rows_per_part(n * n, SPLIT_WORK_LIGHT), causal_softmax_rbackward_range, &j);
   return NULL;
 }
 
@@ -586,8 +737,8 @@ static napi_value js_ln_forward(napi_env env, napi_callback_info info) {
   if (!get_floats(&c, 7, "xhat", total, &xhat, NULL) || !get_doubles(&c, 8, "rstd", (double)rows, &rstd) ||
       !get_floats(&c, 9, "y", total, &y, NULL))
     return NULL;
-  if (F32) ln_forward_f32(x, gamma, beta, rows, d, eps, center, xhat, rstd, y);
-  else ln_forward_f64(x, gamma, beta, rows, d, eps, center, xhat, rstd, y);
+  split_args j = {.f32 = F32, .flag = center, .a = {x, gamma, beta, xhat, y}, .d = {rstd}, .n1 = d, .s = {eps}};
+  inrun_parallel_for(rows, rows_per_part(d, SPLIT_WORK_LIGHT), ln_forward_range, &j);
   return NULL;
 }
 
@@ -605,8 +756,8 @@ static napi_value js_ln_backward(napi_env env, napi_callback_info info) {
       !get_doubles(&c, 2, "rstd", (double)rows, &rstd) || !get_floats(&c, 3, "gamma", (double)d, &gamma, NULL) ||
       !get_floats(&c, 7, "dx", total, &dx, NULL))
     return NULL;
-  if (F32) ln_backward_f32(dy, xhat, rstd, gamma, rows, d, center, dx);
-  else ln_backward_f64(dy, xhat, rstd, gamma, rows, d, center, dx);
+  split_args j = {.f32 = F32, .flag = center, .a = {dy, xhat, gamma, dx}, .d = {rstd}, .n1 = d};
+  inrun_parallel_for(rows, rows_per_part(d, SPLIT_WORK_LIGHT), ln_backward_range, &j);
   return NULL;
 }
 
@@ -691,8 +842,8 @@ static napi_value js_sgd_update(napi_env env, napi_callback_info info) {
       !get_number(&c, 5, "weightDecay", &wd) || !get_number(&c, 6, "decoupledWeightDecay", &dwd) ||
       !get_number(&c, 7, "momentum", &momentum) || !get_bool(&c, 8, "first", &first))
     return NULL;
-  if (F32) sgd_update_f32(w, grad, buf, (int64_t)n, lr, k, wd, dwd, momentum, first);
-  else sgd_update_f64(w, grad, buf, (int64_t)n, lr, k, wd, dwd, momentum, first);
+  split_args j = {.f32 = F32, .flag = first, .a = {w, grad, buf}, .s = {lr, k, wd, dwd, momentum}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK_LIGHT, sgd_update_range, &j);
   return NULL;
 }
 
@@ -709,8 +860,8 @@ static napi_value js_adam_update(napi_env env, napi_callback_info info) {
     return NULL;
   for (int i = 0; i < 8; i++)
     if (!get_number(&c, 4 + i, names[i], &s[i])) return NULL;
-  if (F32) adam_update_f32(w, grad, m, v, (int64_t)n, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-  else adam_update_f64(w, grad, m, v, (int64_t)n, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+  split_args j = {.f32 = F32, .a = {w, grad, m, v}, .s = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK, adam_update_range, &j);
   return NULL;
 }
 

@@ -134,17 +134,24 @@ VECTOR_CLONES static void FN(act_backward)(int kind, const T *restrict x, const 
 
 VECTOR_CLONES static void FN(act_rforward)(int kind, const T *restrict x, const T *restrict y, const T *restrict rx,
                              T *restrict ry, int64_t n) {
-  for (int64_t e = 0; e < n; e++) ry[e] = (T)(act_df(kind, (double)x[e], (double)y[e]) * (double)rx[e]);
+  FOR_EACH_ACTIVATION(kind, K, {
+    for (int64_t e = 0; e < n; e++) ry[e] = (T)(act_df(K, (double)x[e], (double)y[e]) * (double)rx[e]);
+  });
 }
 
 VECTOR_CLONES static void FN(act_rbackward)(int kind, const T *restrict x, const T *restrict y, const T *restrict dy,
                               const T *restrict rdy, const T *restrict rx, T *restrict rdx, int64_t n) {
-  for (int64_t e = 0; e < n; e++) {
-    const double xv = (double)x[e], yv = (double)y[e];
-    double r = act_df(kind, xv, yv) * (double)rdy[e];
-    if (rx) r += act_d2f(kind, xv, yv) * (double)rx[e] * (double)dy[e];
-    rdx[e] = (T)r;
-  }
+  FOR_EACH_ACTIVATION(kind, K, {
+    if (rx) {
+      for (int64_t e = 0; e < n; e++) {
+        const double xv = (double)x[e], yv = (double)y[e];
+        const double r = act_df(K, xv, yv) * (double)rdy[e];
+        rdx[e] = (T)(r + act_d2f(K, xv, yv) * (double)rx[e] * (double)dy[e]);
+      }
+    } else {
+      for (int64_t e = 0; e < n; e++) rdx[e] = (T)(act_df(K, (double)x[e], (double)y[e]) * (double)rdy[e]);
+    }
+  });
 }
 
 VECTOR_CLONES static void FN(sce_forward)(const T *restrict z, const int32_t *restrict targets, const double *restrict weights,

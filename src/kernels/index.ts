@@ -7,8 +7,8 @@
  * then 'auto'. 'auto' given as `options.kind` is no preference, so a config's default
  * `kernels: auto` leaves the choice to INRUN_KERNELS. Values: 'native' (fail if the addon cannot
  * load), 'wasm' (fail if the module is not built or does not load), 'portable', 'auto'. A set
- * INRUN_KERNELS is always checked. Threads: `options.threads`, else env `INRUN_THREADS` (OpenBLAS
- * threads; the portable and wasm kernels are single-threaded).
+ * INRUN_KERNELS is always checked. Threads: `options.threads`, else env `INRUN_THREADS` (OpenBLAS's
+ * threads and the addon's workers; the portable and wasm kernels are single-threaded).
  */
 import { checkNumber, describe, InrunError } from '../util/errors.js';
 import { loadNativeKernels, type NativeKernels } from './native.js';

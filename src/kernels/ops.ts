@@ -76,7 +76,7 @@ function geluDf(x: number): number {
   return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du;
 }
 function geluD2f(x: number): number {
-  const th = Math.tanh(GELU_C * (x + GELU_A * x * x * x));
+  const th = fastTanh(GELU_C * (x + GELU_A * x * x * x));
   const sech2 = 1 - th * th;
   const du = GELU_C * (1 + 3 * GELU_A * x * x);
   const d2u = GELU_C * 6 * GELU_A * x;

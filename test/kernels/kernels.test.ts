@@ -604,7 +604,79 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
       );
       return s;
     });
+    const s0 = runs[0];
     for (const s of runs.slice(1)) assert.deepEqual(Buffer.from(s.buffer), Buffer.from(runs[0].buffer));
+    // The element-wise ops, at sizes that split into several parts: every output array, bit for bit.
+    const [rows, classes, width] = [300, 1000, 128];
+    const x = random(589_824); // 9 · 2¹⁶: whole rows of 128 and 64 parts
+    const dy = random(x.length);
+    const logits = random(rows * classes);
+    const targets = Int32Array.from({ length: rows }, (_, r) => (r * 7) % classes);
+    const weights = new Float64Array(rows).fill(1);
+    const gamma = random(width);
+    const beta = random(width);
+    const opRuns = [1, 2, 3].map((threads) => {
+      k.setThreads(threads);
+      const gelu = new Float32Array(x.length);
+      k.activationForward('gelu', x, gelu);
+      const dgelu = new Float32Array(x.length);
+      k.activationBackward('gelu', x, gelu, dy, dgelu);
+      const rgelu = new Float32Array(x.length);
+      k.activationRBackward('gelu', x, gelu, dy, x, dy, rgelu);
+      const sum = new Float32Array(x.length);
+      k.add(x, dy, sum);
+      const p = new Float32Array(logits.length);
+      const loss = new Float64Array(rows);
+      k.softmaxCrossEntropyForward(logits, targets, weights, rows, classes, p, loss);
+      const dz = new Float32Array(logits.length);
+      k.softmaxCrossEntropyBackward(p, targets, weights, rows, classes, dz);
+      const probs = s0.slice();
+      k.causalSoftmaxForward(probs, n * H, T);
+      const dS = s0.slice();
+      k.causalSoftmaxBackward(probs, dS, n * H, T);
+      const lnRows = x.length / width;
+      const xhat = new Float32Array(x.length);
+      const rstd = new Float64Array(lnRows);
+      const y = new Float32Array(x.length);
+      k.layerNormForward(x, gamma, beta, lnRows, width, 1e-5, true, xhat, rstd, y);
+      const dx = new Float32Array(x.length);
+      k.layerNormBackward(dy, xhat, rstd, gamma, lnRows, width, true, dx);
+      const params = x.slice();
+      const m = new Float32Array(x.length);
+      const v = new Float32Array(x.length);
+      k.adamUpdate(params, dy, m, v, 0.5, 0.01, 0.9, 0.999, 0.999, 0.003, 0.3, 1e-8);
+      const dots = new Float64Array(64);
+      k.rowDots(x, dy, null, 64, x.length / 64, x.length / 64, x.length / 64, dots);
+      const biased = x.slice();
+      k.addBias(biased, gamma, lnRows, width, 1);
+      return {
+        gelu,
+        dgelu,
+        rgelu,
+        sum,
+        p,
+        loss,
+        dz,
+        probs,
+        dS,
+        xhat,
+        rstd,
+        y,
+        dx,
+        params,
+        m,
+        v,
+        dots,
+        biased,
+      };
+    });
+    for (const other of opRuns.slice(1))
+      for (const [name, out] of Object.entries(other))
+        assert.deepEqual(
+          Buffer.from(out.buffer),
+          Buffer.from(opRuns[0][name as keyof typeof other].buffer),
+          name,
+        );
     // And they are right: every product checked against the reference.
     for (let b = 0; b < n; b++) {
       for (let h = 0; h < H; h++) {
