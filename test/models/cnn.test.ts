@@ -210,6 +210,23 @@ describe('cnn()', () => {
     }
     assert.equal(trainer.valuer!.ledger.ranked().length, 60);
   });
+
+  test('valuing a LeNet run leaves its training bit-identical (the batch gradient is summed the same way)', () => {
+    const digits = loadDigits({ trainPerClass: 6, validationPerClass: 2 });
+    const run = (valued: boolean) => {
+      const trainer = new Trainer({
+        model: cnn({ input: { channels: 1, height: 28, width: 28 }, classes: 10, kind: 'lenet', seed: 2 }),
+        optimizer: sgd({ lr: 0.05, momentum: 0.9 }),
+        data: digits.train,
+        batchSize: 20,
+        steps: 4,
+        valuation: valued ? { validation: digits.validation, order: 1, gapSamples: 0 } : undefined,
+      });
+      while (!trainer.done) trainer.runStep();
+      return trainer.model.params;
+    };
+    assert.deepEqual(Buffer.from(run(true).buffer), Buffer.from(run(false).buffer));
+  });
 });
 
 describe('Dropout', () => {
