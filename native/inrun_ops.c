@@ -2,7 +2,8 @@
  * inrun_ops: the element-wise and reduction kernels of `KernelOps` (src/kernels/types.ts) for the
  * native addon — bias add and sum, column sums, element-wise add, activations with their backward
  * and R-operator, softmax cross-entropy, attention's causal softmax, LayerNorm, gather/scatter
- * (im2col, col2im, max-pool routing), transpose, max-pool forward and the SGD/Adam updates.
+ * (im2col, col2im, max-pool routing), transpose, max-pool forward, the SGD/Adam updates, and for
+ * valued steps the LayerNorm and loss R-operators and Adam's plan vectors.
  * Registered on the addon's exports by inrun_ops_register (called from inrun_blas.c).
  *
  * Every entry point checks its arguments first, with the same rules and messages as the portable
@@ -24,7 +25,7 @@
 #include "inrun_pool.h"
 
 #define MSG_LEN 512
-#define MAX_ARGS 13
+#define MAX_ARGS 14
 
 /*
  * The element-wise loops are built twice, for AVX2 and for any x86-64, and the dynamic loader picks
@@ -368,8 +369,8 @@ typedef struct {
   bool f32;
   int kind;
   bool flag;
-  void *a[6];
-  double *d[2];
+  void *a[8];
+  double *d[4];
   const int32_t *idx;
   int64_t n1, n2, n3;
   double s[8];
@@ -464,6 +465,33 @@ static void ln_backward_range(void *p, int64_t b, int64_t e) {
   DISPATCH(j, ln_backward, at(j, 0, o), at(j, 1, o), j->d[0] + b, j->a[2], e - b, j->n1, j->flag, at(j, 3, o));
 }
 
+static void sce_rbackward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1;
+  DISPATCH(j, sce_rbackward, at(j, 0, o), at(j, 1, o), j->d[0] + b, e - b, j->n1, at(j, 2, o));
+}
+
+static void ln_rforward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1;
+  DISPATCH(j, ln_rforward, at(j, 0, o), j->d[0] + b, j->a[1], j->a[2], j->a[3], at(j, 4, o), e - b, j->n1, j->flag,
+           at(j, 5, o), j->d[1] ? j->d[1] + b : NULL, at(j, 6, o));
+}
+
+/* Split by columns: each part sums its columns over all rows, in row order. */
+static void ln_rbackward_sums_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, ln_rbackward_sums, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), j->n2, j->n1, e - b,
+           j->d[2] + b, j->d[3] ? j->d[3] + b : NULL);
+}
+
+static void ln_rbackward_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1;
+  DISPATCH(j, ln_rbackward, at(j, 0, o), at(j, 1, o), at(j, 2, o), at(j, 3, o), j->d[0] + b,
+           j->d[1] ? j->d[1] + b : NULL, j->a[4], j->a[5], e - b, j->n1, j->flag, at(j, 6, o));
+}
+
 static void sgd_update_range(void *p, int64_t b, int64_t e) {
   const split_args *j = p;
   DISPATCH(j, sgd_update, at(j, 0, b), at(j, 1, b), at(j, 2, b), e - b, j->s[0], j->s[1], j->s[2], j->s[3], j->s[4],
@@ -475,6 +503,25 @@ static void adam_update_range(void *p, int64_t b, int64_t e) {
   const double *s = j->s;
   DISPATCH(j, adam_update, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b, s[0], s[1], s[2], s[3], s[4],
            s[5], s[6], s[7]);
+}
+
+static void adam_preconditioner_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const double *s = j->s;
+  DISPATCH(j, adam_preconditioner, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b, s[0], s[1], s[2], s[3],
+           s[4]);
+}
+
+static void adam_linearise_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const double *s = j->s;
+  DISPATCH(j, adam_linearise, at(j, 0, b), at(j, 1, b), at(j, 2, b), at(j, 3, b), e - b, s[0], s[1], j->flag, s[2],
+           s[3]);
+}
+
+static void scale_vector_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, scale_vector, at(j, 0, b), j->s[0], at(j, 1, b), at(j, 2, b), e - b);
 }
 
 /* ---------------------------------------------------------------- entry points */
@@ -679,6 +726,22 @@ static napi_value js_sce_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_sce_rbackward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "softmaxCrossEntropyRBackward")) return NULL;
+  int64_t rows, C;
+  void *p, *rz, *rdz;
+  double *weights;
+  if (!get_size(&c, 4, "classes", &C) || !get_size(&c, 3, "rows", &rows)) return NULL;
+  const double total = (double)rows * C;
+  if (!get_floats(&c, 0, "p", total, &p, NULL) || !get_floats(&c, 1, "rz", total, &rz, NULL) ||
+      !get_doubles(&c, 2, "weights", (double)rows, &weights) || !get_floats(&c, 5, "rdz", total, &rdz, NULL))
+    return NULL;
+  split_args j = {.f32 = F32, .a = {p, rz, rdz}, .d = {weights}, .n1 = C};
+  inrun_parallel_for(rows, rows_per_part(C, SPLIT_WORK), sce_rbackward_range, &j);
+  return NULL;
+}
+
 static napi_value js_causal_softmax_forward(napi_env env, napi_callback_info info) {
   call c;
   if (!begin(&c, env, info, "causalSoftmaxForward")) return NULL;
@@ -758,6 +821,63 @@ static napi_value js_ln_backward(napi_env env, napi_callback_info info) {
     return NULL;
   split_args j = {.f32 = F32, .flag = center, .a = {dy, xhat, gamma, dx}, .d = {rstd}, .n1 = d};
   inrun_parallel_for(rows, rows_per_part(d, SPLIT_WORK_LIGHT), ln_backward_range, &j);
+  return NULL;
+}
+
+static napi_value js_ln_rforward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "layerNormRForward")) return NULL;
+  int64_t rows, d;
+  bool center;
+  void *xhat, *gamma, *vg, *vb = NULL, *rx = NULL, *rxhat = NULL, *ry;
+  double *rstd, *shrink = NULL;
+  if (!get_size(&c, 7, "width", &d) || !get_size(&c, 6, "rows", &rows) || !get_bool(&c, 8, "center", &center))
+    return NULL;
+  const double total = (double)rows * d;
+  if (!get_floats(&c, 0, "xhat", total, &xhat, NULL) || !get_doubles(&c, 1, "rstd", (double)rows, &rstd) ||
+      !get_floats(&c, 2, "gamma", (double)d, &gamma, NULL) || !get_floats(&c, 3, "vGamma", (double)d, &vg, NULL))
+    return NULL;
+  if (!is_null(&c, 4) && !get_floats(&c, 4, "vBeta", (double)d, &vb, NULL)) return NULL;
+  if (!is_null(&c, 5) &&
+      (!get_floats(&c, 5, "rx", total, &rx, NULL) || !get_floats(&c, 9, "rxhat", total, &rxhat, NULL) ||
+       !get_doubles(&c, 10, "shrink", (double)rows, &shrink)))
+    return NULL;
+  if (!get_floats(&c, 11, "ry", total, &ry, NULL)) return NULL;
+  split_args j = {.f32 = F32, .flag = center, .a = {xhat, gamma, vg, vb, rx, rxhat, ry}, .d = {rstd, shrink}, .n1 = d};
+  inrun_parallel_for(rows, rows_per_part(d, SPLIT_WORK_LIGHT), ln_rforward_range, &j);
+  return NULL;
+}
+
+static napi_value js_ln_rbackward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "layerNormRBackward")) return NULL;
+  int64_t rows, d;
+  bool center;
+  void *dy, *rdy, *xhat, *rxhat = NULL, *gamma, *vg, *rdx = NULL;
+  double *rstd, *shrink = NULL, *gsums, *bsums = NULL;
+  if (!get_size(&c, 9, "width", &d) || !get_size(&c, 8, "rows", &rows) || !get_bool(&c, 10, "center", &center))
+    return NULL;
+  const double total = (double)rows * d;
+  if (!get_floats(&c, 0, "dy", total, &dy, NULL) || !get_floats(&c, 1, "rdy", total, &rdy, NULL) ||
+      !get_floats(&c, 2, "xhat", total, &xhat, NULL))
+    return NULL;
+  if (!is_null(&c, 3) && !get_floats(&c, 3, "rxhat", total, &rxhat, NULL)) return NULL;
+  if (!get_doubles(&c, 4, "rstd", (double)rows, &rstd)) return NULL;
+  if (!is_null(&c, 5) && !get_doubles(&c, 5, "shrink", (double)rows, &shrink)) return NULL;
+  if (!get_floats(&c, 6, "gamma", (double)d, &gamma, NULL) || !get_floats(&c, 7, "vGamma", (double)d, &vg, NULL) ||
+      !get_doubles(&c, 11, "gammaSums", (double)d, &gsums))
+    return NULL;
+  if (!is_null(&c, 12) && !get_doubles(&c, 12, "betaSums", (double)d, &bsums)) return NULL;
+  if (!is_null(&c, 13) && !get_floats(&c, 13, "rdx", total, &rdx, NULL)) return NULL;
+  split_args j = {.f32 = F32,
+                  .flag = center,
+                  .a = {dy, rdy, xhat, rxhat, gamma, vg, rdx},
+                  .d = {rstd, shrink, gsums, bsums},
+                  .n1 = d,
+                  .n2 = rows};
+  /* The sums split by columns (each column's rows stay in order), rdx by rows. */
+  inrun_parallel_for(d, rows_per_part(rows, SPLIT_WORK_LIGHT), ln_rbackward_sums_range, &j);
+  if (rdx) inrun_parallel_for(rows, rows_per_part(d, SPLIT_WORK), ln_rbackward_range, &j);
   return NULL;
 }
 
@@ -865,6 +985,56 @@ static napi_value js_adam_update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_adam_preconditioner(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "adamPreconditioner")) return NULL;
+  void *w, *grad, *v = NULL, *out;
+  size_t n;
+  double s[5];
+  static const char *names[5] = {"gradScale", "coupledWeightDecay", "beta2", "bc2Sqrt", "eps"};
+  if (!get_floats(&c, 0, "params", 0, &w, &n) || !get_floats(&c, 1, "grad", (double)n, &grad, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "v", (double)n, &v, NULL)) return NULL;
+  for (int i = 0; i < 5; i++)
+    if (!get_number(&c, 3 + i, names[i], &s[i])) return NULL;
+  if (!get_floats(&c, 8, "out", (double)n, &out, NULL)) return NULL;
+  split_args j = {.f32 = F32, .a = {w, grad, v, out}, .s = {s[0], s[1], s[2], s[3], s[4]}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK, adam_preconditioner_range, &j);
+  return NULL;
+}
+
+static napi_value js_adam_linearise(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "adamLinearise")) return NULL;
+  void *P, *w, *m = NULL, *cv = NULL;
+  size_t n;
+  double beta1, wd, bc1, k_factor;
+  bool decoupled;
+  if (!get_floats(&c, 0, "P", 0, &P, &n) || !get_floats(&c, 1, "params", (double)n, &w, NULL)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "m", (double)n, &m, NULL)) return NULL;
+  if (!is_null(&c, 3) && !get_floats(&c, 3, "c", (double)n, &cv, NULL)) return NULL;
+  if (!get_number(&c, 4, "beta1", &beta1) || !get_number(&c, 5, "weightDecay", &wd) ||
+      !get_bool(&c, 6, "decoupled", &decoupled) || !get_number(&c, 7, "bc1", &bc1) ||
+      !get_number(&c, 8, "kFactor", &k_factor))
+    return NULL;
+  split_args j = {.f32 = F32, .flag = decoupled, .a = {P, w, m, cv}, .s = {beta1, wd, bc1, k_factor}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK_LIGHT, adam_linearise_range, &j);
+  return NULL;
+}
+
+static napi_value js_scale_vector(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "scaleVector")) return NULL;
+  void *x, *diag = NULL, *out;
+  size_t n;
+  double scale;
+  if (!get_floats(&c, 0, "x", 0, &x, &n) || !get_number(&c, 1, "scale", &scale)) return NULL;
+  if (!is_null(&c, 2) && !get_floats(&c, 2, "diagonal", (double)n, &diag, NULL)) return NULL;
+  if (!get_floats(&c, 3, "out", (double)n, &out, NULL)) return NULL;
+  split_args j = {.f32 = F32, .a = {x, diag, out}, .s = {scale}};
+  inrun_parallel_for((int64_t)n, SPLIT_WORK_LIGHT, scale_vector_range, &j);
+  return NULL;
+}
+
 /* Adds the ops to the addon's exports; false after a failed napi call. */
 bool inrun_ops_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -879,17 +1049,23 @@ bool inrun_ops_register(napi_env env, napi_value exports) {
     {"activationRBackward", NULL, js_act_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"softmaxCrossEntropyForward", NULL, js_sce_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"softmaxCrossEntropyBackward", NULL, js_sce_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"softmaxCrossEntropyRBackward", NULL, js_sce_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"causalSoftmaxForward", NULL, js_causal_softmax_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"causalSoftmaxBackward", NULL, js_causal_softmax_backward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"causalSoftmaxRBackward", NULL, js_causal_softmax_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layerNormForward", NULL, js_ln_forward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layerNormBackward", NULL, js_ln_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNormRForward", NULL, js_ln_rforward, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"layerNormRBackward", NULL, js_ln_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"gather", NULL, js_gather, NULL, NULL, NULL, napi_enumerable, NULL},
     {"scatterAdd", NULL, js_scatter_add, NULL, NULL, NULL, napi_enumerable, NULL},
     {"transpose", NULL, js_transpose, NULL, NULL, NULL, napi_enumerable, NULL},
     {"maxPoolForward", NULL, js_max_pool, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sgdUpdate", NULL, js_sgd_update, NULL, NULL, NULL, napi_enumerable, NULL},
     {"adamUpdate", NULL, js_adam_update, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"adamPreconditioner", NULL, js_adam_preconditioner, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"adamLinearise", NULL, js_adam_linearise, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"scaleVector", NULL, js_scale_vector, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
 }

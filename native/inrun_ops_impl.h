@@ -191,6 +191,23 @@ VECTOR_CLONES static void FN(sce_backward)(const T *restrict p, const int32_t *r
   }
 }
 
+VECTOR_CLONES static void FN(sce_rbackward)(const T *restrict p, const T *restrict rz, const double *restrict weights,
+                                            int64_t rows, int64_t C, T *restrict rdz) {
+  for (int64_t r = 0; r < rows; r++) {
+    T *restrict dr = rdz + r * C;
+    const double w = weights[r];
+    if (w == 0) {
+      for (int64_t c = 0; c < C; c++) dr[c] = 0;
+      continue;
+    }
+    const T *restrict pr = p + r * C;
+    const T *restrict zr = rz + r * C;
+    double dot = 0;
+    for (int64_t c = 0; c < C; c++) dot += (double)pr[c] * (double)zr[c];
+    for (int64_t c = 0; c < C; c++) dr[c] = (T)(w * (double)pr[c] * ((double)zr[c] - dot));
+  }
+}
+
 /* n is the block size T (T names the element type here). */
 VECTOR_CLONES static void FN(causal_softmax_forward)(T *restrict s, int64_t blocks, int64_t n) {
   double chunk[256];
@@ -316,6 +333,107 @@ VECTOR_CLONES static void FN(ln_backward)(const T *restrict dy, const T *restric
   }
 }
 
+VECTOR_CLONES static void FN(ln_rforward)(const T *restrict xhat, const double *restrict rstd, const T *restrict gamma,
+                                          const T *restrict vg, const T *restrict vb, const T *restrict rx,
+                                          int64_t rows, int64_t d, bool center, T *restrict rxhat,
+                                          double *restrict shrink, T *restrict ry) {
+  for (int64_t row = 0; row < rows; row++) {
+    const T *restrict hr = xhat + row * d;
+    T *restrict yr = ry + row * d;
+    if (!rx) {
+      for (int64_t c = 0; c < d; c++) yr[c] = (T)((double)vg[c] * (double)hr[c] + (vb ? (double)vb[c] : 0));
+      continue;
+    }
+    const T *restrict xr = rx + row * d;
+    T *restrict qr = rxhat + row * d;
+    double rmu = 0;
+    if (center) {
+      for (int64_t c = 0; c < d; c++) rmu += (double)xr[c];
+      rmu /= (double)d;
+    }
+    double dotz = 0;
+    for (int64_t c = 0; c < d; c++) dotz += (double)hr[c] * ((double)xr[c] - rmu);
+    const double r = rstd[row];
+    const double cs = (r * dotz) / (double)d;
+    shrink[row] = cs;
+    for (int64_t c = 0; c < d; c++) qr[c] = (T)(r * ((double)xr[c] - rmu) - cs * (double)hr[c]);
+    /* R{x̂} read back as stored, as the portable twin does. */
+    for (int64_t c = 0; c < d; c++)
+      yr[c] = (T)((double)vg[c] * (double)hr[c] + (vb ? (double)vb[c] : 0) + (double)gamma[c] * (double)qr[c]);
+  }
+}
+
+/* The γ/β sums of ln_rbackward over `width` columns of rows `stride` apart (a column range of the pool's split). */
+VECTOR_CLONES static void FN(ln_rbackward_sums)(const T *restrict dy, const T *restrict rdy, const T *restrict xhat,
+                                                const T *restrict rxhat, int64_t rows, int64_t stride, int64_t width,
+                                                double *restrict gsums, double *restrict bsums) {
+  for (int64_t row = 0; row < rows; row++) {
+    const int64_t o = row * stride;
+    const T *restrict g = dy + o;
+    const T *restrict rg = rdy + o;
+    const T *restrict h = xhat + o;
+    if (rxhat) {
+      const T *restrict q = rxhat + o;
+      for (int64_t c = 0; c < width; c++) gsums[c] += (double)rg[c] * (double)h[c] + (double)g[c] * (double)q[c];
+    } else {
+      for (int64_t c = 0; c < width; c++) gsums[c] += (double)rg[c] * (double)h[c];
+    }
+    if (bsums)
+      for (int64_t c = 0; c < width; c++) bsums[c] += (double)rg[c];
+  }
+}
+
+VECTOR_CLONES static void FN(ln_rbackward)(const T *restrict dy, const T *restrict rdy, const T *restrict xhat,
+                                           const T *restrict rxhat, const double *restrict rstd,
+                                           const double *restrict shrink, const T *restrict gamma,
+                                           const T *restrict vg, int64_t rows, int64_t d, bool center,
+                                           T *restrict rdx) {
+  for (int64_t row = 0; row < rows; row++) {
+    const T *restrict g = dy + row * d;
+    const T *restrict rg = rdy + row * d;
+    const T *restrict xh = xhat + row * d;
+    const T *restrict q = rxhat ? rxhat + row * d : NULL;
+    double a = 0, b = 0, ra = 0, rb = 0;
+    for (int64_t c = 0; c < d; c++) {
+      const double gc = (double)g[c];
+      const double h = (double)gamma[c] * gc;
+      const double rh = (double)vg[c] * gc + (double)gamma[c] * (double)rg[c];
+      a += h;
+      ra += rh;
+      b += h * (double)xh[c];
+      rb += rh * (double)xh[c];
+      if (q) rb += h * (double)q[c];
+    }
+    a = center ? a / (double)d : 0;
+    ra = center ? ra / (double)d : 0;
+    b /= (double)d;
+    rb /= (double)d;
+    const double r = rstd[row];
+    const double cs = shrink ? shrink[row] : 0;
+    T *restrict out = rdx + row * d;
+    /* h and R{h} formed again, as the portable twin does. */
+    if (q) {
+      for (int64_t c = 0; c < d; c++) {
+        const double gc = (double)g[c], x = (double)xh[c];
+        const double h = (double)gamma[c] * gc;
+        const double rh = (double)vg[c] * gc + (double)gamma[c] * (double)rg[c];
+        const double dxc = r * (h - a - x * b);
+        double value = -cs * dxc + r * (rh - ra - x * rb);
+        value -= r * b * (double)q[c];
+        out[c] = (T)value;
+      }
+    } else {
+      for (int64_t c = 0; c < d; c++) {
+        const double gc = (double)g[c], x = (double)xh[c];
+        const double h = (double)gamma[c] * gc;
+        const double rh = (double)vg[c] * gc + (double)gamma[c] * (double)rg[c];
+        const double dxc = r * (h - a - x * b);
+        out[c] = (T)(-cs * dxc + r * (rh - ra - x * rb));
+      }
+    }
+  }
+}
+
 static void FN(gather)(const T *restrict src, const int32_t *restrict index, int64_t L, int64_t count,
                        int64_t src_stride, T *restrict dst) {
   for (int64_t i = 0; i < count; i++) {
@@ -406,6 +524,51 @@ VECTOR_CLONES static void FN(adam_update)(T *restrict w, const T *restrict grad,
     v[e] = ve;
     w[e] = (T)(we * shrink - step_size * ((double)me / (sqrt((double)ve) / bc2_sqrt + eps)));
   }
+}
+
+VECTOR_CLONES static void FN(adam_preconditioner)(const T *restrict w, const T *restrict grad, const T *restrict v,
+                                                  T *restrict out, int64_t n, double k, double coupled, double beta2,
+                                                  double bc2_sqrt, double eps) {
+  if (v) {
+    for (int64_t e = 0; e < n; e++) {
+      const double g = k * (double)grad[e] + coupled * (double)w[e];
+      const double vt = beta2 * (double)v[e] + (1 - beta2) * g * g;
+      out[e] = (T)(1 / (sqrt(vt) / bc2_sqrt + eps));
+    }
+  } else {
+    for (int64_t e = 0; e < n; e++) {
+      const double g = k * (double)grad[e] + coupled * (double)w[e];
+      const double vt = 0 + (1 - beta2) * g * g;
+      out[e] = (T)(1 / (sqrt(vt) / bc2_sqrt + eps));
+    }
+  }
+}
+
+VECTOR_CLONES static void FN(adam_linearise)(T *restrict P, const T *restrict w, const T *restrict m, T *restrict c,
+                                             int64_t n, double beta1, double wd, bool decoupled, double bc1,
+                                             double k_factor) {
+  if (c && decoupled) {
+    if (m)
+      for (int64_t e = 0; e < n; e++) c[e] = (T)((double)P[e] * beta1 * (double)m[e] / bc1 + wd * (double)w[e]);
+    else
+      for (int64_t e = 0; e < n; e++) c[e] = (T)(0 + wd * (double)w[e]);
+  } else if (c) {
+    const double decay = (1 - beta1) * wd;
+    if (m)
+      for (int64_t e = 0; e < n; e++)
+        c[e] = (T)((double)P[e] * (beta1 * (double)m[e] + decay * (double)w[e]) / bc1);
+    else
+      for (int64_t e = 0; e < n; e++) c[e] = (T)((double)P[e] * (0 + decay * (double)w[e]) / bc1);
+  }
+  for (int64_t e = 0; e < n; e++) P[e] = (T)((double)P[e] * k_factor);
+}
+
+/* No restrict on x and out: out may be x itself. */
+VECTOR_CLONES static void FN(scale_vector)(const T *x, double scale, const T *restrict diag, T *out, int64_t n) {
+  if (diag)
+    for (int64_t e = 0; e < n; e++) out[e] = (T)(scale * (double)diag[e] * (double)x[e]);
+  else
+    for (int64_t e = 0; e < n; e++) out[e] = (T)(scale * (double)x[e]);
 }
 
 #undef FN

@@ -22,17 +22,23 @@ const OP_NAMES = [
   'activationRBackward',
   'softmaxCrossEntropyForward',
   'softmaxCrossEntropyBackward',
+  'softmaxCrossEntropyRBackward',
   'causalSoftmaxForward',
   'causalSoftmaxBackward',
   'causalSoftmaxRBackward',
   'layerNormForward',
   'layerNormBackward',
+  'layerNormRForward',
+  'layerNormRBackward',
   'gather',
   'scatterAdd',
   'transpose',
   'maxPoolForward',
   'sgdUpdate',
   'adamUpdate',
+  'adamPreconditioner',
+  'adamLinearise',
+  'scaleVector',
 ] as const satisfies readonly (keyof KernelOps)[];
 
 /** What the compiled addon exports. */

@@ -342,6 +342,27 @@ export const portableOps: KernelOps = {
     }
   },
 
+  softmaxCrossEntropyRBackward(p, rz, weights, rows, classes, rdz) {
+    const fn = 'softmaxCrossEntropyRBackward';
+    const C = size(fn, 'classes', classes);
+    const total = times(size(fn, 'rows', rows), C);
+    floats(fn, 'p', p, total);
+    floats(fn, 'rz', rz, total, p);
+    doubles(fn, 'weights', weights, rows);
+    floats(fn, 'rdz', rdz, total, p);
+    for (let r = 0; r < rows; r++) {
+      const base = r * C;
+      const w = weights[r];
+      if (w === 0) {
+        rdz.fill(0, base, base + C);
+        continue;
+      }
+      let pr = 0;
+      for (let c = 0; c < C; c++) pr += p[base + c] * rz[base + c];
+      for (let c = 0; c < C; c++) rdz[base + c] = w * p[base + c] * (rz[base + c] - pr);
+    }
+  },
+
   causalSoftmaxForward(s, blocks, T) {
     const fn = 'causalSoftmaxForward';
     const rows = times(size(fn, 'blocks', blocks), size(fn, 'T', T));
@@ -470,6 +491,120 @@ export const portableOps: KernelOps = {
     }
   },
 
+  layerNormRForward(xhat, rstd, gamma, vGamma, vBeta, rx, rows, width, center, rxhat, shrink, ry) {
+    const fn = 'layerNormRForward';
+    const d = size(fn, 'width', width);
+    const total = times(size(fn, 'rows', rows), d);
+    floats(fn, 'xhat', xhat, total);
+    doubles(fn, 'rstd', rstd, rows);
+    floats(fn, 'gamma', gamma, d, xhat);
+    floats(fn, 'vGamma', vGamma, d, xhat);
+    if (vBeta !== null) floats(fn, 'vBeta', vBeta, d, xhat);
+    if (rx !== null) {
+      floats(fn, 'rx', rx, total, xhat);
+      floats(fn, 'rxhat', rxhat, total, xhat);
+      doubles(fn, 'shrink', shrink, rows);
+    }
+    floats(fn, 'ry', ry, total, xhat);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      if (rx && rxhat && shrink) {
+        let rmu = 0;
+        if (center) {
+          for (let c = 0; c < d; c++) rmu += rx[base + c];
+          rmu /= d;
+        }
+        let dotz = 0;
+        for (let c = 0; c < d; c++) dotz += xhat[base + c] * (rx[base + c] - rmu);
+        const r = rstd[row];
+        const cShrink = (r * dotz) / d;
+        shrink[row] = cShrink;
+        for (let c = 0; c < d; c++) rxhat[base + c] = r * (rx[base + c] - rmu) - cShrink * xhat[base + c];
+        // R{x̂} read back as stored (rounded to the element type), as the C twin does.
+        for (let c = 0; c < d; c++)
+          ry[base + c] = vGamma[c] * xhat[base + c] + (vBeta ? vBeta[c] : 0) + gamma[c] * rxhat[base + c];
+      } else {
+        for (let c = 0; c < d; c++) ry[base + c] = vGamma[c] * xhat[base + c] + (vBeta ? vBeta[c] : 0);
+      }
+    }
+  },
+
+  layerNormRBackward(
+    dy,
+    rdy,
+    xhat,
+    rxhat,
+    rstd,
+    shrink,
+    gamma,
+    vGamma,
+    rows,
+    width,
+    center,
+    gammaSums,
+    betaSums,
+    rdx,
+  ) {
+    const fn = 'layerNormRBackward';
+    const d = size(fn, 'width', width);
+    const total = times(size(fn, 'rows', rows), d);
+    floats(fn, 'dy', dy, total);
+    floats(fn, 'rdy', rdy, total, dy);
+    floats(fn, 'xhat', xhat, total, dy);
+    if (rxhat !== null) floats(fn, 'rxhat', rxhat, total, dy);
+    doubles(fn, 'rstd', rstd, rows);
+    if (shrink !== null) doubles(fn, 'shrink', shrink, rows);
+    floats(fn, 'gamma', gamma, d, dy);
+    floats(fn, 'vGamma', vGamma, d, dy);
+    doubles(fn, 'gammaSums', gammaSums, d);
+    if (betaSums !== null) doubles(fn, 'betaSums', betaSums, d);
+    if (rdx !== null) floats(fn, 'rdx', rdx, total, dy);
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      for (let c = 0; c < d; c++) {
+        let s = rdy[base + c] * xhat[base + c];
+        if (rxhat) s += dy[base + c] * rxhat[base + c];
+        gammaSums[c] += s;
+      }
+      if (betaSums) for (let c = 0; c < d; c++) betaSums[c] += rdy[base + c];
+    }
+    if (!rdx) return;
+    for (let row = 0; row < rows; row++) {
+      const base = row * d;
+      let a = 0;
+      let b = 0;
+      let ra = 0;
+      let rb = 0;
+      for (let c = 0; c < d; c++) {
+        const g = dy[base + c];
+        const h = gamma[c] * g;
+        const rh = vGamma[c] * g + gamma[c] * rdy[base + c];
+        a += h;
+        ra += rh;
+        b += h * xhat[base + c];
+        rb += rh * xhat[base + c];
+        if (rxhat) rb += h * rxhat[base + c];
+      }
+      a = center ? a / d : 0;
+      ra = center ? ra / d : 0;
+      b /= d;
+      rb /= d;
+      const r = rstd[row];
+      const cShrink = shrink ? shrink[row] : 0;
+      // h and R{h} formed again rather than kept: the same float64 values, no scratch.
+      for (let c = 0; c < d; c++) {
+        const g = dy[base + c];
+        const xh = xhat[base + c];
+        const h = gamma[c] * g;
+        const rh = vGamma[c] * g + gamma[c] * rdy[base + c];
+        const dxc = r * (h - a - xh * b);
+        let value = -cShrink * dxc + r * (rh - ra - xh * rb);
+        if (rxhat) value -= r * b * rxhat[base + c];
+        rdx[base + c] = value;
+      }
+    }
+  },
+
   gather(src, index, count, srcStride, dst) {
     const fn = 'gather';
     size(fn, 'count', count);
@@ -595,6 +730,46 @@ export const portableOps: KernelOps = {
       v[e] = beta2 * v[e] + (1 - beta2) * g * g;
       params[e] = w * shrink - stepSize * (m[e] / (Math.sqrt(v[e]) / bc2Sqrt + eps));
     }
+  },
+
+  adamPreconditioner(params, grad, v, gradScale, coupledWeightDecay, beta2, bc2Sqrt, eps, out) {
+    const fn = 'adamPreconditioner';
+    const n = floats(fn, 'params', params, 0).length;
+    floats(fn, 'grad', grad, n, params);
+    if (v !== null) floats(fn, 'v', v, n, params);
+    floats(fn, 'out', out, n, params);
+    for (let e = 0; e < n; e++) {
+      const g = gradScale * grad[e] + coupledWeightDecay * params[e];
+      const vt = (v ? beta2 * v[e] : 0) + (1 - beta2) * g * g;
+      out[e] = 1 / (Math.sqrt(vt) / bc2Sqrt + eps);
+    }
+  },
+
+  adamLinearise(P, params, m, c, beta1, weightDecay, decoupled, bc1, kFactor) {
+    const fn = 'adamLinearise';
+    const n = floats(fn, 'P', P, 0).length;
+    floats(fn, 'params', params, n, P);
+    if (m !== null) floats(fn, 'm', m, n, P);
+    if (c !== null) floats(fn, 'c', c, n, P);
+    if (c) {
+      if (decoupled) {
+        for (let e = 0; e < n; e++) c[e] = (m ? (P[e] * beta1 * m[e]) / bc1 : 0) + weightDecay * params[e];
+      } else {
+        // (1 − β1)λ formed once: the same double as the per-element left-to-right product.
+        const decay = (1 - beta1) * weightDecay;
+        for (let e = 0; e < n; e++) c[e] = (P[e] * ((m ? beta1 * m[e] : 0) + decay * params[e])) / bc1;
+      }
+    }
+    for (let e = 0; e < n; e++) P[e] *= kFactor;
+  },
+
+  scaleVector(x, scale, diagonal, out) {
+    const fn = 'scaleVector';
+    const n = floats(fn, 'x', x, 0).length;
+    if (diagonal !== null) floats(fn, 'diagonal', diagonal, n, x);
+    floats(fn, 'out', out, n, x);
+    if (diagonal) for (let e = 0; e < n; e++) out[e] = scale * diagonal[e] * x[e];
+    else for (let e = 0; e < n; e++) out[e] = scale * x[e];
   },
 };
 

@@ -18,7 +18,8 @@ export type ActivationKind = 'relu' | 'gelu' | 'tanh' | 'sigmoid';
  * The element-wise and reduction loops that dominate a training step once the matrix products
  * are fast (profiles of the MLP, GPT and CNN steps: bias adds and sums, activations, the loss,
  * attention's causal softmax, residual sums, LayerNorm, im2col/col2im, max-pooling, the optimizer
- * updates). Each has a portable TypeScript
+ * updates; for valued steps, the R-operators of the second-order pass and the optimizer's plan
+ * vectors). Each has a portable TypeScript
  * implementation (./ops.ts) and a native C twin (native/inrun_ops.c) that must agree with it.
  *
  * Conventions: float arrays of one call share one element type; arithmetic happens in float64
@@ -125,6 +126,18 @@ export interface KernelOps {
     dz: FloatArray,
   ): void;
   /**
+   * The R-operator of softmaxCrossEntropyBackward (rz = R{z}): rdz = weights[r]·p ⊙ (rz − p·rz) per
+   * row, the dot in float64 in order of class; rows of weight 0 become 0.
+   */
+  softmaxCrossEntropyRBackward(
+    p: FloatArray,
+    rz: FloatArray,
+    weights: Float64Array,
+    rows: number,
+    classes: number,
+    rdz: FloatArray,
+  ): void;
+  /**
    * Causal softmax in place over each of `blocks` consecutive T×T blocks of scores s (attention's
    * [examples, heads, T, T]): row t becomes softmax(s[t, 0..t]) and its entries above the diagonal
    * exactly 0. Each exponential is stored, rounded to the element type, before the row is scaled by
@@ -177,6 +190,50 @@ export interface KernelOps {
     width: number,
     center: boolean,
     dx: FloatArray,
+  ): void;
+  /**
+   * The R-operator of layerNormForward per row, given its x̂ and r (rx = R{x}; null for a data
+   * input): R{z} = rx − mean(rx)·[center], c = r·mean(x̂ ⊙ R{z}), R{x̂} = r·R{z} − c·x̂ (into rxhat,
+   * c into shrink), then ry = vGamma ⊙ x̂ + vBeta + γ ⊙ R{x̂}, with R{x̂} as stored (vBeta read as 0
+   * when null; without rx the γ term is left out and rxhat, shrink are not touched).
+   */
+  layerNormRForward(
+    xhat: FloatArray,
+    rstd: Float64Array,
+    gamma: FloatArray,
+    vGamma: FloatArray,
+    vBeta: FloatArray | null,
+    rx: FloatArray | null,
+    rows: number,
+    width: number,
+    center: boolean,
+    rxhat: FloatArray | null,
+    shrink: Float64Array | null,
+    ry: FloatArray,
+  ): void;
+  /**
+   * The R-operator of layerNormBackward (rdy = R{dy}; rxhat and shrink from layerNormRForward, read
+   * as 0 when null). Per row, with h = γ ⊙ dy, R{h} = vGamma ⊙ dy + γ ⊙ rdy, a = mean(h)·[center],
+   * R{a} = mean(R{h})·[center], b = mean(h ⊙ x̂), R{b} = mean(R{h} ⊙ x̂ + h ⊙ R{x̂}) and c = shrink:
+   * rdx = −c·r(h − a − x̂b) + r(R{h} − R{a} − x̂R{b}) − r·b·R{x̂} (skipped when rdx is null). Also the
+   * Hessian-vector sums of γ and β: gammaSums[c] += Σ_rows (rdy ⊙ x̂ + dy ⊙ R{x̂}) and
+   * betaSums[c] += Σ_rows rdy (when not null), in float64 one row at a time in order.
+   */
+  layerNormRBackward(
+    dy: FloatArray,
+    rdy: FloatArray,
+    xhat: FloatArray,
+    rxhat: FloatArray | null,
+    rstd: Float64Array,
+    shrink: Float64Array | null,
+    gamma: FloatArray,
+    vGamma: FloatArray,
+    rows: number,
+    width: number,
+    center: boolean,
+    gammaSums: Float64Array,
+    betaSums: Float64Array | null,
+    rdx: FloatArray | null,
   ): void;
   /**
    * dst[i·L + j] = src[i·srcStride + index[j]], or 0 where index[j] < 0, for i < count and
@@ -239,6 +296,43 @@ export interface KernelOps {
     bc2Sqrt: number,
     eps: number,
   ): void;
+  /**
+   * Adam's frozen preconditioner, out[e] = 1/(√v_t / bc2Sqrt + eps) for e < params.length, with v_t
+   * formed from this step's gradient as adamUpdate forms it: g = k·grad + λ_c w,
+   * v_t = β2 v + (1 − β2) g² (v read as 0 when null).
+   */
+  adamPreconditioner(
+    params: FloatArray,
+    grad: FloatArray,
+    v: FloatArray | null,
+    gradScale: number,
+    coupledWeightDecay: number,
+    beta2: number,
+    bc2Sqrt: number,
+    eps: number,
+    out: FloatArray,
+  ): void;
+  /**
+   * Adam's plan vectors from its preconditioner P, for e < P.length: c[e] = (P β1 m)/bc1 + λw
+   * (decoupled) or P (β1 m + (1 − β1) λw)/bc1 (coupled), m read as 0 when null and c skipped when
+   * null; then P[e] ← P[e]·kFactor in place (K's diagonal), after c has read it.
+   */
+  adamLinearise(
+    P: FloatArray,
+    params: FloatArray,
+    m: FloatArray | null,
+    c: FloatArray | null,
+    beta1: number,
+    weightDecay: number,
+    decoupled: boolean,
+    bc1: number,
+    kFactor: number,
+  ): void;
+  /**
+   * out[e] = (scale·diagonal[e])·x[e], or scale·x[e] when diagonal is null, for e < x.length
+   * (applying a step's K); out may be x itself.
+   */
+  scaleVector(x: FloatArray, scale: number, diagonal: FloatArray | null, out: FloatArray): void;
 }
 
 export interface Kernels extends KernelOps {

@@ -252,36 +252,22 @@ abstract class TokenNorm implements Layer {
     const vg = this.gamma(v);
     const vb = this.betaOf(v);
     const ry = outputActivation(ctx, x.n, x.tokens, d);
-    const ryd = ry.data;
-    let rxhat: FloatArray | null = null;
-    let shrink: Float64Array | null = null;
-    if (rx) {
-      rxhat = passBuffers(ctx).uninitialized(ctx.dtype, rows * d);
-      shrink = passBuffers(ctx).uninitialized('float64', rows);
-      const rxd = rx.data;
-      for (let row = 0; row < rows; row++) {
-        const base = row * d;
-        let rmu = 0;
-        if (this.center) {
-          for (let c = 0; c < d; c++) rmu += rxd[base + c];
-          rmu /= d;
-        }
-        let dotz = 0;
-        for (let c = 0; c < d; c++) dotz += xhat[base + c] * (rxd[base + c] - rmu);
-        const r = rstd[row];
-        const cShrink = (r * dotz) / d;
-        shrink[row] = cShrink;
-        for (let c = 0; c < d; c++) rxhat[base + c] = r * (rxd[base + c] - rmu) - cShrink * xhat[base + c];
-      }
-    }
-    for (let row = 0; row < rows; row++) {
-      const base = row * d;
-      for (let c = 0; c < d; c++) {
-        let value = vg[c] * xhat[base + c] + (vb ? vb[c] : 0);
-        if (rxhat) value += gamma[c] * rxhat[base + c];
-        ryd[base + c] = value;
-      }
-    }
+    const rxhat = rx ? passBuffers(ctx).uninitialized(ctx.dtype, rows * d) : null;
+    const shrink = rx ? passBuffers(ctx).uninitialized('float64', rows) : null;
+    ctx.kernels.layerNormRForward(
+      xhat,
+      rstd,
+      gamma,
+      vg,
+      vb,
+      rx ? rx.data : null,
+      rows,
+      d,
+      this.center,
+      rxhat,
+      shrink,
+      ry.data,
+    );
     t.rInput = rx;
     t.rOutput = ry;
     t.rNormalized = rxhat;
@@ -305,69 +291,35 @@ abstract class TokenNorm implements Layer {
     const shrink = t.rShrink ?? null;
     const d = this.width;
     const rows = dy.n * dy.tokens;
-    const gd = dy.data;
-    const rgd = rdy.data;
 
-    // R{dγ} = Σ_rows (R{G} ⊙ x̂ + G ⊙ R{x̂});  R{dβ} = Σ_rows R{G}.
-    const hg = this.gamma(hv);
-    const hb = this.betaOf(hv);
-    const accG = this.scratch.zeros('accG', 'float64', d);
-    const accB = this.scratch.zeros('accB', 'float64', d);
-    for (let row = 0; row < rows; row++) {
-      const base = row * d;
-      for (let c = 0; c < d; c++) {
-        let s = rgd[base + c] * xhat[base + c];
-        if (rxhat) s += gd[base + c] * rxhat[base + c];
-        accG[c] += s;
-        accB[c] += rgd[base + c];
-      }
-    }
-    for (let c = 0; c < d; c++) hg[c] += accG[c];
-    if (hb) for (let c = 0; c < d; c++) hb[c] += accB[c];
-    if (!needInputGrad) return null;
-
+    // R{dγ} = Σ_rows (R{G} ⊙ x̂ + G ⊙ R{x̂});  R{dβ} = Σ_rows R{G}, summed in float64.
     // With h = γ ⊙ G, a = mean(h)·[centred], b = mean(h ⊙ x̂), dx = r (h − a − x̂ b):
     //   R{h} = v_γ ⊙ G + γ ⊙ R{G},  R{a} = mean(R{h})·[centred],
     //   R{b} = mean(R{h} ⊙ x̂ + h ⊙ R{x̂}),
     //   R{dx} = R{r}/r · dx + r (R{h} − R{a} − b R{x̂} − x̂ R{b})   with R{r}/r = −c.
-    const gamma = this.gamma(ctx.params);
-    const vg = this.gamma(v);
-    const rdx = outputActivation(ctx, dy.n, dy.tokens, d);
-    const out = rdx.data;
-    const h = this.scratch.take('h', 'float64', d);
-    const rh = this.scratch.take('rh', 'float64', d);
-    for (let row = 0; row < rows; row++) {
-      const base = row * d;
-      let a = 0;
-      let b = 0;
-      let ra = 0;
-      let rb = 0;
-      for (let c = 0; c < d; c++) {
-        const g = gd[base + c];
-        const hc = gamma[c] * g;
-        const rhc = vg[c] * g + gamma[c] * rgd[base + c];
-        h[c] = hc;
-        rh[c] = rhc;
-        a += hc;
-        ra += rhc;
-        b += hc * xhat[base + c];
-        rb += rhc * xhat[base + c];
-        if (rxhat) rb += hc * rxhat[base + c];
-      }
-      a = this.center ? a / d : 0;
-      ra = this.center ? ra / d : 0;
-      b /= d;
-      rb /= d;
-      const r = rstd[row];
-      const cShrink = shrink ? shrink[row] : 0;
-      for (let c = 0; c < d; c++) {
-        const xh = xhat[base + c];
-        const dxc = r * (h[c] - a - xh * b);
-        let value = -cShrink * dxc + r * (rh[c] - ra - xh * rb);
-        if (rxhat) value -= r * b * rxhat[base + c];
-        out[base + c] = value;
-      }
-    }
+    const hg = this.gamma(hv);
+    const hb = this.betaOf(hv);
+    const accG = this.scratch.zeros('accG', 'float64', d);
+    const accB = hb ? this.scratch.zeros('accB', 'float64', d) : null;
+    const rdx = needInputGrad ? outputActivation(ctx, dy.n, dy.tokens, d) : null;
+    ctx.kernels.layerNormRBackward(
+      dy.data,
+      rdy.data,
+      xhat,
+      rxhat,
+      rstd,
+      shrink,
+      this.gamma(ctx.params),
+      this.gamma(v),
+      rows,
+      d,
+      this.center,
+      accG,
+      accB,
+      rdx ? rdx.data : null,
+    );
+    for (let c = 0; c < d; c++) hg[c] += accG[c];
+    if (hb && accB) for (let c = 0; c < d; c++) hb[c] += accB[c];
     return rdx;
   }
 }

@@ -95,17 +95,7 @@ export class SoftmaxCrossEntropy implements Loss {
     const p = tape.probabilities!;
     const weights = tape.tokenWeights!;
     const rdz = outputActivation(ctx, n, tokens, C);
-    for (let r = 0; r < n * tokens; r++) {
-      const w = weights[r];
-      if (w === 0) {
-        rdz.data.fill(0, r * C, (r + 1) * C);
-        continue;
-      }
-      const base = r * C;
-      let pr = 0;
-      for (let c = 0; c < C; c++) pr += p[base + c] * rz.data[base + c];
-      for (let c = 0; c < C; c++) rdz.data[base + c] = w * p[base + c] * (rz.data[base + c] - pr);
-    }
+    ctx.kernels.softmaxCrossEntropyRBackward(p, rz.data, weights, n * tokens, C, rdz.data);
     return rdz;
   }
 }

@@ -140,23 +140,18 @@ export class Adam implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels: KernelOps = portableOps,
   ): StepPlan {
     const scaling = this.scaling(params, gradSum, batchSize);
-    const { gradScale } = scaling;
     const [, beta2] = this.options.betas;
     const { eps } = this.options;
     const coupled = this.decoupled ? 0 : this.options.weightDecay;
     const t = this.nextT;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
-    const v = this.v;
     // P = 1/(√v̂_t + ε), with v_t formed from this step's gradient exactly as `apply` forms it.
     const P = this.keep('P', params);
-    for (let e = 0; e < P.length; e++) {
-      const g = gradScale * gradSum[e] + coupled * params[e];
-      const vt = (v ? beta2 * v[e] : 0) + (1 - beta2) * g * g;
-      P[e] = 1 / (Math.sqrt(vt) / bc2Sqrt + eps);
-    }
-    return this.linearise(step, totalSteps, params, scaling, P, true);
+    kernels.adamPreconditioner(params, gradSum, this.v, scaling.gradScale, coupled, beta2, bc2Sqrt, eps, P);
+    return this.linearise(step, totalSteps, params, scaling, P, true, kernels);
   }
 
   /**
@@ -178,7 +173,15 @@ export class Adam implements Optimizer {
       );
     const P = alloc(params);
     for (let e = 0; e < P.length; e++) P[e] = preconditioner[e];
-    return this.linearise(step, totalSteps, params, this.scaling(params, gradSum, batchSize), P, false);
+    return this.linearise(
+      step,
+      totalSteps,
+      params,
+      this.scaling(params, gradSum, batchSize),
+      P,
+      false,
+      portableOps,
+    );
   }
 
   apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels: KernelOps = portableOps): void {
@@ -300,8 +303,9 @@ export class Adam implements Optimizer {
   }
 
   /**
-   * Builds (η, c, K) from the frozen preconditioner P; when `ownP` (from `plan`), P's storage
-   * becomes K's diagonal and c is the kept vector, else both are new.
+   * Builds (η, c, K) from the frozen preconditioner P, whose storage becomes K's diagonal (P is
+   * this call's own: the kept vector when `ownP`, from `plan`, else a new one); c is the kept
+   * vector when `ownP`, else new.
    */
   private linearise(
     step: number,
@@ -310,26 +314,18 @@ export class Adam implements Optimizer {
     { clipFactor, gradScale }: { clipFactor: number; gradScale: number },
     P: FloatArray,
     ownP: boolean,
+    kernels: KernelOps,
   ): StepPlan {
     const [beta1] = this.options.betas;
     const { weightDecay } = this.options;
     const t = this.nextT;
     const bc1 = 1 - beta1 ** t;
     const m = beta1 > 0 ? this.m : null;
-    let c: FloatArray | null = null;
-    if (m || weightDecay > 0) {
-      c = ownP ? this.keep('c', params) : alloc(params);
-      if (this.decoupled) {
-        for (let e = 0; e < c.length; e++)
-          c[e] = (m ? (P[e] * beta1 * m[e]) / bc1 : 0) + weightDecay * params[e];
-      } else {
-        for (let e = 0; e < c.length; e++)
-          c[e] = (P[e] * ((m ? beta1 * m[e] : 0) + (1 - beta1) * weightDecay * params[e])) / bc1;
-      }
-    }
-    const kDiagonal = ownP ? P : alloc(params);
+    const c = m || weightDecay > 0 ? (ownP ? this.keep('c', params) : alloc(params)) : null;
+    // adamw: c = P β1 m/bc1 + λw;  adam: c = P (β1 m + (1 − β1) λw)/bc1;  then K's diagonal P (1 − β1)/bc1 in place.
     const kFactor = (1 - beta1) / bc1;
-    for (let e = 0; e < kDiagonal.length; e++) kDiagonal[e] = P[e] * kFactor;
+    kernels.adamLinearise(P, params, m, c, beta1, weightDecay, this.decoupled, bc1, kFactor);
+    const kDiagonal = P;
     const plan: StepPlan = {
       ...this.stepScale(step, totalSteps, { clipFactor, gradScale }),
       c,

@@ -84,6 +84,7 @@ export class Sgd implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    _kernels?: KernelOps,
   ): StepPlan {
     const { momentum, weightDecay, decoupledWeightDecay } = this.options;
     const scale = this.scale(step, totalSteps, params, gradSum, batchSize);

@@ -1,3 +1,4 @@
+import { portableOps } from '../kernels/ops.js';
 import type { FloatArray, KernelOps } from '../kernels/types.js';
 import type { Rng } from '../util/rng.js';
 
@@ -37,6 +38,7 @@ export interface Optimizer {
    * Freezes this step's (η_t, c_t, K_t) from the current weights, state and batch gradient
    * without changing anything; `apply` then takes exactly this step. The plan's vectors (c, K's
    * diagonal) may be the optimizer's own buffers, reused by its next `plan`: copy them to keep them.
+   * `kernels`, when given (the model's), run its loops over the parameters, as in `apply`.
    */
   plan(
     step: number,
@@ -44,6 +46,7 @@ export interface Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepPlan;
   /**
    * This step's scale alone, as `plan` would give it, for steps that are taken but not valued
@@ -93,12 +96,14 @@ export function reusedVector(current: FloatArray | null, like: FloatArray): Floa
   return like instanceof Float64Array ? new Float64Array(like.length) : new Float32Array(like.length);
 }
 
-/** Applies K_t to a vector: out = K x (out may be x itself). */
-export function applyK(plan: StepPlan, x: FloatArray, out: FloatArray): FloatArray {
-  const d = plan.kDiagonal;
-  const k = plan.kScale;
-  if (d) for (let e = 0; e < x.length; e++) out[e] = k * d[e] * x[e];
-  else for (let e = 0; e < x.length; e++) out[e] = k * x[e];
+/** Applies K_t to a vector: out = K x (out may be x itself), with `kernels` (the model's) when given. */
+export function applyK(
+  plan: StepPlan,
+  x: FloatArray,
+  out: FloatArray,
+  kernels: KernelOps = portableOps,
+): FloatArray {
+  kernels.scaleVector(x, plan.kScale, plan.kDiagonal, out);
   return out;
 }
 

@@ -464,7 +464,7 @@ export class InRunValuer {
     const c = plan.c;
     const emptyUtility = c ? this.dot(u1, c) : 0;
     if (plan.step >= this.valueFrom) this.momentum?.add(plan.step, pass, args.ids, plan, u1);
-    applyK(plan, u1, u1);
+    applyK(plan, u1, u1, model.kernels);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
     const firstOrderUtility = this.dot(u1, gradSum);
@@ -493,7 +493,7 @@ export class InRunValuer {
       for (let q = 0; q < Q; q++) {
         const gq = this.workspace(`column-${q}`);
         for (const [start, end] of this.columnRuns[q]) model.addGrad(valPass, 1, gq, start, end);
-        const uq = applyK(plan, gq, gq);
+        const uq = applyK(plan, gq, gq, model.kernels);
         scaleInPlace(uq, eta / m);
         us.push(uq);
       }
@@ -594,7 +594,7 @@ export class InRunValuer {
 
   /** x = c + ½ K g_B: the direction of the step's second-order term (DESIGN §2), in workspace 'x'. */
   private curvatureDirection(plan: StepPlan, gradSum: FloatArray): FloatArray {
-    const x = applyK(plan, gradSum, this.workspace('x'));
+    const x = applyK(plan, gradSum, this.workspace('x'), this.model.kernels);
     const c = plan.c;
     for (let e = 0; e < x.length; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
     return x;
@@ -614,7 +614,7 @@ export class InRunValuer {
     const u = this.workspace(name);
     this.model.hessianVectorProduct(valPass, x, u);
     scaleInPlace(u, (plan.lr * plan.lr) / count);
-    return applyK(plan, u, u);
+    return applyK(plan, u, u, this.model.kernels);
   }
 
   /** Adds a valued step to the trace and the ledger. */
@@ -740,7 +740,7 @@ export class InRunValuer {
       const u = this.workspace(`u1-${h}`);
       model.addGrad(valPass, eta / sizes[h], u);
       if (c) emptyUtility += (sizes[h] / k) * this.dot(u, c);
-      return applyK(plan, u, u);
+      return applyK(plan, u, u, this.model.kernels);
     });
     if (this.momentum && plan.step >= this.valueFrom) {
       // η ḡ_S, the sample's mean validation gradient (before K), summed over both halves.
@@ -846,7 +846,7 @@ export class InRunValuer {
           if (ranges[p][1] > ranges[p][0])
             model.addGrad(part.pass, eta / count, u, ranges[p][0], ranges[p][1]);
         });
-        us.push(applyK(plan, u, u));
+        us.push(applyK(plan, u, u, this.model.kernels));
       }
       which[i] = slot;
     }

@@ -242,7 +242,7 @@ export class Trainer {
     let planSummary: StepPlanSummary | null = null;
     let plan: StepScale;
     if (this.valuer || this.planSummaries) {
-      const full = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n);
+      const full = optimizer.plan(this.step, this.totalSteps, model.params, gradSum, pass.n, model.kernels);
       // Before anything else reads or updates the optimizer's buffers that c and K may be.
       if (this.planSummaries) planSummary = summarizePlan(full);
       if (this.valuer) {

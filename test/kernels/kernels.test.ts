@@ -613,8 +613,12 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
     const logits = random(rows * classes);
     const targets = Int32Array.from({ length: rows }, (_, r) => (r * 7) % classes);
     const weights = new Float64Array(rows).fill(1);
+    // Some ignored rows for the R-backward, whose zero rows are written too.
+    const someIgnored = weights.map((_, r) => (r % 5 === 3 ? 0 : 1 / (1 + (r % 3))));
     const gamma = random(width);
     const beta = random(width);
+    const vGamma = random(width);
+    const vBeta = random(width);
     const opRuns = [1, 2, 3].map((threads) => {
       k.setThreads(threads);
       const gelu = new Float32Array(x.length);
@@ -641,10 +645,41 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
       k.layerNormForward(x, gamma, beta, lnRows, width, 1e-5, true, xhat, rstd, y);
       const dx = new Float32Array(x.length);
       k.layerNormBackward(dy, xhat, rstd, gamma, lnRows, width, true, dx);
+      const rxhat = new Float32Array(x.length);
+      const shrink = new Float64Array(lnRows);
+      const ry = new Float32Array(x.length);
+      k.layerNormRForward(xhat, rstd, gamma, vGamma, vBeta, dy, lnRows, width, true, rxhat, shrink, ry);
+      const gammaSums = new Float64Array(width);
+      const betaSums = new Float64Array(width);
+      const rdx = new Float32Array(x.length);
+      k.layerNormRBackward(
+        dy,
+        x,
+        xhat,
+        rxhat,
+        rstd,
+        shrink,
+        gamma,
+        vGamma,
+        lnRows,
+        width,
+        true,
+        gammaSums,
+        betaSums,
+        rdx,
+      );
+      const rdz = new Float32Array(logits.length);
+      k.softmaxCrossEntropyRBackward(p, logits, someIgnored, rows, classes, rdz);
       const params = x.slice();
       const m = new Float32Array(x.length);
       const v = new Float32Array(x.length);
       k.adamUpdate(params, dy, m, v, 0.5, 0.01, 0.9, 0.999, 0.999, 0.003, 0.3, 1e-8);
+      const P = new Float32Array(x.length);
+      k.adamPreconditioner(params, dy, v, 0.5, 0.01, 0.999, 0.3, 1e-8, P);
+      const c = new Float32Array(x.length);
+      k.adamLinearise(P, params, m, c, 0.9, 0.01, false, 0.19, 0.1 / 0.19);
+      const kx = new Float32Array(x.length);
+      k.scaleVector(dy, 0.25, P, kx);
       const dots = new Float64Array(64);
       k.rowDots(x, dy, null, 64, x.length / 64, x.length / 64, x.length / 64, dots);
       const biased = x.slice();
@@ -663,9 +698,19 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
         rstd,
         y,
         dx,
+        rxhat,
+        shrink,
+        ry,
+        gammaSums,
+        betaSums,
+        rdx,
+        rdz,
         params,
         m,
         v,
+        P,
+        c,
+        kx,
         dots,
         biased,
       };

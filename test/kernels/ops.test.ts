@@ -71,6 +71,39 @@ const d2Ref = (kind: ActivationKind, x: number) => {
   return (fRef[kind](x + h) - 2 * fRef[kind](x) + fRef[kind](x - h)) / (h * h);
 };
 
+/** Dual numbers v + dε (ε² = 0): R-operators by forward-mode differentiation of the plain definitions. */
+interface Dual {
+  v: number;
+  d: number;
+}
+const dual = (v: number, d = 0): Dual => ({ v, d });
+const dAdd = (a: Dual, b: Dual): Dual => dual(a.v + b.v, a.d + b.d);
+const dSub = (a: Dual, b: Dual): Dual => dual(a.v - b.v, a.d - b.d);
+const dMul = (a: Dual, b: Dual): Dual => dual(a.v * b.v, a.d * b.v + a.v * b.d);
+const dScale = (a: Dual, k: number): Dual => dual(a.v * k, a.d * k);
+const dSum = (xs: Dual[]): Dual => xs.reduce(dAdd, dual(0));
+/** 1/√a. */
+const dRsqrt = (a: Dual): Dual => dual(1 / Math.sqrt(a.v), (-0.5 * a.d) / (a.v * Math.sqrt(a.v)));
+
+/**
+ * One row of LayerNorm (center) or RMSNorm written plainly on duals: x̂ and r from x, and
+ * backward's dx = r(h − mean(h)·[center] − x̂ mean(h ⊙ x̂)), h = γ ⊙ dy.
+ */
+function normRow(x: Dual[], eps: number, center: boolean): { xhat: Dual[]; r: Dual } {
+  const d = x.length;
+  const mu = center ? dScale(dSum(x), 1 / d) : dual(0);
+  const z = x.map((v) => dSub(v, mu));
+  const r = dRsqrt(dAdd(dScale(dSum(z.map((v) => dMul(v, v))), 1 / d), dual(eps)));
+  return { xhat: z.map((v) => dMul(v, r)), r };
+}
+function normBackwardRow(xhat: Dual[], r: Dual, gamma: Dual[], dy: Dual[], center: boolean): Dual[] {
+  const d = xhat.length;
+  const h = dy.map((g, c) => dMul(gamma[c], g));
+  const a = center ? dScale(dSum(h), 1 / d) : dual(0);
+  const b = dScale(dSum(h.map((v, c) => dMul(v, xhat[c]))), 1 / d);
+  return h.map((v, c) => dMul(r, dSub(dSub(v, a), dMul(xhat[c], b))));
+}
+
 function cases(dtype: DType): OpCase[] {
   const rng = new Rng(dtype === 'float32' ? 11 : 12);
   const out: OpCase[] = [];
@@ -316,6 +349,27 @@ function cases(dtype: DType): OpCase[] {
         }),
       }),
     });
+    const rz = random(dtype, rows * C, rng);
+    out.push({
+      name: 'softmaxCrossEntropyRBackward',
+      run: (k) => {
+        // Garbage the op must overwrite, the ignored row's included.
+        const rdz = allocFloat(dtype, rows * C).fill(Number.NaN);
+        k.softmaxCrossEntropyRBackward(p, rz, weights, rows, C, rdz);
+        return { rdz };
+      },
+      reference: () => {
+        // w·J rz with the softmax Jacobian J = diag(p) − p pᵀ as an explicit matrix.
+        const rdz = new Array<number>(rows * C).fill(0);
+        for (let r = 0; r < rows; r++)
+          for (let i = 0; i < C; i++)
+            for (let j = 0; j < C; j++) {
+              const J = (i === j ? p[r * C + i] : 0) - p[r * C + i] * p[r * C + j];
+              rdz[r * C + i] += weights[r] * J * rz[r * C + j];
+            }
+        return { rdz };
+      },
+    });
   }
 
   // Causal softmax: T = 1 (every row a single 1), a T past the vector widths with large scores,
@@ -474,6 +528,123 @@ function cases(dtype: DType): OpCase[] {
         return { dx };
       },
     });
+
+    // The R-operators, against the forward and backward above differentiated along (rx, vγ, vβ,
+    // rdy) on duals; without rx (a data input) R{x} = 0 and rxhat, shrink stay null.
+    const rx = random(dtype, rows * d, rng);
+    const rdy = random(dtype, rows * d, rng);
+    const vGamma = random(dtype, d, rng);
+    const vBeta = center ? random(dtype, d, rng) : null;
+    const rowDuals = (r: number, withRx: boolean) =>
+      normRow(
+        Array.from({ length: d }, (_, c) => dual(x[r * d + c], withRx ? rx[r * d + c] : 0)),
+        eps,
+        center,
+      );
+    for (const withRx of [true, false]) {
+      out.push({
+        name: `layerNormRForward center=${center}${withRx ? '' : ' (no rx)'}`,
+        run: (k): Record<string, ArrayLike<number>> => {
+          const ry = allocFloat(dtype, rows * d);
+          const rxhat = withRx ? allocFloat(dtype, rows * d) : null;
+          const shrink = withRx ? new Float64Array(rows) : null;
+          k.layerNormRForward(
+            xhat,
+            rstd,
+            gamma,
+            vGamma,
+            vBeta,
+            withRx ? rx : null,
+            rows,
+            d,
+            center,
+            rxhat,
+            shrink,
+            ry,
+          );
+          return rxhat && shrink ? { ry, rxhat, shrink } : { ry };
+        },
+        reference: (): Record<string, ArrayLike<number>> => {
+          const ry: number[] = [];
+          const rxhat: number[] = [];
+          const shrink: number[] = [];
+          for (let r = 0; r < rows; r++) {
+            const { xhat: h, r: rs } = rowDuals(r, withRx);
+            // c = −R{r}/r
+            shrink.push(-rs.d / rs.v);
+            h.forEach((v, c) => {
+              rxhat.push(v.d);
+              const y = dAdd(dMul(dual(gamma[c], vGamma[c]), v), dual(0, vBeta ? vBeta[c] : 0));
+              ry.push(y.d);
+            });
+          }
+          return withRx ? { ry, rxhat, shrink } : { ry };
+        },
+      });
+      const rxhat = withRx ? allocFloat(dtype, rows * d) : null;
+      const shrink = withRx ? new Float64Array(rows) : null;
+      if (withRx)
+        portable.layerNormRForward(
+          xhat,
+          rstd,
+          gamma,
+          vGamma,
+          vBeta,
+          rx,
+          rows,
+          d,
+          center,
+          rxhat,
+          shrink,
+          allocFloat(dtype, rows * d),
+        );
+      const startG = new Float64Array(d).map((_, c) => c / 4);
+      const startB = new Float64Array(d).map((_, c) => 1 - c / 8);
+      for (const withDx of [true, false]) {
+        out.push({
+          name: `layerNormRBackward center=${center}${withRx ? '' : ' (no rx)'}${withDx ? '' : ' (sums only)'}`,
+          run: (k): Record<string, ArrayLike<number>> => {
+            const gammaSums = copy(startG);
+            const betaSums = center ? copy(startB) : null;
+            const rdx = withDx ? allocFloat(dtype, rows * d) : null;
+            k.layerNormRBackward(
+              dy,
+              rdy,
+              xhat,
+              rxhat,
+              rstd,
+              shrink,
+              gamma,
+              vGamma,
+              rows,
+              d,
+              center,
+              gammaSums,
+              betaSums,
+              rdx,
+            );
+            return { gammaSums, ...(betaSums ? { betaSums } : {}), ...(rdx ? { rdx } : {}) };
+          },
+          reference: (): Record<string, ArrayLike<number>> => {
+            const gammaSums = Array.from(startG);
+            const betaSums = Array.from(startB);
+            const rdx: number[] = [];
+            for (let r = 0; r < rows; r++) {
+              const { xhat: h, r: rs } = rowDuals(r, withRx);
+              const g = Array.from({ length: d }, (_, c) => dual(dy[r * d + c], rdy[r * d + c]));
+              const gam = Array.from({ length: d }, (_, c) => dual(gamma[c], vGamma[c]));
+              for (const v of normBackwardRow(h, rs, gam, g, center)) rdx.push(v.d);
+              // R of the γ and β gradients Σ dy ⊙ x̂ and Σ dy.
+              for (let c = 0; c < d; c++) {
+                gammaSums[c] += dMul(g[c], h[c]).d;
+                betaSums[c] += g[c].d;
+              }
+            }
+            return { gammaSums, ...(center ? { betaSums } : {}), ...(withDx ? { rdx } : {}) };
+          },
+        });
+      }
+    }
   }
 
   // gather / scatterAdd with a patch-like table (padding −1, repeated indices), and count = 1.
@@ -649,6 +820,70 @@ function cases(dtype: DType): OpCase[] {
         return { params: p, m: mm, v: vv };
       },
     });
+
+    // Adam's plan: the preconditioner (first step, no v yet, and later), c both ways (with and
+    // without m) and K's diagonal in place, and K applied with and without a diagonal.
+    for (const withV of [true, false]) {
+      out.push({
+        name: `adamPreconditioner${withV ? '' : ' (no v)'}`,
+        run: (k) => {
+          const P = allocFloat(dtype, n);
+          k.adamPreconditioner(w, g, withV ? v : null, 0.5, 0.01, 0.999, 0.3, 1e-8, P);
+          return { P };
+        },
+        reference: () => ({
+          P: Array.from(w, (we, e) => {
+            const ge = 0.5 * g[e] + 0.01 * we;
+            const vt = (withV ? 0.999 * v[e] : 0) + 0.001 * ge * ge;
+            return 1 / (Math.sqrt(vt) / 0.3 + 1e-8);
+          }),
+        }),
+      });
+    }
+    const P0 = random(dtype, n, rng, 4).map(Math.abs) as FloatArray;
+    for (const [decoupled, withM, withC] of [
+      [true, true, true],
+      [true, false, true],
+      [false, true, true],
+      [false, false, true],
+      [false, true, false],
+    ] as const) {
+      out.push({
+        name: `adamLinearise decoupled=${decoupled}${withM ? '' : ' (no m)'}${withC ? '' : ' (no c)'}`,
+        run: (k): Record<string, ArrayLike<number>> => {
+          const P = copy(P0);
+          const c = withC ? allocFloat(dtype, n) : null;
+          k.adamLinearise(P, w, withM ? m : null, c, 0.9, 0.01, decoupled, 0.19, 0.1 / 0.19);
+          return c ? { P, c } : { P };
+        },
+        reference: (): Record<string, ArrayLike<number>> => {
+          const c = Array.from(P0, (p, e) => {
+            const me = withM ? m[e] : 0;
+            return decoupled
+              ? (p * 0.9 * me) / 0.19 + 0.01 * w[e]
+              : (p * (0.9 * me + 0.1 * 0.01 * w[e])) / 0.19;
+          });
+          const P = Array.from(P0, (p) => (p * 0.1) / 0.19);
+          return withC ? { P, c } : { P };
+        },
+      });
+    }
+    for (const [withDiagonal, inPlace] of [
+      [true, false],
+      [true, true],
+      [false, true],
+    ] as const) {
+      out.push({
+        name: `scaleVector${withDiagonal ? '' : ' (no diagonal)'}${inPlace ? ' in place' : ''}`,
+        run: (k) => {
+          const x = copy(g);
+          const o = inPlace ? x : allocFloat(dtype, n);
+          k.scaleVector(x, 0.25, withDiagonal ? P0 : null, o);
+          return { out: o };
+        },
+        reference: () => ({ out: Array.from(g, (ge, e) => 0.25 * (withDiagonal ? P0[e] : 1) * ge) }),
+      });
+    }
   }
   return out;
 }
@@ -809,6 +1044,92 @@ function errorCases(): [string, (k: Kernels) => void, RegExp][] {
       'rstd type',
       (k) => k.layerNormBackward(f32, f32, new Float32Array(2) as never, f32, 2, 2, true, f32),
       /rstd must be a Float64Array/,
+    ],
+    [
+      'rxhat missing with rx',
+      (k) => k.layerNormRForward(f32, new Float64Array(2), f32, f32, null, f32, 2, 2, true, null, null, f32),
+      /layerNormRForward: rxhat must be a Float32Array or Float64Array, got null/,
+    ],
+    [
+      'short vGamma',
+      (k) =>
+        k.layerNormRForward(
+          f32,
+          new Float64Array(2),
+          f32,
+          new Float32Array(1),
+          null,
+          null,
+          2,
+          2,
+          true,
+          null,
+          null,
+          f32,
+        ),
+      /layerNormRForward: vGamma has 1 elements but needs 2/,
+    ],
+    [
+      'short gammaSums',
+      (k) =>
+        k.layerNormRBackward(
+          f32,
+          f32,
+          f32,
+          null,
+          new Float64Array(2),
+          null,
+          f32,
+          f32,
+          2,
+          2,
+          true,
+          new Float64Array(1),
+          null,
+          f32,
+        ),
+      /layerNormRBackward: gammaSums has 1 elements but needs 2/,
+    ],
+    [
+      'shrink type',
+      (k) =>
+        k.layerNormRBackward(
+          f32,
+          f32,
+          f32,
+          f32,
+          new Float64Array(2),
+          new Float32Array(2) as never,
+          f32,
+          f32,
+          2,
+          2,
+          true,
+          new Float64Array(2),
+          null,
+          null,
+        ),
+      /layerNormRBackward: shrink must be a Float64Array, got Float32Array/,
+    ],
+    [
+      'mixed rz type',
+      (k) => k.softmaxCrossEntropyRBackward(f32, new Float64Array(4), Float64Array.of(1, 1), 2, 2, f32),
+      /softmaxCrossEntropyRBackward: rz is a Float64Array but the first array is a Float32Array/,
+    ],
+    [
+      'short preconditioner out',
+      (k) => k.adamPreconditioner(f32, f32, null, 1, 0, 0.999, 1, 1e-8, new Float32Array(3)),
+      /adamPreconditioner: out has 3 elements but needs 4/,
+    ],
+    [
+      'short m',
+      (k) => k.adamLinearise(f32, f32, new Float32Array(2), null, 0.9, 0, true, 0.1, 1),
+      /adamLinearise: m has 2 elements but needs 4/,
+    ],
+    [
+      'short diagonal',
+      (k) => k.scaleVector(f32, 2, new Float32Array(3), f32),
+      /scaleVector: diagonal has 3 elements but needs 4/,
     ],
   ];
 }

@@ -6,11 +6,12 @@ import type { Sequential } from '../../src/models/sequential.js';
 import { type Adam, type AdamOptions, adam, adamw, subsetGradSumFromPass } from '../../src/optim/adam.js';
 import { learningRate, type Schedule } from '../../src/optim/schedule.js';
 import { sgd } from '../../src/optim/sgd.js';
-import type { Optimizer, StepPlan } from '../../src/optim/types.js';
+import { applyK, type Optimizer, type StepPlan } from '../../src/optim/types.js';
 import { InRunValuer } from '../../src/shapley/valuer.js';
 import { InrunError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
 import { ARCHITECTURES, asDataset, buildModel, randomBatch, randomVector } from '../helpers/fixtures.js';
+import { nativeSet } from '../kernels/kernel-sets.js';
 import {
   add,
   denseHessian,
@@ -223,6 +224,37 @@ function linearStep(plan: StepPlan, g: ArrayLike<number>): Float64Array {
       -plan.lr * ((plan.c ? plan.c[e] : 0) + plan.kScale * (plan.kDiagonal ? plan.kDiagonal[e] : 1) * g[e]),
   );
 }
+
+describe('plans made with the native kernels', () => {
+  for (const [name, variant, options] of CASES) {
+    for (const dtype of ['float32', 'float64'] as const) {
+      test(`${name} (${dtype}): c, K and K·x bit-identical with the portable loops`, (t) => {
+        const native = nativeSet.kernels;
+        if (!native) {
+          t.skip(`native kernels unavailable: ${nativeSet.missing}`);
+          return;
+        }
+        const cast = (a: Float64Array) => (dtype === 'float32' ? Float32Array.from(a) : a.slice());
+        const bits = (a: FloatArray | null) => (a ? Buffer.from(a.buffer, a.byteOffset, a.byteLength) : null);
+        const w0 = randomVector(P_TOY, 3);
+        const [mine, theirs] = [make(variant, options), make(variant, options)];
+        const [wMine, wTheirs] = [cast(w0), cast(w0)];
+        toyGradients(300).forEach((g64, s) => {
+          const g = cast(g64);
+          const plan = mine.plan(s, STEPS, wMine, g, BATCH, native);
+          const ref = theirs.plan(s, STEPS, wTheirs, g, BATCH);
+          assert.deepEqual(bits(plan.c), bits(ref.c), `step ${s}: c`);
+          assert.deepEqual(bits(plan.kDiagonal), bits(ref.kDiagonal), `step ${s}: K's diagonal`);
+          const kx = applyK(plan, g, allocFloat(dtype, P_TOY), native);
+          assert.deepEqual(bits(kx), bits(applyK(ref, g, allocFloat(dtype, P_TOY))), `step ${s}: K·g`);
+          mine.apply(plan, wMine, g, native);
+          theirs.apply(ref, wTheirs, g);
+        });
+        assert.deepEqual(bits(wMine), bits(wTheirs));
+      });
+    }
+  }
+});
 
 describe('full-batch linearised step equals the real Adam step', () => {
   for (const [name, variant, options] of CASES) {
