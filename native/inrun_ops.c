@@ -372,6 +372,7 @@ typedef struct {
   void *a[8];
   double *d[4];
   const int32_t *idx;
+  int32_t *idx_out;
   int64_t n1, n2, n3;
   double s[8];
 } split_args;
@@ -490,6 +491,28 @@ static void ln_rbackward_range(void *p, int64_t b, int64_t e) {
   const int64_t o = b * j->n1;
   DISPATCH(j, ln_rbackward, at(j, 0, o), at(j, 1, o), at(j, 2, o), at(j, 3, o), j->d[0] + b,
            j->d[1] ? j->d[1] + b : NULL, j->a[4], j->a[5], e - b, j->n1, j->flag, at(j, 6, o));
+}
+
+static void gather_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, gather, at(j, 0, b * j->n2), j->idx, j->n1, e - b, j->n2, at(j, 1, b * j->n1));
+}
+
+/* Only for blocks that do not overlap (every index below the stride): each writes its own. */
+static void scatter_add_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, scatter_add, at(j, 0, b * j->n1), j->idx, j->n1, e - b, j->n2, at(j, 1, b * j->n2));
+}
+
+static void transpose_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  const int64_t o = b * j->n1 * j->n2;
+  DISPATCH(j, transpose, at(j, 0, o), at(j, 1, o), e - b, j->n1, j->n2);
+}
+
+static void max_pool_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, max_pool, j->a[0], j->idx, b, e, j->n1, j->n2, j->n3, j->a[1], j->idx_out);
 }
 
 static void sgd_update_range(void *p, int64_t b, int64_t e) {
@@ -893,8 +916,8 @@ static napi_value js_gather(napi_env env, napi_callback_info info) {
       !get_floats(&c, 4, "dst", (double)count * (double)L, &dst, NULL))
     return NULL;
   if (!check_index_range(&c, index, (int64_t)L, stride, count, src_len)) return NULL;
-  if (F32) gather_f32(src, index, (int64_t)L, count, stride, dst);
-  else gather_f64(src, index, (int64_t)L, count, stride, dst);
+  split_args j = {.f32 = F32, .a = {src, dst}, .idx = index, .n1 = (int64_t)L, .n2 = stride};
+  inrun_parallel_for(count, rows_per_part((int64_t)L, SPLIT_WORK_LIGHT), gather_range, &j);
   return NULL;
 }
 
@@ -910,8 +933,13 @@ static napi_value js_scatter_add(napi_env env, napi_callback_info info) {
       !get_floats(&c, 4, "dst", 0, &dst, &dst_len))
     return NULL;
   if (!check_index_range(&c, index, (int64_t)L, stride, count, dst_len)) return NULL;
-  if (F32) scatter_add_f32(src, index, (int64_t)L, count, stride, dst);
-  else scatter_add_f64(src, index, (int64_t)L, count, stride, dst);
+  int32_t max = -1;
+  for (size_t k = 0; k < L; k++)
+    if (index[k] > max) max = index[k];
+  split_args j = {.f32 = F32, .a = {src, dst}, .idx = index, .n1 = (int64_t)L, .n2 = stride};
+  /* Blocks that overlap (an index at or past the stride, e.g. stride 0) add into each other: one thread. */
+  const int64_t parts = max < stride ? rows_per_part((int64_t)L, SPLIT_WORK_LIGHT) : count;
+  inrun_parallel_for(count, parts > 0 ? parts : 1, scatter_add_range, &j);
   return NULL;
 }
 
@@ -924,8 +952,8 @@ static napi_value js_transpose(napi_env env, napi_callback_info info) {
     return NULL;
   const double total = (double)batch * rows * cols;
   if (!get_floats(&c, 0, "src", total, &src, NULL) || !get_floats(&c, 1, "dst", total, &dst, NULL)) return NULL;
-  if (F32) transpose_f32(src, dst, batch, rows, cols);
-  else transpose_f64(src, dst, batch, rows, cols);
+  split_args j = {.f32 = F32, .a = {src, dst}, .n1 = rows, .n2 = cols};
+  inrun_parallel_for(batch, rows_per_part(rows * cols, SPLIT_WORK_LIGHT), transpose_range, &j);
   return NULL;
 }
 
@@ -944,8 +972,8 @@ static napi_value js_max_pool(napi_env env, napi_callback_info info) {
       !get_ints(&c, 7, "argmax", (double)planes * P, &argmax, NULL))
     return NULL;
   if (planes > 0 && !check_index_range(&c, offsets, P * taps, 0, 1, (size_t)plane_size)) return NULL;
-  if (F32) max_pool_f32(x, offsets, planes, plane_size, P, taps, y, argmax);
-  else max_pool_f64(x, offsets, planes, plane_size, P, taps, y, argmax);
+  split_args j = {.f32 = F32, .a = {x, y}, .idx = offsets, .idx_out = argmax, .n1 = plane_size, .n2 = P, .n3 = taps};
+  inrun_parallel_for(planes, rows_per_part(P * taps, SPLIT_WORK_LIGHT), max_pool_range, &j);
   return NULL;
 }
 

@@ -474,9 +474,10 @@ static void FN(transpose)(const T *restrict src, T *restrict dst, int64_t batch,
   }
 }
 
-static void FN(max_pool)(const T *restrict x, const int32_t *restrict offsets, int64_t planes, int64_t plane_size,
-                         int64_t P, int64_t taps, T *restrict y, int32_t *restrict argmax) {
-  for (int64_t k = 0; k < planes; k++) {
+/* Planes [first, end) of the call's; argmax holds flat indices into the whole x. */
+static void FN(max_pool)(const T *restrict x, const int32_t *restrict offsets, int64_t first, int64_t end,
+                         int64_t plane_size, int64_t P, int64_t taps, T *restrict y, int32_t *restrict argmax) {
+  for (int64_t k = first; k < end; k++) {
     const int64_t base = k * plane_size;
     for (int64_t p = 0; p < P; p++) {
       double best = -INFINITY;

@@ -684,7 +684,35 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
       k.rowDots(x, dy, null, 64, x.length / 64, x.length / 64, x.length / 64, dots);
       const biased = x.slice();
       k.addBias(biased, gamma, lnRows, width, 1);
+      // The image routing ops over 64 images of 96×96: a gather with skipped entries, its adjoint
+      // into separate images and into one (overlapping blocks: one thread), a transpose, 2×2 pooling.
+      const [images, side] = [64, 96];
+      const plane = side * side;
+      const table = Int32Array.from({ length: 20_000 }, (_, e) => (e % 7 === 0 ? -1 : (e * 37) % plane));
+      const gathered = new Float32Array(images * table.length);
+      k.gather(x, table, images, plane, gathered);
+      const scattered = new Float32Array(images * plane);
+      k.scatterAdd(gathered, table, images, plane, scattered);
+      const piled = new Float32Array(plane);
+      k.scatterAdd(gathered, table, images, 0, piled);
+      const transposed = new Float32Array(images * plane);
+      k.transpose(x, transposed, images, side, side);
+      const half = side / 2;
+      const windows = Int32Array.from({ length: half * half * 4 }, (_, e) => {
+        const [position, tap] = [Math.floor(e / 4), e % 4];
+        const [r, col] = [2 * Math.floor(position / half) + (tap >> 1), 2 * (position % half) + (tap & 1)];
+        return r * side + col;
+      });
+      const pooled = new Float32Array(images * half * half);
+      const argmax = new Int32Array(pooled.length);
+      k.maxPoolForward(x, windows, images, plane, half * half, 4, pooled, argmax);
       return {
+        gathered,
+        scattered,
+        piled,
+        transposed,
+        pooled,
+        argmax,
         gelu,
         dgelu,
         rgelu,
