@@ -494,7 +494,7 @@ export class InRunValuer {
         const gq = this.workspace(`column-${q}`);
         for (const [start, end] of this.columnRuns[q]) model.addGrad(valPass, 1, gq, start, end);
         const uq = applyK(plan, gq, gq, model.kernels);
-        scaleInPlace(uq, eta / m);
+        model.kernels.scaleVector(uq, eta / m, null, uq);
         us.push(uq);
       }
       const outs = us.map(() => new Float64Array(n));
@@ -594,9 +594,11 @@ export class InRunValuer {
 
   /** x = c + ½ K g_B: the direction of the step's second-order term (DESIGN §2), in workspace 'x'. */
   private curvatureDirection(plan: StepPlan, gradSum: FloatArray): FloatArray {
-    const x = applyK(plan, gradSum, this.workspace('x'), this.model.kernels);
-    const c = plan.c;
-    for (let e = 0; e < x.length; e++) x[e] = (c ? c[e] : 0) + 0.5 * x[e];
+    const { kernels } = this.model;
+    // ½ K g_B with K's scale halved (exact), then c added: the same bits as c + ½(K g_B).
+    const x = this.workspace('x', false);
+    kernels.scaleVector(gradSum, 0.5 * plan.kScale, plan.kDiagonal, x);
+    if (plan.c) kernels.add(plan.c, x, x);
     return x;
   }
 
@@ -613,7 +615,7 @@ export class InRunValuer {
   ): FloatArray {
     const u = this.workspace(name);
     this.model.hessianVectorProduct(valPass, x, u);
-    scaleInPlace(u, (plan.lr * plan.lr) / count);
+    this.model.kernels.scaleVector(u, (plan.lr * plan.lr) / count, null, u);
     return applyK(plan, u, u, this.model.kernels);
   }
 
@@ -921,13 +923,13 @@ export class InRunValuer {
 
   private readonly dotResult = new Float64Array(1);
 
-  /** A zeroed parameter-shaped scratch vector, reused from step to step. */
-  private workspace(name: string): FloatArray {
+  /** A parameter-shaped scratch vector reused from step to step, zeroed unless `zeroed` is false. */
+  private workspace(name: string, zeroed = true): FloatArray {
     let buffer = this.buffers.get(name);
     if (!buffer) {
       buffer = allocFloat(this.model.dtype, this.model.parameterCount);
       this.buffers.set(name, buffer);
-    } else {
+    } else if (zeroed) {
       buffer.fill(0);
     }
     return buffer;
