@@ -491,15 +491,15 @@ export class Conv2d implements Layer {
   }
 
   /**
-   * A whole pass's gradient is one gemm over all patch rows: plain training forms no per-example
-   * gradients, and a valued step's gradient has the same bits as an unvalued one. Part of a pass
-   * whose per-example gradients the ghost products have formed is summed from them (n·D).
+   * A whole pass's gradient (or part of one whose per-example gradients are already formed) is
+   * summed from the per-example gradients, formed here for the ghost products that follow: forming
+   * them costs what the one gemm over all patch rows would, and the row sum is n·D.
    */
   addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
     const count = examples.end - examples.start;
     if (count === 0) return;
     const whole = examples.start === 0 && examples.end === tape.input.n;
-    const gradients = whole ? null : this.cachedGradients(tape);
+    const gradients = whole ? this.formedGradients(ctx, tape) : this.cachedGradients(tape);
     if (!gradients) {
       this.patchLinear.addGrad(ctx, rowsOf(tape), examples, scale, out);
       return;

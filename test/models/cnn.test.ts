@@ -211,7 +211,7 @@ describe('cnn()', () => {
     assert.equal(trainer.valuer!.ledger.ranked().length, 60);
   });
 
-  test('valuing a LeNet run leaves its training bit-identical (the batch gradient is summed the same way)', () => {
+  test('valuing a LeNet run leaves its training bit-identical', () => {
     const digits = loadDigits({ trainPerClass: 6, validationPerClass: 2 });
     const run = (valued: boolean) => {
       const trainer = new Trainer({
