@@ -5,7 +5,7 @@
  *   gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
  *   gemmBatched(transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB,
  *               beta, C, ldc, strideC, batch[, inner, innerStrideA, innerStrideB, innerStrideC])
- *   setThreads(n), getThreads()   (OpenBLAS threads, and the pool of native/inrun_pool.c)
+ *   setThreads(n), getThreads()   (the threads of the pool in native/inrun_pool.c; OpenBLAS runs on one)
  *   the element-wise and reduction ops of native/inrun_ops.c (added by inrun_ops_register)
  *
  * Matrices are row-major typed arrays (all Float32Array or all Float64Array) read and written in
@@ -197,7 +197,7 @@ typedef struct {
 
 /* ---------------------------------------------------------------- gemm */
 
-/* Products up to this many multiply-adds run on one OpenBLAS thread (its threshold is 2^18). */
+/* Products up to this many multiply-adds are not worth splitting. */
 #define SMALL_GEMM_WORK 131072.0
 
 /* One gemmBatched call, checked: problem p is (b, j) = (p / inner, p % inner). */
@@ -252,6 +252,45 @@ static void gemm_problems(void *arg, int64_t begin, int64_t end) {
       cblas_dgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, g->alpha, a, (blasint)g->lda,
                   bm, (blasint)g->ldb, g->beta, c, (blasint)ldc);
     }
+  }
+}
+
+/* A large product is split into blocks of at least BLOCK_EDGE rows (or columns) of C. */
+#define BLOCK_EDGE 64
+
+/* Rows [b, e) of op(A) and C. */
+static void gemm_rows(const gemm_job *job, int64_t b, int64_t e) {
+  gemm_job g = *job;
+  const int64_t size = g.f32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double);
+  g.A = (char *)g.A + (g.ta == CblasTrans ? b : b * g.lda) * size;
+  g.C = (char *)g.C + b * g.ldc * size;
+  g.M = e - b;
+  gemm_problems(&g, 0, 1);
+}
+
+/* Columns [b, e) of op(B) and C. */
+static void gemm_columns(const gemm_job *job, int64_t b, int64_t e) {
+  gemm_job g = *job;
+  const int64_t size = g.f32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double);
+  g.B = (char *)g.B + (g.tb == CblasTrans ? b * g.ldb : b) * size;
+  g.C = (char *)g.C + b * size;
+  g.N = e - b;
+  gemm_problems(&g, 0, 1);
+}
+
+/* One product cut into `blocks` blocks of rows or columns of C, each one OpenBLAS call. */
+typedef struct {
+  const gemm_job *job;
+  bool by_rows;
+  int64_t edge, blocks;
+} gemm_split;
+
+static void gemm_blocks(void *arg, int64_t b, int64_t e) {
+  const gemm_split *s = arg;
+  for (int64_t i = b; i < e; i++) {
+    const int64_t lo = s->edge * i / s->blocks, hi = s->edge * (i + 1) / s->blocks;
+    if (s->by_rows) gemm_rows(s->job, lo, hi);
+    else gemm_columns(s->job, lo, hi);
   }
 }
 
@@ -363,13 +402,24 @@ static napi_value do_gemm(napi_env env, napi_callback_info info, bool batched) {
       .inner = inner, .inner_strideA = inner_strideA, .inner_strideB = inner_strideB,
       .inner_strideC = inner_strideC,
   };
-  /* Many small products (attention's, one per example and head) are split over the pool's
-   * threads: OpenBLAS runs products this small on one thread anyway, so the two never compete.
-   * Larger ones go one after another, each threaded by OpenBLAS. The C blocks do not overlap. */
-  const bool small = (double)M * (double)N * (double)K <= SMALL_GEMM_WORK;
+  /* OpenBLAS runs on one thread (see the module's init); the pool splits the work: many small
+   * products (attention's, one per example and head) by problem — the same bits at any thread
+   * count — and a large one into one block of rows or of columns of C (whichever it has more
+   * of) per thread. OpenBLAS's result for an element depends on the block it falls in, so
+   * large products at different thread counts agree to float rounding, as with OpenBLAS's own
+   * threads. */
   const int64_t problems = batch * inner;
-  if (small) inrun_parallel_for(problems, 1, gemm_problems, &job);
-  else gemm_problems(&job, 0, problems);
+  if (problems > 1 || (double)M * (double)N * (double)K <= SMALL_GEMM_WORK) {
+    inrun_parallel_for(problems, 1, gemm_problems, &job);
+  } else {
+    const bool by_rows = M >= N;
+    const int64_t edge = by_rows ? M : N;
+    int64_t blocks = edge / BLOCK_EDGE;
+    if (blocks > inrun_pool_threads()) blocks = inrun_pool_threads();
+    if (blocks < 1) blocks = 1;
+    gemm_split split = {&job, by_rows, edge, blocks};
+    inrun_parallel_for(blocks, 1, gemm_blocks, &split);
+  }
   return undef;
 }
 
@@ -384,7 +434,6 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   if (argc < 1) napi_get_undefined(env, &argv[0]);
   int64_t n;
   if (!get_int(env, "setThreads", "threads", argv[0], 1, 1024, &n)) return NULL;
-  openblas_set_num_threads((int)n);
   inrun_pool_set_threads((int)n);
   return NULL;
 }
@@ -392,7 +441,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
 static napi_value js_get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result;
-  napi_create_int32(env, openblas_get_num_threads(), &result);
+  napi_create_int32(env, inrun_pool_threads(), &result);
   return result;
 }
 
@@ -417,7 +466,10 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (!inrun_ops_register(env, exports)) return NULL;
-  /* Until setThreads says otherwise, split work over as many threads as OpenBLAS uses. */
+  /* The pool takes the threads OpenBLAS would have used (its default, or OPENBLAS_NUM_THREADS)
+   * until setThreads says otherwise, and OpenBLAS itself runs on the calling thread: its own
+   * threads would split products again and, idle, spin between calls. */
   inrun_pool_set_threads(openblas_get_num_threads());
+  openblas_set_num_threads(1);
   return exports;
 }

@@ -2,9 +2,11 @@
 #include "inrun_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 
 #define MAX_POOL_THREADS 64
+#define SPIN_CHECKS 2000
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -37,6 +39,13 @@ static void *worker_main(void *data) {
   uint64_t seen = 0;
   pthread_mutex_lock(&lock);
   for (;;) {
+    if (job.generation == seen) {
+      /* Spin briefly before sleeping: the next call usually comes within microseconds. */
+      pthread_mutex_unlock(&lock);
+      for (int i = 0; i < SPIN_CHECKS && __atomic_load_n(&job.generation, __ATOMIC_ACQUIRE) == seen; i++)
+        sched_yield();
+      pthread_mutex_lock(&lock);
+    }
     while (job.generation == seen) pthread_cond_wait(&wake, &lock);
     seen = job.generation;
     if (part >= job.parts) continue;

@@ -1,12 +1,13 @@
 /*
  * inrun_pool: worker threads that split the addon's loops over the machine's cores.
  *
- * OpenBLAS threads each large matrix product itself, but the element-wise kernels and the many
- * small products of attention ran on the calling thread alone. `inrun_parallel_for` splits a
- * range [0, n) into contiguous parts, one per thread (the caller takes the first), and returns
- * when all are done. Workers sleep on a condition variable between calls, so they never spin
- * against OpenBLAS's threads. Every part computes its outputs exactly as a single thread would
- * (callers split only over independent outputs), so results do not depend on the thread count.
+ * They carry all of the addon's parallelism: large matrix products (in blocks, each a
+ * single-threaded OpenBLAS call), attention's many small products and the long element-wise
+ * loops. `inrun_parallel_for` splits a range [0, n) into contiguous parts, one per thread (the
+ * caller takes the first), and returns when all are done. Between calls a worker yields for a
+ * moment (the next call usually follows within microseconds) and then sleeps on a condition
+ * variable; OpenBLAS's own threads are not used, so nothing else spins. Callers split only over
+ * independent outputs, each computed as a single thread would.
  */
 #ifndef INRUN_POOL_H
 #define INRUN_POOL_H

@@ -7,8 +7,9 @@
  * then 'auto'. 'auto' given as `options.kind` is no preference, so a config's default
  * `kernels: auto` leaves the choice to INRUN_KERNELS. Values: 'native' (fail if the addon cannot
  * load), 'wasm' (fail if the module is not built or does not load), 'portable', 'auto'. A set
- * INRUN_KERNELS is always checked. Threads: `options.threads`, else env `INRUN_THREADS` (OpenBLAS's
- * threads and the addon's workers; the portable and wasm kernels are single-threaded).
+ * INRUN_KERNELS is always checked. Threads: `options.threads`, else env `INRUN_THREADS` (the
+ * addon's workers; OpenBLAS runs single-threaded in each; the portable and wasm kernels are
+ * single-threaded).
  */
 import { checkNumber, describe, InrunError } from '../util/errors.js';
 import { loadNativeKernels, type NativeKernels } from './native.js';
@@ -28,7 +29,7 @@ export type KernelChoice = KernelKind | 'auto';
 export interface GetKernelsOptions {
   /** 'native', 'portable' or 'wasm'; 'auto' or none: env INRUN_KERNELS, else the fastest that loads. */
   kind?: KernelChoice;
-  /** Threads for the native kernels (default: env INRUN_THREADS, else OpenBLAS's own default). */
+  /** Threads for the native kernels (default: env INRUN_THREADS, else OpenBLAS's default thread count). */
   threads?: number;
 }
 

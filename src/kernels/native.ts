@@ -53,7 +53,7 @@ interface Addon extends KernelOps {
 /** The native kernels, plus two introspection helpers the portable ones do not have. */
 export interface NativeKernels extends Kernels {
   readonly kind: 'native';
-  /** Threads OpenBLAS currently uses. */
+  /** Threads the native kernels currently split their work over. */
   getThreads(): number;
   /** OpenBLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64". */
   getConfig(): string;

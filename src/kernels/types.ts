@@ -393,6 +393,6 @@ export interface Kernels extends KernelOps {
     innerStrideC?: number,
   ): void;
 
-  /** Threads the backend may use (OpenBLAS threads for the native kernels; ignored by portable and wasm). */
+  /** Threads the backend may use (the native addon's workers; ignored by portable and wasm). */
   setThreads(threads: number): void;
 }

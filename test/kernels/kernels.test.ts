@@ -538,7 +538,7 @@ test('getKernels honours options and INRUN_KERNELS, and caches instances', () =>
   });
 });
 
-test('native setThreads changes the OpenBLAS thread count', (t) => {
+test('native setThreads changes the thread count', (t) => {
   if ('error' in nativeLoad) {
     t.skip('native kernels not built');
     return;
@@ -606,6 +606,50 @@ test('native results are bit-identical with 1, 2 and 3 threads', (t) => {
     });
     const s0 = runs[0];
     for (const s of runs.slice(1)) assert.deepEqual(Buffer.from(s.buffer), Buffer.from(runs[0].buffer));
+    // Large single products, split into one block of rows (M ≥ N) or columns of C per thread,
+    // every transpose: each is right, and the counts agree to float rounding (OpenBLAS's result
+    // for an element depends on the block it falls in, so not bit for bit).
+    for (const [M, N, K] of [
+      [1024, 384, 128],
+      [96, 700, 256],
+    ]) {
+      for (const [transA, transB] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
+        const A = random(M * K);
+        const B = random(K * N);
+        const products = [1, 2, 3].map((threads) => {
+          k.setThreads(threads);
+          const C = new Float32Array(M * N).fill(Number.NaN);
+          k.gemm(transA, transB, M, N, K, 0.5, A, transA ? M : K, B, transB ? K : N, 0, C, N);
+          return C;
+        });
+        const { value, scale } = referenceGemm(
+          transA,
+          transB,
+          M,
+          N,
+          K,
+          0.5,
+          A,
+          transA ? M : K,
+          B,
+          transB ? K : N,
+          0,
+          new Float32Array(M * N),
+          N,
+        );
+        for (const [t, C] of products.entries())
+          for (let e = 0; e < value.length; e++)
+            assert.ok(
+              Math.abs(C[e] - value[e]) <= 1e-6 * scale[e] + 1e-30,
+              `gemm ${M}×${N}·${K} ${transA} ${transB}, ${t + 1} threads [${e}]`,
+            );
+      }
+    }
     // The element-wise ops, at sizes that split into several parts: every output array, bit for bit.
     const [rows, classes, width] = [300, 1000, 128];
     const x = random(589_824); // 9 · 2¹⁶: whole rows of 128 and 64 parts
