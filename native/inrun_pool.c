@@ -104,7 +104,8 @@ void inrun_parallel_for(int64_t n, int64_t min_part, inrun_range_fn fn, void *ar
   job.n = n;
   job.parts = (int)parts;
   job.remaining = (int)parts - 1;
-  job.generation++;
+  /* Atomic: spinning workers read it without the lock. */
+  __atomic_store_n(&job.generation, job.generation + 1, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&wake);
   pthread_mutex_unlock(&lock);
   run_part(0);
