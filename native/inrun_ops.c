@@ -385,7 +385,7 @@ static inline void *at(const split_args *j, int k, int64_t i) {
 /* The float32 or the float64 loop, by the call's type. */
 #define DISPATCH(j, name, ...) ((j)->f32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
 
-/* Parts of at least SPLIT_WORK element operations, in rows of `width`. */
+/* Rows of `width` per part so that a part holds at least `work` element operations (at least one row). */
 static inline int64_t rows_per_part(int64_t width, int64_t work) { return width > 0 && width < work ? work / width : 1; }
 
 static void add_bias_range(void *p, int64_t b, int64_t e) {

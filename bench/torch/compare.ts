@@ -80,7 +80,7 @@ export function stats(samplesMs: number[]): SampleStats | null {
   };
 }
 
-/** Sets inrun's thread count (the native kernels' OpenBLAS threads; the portable kernels have one). */
+/** Sets inrun's thread count (the native kernels' worker threads; the portable kernels have one). */
 export function setInrunThreads(threads: number): void {
   getKernels().setThreads(threads);
 }

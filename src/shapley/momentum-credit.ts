@@ -77,8 +77,7 @@ export class MomentumCredit {
     let carry: FloatArray | null = null;
     if (momentum) {
       carry = allocFloat(this.model.dtype, etaGV.length);
-      const d = momentum.carryDiagonal;
-      for (let e = 0; e < carry.length; e++) carry[e] = momentum.carryScale * (d ? d[e] : 1) * etaGV[e];
+      this.model.kernels.scaleVector(etaGV, momentum.carryScale, momentum.carryDiagonal, carry);
     }
     // The trainer refills its batch arrays every step, so the batch is copied.
     const input = pass.tapes[0].input;
