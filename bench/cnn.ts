@@ -31,7 +31,7 @@ import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors, type ValuesCheck } from './torch/check.js';
 import type { TorchRouteRule } from './torch/client.js';
-import { type PairedConfig, torchComparison } from './torch/compare.js';
+import { floorRatioNote, floorRatios, type PairedConfig, torchComparison } from './torch/compare.js';
 
 const CHANNELS = 1;
 const SIDE = 28;
@@ -226,24 +226,12 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
   if (f && a) f.note = `validation pass: +${fmt(f.medianMs - a.medianMs)} ms`;
 
   // First order ÷ floor on each side at every thread count (the target is ≤ 1.1 for inrun).
-  const floorRatios = torch?.threads.map((threads, k) => {
-    const cell = (id: string) => torch!.rows.find((r) => r.id === id)?.cells[k];
-    const ratio = (side: 'inrun' | 'torch') => {
-      const first = cell('b')?.[side];
-      const floor = cell('f')?.[side];
-      return first && floor ? first.medianMs / floor.medianMs : null;
-    };
-    return { threads, inrun: ratio('inrun'), torch: ratio('torch') };
-  });
+  const ratios = torch ? floorRatios(torch, 'b', 'f') : null;
   const notes = [
     `initial validation loss ${mean(probe.forward(validationBatch.input, validationBatch.targets).losses).toFixed(3)}`,
     `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes}`,
   ];
-  for (const r of floorRatios ?? [])
-    notes.push(
-      `first order ÷ floor (b/f), ${r.threads} thread${r.threads > 1 ? 's' : ''}: ` +
-        `inrun ${fmt(r.inrun ?? Number.NaN, 2)}×, PyTorch ${fmt(r.torch ?? Number.NaN, 2)}×`,
-    );
+  for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
   return {
     name: 'cnn',
     title: `LeNet-5 on ${SIDE}×${SIDE}×${CHANNELS} images (float32), batch ${BATCH}`,
@@ -265,7 +253,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
     rows,
     extra: {
       validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,
-      ...(floorRatios ? { validationFloorRatioByThreads: floorRatios } : {}),
+      ...(ratios ? { validationFloorRatioByThreads: ratios } : {}),
       ghostRoutes: routes,
     },
     notes,

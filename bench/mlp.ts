@@ -23,7 +23,13 @@ import { Rng } from '../src/util/rng.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors } from './torch/check.js';
-import { type PairedConfig, type TorchOptions, torchComparison } from './torch/compare.js';
+import {
+  floorRatioNote,
+  floorRatios,
+  type PairedConfig,
+  type TorchOptions,
+  torchComparison,
+} from './torch/compare.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -67,16 +73,18 @@ const TORCH_CONFIG: Record<string, string> = {
 };
 
 /**
- * The valued rows compare with PyTorch's ghost method, which computes the values alone; inrun's
- * per-example signals (on by default) are extra work, timed in the MLP's row (i).
+ * The valued rows compare with PyTorch's ghost method, which computes the values alone. inrun's
+ * defaults do more, timed in the MLP's rows (i) and (j): per-example signals, and the efficiency
+ * check on pairwise-route layers, whose validation gradient only the check needs.
  */
 export function valuesOnly(valuation: ValuerOptions): ValuerOptions {
-  return { ...valuation, signals: false };
+  return { ...valuation, signals: false, checkPairwiseLayers: false };
 }
 
 export const VALUES_ONLY_NOTE =
-  "inrun's valued rows compute the values alone (signals: false), as PyTorch's ghost method does; " +
-  'its default also computes per-example signals (self-influence, training loss, margins)';
+  "inrun's valued rows compute the values alone (signals: false, checkPairwiseLayers: false), as PyTorch's " +
+  'ghost method does; its defaults also compute per-example signals (self-influence, training loss, margins) ' +
+  'and check the pairwise-route layers in the efficiency residual';
 
 function syntheticData(name: string, n: number, rng: Rng): TensorDataset {
   const features = new Float32Array(n * INPUTS);
@@ -268,10 +276,17 @@ function macEstimates(model: Sequential, n: number, m: number) {
   const Pw = sizes.reduce((a, b) => a + b, 0);
   // forward + weight gradient for every layer, input gradient for all but the first.
   const pass = (rows: number) => rows * (2 * Pw + Pw - sizes[0]);
-  const ghost1 = layerRoutes(model, n, m).reduce((acc, { layer, route }) => {
+  const routes = layerRoutes(model, n, m);
+  const ghost1 = routes.reduce((acc, { layer, route }) => {
     const c = layer.ghostCost?.(n, m, 1);
     return c ? acc + (route === 'pairwise' ? c.pairwise : c.vector) : acc;
   }, 0);
+  // The validation weight gradients of the pairwise layers, which only the efficiency check needs.
+  const check = routes.reduce(
+    (acc, { layer, route }) =>
+      route === 'pairwise' && layer instanceof Linear ? acc + m * layer.inFeatures * layer.outFeatures : acc,
+    0,
+  );
   // R-forward: x Vᵀ (+ R{x} Wᵀ); R-backward: two dW products (one in the first layer), two dx products (none in the first).
   const hvp = m * (sizes[0] * 2 + (Pw - sizes[0]) * 6);
   // Second order: u2 goes through the vector route on every layer.
@@ -283,11 +298,13 @@ function macEstimates(model: Sequential, n: number, m: number) {
     train,
     validationPass: validation,
     ghostFirstOrder: ghost1,
+    efficiencyCheck: check,
     hvp,
     ghostSecondOrderExtra: ghost2,
     predictedRatio: {
-      firstOrder: (train + validation + ghost1) / train,
-      secondOrder: (train + validation + ghost1 + hvp + ghost2) / train,
+      firstOrder: (train + validation - check + ghost1) / train,
+      firstOrderChecked: (train + validation + ghost1) / train,
+      secondOrder: (train + validation - check + ghost1 + hvp + ghost2) / train,
       validationFloor: (train + validation) / train,
     },
   };
@@ -393,10 +410,19 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
     all.push({ id: 'f', label: 'plain + validation loss & gradient (floor)', step: () => t.runStep() });
   }
   {
-    // inrun's default: the values and the per-example signals (self-influence, training loss,
-    // margins) from the same step.
+    // inrun's defaults: the values, the per-example signals (self-influence, training loss,
+    // margins) and the efficiency check on every layer, from the same step.
     const t = trainer(new Sgd({ lr: LR }), newModel(), { validation, order: 1, route: 'auto' });
-    all.push({ id: 'i', label: 'first-order values + signals (|V|=256)', step: () => t.runStep() });
+    all.push({ id: 'i', label: 'first-order values + signals + check (|V|=256)', step: () => t.runStep() });
+  }
+  {
+    const t = trainer(new Sgd({ lr: LR }), newModel(), {
+      validation,
+      order: 1,
+      route: 'auto',
+      signals: false,
+    });
+    all.push({ id: 'j', label: 'first-order values + check (|V|=256)', step: () => t.runStep() });
   }
 
   const configs = options.configs ? all.filter((c) => options.configs!.includes(c.id)) : all;
@@ -457,7 +483,7 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
           "SGD step; floor = plain + validation forward/backward; values = the paper's ghost method " +
           '(one forward/backward of [train; validation] with hooks, book-keeping gradients, ghost dot ' +
           'products), second order + one Hessian-vector product (double backward) per step',
-        `naive (d) and values with signals (i) run in inrun only; ${VALUES_ONLY_NOTE}`,
+        `naive (d) and the rows with inrun's defaults (i, j) run in inrun only; ${VALUES_ONLY_NOTE}`,
       ],
     });
     // The inrun table shows the last thread count.
@@ -488,10 +514,20 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   const notes = [
     `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes.join('; ')}`,
     `ghost routes (|B|=${BATCH}, |V|=${SMALL_VALIDATION}): ${routesSmall.join('; ')}`,
-    `matrix-product multiply–adds, ratio to plain training: first order ${fmt(macs.predictedRatio.firstOrder, 2)}×, ` +
+    `matrix-product multiply–adds, ratio to plain training: first order ${fmt(macs.predictedRatio.firstOrder, 2)}× ` +
+      `(${fmt(macs.predictedRatio.firstOrderChecked, 2)}× with the check), ` +
       `second order ${fmt(macs.predictedRatio.secondOrder, 2)}×, floor ${fmt(macs.predictedRatio.validationFloor, 2)}×`,
     `cross-check naive vs ghost first-order values: relative max |Δ| = ${check.relative.toExponential(2)}`,
   ];
+  // First order ÷ floor: values alone on both sides, and inrun's with the check on every layer.
+  const ratios = torch ? floorRatios(torch, 'b', 'f') : null;
+  const checkedRatios = torch ? floorRatios(torch, 'j', 'f') : null;
+  for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
+  for (const r of checkedRatios ?? [])
+    if (r.inrun !== null)
+      notes.push(
+        `with the check on every layer (j/f), ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${fmt(r.inrun, 2)}×`,
+      );
   if (speedupOverNaive !== null)
     notes.push(
       `first-order In-Run values (b) are ${fmt(speedupOverNaive)}× faster than naive per-example gradients (d)`,
@@ -524,6 +560,8 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
       speedupFirstOrderOverNaive: speedupOverNaive,
       crossCheck: check,
       multiplyAdds: macs,
+      validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,
+      ...(ratios ? { validationFloorRatioByThreads: ratios, checkedFloorRatioByThreads: checkedRatios } : {}),
     },
     notes,
     torch,

@@ -242,6 +242,32 @@ export function comparisonTables(comparison: TorchComparison): string {
 }
 
 /** How the bench runs PyTorch (run.ts decides; absent: inrun alone). */
+/** A valued row's median ÷ the validation floor's, on each side at each thread count. */
+export interface FloorRatio {
+  threads: number;
+  inrun: number | null;
+  torch: number | null;
+}
+
+/** `valued` ÷ `floor` (config ids) on each side at every thread count of the comparison. */
+export function floorRatios(comparison: TorchComparison, valued: string, floor: string): FloorRatio[] {
+  return comparison.threads.map((threads, k) => {
+    const cell = (id: string) => comparison.rows.find((r) => r.id === id)?.cells[k];
+    const ratio = (side: 'inrun' | 'torch') => {
+      const first = cell(valued)?.[side];
+      const base = cell(floor)?.[side];
+      return first && base ? first.medianMs / base.medianMs : null;
+    };
+    return { threads, inrun: ratio('inrun'), torch: ratio('torch') };
+  });
+}
+
+/** The note line of a floor ratio. */
+export function floorRatioNote(label: string, r: FloorRatio): string {
+  const side = (x: number | null) => (x === null ? '–' : `${x.toFixed(2)}×`);
+  return `${label}, ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${side(r.inrun)}, PyTorch ${side(r.torch)}`;
+}
+
 export interface TorchOptions {
   found: TorchFound;
   threads: number[];

@@ -282,12 +282,17 @@ export class Sequential {
     pass.backwardDone = true;
   }
 
-  /** out += scale · Σ_{i∈[start,end)} ∇ℓ_i (whole batch by default). */
-  addGrad(pass: Pass, scale: number, out: FloatArray, start = 0, end = pass.n): void {
+  /**
+   * out += scale · Σ_{i∈[start,end)} ∇ℓ_i (whole batch by default), on every parameter layer or on
+   * the ones listed (indices in `paramLayers` order); the others' entries are left as they are.
+   */
+  addGrad(pass: Pass, scale: number, out: FloatArray, start = 0, end = pass.n, only?: number[]): void {
     requireBackward(pass);
     const ctx = this.passContext(pass);
+    let index = 0;
     forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
-      layer.addGrad?.(ctx, tape, { start, end }, scale, out);
+      if (!only || only.includes(index)) layer.addGrad?.(ctx, tape, { start, end }, scale, out);
+      index++;
     });
   }
 

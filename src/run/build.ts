@@ -197,6 +197,7 @@ export function buildTrainer(
       stageStarts: length.stageStarts,
       recordBatchIds: config.recordBatchIds,
       gapSamples: config.gapSamples,
+      checkPairwiseLayers: config.checkPairwiseLayers,
       signals: config.signals,
       classValues: config.classValues,
       validationBatch: config.validationBatch,

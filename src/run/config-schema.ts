@@ -111,6 +111,7 @@ export const TrainConfigSchema = z
     perValidation: z.boolean().default(false),
     perValidationOrder: z.literal([1, 2]).optional(),
     gapSamples: z.int().min(0).default(2),
+    checkPairwiseLayers: z.boolean().default(true),
     signals: z.boolean().default(true),
     classValues: z.boolean().default(false),
     validationBatch: z.int().min(2).optional(),

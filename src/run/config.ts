@@ -252,6 +252,12 @@ export const FIELDS: FieldDoc[] = [
     help: 'adam/adamw: sub-batches measuring the linearisation gap',
   },
   {
+    path: 'checkPairwiseLayers',
+    type: 'boolean',
+    default: 'true',
+    help: 'check Gram-route layers in the efficiency residual (false: faster SGD steps)',
+  },
+  {
     path: 'signals',
     type: 'boolean',
     default: 'true',

@@ -279,6 +279,87 @@ describe('ghost routes', () => {
   });
 });
 
+describe('checkPairwiseLayers', () => {
+  const train = randomBatch(ARCH, 6, 91);
+  const validation = randomBatch(ARCH, 4, 92);
+  /**
+   * One step with the first layer on the pairwise route and the second on the vector route; `skew`
+   * adds a constant to one route's products (a broken layer) so the check's reach shows.
+   */
+  const run = (valuation: Partial<ValuerOptions>, optimizer: SgdOptions, skew?: 'pairwise' | 'vector') => {
+    const model = buildModel(ARCH, 'float64', 10);
+    model.ghostRoutes = () => ['pairwise', 'vector'];
+    const [first, second] = model.paramLayers;
+    if (skew === 'pairwise') {
+      const pairwise = first.ghostPairwise!.bind(first);
+      first.ghostPairwise = (ctx, tape, valTape, out) => {
+        pairwise(ctx, tape, valTape, out);
+        out[0] += 1e-3;
+      };
+    } else if (skew === 'vector') {
+      const ghostDot = second.ghostDot!.bind(second);
+      second.ghostDot = (ctx, tape, us, outs) => {
+        ghostDot(ctx, tape, us, outs);
+        outs[0][0] += 1e-6;
+      };
+    }
+    const warmup = optimizer.momentum ? randomBatch(ARCH, 4, 93) : undefined;
+    return valueOneStep(model, train, validation, optimizer, { route: 'auto', ...valuation }, warmup);
+  };
+
+  test('off: the same values, and the Taylor utility of brute-force per-example gradients', () => {
+    const checked = run({}, { lr: 0.3 });
+    const unchecked = run({ checkPairwiseLayers: false }, { lr: 0.3 });
+    assert.deepEqual(unchecked.values.firstOrder, checked.values.firstOrder);
+    const model = buildModel(ARCH, 'float64', 10);
+    const gB = perExampleGradients(model, train).reduce(
+      (acc, g) => add(acc, g, 1),
+      new Float64Array(model.parameterCount),
+    );
+    const gV = perExampleGradients(model, validation).reduce(
+      (acc, g) => add(acc, g, 1 / 4),
+      new Float64Array(model.parameterCount),
+    );
+    const expected = 0.3 * checked.plan.kScale * dot(gV, gB);
+    for (const { valuer } of [checked, unchecked])
+      assert.ok(Math.abs(valuer.trace[0].firstOrderUtility - expected) < 1e-12 * Math.abs(expected));
+  });
+
+  test('off: the residual still checks the vector-route layers, no longer the pairwise ones', () => {
+    const residual = (check: boolean, skew: 'pairwise' | 'vector') =>
+      Math.abs(run({ checkPairwiseLayers: check }, { lr: 0.3 }, skew).valuer.trace[0].efficiencyResidual);
+    assert.ok(residual(true, 'pairwise') > 1e-5);
+    assert.ok(residual(true, 'vector') > 1e-8);
+    assert.ok(residual(false, 'vector') > 1e-8);
+    assert.ok(residual(false, 'pairwise') < 1e-14);
+  });
+
+  test('off changes nothing where U(∅) needs the validation gradient anyway (momentum, weight decay)', () => {
+    for (const optimizer of [
+      { lr: 0.3, momentum: 0.5 },
+      { lr: 0.3, weightDecay: 0.01 },
+    ]) {
+      const { valuer } = run({ checkPairwiseLayers: false }, optimizer, 'pairwise');
+      assert.ok(Math.abs(valuer.trace[0].efficiencyResidual) > 1e-5);
+    }
+  });
+
+  test('off, second order: the same values, its utility from the same parts', () => {
+    const checked = run({ order: 2 }, { lr: 0.3 });
+    const unchecked = run({ order: 2, checkPairwiseLayers: false }, { lr: 0.3 });
+    assert.deepEqual(unchecked.values.secondOrder, checked.values.secondOrder);
+    const [a, b] = [checked, unchecked].map(({ valuer }) => valuer.trace[0].secondOrderUtility!);
+    assert.ok(Math.abs(a - b) < 1e-13 * Math.abs(a));
+  });
+
+  test('must be a boolean', () => {
+    assert.throws(
+      () => run({ checkPairwiseLayers: 'no' as unknown as boolean }, { lr: 0.3 }),
+      /valuation.checkPairwiseLayers must be true or false, got "no"/,
+    );
+  });
+});
+
 describe('the empty coalition U(∅) and the whole step’s Taylor error', () => {
   /** U(∅) by brute force: the optimizer's own step with a zero batch gradient, L_V's gradient and Hessian in float64. */
   function emptyByBruteForce(optimizer: SgdOptions, order: 1 | 2) {
