@@ -150,11 +150,13 @@ function cases(dtype: DType): OpCase[] {
   }
 
   // rowDots: rows against one vector (strideB 0), squared norms (a = b) with a metric, and rows
-  // read at a stride longer than their length (a block's columns, as a formed gradient's weight part).
-  {
+  // read at a stride longer than their length (a block's columns, as a formed gradient's weight
+  // part); rows shorter than the eight partial sums, and longer with a remainder.
+  for (const [length, stride] of [
+    [7, 9],
+    [29, 31],
+  ]) {
     const rows = 5;
-    const length = 7;
-    const stride = 9;
     const a = random(dtype, rows * stride, rng);
     const b = random(dtype, rows * stride, rng);
     const weights = random(dtype, length, rng);
@@ -165,7 +167,7 @@ function cases(dtype: DType): OpCase[] {
       ['norms with weights', a, stride, weights],
     ] as const) {
       out.push({
-        name: `rowDots ${label}`,
+        name: `rowDots ${label} (length ${length})`,
         run: (k) => {
           const o = copy(start);
           k.rowDots(a, bb, w, rows, length, stride, strideB, o);
@@ -904,6 +906,29 @@ for (const set of ALL_SETS) {
       }
     });
   }
+}
+
+// rowDots sums in a fixed order of eight partial sums on every kernel set, so the valuer's
+// parameter-length dots (utilities, norms) give the same bits whichever set runs them.
+for (const set of ALL_SETS) {
+  test(`${set.kind} rowDots gives the portable twin's bits on long rows`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    const rng = new Rng(17);
+    for (const dtype of DTYPES) {
+      const length = 100_003;
+      const a = random(dtype, 3 * length, rng);
+      const b = random(dtype, length, rng);
+      const w = random(dtype, length, rng);
+      for (const weights of [null, w]) {
+        const got = new Float64Array(3);
+        const want = new Float64Array(3);
+        kernels.rowDots(a, b, weights, 3, length, length, 0, got);
+        portable.rowDots(a, b, weights, 3, length, length, 0, want);
+        assert.deepEqual(got, want, `${dtype}${weights ? ' with weights' : ''}`);
+      }
+    }
+  });
 }
 
 /** |a − e| in units in the last place of e (subnormal spacing below the normal range); NaN matches NaN. */
