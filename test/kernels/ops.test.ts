@@ -710,8 +710,10 @@ function cases(dtype: DType): OpCase[] {
     });
   }
 
-  // maxPoolForward: 2×2 windows over 4×4 planes with one padded tap, a tie and a NaN.
-  {
+  // maxPoolForward: 2×2 windows over 4×4 planes, with one padded tap and without (native kernels
+  // take a separate path when no window reaches into padding), a tie, a NaN after numbers, two
+  // NaNs in one window (the first stays) and a NaN before numbers.
+  for (const padded of [true, false]) {
     const planes = 3;
     const H = 4;
     const offsets = new Int32Array(4 * 4);
@@ -721,13 +723,16 @@ function cases(dtype: DType): OpCase[] {
         const ow = (p % 2) * 2 + (q % 2);
         offsets[p * 4 + q] = oh * H + ow;
       }
-    offsets[3] = -1;
+    if (padded) offsets[3] = -1;
     const x = random(dtype, planes * 16, rng);
     x[16 + 0] = 0.75;
     x[16 + 1] = 0.75;
+    x[32 + 1] = 5;
+    x[32 + 4] = Number.NaN;
     x[32 + 5] = Number.NaN;
+    x[32 + 2] = Number.NaN;
     out.push({
-      name: 'maxPoolForward',
+      name: `maxPoolForward${padded ? ' (padded)' : ''}`,
       run: (k) => {
         const y = allocFloat(dtype, planes * 4);
         const argmax = new Int32Array(planes * 4);
