@@ -85,6 +85,16 @@ static inline double vexp(double x) {
   return p * s1 * s2;
 }
 
+/*
+ * Long sums run in LANES partial sums, element e into lane e mod LANES and the last (n mod LANES)
+ * elements added after them: one running sum waits on each add, eight vectorise. They are combined
+ * in this fixed order, which the TypeScript twins (laneSum in src/kernels/ops.ts) repeat exactly.
+ */
+#define LANES 8
+static inline double lane_sum(const double s[LANES]) {
+  return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 static inline double fast_tanh(double u) { return 1 - 2 / (vexp(2 * u) + 1); }
 
 static inline double gelu_df(double x) {

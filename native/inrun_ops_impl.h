@@ -49,27 +49,22 @@ VECTOR_CLONES static void FN(sum_bias)(T *restrict out, const T *restrict data, 
   for (int64_t c = 0; c < channels; c++) out[c] = (T)((double)out[c] + scale * acc[c]);
 }
 
-/*
- * Each row's sum runs in ROW_DOT_LANES partial sums (element e into lane e mod 8, the last
- * length mod 8 elements after them), combined in a fixed order: one running sum is bound by the
- * latency of its adds, eight vectorise. The TypeScript twin sums in the same order, to the same bits.
- */
-#define ROW_DOT_LANES 8
+/* Each row's sum runs in LANES partial sums (see lane_sum); the TypeScript twin sums in the same order. */
 VECTOR_CLONES static void FN(row_dots)(const T *a, const T *b, const T *w, int64_t rows, int64_t length,
                                        int64_t stride_a, int64_t stride_b, double *restrict out) {
-  const int64_t body = length - length % ROW_DOT_LANES;
+  const int64_t body = length - length % LANES;
   for (int64_t r = 0; r < rows; r++) {
     const T *restrict ra = a + r * stride_a;
     const T *restrict rb = b + r * stride_b;
-    double s[ROW_DOT_LANES] = {0};
+    double s[LANES] = {0};
     int64_t e = 0;
     if (w)
-      for (; e < body; e += ROW_DOT_LANES)
-        for (int k = 0; k < ROW_DOT_LANES; k++) s[k] += (double)ra[e + k] * (double)rb[e + k] * (double)w[e + k];
+      for (; e < body; e += LANES)
+        for (int k = 0; k < LANES; k++) s[k] += (double)ra[e + k] * (double)rb[e + k] * (double)w[e + k];
     else
-      for (; e < body; e += ROW_DOT_LANES)
-        for (int k = 0; k < ROW_DOT_LANES; k++) s[k] += (double)ra[e + k] * (double)rb[e + k];
-    double sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+      for (; e < body; e += LANES)
+        for (int k = 0; k < LANES; k++) s[k] += (double)ra[e + k] * (double)rb[e + k];
+    double sum = lane_sum(s);
     if (w)
       for (; e < length; e++) sum += (double)ra[e] * (double)rb[e] * (double)w[e];
     else
@@ -174,20 +169,33 @@ VECTOR_CLONES static void FN(sce_forward)(const T *restrict z, const int32_t *re
   for (int64_t r = 0; r < rows; r++) {
     const T *restrict zr = z + r * C;
     T *restrict pr = p + r * C;
+    /* The max in lanes too (selects, so NaN is passed over as by one running max). */
+    const int64_t body = C - C % LANES;
+    double m[LANES];
+    for (int k = 0; k < LANES; k++) m[k] = -INFINITY;
+    for (int64_t c = 0; c < body; c += LANES)
+      for (int k = 0; k < LANES; k++) m[k] = (double)zr[c + k] > m[k] ? (double)zr[c + k] : m[k];
     double max = -INFINITY;
-    for (int64_t c = 0; c < C; c++)
-      if ((double)zr[c] > max) max = (double)zr[c];
-    /* The exponentials in vectorised chunks, then summed in order as the portable twin does. */
-    double sum = 0;
+    for (int k = 0; k < LANES; k++) max = m[k] > max ? m[k] : max;
+    for (int64_t c = body; c < C; c++) max = (double)zr[c] > max ? (double)zr[c] : max;
+    /* The exponentials in vectorised chunks (a multiple of LANES long), summed in lanes as the
+     * portable twin does; the last chunk's tail is still in `chunk` after the loop. */
+    double s[LANES] = {0};
     double chunk[256];
+    int64_t tail_at = 0;
     for (int64_t c0 = 0; c0 < C; c0 += 256) {
       const int64_t len = C - c0 < 256 ? C - c0 : 256;
-      for (int64_t j = 0; j < len; j++) chunk[j] = vexp((double)zr[c0 + j] - max);
       for (int64_t j = 0; j < len; j++) {
+        chunk[j] = vexp((double)zr[c0 + j] - max);
         pr[c0 + j] = (T)chunk[j];
-        sum += chunk[j];
       }
+      const int64_t lanes_len = c0 + len <= body ? len : body - c0;
+      for (int64_t j = 0; j < lanes_len; j += LANES)
+        for (int k = 0; k < LANES; k++) s[k] += chunk[j + k];
+      tail_at = c0;
     }
+    double sum = lane_sum(s);
+    for (int64_t c = body; c < C; c++) sum += chunk[c - tail_at];
     for (int64_t c = 0; c < C; c++) pr[c] = (T)((double)pr[c] / sum);
     const double w = weights[r];
     row_loss[r] = w == 0 ? 0 : w * (log(sum) + max - (double)zr[targets[r]]);

@@ -64,6 +64,17 @@ const times = (a: number, b: number) => a * b;
 // ---------------------------------------------------------------- activations
 
 // GELU with GPT-2's tanh approximation: ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
+/**
+ * Long sums run in LANES partial sums, element e into lane e mod LANES and the last (n mod LANES)
+ * elements added after them, combined in laneSum's fixed order: the native kernels' order (one
+ * running sum waits on each add, eight vectorise), so both twins round alike.
+ */
+const LANES = 8;
+const lanes = new Float64Array(LANES);
+function laneSum(s: ArrayLike<number>): number {
+  return s[0] + s[4] + (s[1] + s[5]) + (s[2] + s[6] + (s[3] + s[7]));
+}
+
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 /** tanh(u) through one exp: about twice as fast as Math.tanh in V8, and exact to rounding for |u| ≳ 1e-8 (GELU only needs 1 + tanh). */
@@ -172,9 +183,8 @@ export const portableOps: KernelOps = {
     floats(fn, 'b', b, span(size(fn, 'strideB', strideB)), a);
     if (weights !== null) floats(fn, 'weights', weights, L, a);
     doubles(fn, 'out', out, n);
-    // Eight partial sums (element e into e mod 8, the last L mod 8 after them), combined in a
-    // fixed order: the native kernel's order, so both give the same bits.
-    const body = L - (L % 8);
+    // In lanes (see laneSum), written out: the native kernel's order, so both give the same bits.
+    const body = L - (L % LANES);
     for (let r = 0; r < n; r++) {
       const baseA = r * strideA;
       const baseB = r * strideB;
@@ -214,7 +224,7 @@ export const portableOps: KernelOps = {
           s6 += a[i + 6] * b[j + 6];
           s7 += a[i + 7] * b[j + 7];
         }
-      let sum = s0 + s4 + (s1 + s5) + (s2 + s6 + (s3 + s7));
+      let sum = laneSum([s0, s1, s2, s3, s4, s5, s6, s7]);
       if (weights) for (; e < L; e++) sum += a[baseA + e] * b[baseB + e] * weights[e];
       else for (; e < L; e++) sum += a[baseA + e] * b[baseB + e];
       out[r] += sum;
@@ -343,8 +353,16 @@ export const portableOps: KernelOps = {
       const base = r * C;
       let max = Number.NEGATIVE_INFINITY;
       for (let c = 0; c < C; c++) if (z[base + c] > max) max = z[base + c];
-      let sum = 0;
-      for (let c = 0; c < C; c++) {
+      // Summed in lanes as the C twin does (see laneSum).
+      const body = C - (C % LANES);
+      lanes.fill(0);
+      for (let c = 0; c < body; c++) {
+        const e = Math.exp(z[base + c] - max);
+        p[base + c] = e;
+        lanes[c % LANES] += e;
+      }
+      let sum = laneSum(lanes);
+      for (let c = body; c < C; c++) {
         const e = Math.exp(z[base + c] - max);
         p[base + c] = e;
         sum += e;
