@@ -213,45 +213,32 @@ typedef struct {
 static void gemm_problems(void *arg, int64_t begin, int64_t end) {
   const gemm_job *g = arg;
   const int64_t M = g->M, N = g->N, K = g->K, ldc = g->ldc;
+  const size_t size = g->f32 ? sizeof(float) : sizeof(double);
   for (int64_t p = begin; p < end; p++) {
     const int64_t b = p / g->inner, j = p % g->inner;
-    const int64_t offA = b * g->strideA + j * g->inner_strideA;
-    const int64_t offB = b * g->strideB + j * g->inner_strideB;
-    const int64_t offC = b * g->strideC + j * g->inner_strideC;
-    if (g->f32) {
-      const float *a = (const float *)g->A + offA;
-      const float *bm = (const float *)g->B + offB;
-      float *c = (float *)g->C + offC;
-      if (g->beta == 0) {
-        /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
-        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(float));
-      }
-      if (K == 0 || g->alpha == 0) {
-        if (g->beta != 0 && g->beta != 1) {
-          for (int64_t i = 0; i < M; i++)
-            for (int64_t jj = 0; jj < N; jj++) c[i * ldc + jj] *= (float)g->beta;
-        }
-        continue;
-      }
-      cblas_sgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, (float)g->alpha, a,
-                  (blasint)g->lda, bm, (blasint)g->ldb, (float)g->beta, c, (blasint)ldc);
-    } else {
-      const double *a = (const double *)g->A + offA;
-      const double *bm = (const double *)g->B + offB;
-      double *c = (double *)g->C + offC;
-      if (g->beta == 0) {
-        for (int64_t i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(double));
-      }
-      if (K == 0 || g->alpha == 0) {
-        if (g->beta != 0 && g->beta != 1) {
-          for (int64_t i = 0; i < M; i++)
-            for (int64_t jj = 0; jj < N; jj++) c[i * ldc + jj] *= g->beta;
-        }
-        continue;
-      }
-      cblas_dgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, g->alpha, a, (blasint)g->lda,
-                  bm, (blasint)g->ldb, g->beta, c, (blasint)ldc);
+    const char *a = (const char *)g->A + (b * g->strideA + j * g->inner_strideA) * (int64_t)size;
+    const char *bm = (const char *)g->B + (b * g->strideB + j * g->inner_strideB) * (int64_t)size;
+    char *c = (char *)g->C + (b * g->strideC + j * g->inner_strideC) * (int64_t)size;
+    /* beta = 0 overwrites C: clear it first so old NaN/Inf can never leak through. */
+    if (g->beta == 0)
+      for (int64_t i = 0; i < M; i++) memset(c + i * ldc * (int64_t)size, 0, (size_t)N * size);
+    if (K == 0 || g->alpha == 0) {
+      /* No product to add: C ← beta·C alone (OpenBLAS is not called with K = 0). */
+      if (g->beta != 0 && g->beta != 1)
+        for (int64_t i = 0; i < M; i++)
+          for (int64_t jj = 0; jj < N; jj++) {
+            if (g->f32) ((float *)c)[i * ldc + jj] *= (float)g->beta;
+            else ((double *)c)[i * ldc + jj] *= g->beta;
+          }
+      continue;
     }
+    if (g->f32)
+      cblas_sgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, (float)g->alpha,
+                  (const float *)a, (blasint)g->lda, (const float *)bm, (blasint)g->ldb, (float)g->beta, (float *)c,
+                  (blasint)ldc);
+    else
+      cblas_dgemm(CblasRowMajor, g->ta, g->tb, (blasint)M, (blasint)N, (blasint)K, g->alpha, (const double *)a,
+                  (blasint)g->lda, (const double *)bm, (blasint)g->ldb, g->beta, (double *)c, (blasint)ldc);
   }
 }
 
