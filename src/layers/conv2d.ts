@@ -616,7 +616,8 @@ export class Conv2d implements Layer {
   /**
    * Gradients of examples [start, start + count) of a pass into `into` [count, D]: each row the
    * weight gradient G_iᵀA_i [out, K] — one batched gemm of the output gradient in its image layout,
-   * [out, P] per example, times the patches [P, K] — then the bias gradient Σ_t G_i,t (another).
+   * [out, P] per example, times the patches [P, K] — then the bias gradient Σ_t G_i,t, row sums of
+   * that layout (in float64, then rounded once).
    */
   private exampleGradients(
     ctx: PassContext,
@@ -632,27 +633,13 @@ export class Conv2d implements Layer {
     const dy = tape.outputGrad!.data.subarray(start * O * P);
     ctx.kernels.gemmBatched(false, false, O, K, P, 1, dy, P, O * P, a, K, P * K, 0, into, K, D, count);
     if (this.bias) {
-      // Σ_t G_i,t: each example's [out, P] output gradient times a column of ones.
+      // Σ_t G_i,t: the row sums of every example's [out, P] output gradient (a gemm per example
+      // with N = 1 costs several times more), placed after each example's weight gradient.
       const ones = this.scratch.take('positionOnes', ctx.dtype, P).fill(1);
-      ctx.kernels.gemmBatched(
-        false,
-        false,
-        O,
-        1,
-        P,
-        1,
-        dy,
-        P,
-        O * P,
-        ones,
-        1,
-        0,
-        0,
-        into.subarray(O * K),
-        1,
-        D,
-        count,
-      );
+      const sums = this.scratch.zeros('biasSums', 'float64', count * O);
+      ctx.kernels.rowDots(dy, ones, null, count * O, P, P, 0, sums);
+      for (let i = 0; i < count; i++)
+        for (let o = 0; o < O; o++) into[i * D + O * K + o] = sums[i * O + o];
     }
     return into;
   }
