@@ -103,6 +103,68 @@ static inline double gelu_df(double x) {
   return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du;
 }
 
+/*
+ * Float32 tensors take float arithmetic in the step's costliest transcendental loops (GELU forward
+ * and backward, softmax cross-entropy's exponentials): a vector holds 8 floats to 4 doubles, and
+ * the exponential needs 7 polynomial terms instead of 13. vexpf is vexp's method in float:
+ * x = k·ln2 + r (Cody–Waite, |r| ≤ ln2/2), e^r to r⁷ (truncation 5e-9 relative), 2^k as two factors
+ * so that overflow gives ∞ and underflow goes through the subnormals; about 1–2 float ulp. The
+ * results differ from the float64-arithmetic TypeScript twins by a few float ulp, the rounding
+ * float32 storage already adds (the tests allow 1e-6 for these ops).
+ */
+static inline float vexpf(float x) {
+  const float shifter = 0x1.8p23f;
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  const float kd = xc * 0x1.715476p0f + shifter; /* x/ln2 rounded to an integer, in the low bits */
+  uint32_t kbits, shifter_bits;
+  memcpy(&kbits, &kd, sizeof kd);
+  memcpy(&shifter_bits, &shifter, sizeof shifter);
+  const float k = kd - shifter;
+  const float r = (xc - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f; /* ln2 = hi + lo, k·hi exact */
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r * r + r + 1.0f;
+  /* k ∈ [−151, 129]: k1 = ⌊(k + 256)/2⌋ − 128 and k2 = k − k1 are both normal exponents. */
+  const uint32_t biased = kbits - shifter_bits + 256; /* k + 256 ≥ 0 */
+  const uint32_t k1 = (biased >> 1) - 128 + 127, k2 = biased - (biased >> 1) - 128 + 127;
+  const uint32_t b1 = k1 << 23, b2 = k2 << 23;
+  float s1, s2;
+  memcpy(&s1, &b1, sizeof s1);
+  memcpy(&s2, &b2, sizeof s2);
+  return p * s1 * s2;
+}
+
+/*
+ * GELU in float as x·σ(2u), u = √(2/π)(x + 0.044715x³) (the same function as ½x(1 + tanh u)), with
+ * σ(2u) and 1 − σ(2u) both from e^{−2|u|}, so neither cancels in float; its derivative is
+ * σ + 2x·σ(1 − σ)·u′.
+ */
+static inline void gelu_sigmoids_f32(float x, float *s, float *sc) {
+  const float u = (float)GELU_C * (x + (float)GELU_A * x * x * x);
+  const float e = vexpf(-2.0f * fabsf(u));
+  const float r = 1.0f / (1.0f + e);
+  *s = u >= 0 ? r : e * r;
+  *sc = u >= 0 ? e * r : r;
+}
+
+static inline float gelu_f32(float x) {
+  float s, sc;
+  gelu_sigmoids_f32(x, &s, &sc);
+  return x * s;
+}
+
+static inline float gelu_df_f32(float x) {
+  float s, sc;
+  gelu_sigmoids_f32(x, &s, &sc);
+  return s + 2.0f * x * s * sc * ((float)GELU_C * (1.0f + 3.0f * (float)GELU_A * x * x));
+}
+
+static inline double gelu_f64(double x) { return 0.5 * x * (1 + fast_tanh(GELU_C * (x + GELU_A * x * x * x))); }
+
 static inline double act_df(int kind, double x, double y) {
   switch (kind) {
     case ACT_RELU: return (double)(x > 0);
@@ -151,16 +213,33 @@ static inline double act_d2f(int kind, double x, double y) {
     } break;                                  \
   }
 
+/* Per element type: the arithmetic type of the loops that have one, and their exp and GELU (see vexpf). */
 #define T float
 #define SUF f32
+#define REAL float
+#define EXP vexpf
+#define GELU gelu_f32
+#define GELU_DF gelu_df_f32
 #include "inrun_ops_impl.h"
 #undef T
 #undef SUF
+#undef REAL
+#undef EXP
+#undef GELU
+#undef GELU_DF
 #define T double
 #define SUF f64
+#define REAL double
+#define EXP vexp
+#define GELU gelu_f64
+#define GELU_DF gelu_df
 #include "inrun_ops_impl.h"
 #undef T
 #undef SUF
+#undef REAL
+#undef EXP
+#undef GELU
+#undef GELU_DF
 
 /* ---------------------------------------------------------------- argument reading */
 

@@ -110,10 +110,7 @@ VECTOR_CLONES static void FN(act_forward)(int kind, const T *restrict x, T *rest
       for (int64_t e = 0; e < n; e++) y[e] = (T)(1 / (1 + vexp(-(double)x[e])));
       return;
     case ACT_GELU:
-      for (int64_t e = 0; e < n; e++) {
-        const double v = (double)x[e];
-        y[e] = (T)(0.5 * v * (1 + fast_tanh(GELU_C * (v + GELU_A * v * v * v))));
-      }
+      for (int64_t e = 0; e < n; e++) y[e] = (T)GELU((REAL)x[e]);
       return;
   }
 }
@@ -137,7 +134,7 @@ VECTOR_CLONES static void FN(act_backward)(int kind, const T *restrict x, const 
       }
       return;
     case ACT_GELU:
-      for (int64_t e = 0; e < n; e++) dx[e] = (T)(gelu_df((double)x[e]) * (double)dy[e]);
+      for (int64_t e = 0; e < n; e++) dx[e] = (T)(GELU_DF((REAL)x[e]) * (REAL)dy[e]);
       return;
   }
 }
@@ -186,7 +183,7 @@ VECTOR_CLONES static void FN(sce_forward)(const T *restrict z, const int32_t *re
     for (int64_t c0 = 0; c0 < C; c0 += 256) {
       const int64_t len = C - c0 < 256 ? C - c0 : 256;
       for (int64_t j = 0; j < len; j++) {
-        chunk[j] = vexp((double)zr[c0 + j] - max);
+        chunk[j] = (double)EXP((REAL)((double)zr[c0 + j] - max));
         pr[c0 + j] = (T)chunk[j];
       }
       const int64_t lanes_len = c0 + len <= body ? len : body - c0;

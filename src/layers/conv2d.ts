@@ -638,8 +638,7 @@ export class Conv2d implements Layer {
       const ones = this.scratch.take('positionOnes', ctx.dtype, P).fill(1);
       const sums = this.scratch.zeros('biasSums', 'float64', count * O);
       ctx.kernels.rowDots(dy, ones, null, count * O, P, P, 0, sums);
-      for (let i = 0; i < count; i++)
-        for (let o = 0; o < O; o++) into[i * D + O * K + o] = sums[i * O + o];
+      for (let i = 0; i < count; i++) for (let o = 0; o < O; o++) into[i * D + O * K + o] = sums[i * O + o];
     }
     return into;
   }

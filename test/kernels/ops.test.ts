@@ -998,6 +998,91 @@ for (const set of ALL_SETS) {
   });
 }
 
+// Float32 tensors: the native kernels compute GELU and softmax cross-entropy's exponentials in float
+// arithmetic (8 lanes to a vector). Against float64 definitions written without cancellation
+// (σ(2u) from e^{−2|u|}), every set stays within float32 rounding of max(1, |value|). In relative
+// terms GELU stays within 32 float ulp for 0.01 ≤ |x| ≤ 4: the exponential's argument −2|u| (up to
+// 10.5 there) is itself rounded to float, and e^a's relative error is |a| times that of a.
+for (const set of ALL_SETS) {
+  test(`${set.kind} float32 GELU, its derivative and softmax stay within float32 rounding of their definitions`, (t) => {
+    const kernels = kernelsOrSkip(t, set);
+    if (!kernels) return;
+    const C = Math.sqrt(2 / Math.PI);
+    const A = 0.044715;
+    const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
+    const u = (x: number) => C * (x + A * x ** 3);
+    const gelu = (x: number) => x * sigmoid(2 * u(x));
+    const geluDf = (x: number) =>
+      sigmoid(2 * u(x)) + 2 * x * sigmoid(2 * u(x)) * sigmoid(-2 * u(x)) * C * (1 + 3 * A * x * x);
+    /** The spacing of float32 numbers at v. */
+    const floatUlp = (v: number) => 2 ** (Math.max(Math.floor(Math.log2(Math.abs(v))), -126) - 23);
+    const x = Float32Array.from([
+      ...Array.from({ length: 8001 }, (_, i) => -20 + i / 200),
+      -1e-30,
+      0,
+      1e-30,
+      1e4,
+      -1e4,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+    ]);
+    const y = new Float32Array(x.length);
+    const dx = new Float32Array(x.length);
+    kernels.activationForward('gelu', x, y);
+    kernels.activationBackward('gelu', x, y, new Float32Array(x.length).fill(1), dx);
+    for (let i = 0; i < x.length; i++) {
+      if (Number.isNaN(x[i])) {
+        assert.ok(Number.isNaN(y[i]) && Number.isNaN(dx[i]), 'GELU of NaN is NaN');
+        continue;
+      }
+      if (!Number.isFinite(x[i])) {
+        assert.equal(y[i], Number.POSITIVE_INFINITY);
+        continue;
+      }
+      for (const [name, got, want] of [
+        ['GELU', y[i], gelu(x[i])],
+        ['GELU′', dx[i], geluDf(x[i])],
+      ] as const) {
+        const err = Math.abs(got - want);
+        assert.ok(err <= 2.5e-7 * Math.max(1, Math.abs(want)), `${name}(${x[i]}) = ${got}, expected ${want}`);
+        if (name === 'GELU' && Math.abs(x[i]) <= 4 && Math.abs(x[i]) >= 0.01)
+          assert.ok(err <= 32 * floatUlp(want), `${name}(${x[i]}): ${err / floatUlp(want)} float ulp`);
+      }
+    }
+    // Softmax rows (0, v, 0) for v across the float exponential's range, overflow and underflow.
+    const vs = [...Array.from({ length: 2001 }, (_, i) => -110 + i * 0.1), 100, 1e30];
+    const rows = vs.length;
+    const z = new Float32Array(rows * 3);
+    vs.forEach((v, r) => {
+      z.set([0, v, 0], r * 3);
+    });
+    const p = new Float32Array(z.length);
+    const loss = new Float64Array(rows);
+    kernels.softmaxCrossEntropyForward(
+      z,
+      new Int32Array(rows),
+      new Float64Array(rows).fill(1),
+      rows,
+      3,
+      p,
+      loss,
+    );
+    for (let r = 0; r < rows; r++) {
+      const v = z[r * 3 + 1];
+      const max = Math.max(0, v);
+      const e0 = Math.exp(-max);
+      const e1 = Math.exp(v - max);
+      const want = [e0 / (2 * e0 + e1), e1 / (2 * e0 + e1)];
+      for (const c of [0, 1]) {
+        const err = Math.abs(p[r * 3 + c] - want[c]);
+        assert.ok(err <= 2.5e-7, `softmax of (0, ${v}, 0)[${c}] = ${p[r * 3 + c]}, expected ${want[c]}`);
+      }
+      const wantLoss = Math.log(2 * e0 + e1) + max;
+      assert.ok(Math.abs(loss[r] - wantLoss) <= 2.5e-7 * Math.max(1, wantLoss), `loss of (0, ${v}, 0)`);
+    }
+  });
+}
+
 /** Messages must name the argument and what was wrong, the same in every set. */
 function errorCases(): [string, (k: Kernels) => void, RegExp][] {
   const f32 = new Float32Array(4);
