@@ -123,8 +123,9 @@ export class HookedOptimizer implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepPlan {
-    const plan = this.inner.plan(step, totalSteps, params, gradSum, batchSize);
+    const plan = this.inner.plan(step, totalSteps, params, gradSum, batchSize, kernels);
     this.hook(plan, gradSum);
     return plan;
   }
@@ -134,8 +135,9 @@ export class HookedOptimizer implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepScale {
-    return this.plan(step, totalSteps, params, gradSum, batchSize);
+    return this.plan(step, totalSteps, params, gradSum, batchSize, kernels);
   }
   apply(plan: StepScale, params: FloatArray, gradSum: FloatArray, kernels?: KernelOps): void {
     this.inner.apply(plan, params, gradSum, kernels);

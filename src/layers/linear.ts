@@ -216,6 +216,16 @@ export class Linear implements Layer {
         gradGram,
         valRows,
       );
+      if (T === 1) {
+        // One row per example: out[i·|V| + j] += (A_i·A_j + bias)(G_i·G_j), entry by entry, by the kernels.
+        const outRows = out.subarray(start * nVal, (start + count) * nVal);
+        ctx.kernels.rowDots(gradGram, inputGram, null, count * nVal, 1, 1, 1, outRows);
+        if (biasTerm) {
+          const one = this.scratch.take('one', ctx.dtype, 1).fill(1);
+          ctx.kernels.rowDots(gradGram, one, null, count * nVal, 1, 1, 0, outRows);
+        }
+        continue;
+      }
       for (let i = 0; i < count; i++) {
         const outRow = (start + i) * nVal;
         for (let t = 0; t < T; t++) {

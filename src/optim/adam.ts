@@ -128,8 +128,9 @@ export class Adam implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepScale {
-    const scale = this.stepScale(step, totalSteps, this.scaling(params, gradSum, batchSize));
+    const scale = this.stepScale(step, totalSteps, this.scaling(params, gradSum, batchSize, kernels));
     this.planned.set(scale, this.nextT);
     return scale;
   }
@@ -142,7 +143,7 @@ export class Adam implements Optimizer {
     batchSize: number,
     kernels: KernelOps = portableOps,
   ): StepPlan {
-    const scaling = this.scaling(params, gradSum, batchSize);
+    const scaling = this.scaling(params, gradSum, batchSize, kernels);
     const [, beta2] = this.options.betas;
     const { eps } = this.options;
     const coupled = this.decoupled ? 0 : this.options.weightDecay;
@@ -294,12 +295,12 @@ export class Adam implements Optimizer {
   }
 
   /** Clip factor κ and gradient scale κ/|B| (or κ for a summed loss), as in `Sgd`. */
-  private scaling(params: FloatArray, gradSum: FloatArray, batchSize: number) {
+  private scaling(params: FloatArray, gradSum: FloatArray, batchSize: number, kernels?: KernelOps) {
     checkNumber(`${this.kind}.plan batchSize`, batchSize, { min: 1 });
     if (gradSum.length !== params.length)
       fail(`${this.kind}.plan: gradient has ${gradSum.length} entries, the model ${params.length}`);
     this.checkState(params);
-    return gradientScaling(gradSum, batchSize, this.options.reduction, this.options.clipNorm);
+    return gradientScaling(gradSum, batchSize, this.options.reduction, this.options.clipNorm, kernels);
   }
 
   /**

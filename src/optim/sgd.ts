@@ -67,9 +67,10 @@ export class Sgd implements Optimizer {
     _params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepScale {
     const { reduction, clipNorm } = this.options;
-    const { clipFactor, gradScale } = gradientScaling(gradSum, batchSize, reduction, clipNorm);
+    const { clipFactor, gradScale } = gradientScaling(gradSum, batchSize, reduction, clipNorm, kernels);
     return {
       step,
       lr: learningRate(this.options.lr, this.options.schedule, step, totalSteps),
@@ -84,10 +85,10 @@ export class Sgd implements Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
-    _kernels?: KernelOps,
+    kernels?: KernelOps,
   ): StepPlan {
     const { momentum, weightDecay, decoupledWeightDecay } = this.options;
-    const scale = this.scale(step, totalSteps, params, gradSum, batchSize);
+    const scale = this.scale(step, totalSteps, params, gradSum, batchSize, kernels);
     let c: FloatArray | null = null;
     const decay = weightDecay + decoupledWeightDecay;
     if ((momentum > 0 && this.buffer) || decay > 0) {

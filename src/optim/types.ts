@@ -50,7 +50,8 @@ export interface Optimizer {
   ): StepPlan;
   /**
    * This step's scale alone, as `plan` would give it, for steps that are taken but not valued
-   * (plain training, or valuation off): no c and no K, so no pass over the parameters.
+   * (plain training, or valuation off): no c and no K, so no pass over the parameters beyond the
+   * gradient norm that clipping needs (by `kernels`, when given).
    */
   scale(
     step: number,
@@ -58,6 +59,7 @@ export interface Optimizer {
     params: FloatArray,
     gradSum: FloatArray,
     batchSize: number,
+    kernels?: KernelOps,
   ): StepScale;
   /**
    * Takes the planned (or scaled) step in place. `kernels`, when given (the model's), runs the update loop
@@ -116,12 +118,14 @@ export function gradientScaling(
   batchSize: number,
   reduction: 'mean' | 'sum',
   clipNorm: number | null,
+  kernels: KernelOps = portableOps,
 ): { clipFactor: number; gradScale: number } {
   const reduce = reduction === 'mean' ? 1 / batchSize : 1;
   let clipFactor = 1;
   if (clipNorm !== null) {
-    let sq = 0;
-    for (let e = 0; e < gradSum.length; e++) sq += gradSum[e] * gradSum[e];
+    const sumOfSquares = new Float64Array(1);
+    kernels.rowDots(gradSum, gradSum, null, 1, gradSum.length, 0, 0, sumOfSquares);
+    const sq = sumOfSquares[0];
     clipFactor = Math.min(1, clipNorm / (Math.sqrt(sq) * reduce + 1e-6));
   }
   return { clipFactor, gradScale: clipFactor * reduce };

@@ -940,19 +940,28 @@ export class InRunValuer {
     });
     if (!usedGram) return { values: dots1, gram: null, pairwiseSum: 0 };
     // u1 = η·kScale·g_V and g_V is the mean of the g_j, so each Gram entry counts η·kScale/|V|.
-    scaleInPlace(gram, args.gramScale / m);
+    const scale = args.gramScale / m;
+    const rowSums = new Float64Array(n);
+    model.kernels.rowDots(gram, this.ones(m), null, n, m, m, 0, rowSums);
     let pairwiseSum = 0;
     for (let i = 0; i < n; i++) {
-      let rowSum = 0;
-      for (let j = 0; j < m; j++) rowSum += gram[i * m + j];
-      dots1[i] += rowSum;
-      pairwiseSum += rowSum;
+      dots1[i] += scale * rowSums[i];
+      pairwiseSum += scale * rowSums[i];
     }
+    // Per-validation values keep the matrix itself, scaled.
+    if (this.perValidation) scaleInPlace(gram, scale);
     return { values: dots1, gram, pairwiseSum };
   }
 
   private readonly buffers = new Map<string, FloatArray>();
   private gram: Float64Array | null = null;
+  private onesBuffer = new Float64Array(0);
+
+  /** A float64 vector of `length` ones (for row sums by the kernels), reused. */
+  private ones(length: number): Float64Array {
+    if (this.onesBuffer.length < length) this.onesBuffer = new Float64Array(length).fill(1);
+    return this.onesBuffer.subarray(0, length);
+  }
 
   /** The train × validation Gram matrix's buffer, zeroed, reused from step to step. */
   private gramBuffer(length: number): Float64Array {

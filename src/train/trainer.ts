@@ -275,7 +275,7 @@ export class Trainer {
       plan = full;
     } else {
       // A step nobody values or summarises needs only its scale: no c or K, vectors as long as the model.
-      plan = optimizer.scale(this.step, this.totalSteps, model.params, gradSum, pass.n);
+      plan = optimizer.scale(this.step, this.totalSteps, model.params, gradSum, pass.n, model.kernels);
     }
     optimizer.apply(plan, model.params, gradSum, model.kernels);
     const report: StepReport = {
