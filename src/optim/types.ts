@@ -109,6 +109,8 @@ export function applyK(
   return out;
 }
 
+const sumOfSquares = new Float64Array(1);
+
 /**
  * The batch-gradient scale of one step: 1/|B| for a mean loss (1 for a sum) times the global-norm
  * clip factor κ = min(1, clipNorm/(‖reduced gradient‖ + 1e-6)), as PyTorch's clip_grad_norm_.
@@ -123,7 +125,7 @@ export function gradientScaling(
   const reduce = reduction === 'mean' ? 1 / batchSize : 1;
   let clipFactor = 1;
   if (clipNorm !== null) {
-    const sumOfSquares = new Float64Array(1);
+    sumOfSquares[0] = 0;
     kernels.rowDots(gradSum, gradSum, null, 1, gradSum.length, 0, 0, sumOfSquares);
     const sq = sumOfSquares[0];
     clipFactor = Math.min(1, clipNorm / (Math.sqrt(sq) * reduce + 1e-6));

@@ -941,7 +941,8 @@ export class InRunValuer {
     if (!usedGram) return { values: dots1, gram: null, pairwiseSum: 0 };
     // u1 = η·kScale·g_V and g_V is the mean of the g_j, so each Gram entry counts η·kScale/|V|.
     const scale = args.gramScale / m;
-    const rowSums = new Float64Array(n);
+    if (this.gramRowSums.length < n) this.gramRowSums = new Float64Array(n);
+    const rowSums = this.gramRowSums.subarray(0, n).fill(0);
     model.kernels.rowDots(gram, this.ones(m), null, n, m, m, 0, rowSums);
     let pairwiseSum = 0;
     for (let i = 0; i < n; i++) {
@@ -956,6 +957,7 @@ export class InRunValuer {
   private readonly buffers = new Map<string, FloatArray>();
   private gram: Float64Array | null = null;
   private onesBuffer = new Float64Array(0);
+  private gramRowSums = new Float64Array(0);
 
   /** A float64 vector of `length` ones (for row sums by the kernels), reused. */
   private ones(length: number): Float64Array {
