@@ -936,6 +936,40 @@ for (const set of ALL_SETS) {
   });
 }
 
+/**
+ * Softmax cross-entropy over one row (0, v, 0) per v (target class 0), with each row's expected
+ * probabilities and loss from the definition in float64.
+ */
+function softmaxRows(kernels: Kernels, dtype: DType, vs: ArrayLike<number>) {
+  const rows = vs.length;
+  const z = allocFloat(dtype, rows * 3);
+  for (let r = 0; r < rows; r++) z.set([0, vs[r], 0], r * 3);
+  const p = allocFloat(dtype, z.length);
+  const loss = new Float64Array(rows);
+  kernels.softmaxCrossEntropyForward(
+    z,
+    new Int32Array(rows),
+    new Float64Array(rows).fill(1),
+    rows,
+    3,
+    p,
+    loss,
+  );
+  return Array.from({ length: rows }, (_, r) => {
+    const v = z[r * 3 + 1];
+    const max = Math.max(0, v);
+    const e0 = Math.exp(-max);
+    const e1 = Math.exp(v - max);
+    return {
+      v,
+      got: [p[r * 3], p[r * 3 + 1]],
+      want: [e0 / (2 * e0 + e1), e1 / (2 * e0 + e1)],
+      loss: loss[r],
+      wantLoss: Math.log(2 * e0 + e1) + max,
+    };
+  });
+}
+
 /** |a − e| in units in the last place of e (subnormal spacing below the normal range); NaN matches NaN. */
 function ulps(a: number, e: number): number {
   if (Number.isNaN(e)) return Number.isNaN(a) ? 0 : Number.POSITIVE_INFINITY;
@@ -967,31 +1001,12 @@ for (const set of ALL_SETS) {
       assert.ok(err <= 4, `sigmoid(${x[i]}) = ${y[i]}: ${err} ulp from 1/(1 + exp(−x))`);
       worst = Math.max(worst, err);
     }
-    // One softmax row per x: logits (0, x, −∞-free filler), so p[1] = e^x / (1 + e^x + 1).
-    const rows = x.length;
-    const z = new Float64Array(rows * 3);
-    for (let r = 0; r < rows; r++)
-      z.set([0, Number.isFinite(x[r]) || Number.isNaN(x[r]) ? x[r] : 0, 0], r * 3);
-    const p = new Float64Array(z.length);
-    const loss = new Float64Array(rows);
-    kernels.softmaxCrossEntropyForward(
-      z,
-      new Int32Array(rows),
-      new Float64Array(rows).fill(1),
-      rows,
-      3,
-      p,
-      loss,
-    );
-    for (let r = 0; r < rows; r++) {
-      const v = z[r * 3 + 1];
-      const max = Math.max(0, v);
-      const e0 = Math.exp(-max);
-      const e1 = Math.exp(v - max);
-      const want = [e0 / (2 * e0 + e1), e1 / (2 * e0 + e1)];
-      for (const [c, w] of [want[0], want[1]].entries()) {
-        const err = ulps(p[r * 3 + c], w);
-        assert.ok(err <= 4, `softmax of (0, ${v}, 0)[${c}] = ${p[r * 3 + c]}, expected ${w}: ${err} ulp`);
+    // One softmax row per x: logits (0, x, 0) (±∞ as 0), so p[1] = e^x / (1 + e^x + 1).
+    const finite = x.map((v) => (Number.isFinite(v) || Number.isNaN(v) ? v : 0));
+    for (const { v, got, want } of softmaxRows(kernels, 'float64', finite)) {
+      for (const c of [0, 1]) {
+        const err = ulps(got[c], want[c]);
+        assert.ok(err <= 4, `softmax of (0, ${v}, 0)[${c}] = ${got[c]}, expected ${want[c]}: ${err} ulp`);
       }
     }
     t.diagnostic(`worst sigmoid error ${worst.toFixed(2)} ulp`);
@@ -1051,34 +1066,13 @@ for (const set of ALL_SETS) {
     }
     // Softmax rows (0, v, 0) for v across the float exponential's range, overflow and underflow.
     const vs = [...Array.from({ length: 2001 }, (_, i) => -110 + i * 0.1), 100, 1e30];
-    const rows = vs.length;
-    const z = new Float32Array(rows * 3);
-    vs.forEach((v, r) => {
-      z.set([0, v, 0], r * 3);
-    });
-    const p = new Float32Array(z.length);
-    const loss = new Float64Array(rows);
-    kernels.softmaxCrossEntropyForward(
-      z,
-      new Int32Array(rows),
-      new Float64Array(rows).fill(1),
-      rows,
-      3,
-      p,
-      loss,
-    );
-    for (let r = 0; r < rows; r++) {
-      const v = z[r * 3 + 1];
-      const max = Math.max(0, v);
-      const e0 = Math.exp(-max);
-      const e1 = Math.exp(v - max);
-      const want = [e0 / (2 * e0 + e1), e1 / (2 * e0 + e1)];
-      for (const c of [0, 1]) {
-        const err = Math.abs(p[r * 3 + c] - want[c]);
-        assert.ok(err <= 2.5e-7, `softmax of (0, ${v}, 0)[${c}] = ${p[r * 3 + c]}, expected ${want[c]}`);
-      }
-      const wantLoss = Math.log(2 * e0 + e1) + max;
-      assert.ok(Math.abs(loss[r] - wantLoss) <= 2.5e-7 * Math.max(1, wantLoss), `loss of (0, ${v}, 0)`);
+    for (const { v, got, want, loss, wantLoss } of softmaxRows(kernels, 'float32', vs)) {
+      for (const c of [0, 1])
+        assert.ok(
+          Math.abs(got[c] - want[c]) <= 2.5e-7,
+          `softmax of (0, ${v}, 0)[${c}] = ${got[c]}, expected ${want[c]}`,
+        );
+      assert.ok(Math.abs(loss - wantLoss) <= 2.5e-7 * Math.max(1, wantLoss), `loss of (0, ${v}, 0)`);
     }
   });
 }
