@@ -55,8 +55,11 @@ const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE = { stepsPerRound: 1, warmup: 1 };
 /** The PyTorch configuration (bench/torch/inrun_torch.py) of each inrun config; d has none. */
 const TORCH_CONFIG: Record<string, string> = { a: 'plain', b: 'first', c: 'second', f: 'floor' };
-/** PyTorch picks each layer's ghost route by inrun's cost rule (Conv2d/Linear ghostCost). */
-const TORCH_ROUTE_RULE: TorchRouteRule = 'inrun';
+/**
+ * PyTorch picks each layer's ghost route by inrun's rule for the valued rows (Conv2d/Linear
+ * ghostCost, the vector route charged the validation gradient the pairwise one skips): 'cost'.
+ */
+const TORCH_ROUTE_RULE: TorchRouteRule = 'cost';
 
 function syntheticImages(name: string, n: number, rng: Rng): TensorDataset {
   const features = new Float32Array(n * CHANNELS * SIDE * SIDE);
@@ -77,9 +80,12 @@ function newModel(): Sequential {
   });
 }
 
-/** "conv1: vector; …" for the layers with two ghost routes, in inrun's choice. */
+/**
+ * "conv1: vector; …" for the layers with two ghost routes, in inrun's choice for the valued rows
+ * (checkPairwiseLayers: false, so a pairwise layer skips its validation gradient).
+ */
 function inrunRoutes(model: Sequential, n: number, m: number): string {
-  const routes = model.ghostRoutes(n, m);
+  const routes = model.ghostRoutes(n, m, { validationGradient: true });
   return model.paramLayers.map((l, k) => `${l.name ?? l.kind}: ${routes[k]}`).join('; ');
 }
 

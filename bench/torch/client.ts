@@ -57,9 +57,10 @@ export function torchEnvironment(threads: number): NodeJS.ProcessEnv {
 type Reply = Record<string, any>;
 
 /**
- * How PyTorch picks each layer's ghost route (inrun_torch.py choose_pairwise): by cost ('cost': its
- * own count, 'inrun': inrun's ghostCost, 'ghostsuite': the released code's rule), or one route for
- * every layer that has both.
+ * How PyTorch picks each layer's ghost route (inrun_torch.py choose_pairwise): by cost ('cost': the
+ * vector route charged the validation gradient, as inrun with checkPairwiseLayers false; 'inrun':
+ * inrun's ghostCost alone, as with its default check; 'ghostsuite': the released code's rule), or
+ * one route for every layer that has both.
  */
 export type TorchRouteRule = 'cost' | 'inrun' | 'ghostsuite' | 'pairwise' | 'vector';
 

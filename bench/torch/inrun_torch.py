@@ -38,8 +38,10 @@ rebuilt from the training rows of A and G ("book-keeping"), and per-example valu
   vector:   <g_i, U>   = sum_t <G_{i,t}, U A_{i,t}>
 per layer, summed over layers (a Conv2d is a Linear over its P output positions, A_i the
 unfolded patches; see Conv2dRule). Route choice: 'cost' takes the cheaper by multiply-adds (the
-vector route also pays for the validation gradient of that weight); 'inrun' takes the cheaper by
-inrun's ghostCost (which does not); 'ghostsuite' is the released code's rule, pairwise when
+vector route also pays for the validation gradient of that weight, as inrun's rule does when a
+pairwise layer skips that gradient: checkPairwiseLayers false); 'inrun' takes the cheaper by
+inrun's ghostCost alone (its rule when every layer forms the validation gradient for the
+efficiency check, the default); 'ghostsuite' is the released code's rule, pairwise when
 2 T^2 <= weight.numel(). LayerNorm, biases and embeddings use their cheap per-example gradients;
 the tied lm_head/wte weight takes the vector route with U of the whole tied weight (both uses),
 which is exact (GhostSuite dots each use separately and so misses the cross terms). Everything
@@ -265,7 +267,7 @@ class LinearRule:
             return 2 * T * T, module.weight.numel() + 1
         pairwise = n * m * T * T * (d_in + d_out)
         # 'cost' also counts the validation gradient the vector route needs; 'inrun' is inrun's
-        # Linear.ghostCost, which does not.
+        # Linear.ghostCost alone, which does not.
         vector = (n if rule == "inrun" else n + m) * T * d_in * d_out
         return pairwise, vector
 

@@ -159,7 +159,11 @@ export interface Layer {
     which: Int32Array,
     out: Float64Array,
   ): void;
-  /** Multiply–adds each route needs here; the engine takes the cheaper one. */
+  /**
+   * Multiply–adds each route needs here; the engine takes the cheaper one. `vector` for nTrain
+   * examples also stands for forming the layer's gradient of nTrain examples (what the vector
+   * route's u needs from the validation batch).
+   */
   ghostCost?(nTrain: number, nValidation: number, tokens: number): { pairwise: number; vector: number };
 }
 

@@ -323,14 +323,24 @@ export class Sequential {
   /**
    * The ghost route of each parameter layer (in `paramLayers` order) for these batch sizes: the
    * cheaper one, except that layers sharing a tied parameter must take the vector route (the
-   * pairwise route would miss the cross terms between the two uses).
+   * pairwise route would miss the cross terms between the two uses). With `validationGradient`,
+   * the vector route is also charged the layer's validation gradient, which only it needs (a
+   * valuer that skips that gradient on pairwise layers: checkPairwiseLayers false).
    */
-  ghostRoutes(nTrain: number, nValidation: number): GhostRoute[] {
+  ghostRoutes(
+    nTrain: number,
+    nValidation: number,
+    options: { validationGradient?: boolean } = {},
+  ): GhostRoute[] {
     const tokens = this.inputShape.tokens;
     return this.paramLayers.map((layer) => {
       if (!layer.ghostPairwise || layer.params.some((slot) => this.sharedSlots.has(slot))) return 'vector';
       const cost = layer.ghostCost?.(nTrain, nValidation, tokens);
-      return cost && cost.pairwise < cost.vector ? 'pairwise' : 'vector';
+      if (!cost) return 'vector';
+      const gradient = options.validationGradient
+        ? layer.ghostCost!(nValidation, nValidation, tokens).vector
+        : 0;
+      return cost.pairwise < cost.vector + gradient ? 'pairwise' : 'vector';
     });
   }
 

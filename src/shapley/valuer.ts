@@ -46,10 +46,11 @@ export interface ValuerOptions {
   /**
    * Check the layers on the pairwise ghost route in the trace's efficiencyResidual too (default
    * true). Their values come from the train × validation Gram matrix, so the validation gradient
-   * the independent Taylor utility needs is formed for the check alone: about a sixth of a
-   * first-order step on an MLP 784-512-512-10 with |V| = 256. False skips it where nothing else
-   * needs it (SGD without momentum or weight decay, no momentum credit); the utility of those
-   * layers is then the sum of their values, and the residual checks the other layers only.
+   * the independent Taylor utility needs is formed for the check alone. False skips it where
+   * nothing else needs it (SGD without momentum or weight decay, no momentum credit), and routes
+   * are chosen knowing the vector route would still need it; the utility of pairwise layers is
+   * then the sum of their values, and the residual checks the other layers only. On an MLP
+   * 784-512-512-10 with |V| = 256 a first-order step is about a sixth cheaper.
    */
   checkPairwiseLayers?: boolean;
   /** Record the ids of each step's batch in the trace. */
@@ -477,13 +478,12 @@ export class InRunValuer {
     // Kᵀ g_V is a multiple of g_V (scalar K) and no parameter is tied; second-order terms always
     // take the vector route.
     const canPair = plan.kDiagonal === null && model.sharedSlots.size === 0;
-    const pairwise = this.pairwiseLayers(canPair, n, m);
     const c = plan.c;
-    // A pairwise layer's slice of g_V serves only the efficiency check, U(∅) (c) and momentum credit.
-    const unchecked =
-      this.checkPairwiseLayers || c !== null || this.momentum !== null
-        ? []
-        : pairwise.flatMap((p, l) => (p ? [l] : []));
+    // A pairwise layer's slice of g_V serves only the efficiency check, U(∅) (c) and momentum
+    // credit; where none of them needs it, it is skipped, and the routes are chosen knowing that.
+    const skipPairwiseGradient = !this.checkPairwiseLayers && c === null && this.momentum === null;
+    const pairwise = this.pairwiseLayers(canPair, n, m, skipPairwiseGradient);
+    const unchecked = skipPairwiseGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
     const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
 
     // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K.
@@ -887,12 +887,18 @@ export class InRunValuer {
 
   /**
    * Which parameter layers (in `paramLayers` order) take the pairwise route this step: the cheaper
-   * one under route 'auto', every layer that has one under 'pairwise' or with perValidation (which
-   * keeps the Gram matrix), none when the pairwise route cannot serve (`canPair` false).
+   * one under route 'auto' (the vector route charged the layer's validation gradient when the
+   * pairwise one would skip it), every layer that has one under 'pairwise' or with perValidation
+   * (which keeps the Gram matrix), none when the pairwise route cannot serve (`canPair` false).
    */
-  private pairwiseLayers(canPair: boolean, n: number, m: number): boolean[] {
+  private pairwiseLayers(
+    canPair: boolean,
+    n: number,
+    m: number,
+    skipsValidationGradient: boolean,
+  ): boolean[] {
     const model = this.model;
-    const routes = model.ghostRoutes(n, m);
+    const routes = model.ghostRoutes(n, m, { validationGradient: skipsValidationGradient });
     return model.paramLayers.map(
       (layer, l) =>
         canPair &&

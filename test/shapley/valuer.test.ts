@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { allocFloat } from '../../src/kernels/index.js';
 import type { FloatArray } from '../../src/kernels/types.js';
+import { mlp } from '../../src/models/builders.js';
 import type { Sequential } from '../../src/models/sequential.js';
 import { type SgdOptions, sgd } from '../../src/optim/sgd.js';
 import { InRunValuer, type ValuerOptions } from '../../src/shapley/valuer.js';
@@ -350,6 +351,29 @@ describe('checkPairwiseLayers', () => {
     assert.deepEqual(unchecked.values.secondOrder, checked.values.secondOrder);
     const [a, b] = [checked, unchecked].map(({ valuer }) => valuer.trace[0].secondOrderUtility!);
     assert.ok(Math.abs(a - b) < 1e-13 * Math.abs(a));
+  });
+
+  test('off: the vector route is charged the validation gradient that the pairwise route skips', () => {
+    // Linear 8→8 (no bias cost counted), 6 training and 4 validation rows: pairwise 6·4·16 = 384
+    // against vector 6·64 = 384 (a tie: vector), or 384 + 4·64 with the validation gradient.
+    const model = mlp({ inputs: 8, hidden: [], outputs: 8, dtype: 'float64', seed: 1 });
+    assert.deepEqual(model.ghostRoutes(6, 4), ['vector']);
+    assert.deepEqual(model.ghostRoutes(6, 4, { validationGradient: true }), ['pairwise']);
+    // The valuer asks for that rule exactly when it would skip the gradient.
+    const asked = (valuation: Partial<ValuerOptions>, optimizer: SgdOptions) => {
+      const model = buildModel(ARCH, 'float64', 10);
+      const seen: ({ validationGradient?: boolean } | undefined)[] = [];
+      const routes = model.ghostRoutes.bind(model);
+      model.ghostRoutes = (n, m, options) => {
+        seen.push(options);
+        return routes(n, m, options);
+      };
+      valueOneStep(model, train, validation, optimizer, valuation, optimizer.momentum ? train : undefined);
+      return seen.at(-1)?.validationGradient;
+    };
+    assert.equal(asked({ checkPairwiseLayers: false }, { lr: 0.3 }), true);
+    assert.equal(asked({}, { lr: 0.3 }), false);
+    assert.equal(asked({ checkPairwiseLayers: false }, { lr: 0.3, momentum: 0.5 }), false);
   });
 
   test('must be a boolean', () => {
