@@ -478,11 +478,13 @@ export class InRunValuer {
     // Kᵀ g_V is a multiple of g_V (scalar K) and no parameter is tied; second-order terms always
     // take the vector route.
     const canPair = plan.kDiagonal === null && model.sharedSlots.size === 0;
+    // Per-validation values without the Gram matrix take the vector route on every layer.
+    const columnVectors = this.perValidation && (!canPair || this.route === 'vector');
     const c = plan.c;
     // A pairwise layer's slice of g_V serves only the efficiency check, U(∅) (c) and momentum
     // credit; where none of them needs it, it is skipped, and the routes are chosen knowing that.
     const skipPairwiseGradient = !this.checkPairwiseLayers && c === null && this.momentum === null;
-    const pairwise = this.pairwiseLayers(canPair, n, m, skipPairwiseGradient);
+    const pairwise = this.pairwiseLayers(canPair && !columnVectors, n, m, skipPairwiseGradient);
     const unchecked = skipPairwiseGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
     const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
 
@@ -511,7 +513,7 @@ export class InRunValuer {
     let firstOrder: Float64Array;
     let perValidation: Float64Array | undefined;
     const Q = this.columnCount;
-    if (this.perValidation && (!canPair || this.route === 'vector')) {
+    if (columnVectors) {
       // Per-validation values without the Gram matrix: one vector u_q = η Kᵀ g_q / |V| per
       // validation column (the column's gradient materialised once), all dotted in one sweep.
       const us: FloatArray[] = [];

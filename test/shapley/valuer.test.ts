@@ -345,6 +345,21 @@ describe('checkPairwiseLayers', () => {
     }
   });
 
+  test('off, with per-validation values: each way to the columns keeps the whole utility', () => {
+    // route 'vector' forms one gradient per column (no Gram matrix): no layer is pairwise, so the
+    // utility stays the full ⟨u1, g_B⟩; the Gram way (route 'auto') takes pairwise layers' sums.
+    const checked = run({ perValidation: true }, { lr: 0.3 }).valuer.trace[0];
+    for (const route of ['vector', 'auto'] as const) {
+      const row = run({ perValidation: true, route, checkPairwiseLayers: false }, { lr: 0.3 }).valuer
+        .trace[0];
+      assert.ok(
+        Math.abs(row.firstOrderUtility - checked.firstOrderUtility) <
+          1e-13 * Math.abs(checked.firstOrderUtility),
+      );
+      assert.ok(Math.abs(row.efficiencyResidual) < 1e-14, `${route}: residual ${row.efficiencyResidual}`);
+    }
+  });
+
   test('off, second order: the same values, its utility from the same parts', () => {
     const checked = run({ order: 2 }, { lr: 0.3 });
     const unchecked = run({ order: 2, checkPairwiseLayers: false }, { lr: 0.3 });
