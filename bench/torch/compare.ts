@@ -241,7 +241,6 @@ export function comparisonTables(comparison: TorchComparison): string {
   return out.join('\n\n');
 }
 
-/** How the bench runs PyTorch (run.ts decides; absent: inrun alone). */
 /** A valued row's median ÷ the validation floor's, on each side at each thread count. */
 export interface FloorRatio {
   threads: number;
@@ -268,6 +267,7 @@ export function floorRatioNote(label: string, r: FloorRatio): string {
   return `${label}, ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${side(r.inrun)}, PyTorch ${side(r.torch)}`;
 }
 
+/** How the bench runs PyTorch (run.ts decides; absent: inrun alone). */
 export interface TorchOptions {
   found: TorchFound;
   threads: number[];

@@ -61,9 +61,6 @@ function activationKind(fn: string, kind: unknown): ActivationKind {
 /** n·m, checked to stay an exact integer (sizes are at most 2^31 each, so the product is exact). */
 const times = (a: number, b: number) => a * b;
 
-// ---------------------------------------------------------------- activations
-
-// GELU with GPT-2's tanh approximation: ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
 /**
  * Long sums run in LANES partial sums, element e into lane e mod LANES and the last (n mod LANES)
  * elements added after them, combined in laneSum's fixed order: the native kernels' order (one
@@ -75,6 +72,9 @@ function laneSum(s: ArrayLike<number>): number {
   return s[0] + s[4] + (s[1] + s[5]) + (s[2] + s[6] + (s[3] + s[7]));
 }
 
+// ---------------------------------------------------------------- activations
+
+// GELU with GPT-2's tanh approximation: ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 /** tanh(u) through one exp: about twice as fast as Math.tanh in V8, and exact to rounding for |u| ≳ 1e-8 (GELU only needs 1 + tanh). */

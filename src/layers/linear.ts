@@ -217,7 +217,7 @@ export class Linear implements Layer {
         valRows,
       );
       if (T === 1) {
-        // One row per example: out[i·|V| + j] += (A_i·A_j + bias)(G_i·G_j), entry by entry, by the kernels.
+        // One row per example: out[i·|V| + j] += (A_i·A_j + 1 with a bias)(G_i·G_j), by the kernels.
         const outRows = out.subarray(start * nVal, (start + count) * nVal);
         ctx.kernels.rowDots(gradGram, inputGram, null, count * nVal, 1, 1, 1, outRows);
         if (biasTerm) {
