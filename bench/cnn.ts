@@ -49,8 +49,13 @@ const ENOUGH_STEPS = 1_000_000;
 const FULL: Schedule = { rounds: 8, stepsPerRound: 4, warmup: 2 };
 const QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
 const NAIVE = { stepsPerRound: 1, warmup: 1 };
-/** With PyTorch: both sides at two thread counts, so fewer steps each. */
-const TORCH_FULL: Schedule = { rounds: 8, stepsPerRound: 3, warmup: 2 };
+/**
+ * With PyTorch: both sides at two thread counts. Each side idles while the other runs, and on this
+ * kind of shared VM memory-heavy code runs about a quarter slower for some 50 ms after an idle
+ * spell (pure compute does not); a LeNet step is only 5–20 ms, so a round takes 8 of them per side,
+ * about as long as the MLP's and GPT's rounds, and the medians describe training, not waking up.
+ */
+const TORCH_FULL: Schedule = { rounds: 8, stepsPerRound: 8, warmup: 2 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE = { stepsPerRound: 1, warmup: 1 };
 /** The PyTorch configuration (bench/torch/inrun_torch.py) of each inrun config; d has none. */
