@@ -68,8 +68,18 @@ const times = (a: number, b: number) => a * b;
  */
 const LANES = 8;
 const lanes = new Float64Array(LANES);
-function laneSum(s: ArrayLike<number>): number {
-  return s[0] + s[4] + (s[1] + s[5]) + (s[2] + s[6] + (s[3] + s[7]));
+/** The lanes' total in the fixed order; eight numbers rather than an array, so no call allocates. */
+function laneSum(
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+  s4: number,
+  s5: number,
+  s6: number,
+  s7: number,
+) {
+  return s0 + s4 + (s1 + s5) + (s2 + s6 + (s3 + s7));
 }
 
 // ---------------------------------------------------------------- activations
@@ -224,7 +234,7 @@ export const portableOps: KernelOps = {
           s6 += a[i + 6] * b[j + 6];
           s7 += a[i + 7] * b[j + 7];
         }
-      let sum = laneSum([s0, s1, s2, s3, s4, s5, s6, s7]);
+      let sum = laneSum(s0, s1, s2, s3, s4, s5, s6, s7);
       if (weights) for (; e < L; e++) sum += a[baseA + e] * b[baseB + e] * weights[e];
       else for (; e < L; e++) sum += a[baseA + e] * b[baseB + e];
       out[r] += sum;
@@ -361,7 +371,7 @@ export const portableOps: KernelOps = {
         p[base + c] = e;
         lanes[c % LANES] += e;
       }
-      let sum = laneSum(lanes);
+      let sum = laneSum(lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], lanes[5], lanes[6], lanes[7]);
       for (let c = body; c < C; c++) {
         const e = Math.exp(z[base + c] - max);
         p[base + c] = e;
