@@ -2,7 +2,7 @@ import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { forEachParamLayer } from '../layers/chain.js';
-import { PassArena } from '../layers/scratch.js';
+import { PassArena, Scratch } from '../layers/scratch.js';
 import type { Targets } from '../losses/types.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
@@ -900,10 +900,10 @@ export class InRunValuer {
     skipsValidationGradient: boolean,
   ): boolean[] {
     const model = this.model;
+    if (!canPair) return model.paramLayers.map(() => false);
     const routes = model.ghostRoutes(n, m, { validationGradient: skipsValidationGradient });
     return model.paramLayers.map(
       (layer, l) =>
-        canPair &&
         layer.ghostPairwise !== undefined &&
         (this.perValidation ||
           this.route === 'pairwise' ||
@@ -949,9 +949,9 @@ export class InRunValuer {
     if (!usedGram) return { values: dots1, gram: null, pairwiseSum: 0 };
     // u1 = η·kScale·g_V and g_V is the mean of the g_j, so each Gram entry counts η·kScale/|V|.
     const scale = args.gramScale / m;
-    if (this.gramRowSums.length < n) this.gramRowSums = new Float64Array(n);
-    const rowSums = this.gramRowSums.subarray(0, n).fill(0);
-    model.kernels.rowDots(gram, this.ones(m), null, n, m, m, 0, rowSums);
+    const rowSums = this.scratch.zeros('gramRowSums', 'float64', n);
+    const ones = this.scratch.take('gramOnes', 'float64', m).fill(1);
+    model.kernels.rowDots(gram, ones, null, n, m, m, 0, rowSums);
     let pairwiseSum = 0;
     for (let i = 0; i < n; i++) {
       dots1[i] += scale * rowSums[i];
@@ -964,14 +964,8 @@ export class InRunValuer {
 
   private readonly buffers = new Map<string, FloatArray>();
   private gram: Float64Array | null = null;
-  private onesBuffer = new Float64Array(0);
-  private gramRowSums = new Float64Array(0);
-
-  /** A float64 vector of `length` ones (for row sums by the kernels), reused. */
-  private ones(length: number): Float64Array {
-    if (this.onesBuffer.length < length) this.onesBuffer = new Float64Array(length).fill(1);
-    return this.onesBuffer.subarray(0, length);
-  }
+  /** Per-call temporaries (the Gram matrix's row sums), reused from step to step. */
+  private readonly scratch = new Scratch();
 
   /** The train × validation Gram matrix's buffer, zeroed, reused from step to step. */
   private gramBuffer(length: number): Float64Array {
