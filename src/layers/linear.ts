@@ -217,13 +217,11 @@ export class Linear implements Layer {
         valRows,
       );
       if (T === 1) {
-        // One row per example: out[i·|V| + j] += (A_i·A_j + 1 with a bias)(G_i·G_j), by the kernels.
+        // One row per example: out[i·|V| + j] += (A_i·A_j + 1 with a bias)(G_i·G_j), element-wise
+        // products accumulated in float64 (columnSums over one row).
         const outRows = out.subarray(start * nVal, (start + count) * nVal);
-        ctx.kernels.rowDots(gradGram, inputGram, null, count * nVal, 1, 1, 1, outRows);
-        if (biasTerm) {
-          const one = this.scratch.take('one', ctx.dtype, 1).fill(1);
-          ctx.kernels.rowDots(gradGram, one, null, count * nVal, 1, 1, 0, outRows);
-        }
+        ctx.kernels.columnSums(outRows, gradGram, inputGram, 1, 1, count * nVal);
+        if (biasTerm) ctx.kernels.columnSums(outRows, gradGram, null, 1, 1, count * nVal);
         continue;
       }
       for (let i = 0; i < count; i++) {

@@ -167,6 +167,22 @@ export class Sequential {
     });
   }
 
+  /**
+   * The [start, end) spans of the flat parameter vector that the listed parameter layers (indices
+   * in `paramLayers` order) own, each slot once, adjacent spans merged.
+   */
+  parameterRanges(only: number[]): [number, number][] {
+    const layers = this.paramLayers;
+    const slots = [...new Set(only.flatMap((l) => layers[l].params))].sort((a, b) => a.offset - b.offset);
+    const ranges: [number, number][] = [];
+    for (const { offset, size } of slots) {
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === offset) last[1] = offset + size;
+      else ranges.push([offset, offset + size]);
+    }
+    return ranges;
+  }
+
   /** Parameter layers in order (nested ones included). */
   get paramLayers(): Layer[] {
     const out: Layer[] = [];

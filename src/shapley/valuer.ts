@@ -488,17 +488,26 @@ export class InRunValuer {
     const unchecked = skipPairwiseGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
     const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
 
-    // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K.
-    const u1 = this.workspace('u1');
+    // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K. Where
+    // unchecked pairwise layers skip their slices of g_V, u1 is only built, scaled and read (by the
+    // vector-route layers and the utility below) on the other layers' slices; K is a scalar there
+    // (pairwise layers need one), so it applies slice by slice.
+    const u1Ranges = formed ? model.parameterRanges(formed) : null;
+    const u1 = this.workspace('u1', u1Ranges === null);
+    for (const [start, end] of u1Ranges ?? []) u1.fill(0, start, end);
     model.addGrad(valPass, eta / m, u1, 0, m, formed);
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const emptyUtility = c ? this.dot(u1, c) : 0;
     if (plan.step >= this.valueFrom) this.momentum?.add(plan.step, pass, args.ids, plan, u1);
-    applyK(plan, u1, u1, model.kernels);
     // Taylor utilities from full vectors, independent of the per-example dots (K is symmetric):
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
     // Unchecked pairwise layers add their values' sum below.
-    let firstOrderUtility = this.dot(u1, gradSum);
+    let firstOrderUtility = 0;
+    for (const [start, end] of u1Ranges ?? [[0, u1.length]]) {
+      const slice = u1.subarray(start, end);
+      applyK(plan, slice, slice, model.kernels);
+      firstOrderUtility += this.dot(slice, gradSum.subarray(start, end));
+    }
     let secondOrderTerm = 0;
     let u2: FloatArray | null = null;
     let x: FloatArray | null = null;

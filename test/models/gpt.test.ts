@@ -160,3 +160,34 @@ describe('GPT values', () => {
     assert.throws(() => gpt({ ...TINY, width: 15 }), /divisible by gpt.heads/);
   });
 });
+
+describe('Sequential.parameterRanges', () => {
+  test('every layer covers the whole vector once; a subset gives exactly its slots, the tied one once', () => {
+    const model = gpt({ ...TINY, dtype: 'float64', seed: 5 });
+    const layers = model.paramLayers;
+    assert.deepEqual(model.parameterRanges(layers.map((_, l) => l)), [[0, model.parameterCount]]);
+    // The token embedding and the tied head share a slot: asking for both counts it once.
+    const head = layers.length - 1;
+    const embedding = layers.findIndex((layer) => layer.params.includes(layers[head].params[0]));
+    assert.ok(embedding >= 0 && embedding !== head, 'the head is tied to an earlier layer');
+    const expected = (only: number[]) => {
+      const slots = [...new Set(only.flatMap((l) => layers[l].params))];
+      const covered = new Set<number>();
+      for (const { offset, size } of slots) for (let e = offset; e < offset + size; e++) covered.add(e);
+      return covered;
+    };
+    for (const only of [[head], [embedding, head], [1, 3], [0, 2, head]]) {
+      const ranges = model.parameterRanges(only);
+      const covered = new Set<number>();
+      ranges.forEach(([start, end], k) => {
+        assert.ok(start < end, 'no empty span');
+        if (k > 0) assert.ok(start > ranges[k - 1][1], 'spans are sorted, disjoint and not adjacent');
+        for (let e = start; e < end; e++) covered.add(e);
+      });
+      assert.deepEqual(
+        [...covered].sort((a, b) => a - b),
+        [...expected(only)].sort((a, b) => a - b),
+      );
+    }
+  });
+});
