@@ -16,6 +16,7 @@ import type { Optimizer } from '../src/optim/types.js';
 import type { InRunValuer } from '../src/shapley/valuer.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
+import { allocationNote, configAllocations, QUICK_ALLOCATION } from './memory.js';
 import {
   type BenchOptions,
   captureBackward,
@@ -225,6 +226,11 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
   } else {
     samples = runInterleaved(configs, schedule, log);
   }
+  // The naive config (d) allocates every example's gradient by design.
+  const allocations = await configAllocations(configs, {
+    skip: ['d'],
+    ...(options.quick ? QUICK_ALLOCATION : {}),
+  });
   const rows = summarize(
     configs.map((c) => ({ id: c.id, label: c.label, samplesMs: samples.get(c.id)! })),
     'a',
@@ -243,6 +249,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
     `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes}`,
   ];
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
+  notes.push(allocationNote(allocations));
   return {
     name: 'cnn',
     title: `LeNet-5 on ${SIDE}×${SIDE}×${CHANNELS} images (float32), batch ${BATCH}`,
@@ -266,6 +273,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
       validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,
       ...(ratios ? { validationFloorRatioByThreads: ratios } : {}),
       ghostRoutes: routes,
+      allocation: allocations,
     },
     notes,
     torch,

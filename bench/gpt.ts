@@ -16,6 +16,7 @@ import { Sgd } from '../src/optim/sgd.js';
 import { TextSequenceDataset } from '../src/text/sequences.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
+import { allocationNote, configAllocations, QUICK_ALLOCATION } from './memory.js';
 import { type BenchOptions, VALUES_ONLY_NOTE, valuesOnly } from './mlp.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule } from './timing.js';
@@ -40,6 +41,8 @@ const QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 1 };
  */
 const TORCH_FULL: Schedule = { rounds: 4, stepsPerRound: 2, warmup: 1 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 0 };
+/** Allocation windows (bench/memory.ts): steps take up to seconds, so a few one-step windows. */
+const GPT_ALLOCATION = { windows: 4, stepsPerWindow: 1 };
 const LR = 1e-3;
 const ADAMW = { lr: LR, weightDecay: 0.1, clipNorm: 1 };
 /** PyTorch's AdamW defaults, which inrun's adamw() shares. */
@@ -152,13 +155,15 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
   log(`  parameters: ${probe.parameterCount.toLocaleString('en-US')}`);
   let samples: Map<string, number[]>;
   let torch: BenchResult['torch'];
+  const steps = selected.map((c) => ({ id: c.id, step: c.make?.() }));
+  const stepOf = (id: string) => steps.find((s) => s.id === id)!.step;
   if (options.torch) {
     const contexts = [...new Set(selected.map((c) => contextOf(c.id)))];
     const configs = selected.map(
       (c): PairedConfig => ({
         id: c.id,
         label: c.label,
-        step: c.make?.(),
+        step: stepOf(c.id),
         plain: contextOf(c.id) === 64 ? 'a' : 'd',
         torch: { workload: `gpt${contextOf(c.id)}`, config: TORCH_CONFIG[c.id].config },
         ...(contextOf(c.id) === 256 ? { stepsPerRound: 1 } : {}),
@@ -238,9 +243,10 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
     const last = torch.threads.length - 1;
     samples = new Map(torch.rows.map((r) => [r.id, r.cells[last].inrun?.samplesMs ?? []]));
   } else {
-    const configs = selected.map((c) => ({ id: c.id, label: c.label, step: c.make!() }));
+    const configs = selected.map((c) => ({ id: c.id, label: c.label, step: stepOf(c.id)! }));
     samples = runInterleaved(configs, schedule, log);
   }
+  const allocations = await configAllocations(steps, options.quick ? QUICK_ALLOCATION : GPT_ALLOCATION);
   const inrunOnly = selected.filter((c) => c.make);
   const rows = summarize(
     inrunOnly.map((c) => ({ id: c.id, label: c.label, samplesMs: samples.get(c.id)! })),
@@ -258,6 +264,7 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
     `ratios are to plain training at the same context (a for 64, d for 256)`,
     `ghost routes, context 64: ${routes64.join('; ')}`,
     `ghost routes, context 256: ${routes256.join('; ')}`,
+    allocationNote(allocations),
   ];
   return {
     name: 'gpt',
@@ -274,7 +281,7 @@ export async function runGptBenchmark(options: BenchOptions): Promise<BenchResul
       ...(torch ? { inrunRowsThreads: torch.threads.at(-1) } : {}),
     },
     rows,
-    extra: { routes64, routes256 },
+    extra: { routes64, routes256, allocation: allocations },
     notes,
     torch,
   };

@@ -20,6 +20,7 @@ import type { Optimizer, StepPlan, StepScale } from '../src/optim/types.js';
 import { InRunValuer, type ValuerOptions } from '../src/shapley/valuer.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
+import { allocationNote, configAllocations, QUICK_ALLOCATION } from './memory.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors } from './torch/check.js';
@@ -59,7 +60,8 @@ const QUICK: Schedule = { rounds: 2, stepsPerRound: 3, warmup: 2 };
 const NAIVE_FULL = { stepsPerRound: 3, warmup: 1 };
 const NAIVE_QUICK = { stepsPerRound: 1, warmup: 1 };
 /** With PyTorch: both sides at two thread counts, so fewer steps each. */
-const TORCH_FULL: Schedule = { rounds: 8, stepsPerRound: 5, warmup: 2 };
+/** 16 rounds: at 2 threads a step's time swings by a third from one moment to the next here. */
+const TORCH_FULL: Schedule = { rounds: 16, stepsPerRound: 5, warmup: 2 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE_FULL = { stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE_QUICK = { stepsPerRound: 1, warmup: 0 };
@@ -503,6 +505,11 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   } else {
     samples = runInterleaved(configs, schedule, log);
   }
+  // The naive config (d) allocates every example's gradient by design.
+  const allocations = await configAllocations(configs, {
+    skip: ['d'],
+    ...(options.quick ? QUICK_ALLOCATION : {}),
+  });
   const rows = summarize(
     configs.map((c) => ({ id: c.id, label: c.label, samplesMs: samples.get(c.id)! })),
     'a',
@@ -540,6 +547,7 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
       notes.push(
         `with the check on every layer (j/f), ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${fmt(r.inrun, 2)}×`,
       );
+  notes.push(allocationNote(allocations));
   if (speedupOverNaive !== null)
     notes.push(
       `first-order In-Run values (b) are ${fmt(speedupOverNaive)}× faster than naive per-example gradients (d)`,
@@ -574,6 +582,7 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
         [`${BATCH}x${VALIDATION} checked`]: routesChecked,
       },
       speedupFirstOrderOverNaive: speedupOverNaive,
+      allocation: allocations,
       crossCheck: check,
       multiplyAdds: macs,
       validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,

@@ -140,7 +140,7 @@ export class ValueLedger {
   }): void {
     const main = step.secondOrder ?? step.firstOrder;
     let absTotal = 0;
-    for (const v of main) absTotal += Math.abs(v);
+    for (let r = 0; r < main.length; r++) absTotal += Math.abs(main[r]);
     const stage = this.stageOf(step.step);
     const m = this.options.validationSize ?? 0;
     const columnMain = step.perValidationSecond ?? step.perValidation;

@@ -1140,7 +1140,7 @@ function scaleInPlace(a: FloatArray | Float64Array, s: number): void {
 
 function sum(a: Float64Array): number {
   let s = 0;
-  for (const v of a) s += v;
+  for (let i = 0; i < a.length; i++) s += a[i];
   return s;
 }
 

@@ -237,7 +237,7 @@ export class Trainer {
     const gradSum = this.gradSum;
     gradSum.fill(0);
     model.addGrad(pass, 1, gradSum);
-    const ids = Array.from(indices, (i) => this.data.id(i));
+    const ids = mapIndices(indices, (i) => this.data.id(i));
     let values: StepValues | null = null;
     let planSummary: StepPlanSummary | null = null;
     let plan: StepScale;
@@ -246,7 +246,7 @@ export class Trainer {
       // Before anything else reads or updates the optimizer's buffers that c and K may be.
       if (this.planSummaries) planSummary = summarizePlan(full);
       if (this.valuer) {
-        const groups = Array.from(indices, (i) => this.data.group(i));
+        const groups = mapIndices(indices, (i) => this.data.group(i));
         let linearisationGap: number | null = null;
         if (optimizer.linearisationGap && this.valuer.gapSamples > 0) {
           // Its own generator per step: measuring never touches the data order's randomness.
@@ -302,4 +302,11 @@ export function train(options: TrainerOptions & { onStep?: (report: StepReport) 
     onStep?.(report);
   }
   return trainer;
+}
+
+/** f over a batch's example indices, into a plain array: Array.from would iterate the typed array. */
+function mapIndices<T>(indices: Int32Array, f: (index: number) => T): T[] {
+  const out = new Array<T>(indices.length);
+  for (let r = 0; r < indices.length; r++) out[r] = f(indices[r]);
+  return out;
 }
