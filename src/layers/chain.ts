@@ -71,16 +71,17 @@ export function forEachParamLayer(
   tapeLists: LayerTape[][],
   fn: (layer: Layer, tapes: LayerTape[]) => void,
 ): void {
-  layers.forEach((layer, l) => {
-    const tapes = tapeLists.map((list) => list[l]);
+  // Plain loops: this runs for every layer of every pass, and closures per layer add up.
+  for (let l = 0; l < layers.length; l++) {
+    const layer = layers[l];
     if (layer.children) {
-      forEachParamLayer(
-        layer.children,
-        tapes.map((tape) => tape.children!),
-        fn,
-      );
+      const childLists = new Array<LayerTape[]>(tapeLists.length);
+      for (let k = 0; k < tapeLists.length; k++) childLists[k] = tapeLists[k][l].children!;
+      forEachParamLayer(layer.children, childLists, fn);
     } else if (layer.params.length > 0) {
+      const tapes = new Array<LayerTape>(tapeLists.length);
+      for (let k = 0; k < tapeLists.length; k++) tapes[k] = tapeLists[k][l];
       fn(layer, tapes);
     }
-  });
+  }
 }

@@ -76,15 +76,19 @@ export class TokenEmbedding implements Layer {
     tokens: number,
     table: FloatArray,
   ): Activation {
+    const out = outputActivation(ctx, n, tokens, this.width);
+    this.gatherRows(ids, table, out.data);
+    return out;
+  }
+
+  /** out[r] = table[ids[r]] for every token r. */
+  private gatherRows(ids: Int32Array, table: FloatArray, out: FloatArray): void {
     const d = this.width;
-    const out = outputActivation(ctx, n, tokens, d);
-    const o = out.data;
     // An element loop rather than set(subarray): no view object per token.
     for (let r = 0; r < ids.length; r++) {
       const base = ids[r] * d;
-      for (let c = 0; c < d; c++) o[r * d + c] = table[base + c];
+      for (let c = 0; c < d; c++) out[r * d + c] = table[base + c];
     }
-    return out;
   }
 
   /** table[ids[r]] += scale · rows[r] for r in [first, end) */
@@ -129,25 +133,15 @@ export class TokenEmbedding implements Layer {
     };
   }
 
-  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+  ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
     const { input, outputGrad } = requireGrad(tape);
-    const ids = input.ids!;
-    const T = input.tokens;
-    const d = this.width;
-    const g = outputGrad.data;
-    us.forEach((u, k) => {
-      const table = this.table(u);
-      const out = outs[k];
-      for (let i = 0; i < input.n; i++) {
-        let sum = 0;
-        for (let t = 0; t < T; t++) {
-          const r = i * T + t;
-          const base = ids[r] * d;
-          for (let c = 0; c < d; c++) sum += g[r * d + c] * table[base + c];
-        }
-        out[i] += sum;
-      }
-    });
+    const span = input.tokens * this.width;
+    // ⟨g_i, u⟩ = Σ_t ⟨G_i,t, U[id_i,t]⟩: U's rows gathered per token, then one dot per example.
+    const rows = this.scratch.take('gatheredRows', ctx.dtype, input.n * span);
+    for (let k = 0; k < us.length; k++) {
+      this.gatherRows(input.ids!, this.table(us[k]), rows);
+      ctx.kernels.rowDots(outputGrad.data, rows, null, input.n, span, span, span, outs[k]);
+    }
   }
 
   ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
@@ -277,33 +271,33 @@ export class PositionalEmbedding implements Layer {
     return needInputGrad ? dy : null;
   }
 
-  /** table[t] += scale · Σ_{i∈range} rows[i, t] */
-  private accumulate(rows: Activation, start: number, end: number, scale: number, table: FloatArray): void {
+  /** table[t] += scale · Σ_{i∈range} rows[i, t]: the rows' sum as a bias gradient of width T·d. */
+  private accumulate(
+    ctx: PassContext,
+    rows: Activation,
+    start: number,
+    end: number,
+    scale: number,
+    table: FloatArray,
+  ): void {
     const span = rows.tokens * rows.width;
-    for (let i = start; i < end; i++) {
-      for (let e = 0; e < span; e++) table[e] += scale * rows.data[i * span + e];
-    }
+    ctx.kernels.sumBias(table, rows.data.subarray(start * span), end - start, span, 1, scale);
   }
 
-  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
-    this.accumulate(requireGrad(tape).outputGrad, examples.start, examples.end, scale, this.table(out));
+  addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+    this.accumulate(ctx, requireGrad(tape).outputGrad, examples.start, examples.end, scale, this.table(out));
   }
 
   ghostCost(nTrain: number, nValidation: number, tokens: number) {
     return { pairwise: nTrain * nValidation * tokens * this.width, vector: nTrain * tokens * this.width };
   }
 
-  ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
+  ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
     const g = requireGrad(tape).outputGrad;
     const span = g.tokens * g.width;
-    us.forEach((u, k) => {
-      const table = this.table(u);
-      for (let i = 0; i < g.n; i++) {
-        let sum = 0;
-        for (let e = 0; e < span; e++) sum += g.data[i * span + e] * table[e];
-        outs[k][i] += sum;
-      }
-    });
+    // ⟨g_i, u⟩ with the table [T, d] read as one vector of length T·d.
+    for (let k = 0; k < us.length; k++)
+      ctx.kernels.rowDots(g.data, this.table(us[k]), null, g.n, span, span, 0, outs[k]);
   }
 
   ghostPairwise(ctx: PassContext, train: LayerTape, validation: LayerTape, out: Float64Array): void {
@@ -323,14 +317,14 @@ export class PositionalEmbedding implements Layer {
   }
 
   rBackward(
-    _ctx: PassContext,
+    ctx: PassContext,
     _v: FloatArray,
     _tape: LayerTape,
     rdy: Activation,
     hv: FloatArray,
     needInputGrad: boolean,
   ): Activation | null {
-    this.accumulate(rdy, 0, rdy.n, 1, this.table(hv));
+    this.accumulate(ctx, rdy, 0, rdy.n, 1, this.table(hv));
     return needInputGrad ? rdy : null;
   }
 }
