@@ -593,6 +593,11 @@ static void scatter_add_range(void *p, int64_t b, int64_t e) {
   DISPATCH(j, scatter_add, at(j, 0, b * j->n1), j->idx, j->n1, e - b, j->n2, at(j, 1, b * j->n2));
 }
 
+static void gather_rows_range(void *p, int64_t b, int64_t e) {
+  const split_args *j = p;
+  DISPATCH(j, gather_rows, j->a[0], j->idx + b, e - b, j->n1, at(j, 1, b * j->n1));
+}
+
 static void transpose_range(void *p, int64_t b, int64_t e) {
   const split_args *j = p;
   const int64_t o = b * j->n1 * j->n2;
@@ -1032,6 +1037,52 @@ static napi_value js_scatter_add(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Every rows[r] names a whole row of `width` elements inside an array of `length`. */
+static bool check_rows(call *c, const int32_t *rows, size_t count, int64_t width, const char *name, size_t length) {
+  const int64_t table_rows = width == 0 ? INT64_MAX : (int64_t)length / width;
+  for (size_t r = 0; r < count; r++) {
+    if (rows[r] < 0 || rows[r] >= table_rows) {
+      throw_fmt(c, true, "rows[%zu] is %d, outside the %lld rows of %s (width %lld)", r, rows[r],
+                (long long)table_rows, name, (long long)width);
+      return false;
+    }
+  }
+  return true;
+}
+
+static napi_value js_gather_rows(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "gatherRows")) return NULL;
+  int64_t width;
+  void *src, *dst;
+  int32_t *rows;
+  size_t count, src_len;
+  if (!get_size(&c, 2, "width", &width) || !get_ints(&c, 1, "rows", 0, &rows, &count) ||
+      !get_floats(&c, 0, "src", 0, &src, &src_len) || !get_floats(&c, 3, "dst", (double)count * width, &dst, NULL) ||
+      !check_rows(&c, rows, count, width, "src", src_len))
+    return NULL;
+  split_args j = {.f32 = F32, .a = {src, dst}, .idx = rows, .n1 = width};
+  inrun_parallel_for((int64_t)count, rows_per_part(width, SPLIT_WORK_LIGHT), gather_rows_range, &j);
+  return NULL;
+}
+
+static napi_value js_scatter_add_rows(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(&c, env, info, "scatterAddRows")) return NULL;
+  int64_t width;
+  double scale;
+  void *src, *dst;
+  int32_t *rows;
+  size_t count, dst_len;
+  if (!get_size(&c, 2, "width", &width) || !get_number(&c, 3, "scale", &scale) ||
+      !get_ints(&c, 1, "rows", 0, &rows, &count) || !get_floats(&c, 0, "src", (double)count * width, &src, NULL) ||
+      !get_floats(&c, 4, "dst", 0, &dst, &dst_len) || !check_rows(&c, rows, count, width, "dst", dst_len))
+    return NULL;
+  if (F32) scatter_add_rows_f32(src, rows, (int64_t)count, width, scale, dst);
+  else scatter_add_rows_f64(src, rows, (int64_t)count, width, scale, dst);
+  return NULL;
+}
+
 static napi_value js_transpose(napi_env env, napi_callback_info info) {
   call c;
   if (!begin(&c, env, info, "transpose")) return NULL;
@@ -1176,6 +1227,8 @@ bool inrun_ops_register(napi_env env, napi_value exports) {
     {"layerNormRBackward", NULL, js_ln_rbackward, NULL, NULL, NULL, napi_enumerable, NULL},
     {"gather", NULL, js_gather, NULL, NULL, NULL, napi_enumerable, NULL},
     {"scatterAdd", NULL, js_scatter_add, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"gatherRows", NULL, js_gather_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"scatterAddRows", NULL, js_scatter_add_rows, NULL, NULL, NULL, napi_enumerable, NULL},
     {"transpose", NULL, js_transpose, NULL, NULL, NULL, napi_enumerable, NULL},
     {"maxPoolForward", NULL, js_max_pool, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sgdUpdate", NULL, js_sgd_update, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -478,6 +478,21 @@ static void FN(scatter_add)(const T *restrict src, const int32_t *restrict index
   }
 }
 
+static void FN(gather_rows)(const T *restrict src, const int32_t *restrict rows, int64_t count, int64_t width,
+                            T *restrict dst) {
+  for (int64_t r = 0; r < count; r++) memcpy(dst + r * width, src + (int64_t)rows[r] * width, (size_t)width * sizeof(T));
+}
+
+/* Rows in order, one thread: a repeated row adds up in the portable twin's order. */
+static void FN(scatter_add_rows)(const T *restrict src, const int32_t *restrict rows, int64_t count, int64_t width,
+                                 double scale, T *dst) {
+  for (int64_t r = 0; r < count; r++) {
+    T *restrict d = dst + (int64_t)rows[r] * width;
+    const T *restrict s = src + r * width;
+    for (int64_t c = 0; c < width; c++) d[c] = (T)((double)d[c] + scale * (double)s[c]);
+  }
+}
+
 static void FN(transpose)(const T *restrict src, T *restrict dst, int64_t batch, int64_t rows, int64_t cols) {
   /* Tiles of 16×16 keep both the reads and the writes within a few cache lines. */
   enum { TILE = 16 };

@@ -32,6 +32,8 @@ const OP_NAMES = [
   'layerNormRBackward',
   'gather',
   'scatterAdd',
+  'gatherRows',
+  'scatterAddRows',
   'transpose',
   'maxPoolForward',
   'sgdUpdate',

@@ -25,6 +25,12 @@ function size(fn: string, name: string, value: unknown): number {
   return value;
 }
 
+function number(fn: string, name: string, value: unknown): number {
+  if (typeof value !== 'number')
+    throw new TypeError(`${fn}: ${name} must be a number, got ${typeName(value)}`);
+  return value;
+}
+
 function floats(fn: string, name: string, value: unknown, need: number, like?: FloatArray): FloatArray {
   if (!(value instanceof Float32Array || value instanceof Float64Array))
     throw new TypeError(`${fn}: ${name} must be a Float32Array or Float64Array, got ${typeName(value)}`);
@@ -709,6 +715,35 @@ export const portableOps: KernelOps = {
     }
   },
 
+  gatherRows(src, rows, width, dst) {
+    const fn = 'gatherRows';
+    size(fn, 'width', width);
+    const count = ints(fn, 'rows', rows, 0).length;
+    const s = floats(fn, 'src', src, 0);
+    floats(fn, 'dst', dst, times(count, width), s);
+    checkRows(fn, rows, width, 'src', s.length);
+    for (let r = 0; r < count; r++) {
+      const sb = rows[r] * width;
+      const db = r * width;
+      for (let c = 0; c < width; c++) dst[db + c] = src[sb + c];
+    }
+  },
+
+  scatterAddRows(src, rows, width, scale, dst) {
+    const fn = 'scatterAddRows';
+    size(fn, 'width', width);
+    number(fn, 'scale', scale);
+    const count = ints(fn, 'rows', rows, 0).length;
+    const s = floats(fn, 'src', src, times(count, width));
+    const d = floats(fn, 'dst', dst, 0, s);
+    checkRows(fn, rows, width, 'dst', d.length);
+    for (let r = 0; r < count; r++) {
+      const db = rows[r] * width;
+      const sb = r * width;
+      for (let c = 0; c < width; c++) dst[db + c] += scale * src[sb + c];
+    }
+  },
+
   transpose(src, dst, batch, rows, cols) {
     const fn = 'transpose';
     const per = times(size(fn, 'rows', rows), size(fn, 'cols', cols));
@@ -841,6 +876,16 @@ export const portableOps: KernelOps = {
 };
 
 /** Throws unless every index is < 0 (skipped) or lands inside an array of `length` for all `count` blocks. */
+/** Every rows[r] names a whole row of width `width` inside an array of `length` elements. */
+function checkRows(fn: string, rows: Int32Array, width: number, name: string, length: number): void {
+  const tableRows = width === 0 ? Number.POSITIVE_INFINITY : Math.floor(length / width);
+  for (let r = 0; r < rows.length; r++)
+    if (rows[r] < 0 || rows[r] >= tableRows)
+      throw new RangeError(
+        `${fn}: rows[${r}] is ${rows[r]}, outside the ${tableRows} rows of ${name} (width ${width})`,
+      );
+}
+
 function checkIndexRange(fn: string, index: Int32Array, stride: number, count: number, length: number): void {
   let max = -1;
   for (let j = 0; j < index.length; j++) if (index[j] > max) max = index[j];

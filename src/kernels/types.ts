@@ -246,6 +246,17 @@ export interface KernelOps {
    * col2im, or max-pooling's backward with count = 1. Repeated indices add up.
    */
   scatterAdd(src: FloatArray, index: Int32Array, count: number, dstStride: number, dst: FloatArray): void;
+  /**
+   * dst[r·width + c] = src[rows[r]·width + c] for r < rows.length, c < width: whole rows of a
+   * table picked by index (token embeddings, a dataset's batch). Every row must lie inside src.
+   */
+  gatherRows(src: FloatArray, rows: Int32Array, width: number, dst: FloatArray): void;
+  /**
+   * dst[rows[r]·width + c] += scale · src[r·width + c], r in order (a repeated row adds up in that
+   * order), each sum in float64 and stored once: the adjoint of gatherRows (the embedding table's
+   * gradient). Every row must lie inside dst.
+   */
+  scatterAddRows(src: FloatArray, rows: Int32Array, width: number, scale: number, dst: FloatArray): void;
   /** dst[b][c][r] = src[b][r][c] for `batch` row-major rows×cols matrices. */
   transpose(src: FloatArray, dst: FloatArray, batch: number, rows: number, cols: number): void;
   /**

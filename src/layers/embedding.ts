@@ -77,22 +77,13 @@ export class TokenEmbedding implements Layer {
     table: FloatArray,
   ): Activation {
     const out = outputActivation(ctx, n, tokens, this.width);
-    this.gatherRows(ids, table, out.data);
+    ctx.kernels.gatherRows(table, ids, this.width, out.data);
     return out;
-  }
-
-  /** out[r] = table[ids[r]] for every token r. */
-  private gatherRows(ids: Int32Array, table: FloatArray, out: FloatArray): void {
-    const d = this.width;
-    // An element loop rather than set(subarray): no view object per token.
-    for (let r = 0; r < ids.length; r++) {
-      const base = ids[r] * d;
-      for (let c = 0; c < d; c++) out[r * d + c] = table[base + c];
-    }
   }
 
   /** table[ids[r]] += scale · rows[r] for r in [first, end) */
   private scatter(
+    ctx: PassContext,
     ids: Int32Array,
     rows: FloatArray,
     first: number,
@@ -101,10 +92,14 @@ export class TokenEmbedding implements Layer {
     table: FloatArray,
   ): void {
     const d = this.width;
-    for (let r = first; r < end; r++) {
-      const base = ids[r] * d;
-      for (let c = 0; c < d; c++) table[base + c] += scale * rows[r * d + c];
-    }
+    const whole = first === 0 && end === ids.length;
+    ctx.kernels.scatterAddRows(
+      whole ? rows : rows.subarray(first * d),
+      whole ? ids : ids.subarray(first, end),
+      d,
+      scale,
+      table,
+    );
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
@@ -120,10 +115,18 @@ export class TokenEmbedding implements Layer {
     return null;
   }
 
-  addGrad(_ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
+  addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {
     const { input, outputGrad } = requireGrad(tape);
     const T = input.tokens;
-    this.scatter(input.ids!, outputGrad.data, examples.start * T, examples.end * T, scale, this.table(out));
+    this.scatter(
+      ctx,
+      input.ids!,
+      outputGrad.data,
+      examples.start * T,
+      examples.end * T,
+      scale,
+      this.table(out),
+    );
   }
 
   ghostCost(nTrain: number, nValidation: number, tokens: number) {
@@ -139,7 +142,7 @@ export class TokenEmbedding implements Layer {
     // ⟨g_i, u⟩ = Σ_t ⟨G_i,t, U[id_i,t]⟩: U's rows gathered per token, then one dot per example.
     const rows = this.scratch.take('gatheredRows', ctx.dtype, input.n * span);
     for (let k = 0; k < us.length; k++) {
-      this.gatherRows(input.ids!, this.table(us[k]), rows);
+      ctx.kernels.gatherRows(this.table(us[k]), input.ids!, this.width, rows);
       ctx.kernels.rowDots(outputGrad.data, rows, null, input.n, span, span, span, outs[k]);
     }
   }
@@ -196,7 +199,7 @@ export class TokenEmbedding implements Layer {
   }
 
   rBackward(
-    _ctx: PassContext,
+    ctx: PassContext,
     _v: FloatArray,
     tape: LayerTape,
     rdy: Activation,
@@ -205,7 +208,7 @@ export class TokenEmbedding implements Layer {
   ): Activation | null {
     if (needInputGrad) throw new Error('internal: TokenEmbedding must be the first layer');
     // dW = scatter(dy) is linear in dy alone, so R{dW} = scatter(R{dy}).
-    this.scatter(tape.input.ids!, rdy.data, 0, rdy.n * rdy.tokens, 1, this.table(hv));
+    this.scatter(ctx, tape.input.ids!, rdy.data, 0, rdy.n * rdy.tokens, 1, this.table(hv));
     return null;
   }
 }

@@ -688,6 +688,44 @@ function cases(dtype: DType): OpCase[] {
     });
   }
 
+  // gatherRows / scatterAddRows: repeated rows (they add up in order), the first and last row.
+  {
+    const [tableRows, width] = [6, 5];
+    const rows = Int32Array.from([3, 0, 5, 3, 3, 1]);
+    const table = random(dtype, tableRows * width, rng);
+    const src = random(dtype, rows.length * width, rng);
+    const scale = 0.75;
+    out.push({
+      name: 'gatherRows',
+      run: (k) => {
+        const dst = allocFloat(dtype, rows.length * width);
+        k.gatherRows(table, rows, width, dst);
+        return { dst };
+      },
+      reference: () => ({
+        dst: Array.from(
+          { length: rows.length * width },
+          (_, e) => table[rows[Math.floor(e / width)] * width + (e % width)],
+        ),
+      }),
+    });
+    out.push({
+      name: 'scatterAddRows',
+      run: (k) => {
+        const dst = copy(table);
+        k.scatterAddRows(src, rows, width, scale, dst);
+        return { dst };
+      },
+      reference: () => {
+        const dst = Array.from(table);
+        rows.forEach((row, r) => {
+          for (let c = 0; c < width; c++) dst[row * width + c] += scale * src[r * width + c];
+        });
+        return { dst };
+      },
+    });
+  }
+
   // transpose: sizes across the 16×16 tiles of the native loop.
   {
     const [batch, rows, cols] = [2, 19, 33];
@@ -1089,6 +1127,16 @@ function errorCases(): [string, (k: Kernels) => void, RegExp][] {
       'index past src',
       (k) => k.gather(f32, Int32Array.of(0, 4), 1, 4, new Float32Array(2)),
       /gather: index reaches 4/,
+    ],
+    [
+      'row past src',
+      (k) => k.gatherRows(f32, Int32Array.of(1, 2), 2, new Float32Array(4)),
+      /gatherRows: rows\[1\] is 2, outside the 2 rows of src \(width 2\)/,
+    ],
+    [
+      'negative row',
+      (k) => k.scatterAddRows(f32, Int32Array.of(-1), 2, 1, new Float32Array(4)),
+      /scatterAddRows: rows\[0\] is -1, outside the 2 rows of dst \(width 2\)/,
     ],
     [
       'target outside classes',
