@@ -875,8 +875,7 @@ export const portableOps: KernelOps = {
   },
 };
 
-/** Throws unless every index is < 0 (skipped) or lands inside an array of `length` for all `count` blocks. */
-/** Every rows[r] names a whole row of width `width` inside an array of `length` elements. */
+/** Throws unless every rows[r] names a whole row of width `width` inside an array of `length` elements. */
 function checkRows(fn: string, rows: Int32Array, width: number, name: string, length: number): void {
   const tableRows = width === 0 ? Number.POSITIVE_INFINITY : Math.floor(length / width);
   for (let r = 0; r < rows.length; r++)
@@ -886,6 +885,7 @@ function checkRows(fn: string, rows: Int32Array, width: number, name: string, le
       );
 }
 
+/** Throws unless every index is < 0 (skipped) or lands inside an array of `length` for all `count` blocks. */
 function checkIndexRange(fn: string, index: Int32Array, stride: number, count: number, length: number): void {
   let max = -1;
   for (let j = 0; j < index.length; j++) if (index[j] > max) max = index[j];
