@@ -256,10 +256,11 @@ export class PositionalEmbedding implements Layer {
   ): Activation {
     const { n, tokens: T, width: d } = shape;
     const out = outputActivation(ctx, n, T, d);
-    for (let i = 0; i < n; i++) {
-      for (let e = 0; e < T * d; e++)
-        out.data[i * T * d + e] = (base ? base.data[i * T * d + e] : 0) + table[e];
-    }
+    const total = n * T * d;
+    if (base) out.data.set(base.data.length === total ? base.data : base.data.subarray(0, total));
+    else out.data.fill(0, 0, total);
+    // The table [T, d] is added to every sequence as a bias of width T·d.
+    ctx.kernels.addBias(out.data, table, n, T * d, 1);
     return out;
   }
 
