@@ -1,5 +1,5 @@
 import { allocFloat, dtypeOf } from '../kernels/alloc.js';
-import type { DType } from '../kernels/types.js';
+import type { DType, KernelOps } from '../kernels/types.js';
 import type { Activation } from '../layers/types.js';
 import type { Targets } from '../losses/types.js';
 import { fail } from '../util/errors.js';
@@ -25,9 +25,10 @@ export interface Dataset {
   /**
    * The examples at `indices` as one batch. `into`, a batch this dataset returned before whose
    * arrays the caller no longer needs, may be filled instead of allocating new arrays (the trainer
-   * passes its previous step's batch); a dataset is free to ignore it.
+   * passes its previous step's batch), and `kernels` may copy the rows; a dataset is free to
+   * ignore either.
    */
-  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch): Batch;
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch, kernels?: KernelOps): Batch;
 }
 
 export interface TensorDatasetOptions {
@@ -137,7 +138,7 @@ export class TensorDataset implements Dataset {
     return this.labels[index * this.targetWidth];
   }
 
-  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch): Batch {
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch, kernels?: KernelOps): Batch {
     const { tokens, width } = this.example;
     const per = tokens * width;
     const n = indices.length;
@@ -154,9 +155,14 @@ export class TensorDataset implements Dataset {
         : !(into.targets instanceof Int32Array) && dtypeOf(into.targets) === dtype);
     const data = fits ? into.input.data : allocFloat(dtype, n * per);
     const targets: Targets = fits ? into.targets : classes ? new Int32Array(n) : allocFloat(dtype, n * tw);
+    // Rows copied by the kernels where the element types agree (no view object per example),
+    // else through a view each.
+    const gathered =
+      kernels !== undefined && indices instanceof Int32Array && dtypeOf(this.features) === dtype;
+    if (gathered) kernels.gatherRows(this.features, indices, per, data);
     for (let r = 0; r < n; r++) {
       const i = indices[r];
-      data.set(this.features.subarray(i * per, (i + 1) * per), r * per);
+      if (!gathered) data.set(this.features.subarray(i * per, (i + 1) * per), r * per);
       for (let k = 0; k < tw; k++) targets[r * tw + k] = this.labels[i * tw + k];
     }
     return { input: { data, n, tokens, width }, targets };

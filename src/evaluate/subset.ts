@@ -1,5 +1,5 @@
 import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
-import type { DType } from '../kernels/types.js';
+import type { DType, KernelOps } from '../kernels/types.js';
 
 /** The examples of `base` at `indices`, in that order, as a dataset of their own (no copy). */
 export class SubsetDataset implements Dataset {
@@ -24,10 +24,12 @@ export class SubsetDataset implements Dataset {
     return this.base.group(this.indices[index]);
   }
 
-  batch(indices: ArrayLike<number>, dtype: DType): Batch {
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch, kernels?: KernelOps): Batch {
     return this.base.batch(
-      Array.from(indices, (i) => this.indices[i]),
+      Int32Array.from(indices, (i) => this.indices[i]),
       dtype,
+      into,
+      kernels,
     );
   }
 }

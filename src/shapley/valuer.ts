@@ -447,7 +447,7 @@ export class InRunValuer {
 
   /** A forward pass over validation examples (by index), with their loss weights, in `arena`. */
   private validationPass(indices: Int32Array | number[], arena: PassArena): Pass {
-    const batch = this.validation.batch(indices, this.model.dtype);
+    const batch = this.validation.batch(indices, this.model.dtype, undefined, this.model.kernels);
     const weights = this.weights ? Float64Array.from(indices, (index) => this.weights![index]) : undefined;
     return this.model.forward(batch.input, batch.targets, this.model.params, { weights, arena });
   }

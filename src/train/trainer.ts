@@ -222,7 +222,7 @@ export class Trainer {
     if (this.done) fail(`train: all ${this.totalSteps} steps have run`);
     const { model, optimizer } = this;
     const indices = this.nextIndices();
-    const batch = this.data.batch(indices, model.dtype, this.batch);
+    const batch = this.data.batch(indices, model.dtype, this.batch, model.kernels);
     this.batch = batch;
     const { input, targets } = batch;
     // A training pass (Dropout on, its masks keyed by the step); the valuer's passes are not.
