@@ -722,11 +722,8 @@ export const portableOps: KernelOps = {
     const s = floats(fn, 'src', src, 0);
     floats(fn, 'dst', dst, times(count, width), s);
     checkRows(fn, rows, width, 'src', s.length);
-    for (let r = 0; r < count; r++) {
-      const sb = rows[r] * width;
-      const db = r * width;
-      for (let c = 0; c < width; c++) dst[db + c] = src[sb + c];
-    }
+    // A view per row and set(): several times an element loop's speed in JavaScript.
+    for (let r = 0; r < count; r++) dst.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
   },
 
   scatterAddRows(src, rows, width, scale, dst) {
