@@ -187,9 +187,26 @@ export function outputActivation(ctx: PassContext, n: number, tokens: number, wi
   return { data: passBuffers(ctx).uninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
 }
 
+/**
+ * Views already made, per flat vector. Layers take their slots' views on every call, and the flat
+ * vectors (weights, gradients, directions) live across steps, so each view is made once; the map
+ * is keyed weakly by the vector, so its views go with it.
+ */
+const slotViews = new WeakMap<FloatArray, Map<ParamSlot, FloatArray>>();
+
 /** This slot's part of a flat parameter-shaped vector, as a zero-copy view. */
 export function slotView(flat: FloatArray, slot: ParamSlot): FloatArray {
-  return flat.subarray(slot.offset, slot.offset + slot.size);
+  let views = slotViews.get(flat);
+  if (views === undefined) {
+    views = new Map();
+    slotViews.set(flat, views);
+  }
+  let view = views.get(slot);
+  if (view === undefined) {
+    view = flat.subarray(slot.offset, slot.offset + slot.size);
+    views.set(slot, view);
+  }
+  return view;
 }
 
 /** Sets a layer's name (used in parameter names such as "h.0.mlp.c_fc.weight") and returns it. */
