@@ -42,7 +42,7 @@ const QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 1 };
 const TORCH_FULL: Schedule = { rounds: 4, stepsPerRound: 2, warmup: 1 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 0 };
 /** Allocation windows (bench/memory.ts): steps take up to seconds, so a few one-step windows. */
-const GPT_ALLOCATION = { windows: 4, stepsPerWindow: 1 };
+const GPT_ALLOCATION = { windows: 6, stepsPerWindow: 1 };
 const LR = 1e-3;
 const ADAMW = { lr: LR, weightDecay: 0.1, clipNorm: 1 };
 /** PyTorch's AdamW defaults, which inrun's adamw() shares. */

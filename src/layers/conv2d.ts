@@ -14,6 +14,7 @@ import {
   type PassContext,
   passBuffers,
   slotView,
+  tail,
   zeroActivation,
 } from './types.js';
 
@@ -508,7 +509,7 @@ export class Conv2d implements Layer {
     const O = this.outChannels;
     const OK = O * this.geometry!.patch;
     const ones = this.scratch.take('exampleOnes', ctx.dtype, count).fill(1);
-    const rows = gradients.subarray(examples.start * D);
+    const rows = tail(gradients, examples.start * D);
     ctx.kernels.gemm(
       false,
       false,
@@ -629,8 +630,8 @@ export class Conv2d implements Layer {
     const { positions: P, patch: K } = this.geometry!;
     const O = this.outChannels;
     const D = this.gradientLength;
-    const a = rowsOf(tape).input.data.subarray(start * P * K);
-    const dy = tape.outputGrad!.data.subarray(start * O * P);
+    const a = tail(rowsOf(tape).input.data, start * P * K);
+    const dy = tail(tape.outputGrad!.data, start * O * P);
     ctx.kernels.gemmBatched(false, false, O, K, P, 1, dy, P, O * P, a, K, P * K, 0, into, K, D, count);
     if (this.bias) {
       // Σ_t G_i,t: the row sums of every example's [out, P] output gradient (a gemm per example
@@ -684,7 +685,7 @@ export class Conv2d implements Layer {
   ): void {
     const D = this.gradientLength;
     const OK = this.outChannels * this.geometry!.patch;
-    const g = gradients.subarray(first * D);
+    const g = tail(gradients, first * D);
     ctx.kernels.rowDots(g, slotView(u, this.params[0]), null, rows, OK, D, 0, out);
     if (this.bias)
       ctx.kernels.rowDots(

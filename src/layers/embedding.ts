@@ -12,6 +12,7 @@ import {
   type ParamSpec,
   type PassContext,
   slotView,
+  tail,
 } from './types.js';
 
 /** Pairwise scratch above this many elements is done in chunks of training examples. */
@@ -167,7 +168,7 @@ export class TokenEmbedding implements Layer {
         valRows,
         d,
         1,
-        ga.data.subarray(start * T * d),
+        tail(ga.data, start * T * d),
         d,
         gv.data,
         d,
@@ -285,7 +286,7 @@ export class PositionalEmbedding implements Layer {
     table: FloatArray,
   ): void {
     const span = rows.tokens * rows.width;
-    ctx.kernels.sumBias(table, rows.data.subarray(start * span), end - start, span, 1, scale);
+    ctx.kernels.sumBias(table, tail(rows.data, start * span), end - start, span, 1, scale);
   }
 
   addGrad(ctx: PassContext, tape: LayerTape, examples: ExampleRange, scale: number, out: FloatArray): void {

@@ -13,6 +13,7 @@ import {
   type PassContext,
   passBuffers,
   slotView,
+  tail,
 } from './types.js';
 
 /**
@@ -167,8 +168,8 @@ abstract class TokenNorm implements Layer {
     const T = dy.tokens;
     const K = this.gradWidth;
     const rows = ((end - start) * T) / segments;
-    const g = dy.data.subarray(start * T * d);
-    ctx.kernels.columnSums(out, g, xhat.subarray(start * T * d), segments, rows, d, K);
+    const g = tail(dy.data, start * T * d);
+    ctx.kernels.columnSums(out, g, tail(xhat, start * T * d), segments, rows, d, K);
     if (this.bias) ctx.kernels.columnSums(out.subarray(d), g, null, segments, rows, d, K);
   }
 

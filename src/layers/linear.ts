@@ -12,6 +12,7 @@ import {
   type ParamSpec,
   type PassContext,
   slotView,
+  tail,
 } from './types.js';
 
 /** Pairwise route scratch is nTrain·T × nVal·T; above this many elements it is done in chunks. */
@@ -143,8 +144,8 @@ export class Linear implements Layer {
     const rows = (examples.end - examples.start) * T;
     if (rows === 0) return;
     const first = examples.start * T;
-    const a = x.data.subarray(first * this.inFeatures);
-    const g = dy.data.subarray(first * this.outFeatures);
+    const a = tail(x.data, first * this.inFeatures);
+    const g = tail(dy.data, first * this.outFeatures);
     ctx.kernels.gemm(
       true,
       false,
@@ -193,7 +194,7 @@ export class Linear implements Layer {
         valRows,
         this.inFeatures,
         1,
-        xa.data.subarray(start * T * this.inFeatures),
+        tail(xa.data, start * T * this.inFeatures),
         this.inFeatures,
         xv.data,
         this.inFeatures,
@@ -208,7 +209,7 @@ export class Linear implements Layer {
         valRows,
         this.outFeatures,
         1,
-        ga.data.subarray(start * T * this.outFeatures),
+        tail(ga.data, start * T * this.outFeatures),
         this.outFeatures,
         gv.data,
         this.outFeatures,
@@ -331,7 +332,7 @@ export class Linear implements Layer {
     const ww = weights ? this.weight(weights) : null;
     for (let start = 0; start < x.n; start += chunk) {
       const count = Math.min(chunk, x.n - start);
-      const dyc = dy.data.subarray(start * T * outF);
+      const dyc = tail(dy.data, start * T * outF);
       ctx.kernels.gemmBatched(
         true,
         false,
@@ -342,7 +343,7 @@ export class Linear implements Layer {
         dyc,
         outF,
         T * outF,
-        x.data.subarray(start * T * inF),
+        tail(x.data, start * T * inF),
         inF,
         T * inF,
         0,
@@ -389,8 +390,8 @@ export class Linear implements Layer {
     const biasTerm = this.bias ? 1 : 0;
     for (let start = 0; start < x.n; start += chunk) {
       const count = Math.min(chunk, x.n - start);
-      const a = x.data.subarray(start * T * inF);
-      const g = dy.data.subarray(start * T * outF);
+      const a = tail(x.data, start * T * inF);
+      const g = tail(dy.data, start * T * outF);
       ctx.kernels.gemmBatched(
         false,
         true,

@@ -187,6 +187,11 @@ export function outputActivation(ctx: PassContext, n: number, tokens: number, wi
   return { data: passBuffers(ctx).uninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
 }
 
+/** `data` from element `offset` on: the array itself at offset 0 (no view object), else a view. */
+export function tail(data: FloatArray, offset: number): FloatArray {
+  return offset === 0 ? data : data.subarray(offset);
+}
+
 /**
  * Views already made, per flat vector. Layers take their slots' views on every call, and the flat
  * vectors (weights, gradients, directions) live across steps, so each view is made once; the map
