@@ -32,7 +32,13 @@ import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors, type ValuesCheck } from './torch/check.js';
 import type { TorchRouteRule } from './torch/client.js';
-import { floorRatioNote, floorRatios, type PairedConfig, torchComparison } from './torch/compare.js';
+import {
+  aloneFloorRatios,
+  floorRatioNote,
+  floorRatios,
+  type PairedConfig,
+  torchComparison,
+} from './torch/compare.js';
 
 const CHANNELS = 1;
 const SIDE = 28;
@@ -58,6 +64,8 @@ const NAIVE = { stepsPerRound: 1, warmup: 1 };
  */
 const TORCH_FULL: Schedule = { rounds: 8, stepsPerRound: 8, warmup: 2 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
+/** First order ÷ floor with inrun alone, after the side-by-side rounds (bench/torch/compare.ts). */
+const ALONE: Schedule = { rounds: 12, stepsPerRound: 8, warmup: 2 };
 const TORCH_NAIVE = { stepsPerRound: 1, warmup: 1 };
 /** The PyTorch configuration (bench/torch/inrun_torch.py) of each inrun config; d has none. */
 const TORCH_CONFIG: Record<string, string> = { a: 'plain', b: 'first', c: 'second', f: 'floor' };
@@ -226,6 +234,10 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
   } else {
     samples = runInterleaved(configs, schedule, log);
   }
+  // First order ÷ floor again with inrun alone (no PyTorch turn between the two).
+  const aloneRatios = options.torch
+    ? aloneFloorRatios(configs, 'b', 'f', options.torch.threads, options.quick ? TORCH_QUICK : ALONE)
+    : [];
   // The naive config (d) allocates every example's gradient by design.
   const allocations = await configAllocations(configs, {
     skip: ['d'],
@@ -249,6 +261,10 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
     `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes}`,
   ];
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
+  for (const r of aloneRatios)
+    notes.push(
+      `first order ÷ floor (b/f), inrun alone, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
+    );
   notes.push(allocationNote(allocations));
   return {
     name: 'cnn',
@@ -271,7 +287,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
     rows,
     extra: {
       validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,
-      ...(ratios ? { validationFloorRatioByThreads: ratios } : {}),
+      ...(ratios ? { validationFloorRatioByThreads: ratios, validationFloorRatioAlone: aloneRatios } : {}),
       ghostRoutes: routes,
       allocation: allocations,
     },

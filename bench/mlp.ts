@@ -25,6 +25,7 @@ import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors } from './torch/check.js';
 import {
+  aloneFloorRatios,
   floorRatioNote,
   floorRatios,
   type PairedConfig,
@@ -63,6 +64,8 @@ const NAIVE_QUICK = { stepsPerRound: 1, warmup: 1 };
 /** 16 rounds: at 2 threads a step's time swings by a third from one moment to the next here. */
 const TORCH_FULL: Schedule = { rounds: 16, stepsPerRound: 5, warmup: 2 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
+/** First order ÷ floor with inrun alone, after the side-by-side rounds (bench/torch/compare.ts). */
+const ALONE: Schedule = { rounds: 12, stepsPerRound: 5, warmup: 2 };
 const TORCH_NAIVE_FULL = { stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE_QUICK = { stepsPerRound: 1, warmup: 0 };
 /** The PyTorch configuration (bench/torch/inrun_torch.py) of each inrun config; d has none. */
@@ -505,6 +508,10 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   } else {
     samples = runInterleaved(configs, schedule, log);
   }
+  // First order ÷ floor again with inrun alone (no PyTorch turn between the two).
+  const aloneRatios = options.torch
+    ? aloneFloorRatios(configs, 'b', 'f', options.torch.threads, options.quick ? TORCH_QUICK : ALONE)
+    : [];
   // The naive config (d) allocates every example's gradient by design.
   const allocations = await configAllocations(configs, {
     skip: ['d'],
@@ -542,6 +549,10 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   const ratios = torch ? floorRatios(torch, 'b', 'f') : null;
   const checkedRatios = torch ? floorRatios(torch, 'j', 'f') : null;
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
+  for (const r of aloneRatios)
+    notes.push(
+      `first order ÷ floor (b/f), inrun alone, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
+    );
   for (const r of checkedRatios ?? [])
     if (r.inrun !== null)
       notes.push(
@@ -586,7 +597,13 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
       crossCheck: check,
       multiplyAdds: macs,
       validationFloorRatio: b && f ? b.medianMs / f.medianMs : null,
-      ...(ratios ? { validationFloorRatioByThreads: ratios, checkedFloorRatioByThreads: checkedRatios } : {}),
+      ...(ratios
+        ? {
+            validationFloorRatioByThreads: ratios,
+            checkedFloorRatioByThreads: checkedRatios,
+            validationFloorRatioAlone: aloneRatios,
+          }
+        : {}),
     },
     notes,
     torch,

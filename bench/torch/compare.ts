@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NamedTensor } from '../../src/io/safetensors.js';
 import { getKernels } from '../../src/kernels/index.js';
 import { fmt, formatTable, median, quantile } from '../table.js';
-import type { Schedule } from '../timing.js';
+import { runInterleaved, type Schedule, type TimedConfig } from '../timing.js';
 import { reportChecks, type ValuesCheck } from './check.js';
 import { startTorch, stopTorch, type TorchFound, type TorchPeer, type TorchSide } from './client.js';
 
@@ -258,6 +258,27 @@ export function floorRatios(comparison: TorchComparison, valued: string, floor: 
       return first && base ? first.medianMs / base.medianMs : null;
     };
     return { threads, inrun: ratio('inrun'), torch: ratio('torch') };
+  });
+}
+
+/**
+ * valued ÷ floor with inrun alone, at each thread count: the two configurations interleaved with
+ * no PyTorch turn between them, whose idle threads and cache traffic the side-by-side rounds also
+ * measure. The ratio the valued step's own cost is judged by; thread count left at the last.
+ */
+export function aloneFloorRatios(
+  configs: TimedConfig[],
+  valued: string,
+  floor: string,
+  threads: number[],
+  schedule: Schedule,
+): { threads: number; inrun: number }[] {
+  const pair = [valued, floor].map((id) => configs.find((c) => c.id === id));
+  if (!pair[0] || !pair[1]) return [];
+  return threads.map((t) => {
+    setInrunThreads(t);
+    const samples = runInterleaved(pair as TimedConfig[], schedule);
+    return { threads: t, inrun: median(samples.get(valued)!) / median(samples.get(floor)!) };
   });
 }
 
