@@ -64,7 +64,7 @@ const NAIVE_QUICK = { stepsPerRound: 1, warmup: 1 };
 /** 16 rounds: at 2 threads a step's time swings by a third from one moment to the next here. */
 const TORCH_FULL: Schedule = { rounds: 16, stepsPerRound: 5, warmup: 2 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 2, warmup: 1 };
-/** First order ÷ floor with inrun alone, after the side-by-side rounds (bench/torch/compare.ts). */
+/** First order ÷ floor with no PyTorch turns between, after the side-by-side rounds (aloneFloorRatios). */
 const ALONE: Schedule = { rounds: 12, stepsPerRound: 5, warmup: 2 };
 const TORCH_NAIVE_FULL = { stepsPerRound: 2, warmup: 1 };
 const TORCH_NAIVE_QUICK = { stepsPerRound: 1, warmup: 0 };
@@ -508,7 +508,7 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   } else {
     samples = runInterleaved(configs, schedule, log);
   }
-  // First order ÷ floor again with inrun alone (no PyTorch turn between the two).
+  // First order ÷ floor again, b and f interleaved with no PyTorch turn between them.
   const aloneRatios = options.torch
     ? aloneFloorRatios(configs, 'b', 'f', options.torch.threads, options.quick ? TORCH_QUICK : ALONE)
     : [];
@@ -551,7 +551,7 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
   for (const r of aloneRatios)
     notes.push(
-      `first order ÷ floor (b/f), inrun alone, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
+      `first order ÷ floor (b/f), no PyTorch turns between, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
     );
   for (const r of checkedRatios ?? [])
     if (r.inrun !== null)
