@@ -93,14 +93,8 @@ export class TokenEmbedding implements Layer {
     table: FloatArray,
   ): void {
     const d = this.width;
-    const whole = first === 0 && end === ids.length;
-    ctx.kernels.scatterAddRows(
-      whole ? rows : rows.subarray(first * d),
-      whole ? ids : ids.subarray(first, end),
-      d,
-      scale,
-      table,
-    );
+    const picked = first === 0 && end === ids.length ? ids : ids.subarray(first, end);
+    ctx.kernels.scatterAddRows(tail(rows, first * d), picked, d, scale, table);
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
