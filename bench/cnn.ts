@@ -33,6 +33,7 @@ import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors, type ValuesCheck } from './torch/check.js';
 import type { TorchRouteRule } from './torch/client.js';
 import {
+  aloneFloorRatioNote,
   aloneFloorRatios,
   floorRatioNote,
   floorRatios,
@@ -261,10 +262,7 @@ export async function runCnnBenchmark(options: BenchOptions): Promise<BenchResul
     `ghost routes (|B|=${BATCH}, |V|=${VALIDATION}): ${routes}`,
   ];
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
-  for (const r of aloneRatios)
-    notes.push(
-      `first order ÷ floor (b/f), no PyTorch turns between, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
-    );
+  for (const r of aloneRatios) notes.push(aloneFloorRatioNote('first order ÷ floor (b/f)', r));
   notes.push(allocationNote(allocations));
   return {
     name: 'cnn',

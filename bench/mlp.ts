@@ -25,11 +25,13 @@ import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule, type TimedConfig } from './timing.js';
 import { compareValues, setupTensors } from './torch/check.js';
 import {
+  aloneFloorRatioNote,
   aloneFloorRatios,
   floorRatioNote,
   floorRatios,
   type PairedConfig,
   type TorchOptions,
+  threadsPhrase,
   torchComparison,
 } from './torch/compare.js';
 
@@ -549,14 +551,11 @@ export async function runMlpBenchmark(options: BenchOptions): Promise<BenchResul
   const ratios = torch ? floorRatios(torch, 'b', 'f') : null;
   const checkedRatios = torch ? floorRatios(torch, 'j', 'f') : null;
   for (const r of ratios ?? []) notes.push(floorRatioNote('first order ÷ floor (b/f)', r));
-  for (const r of aloneRatios)
-    notes.push(
-      `first order ÷ floor (b/f), no PyTorch turns between, ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${fmt(r.inrun, 2)}×`,
-    );
+  for (const r of aloneRatios) notes.push(aloneFloorRatioNote('first order ÷ floor (b/f)', r));
   for (const r of checkedRatios ?? [])
     if (r.inrun !== null)
       notes.push(
-        `with the check on every layer (j/f), ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${fmt(r.inrun, 2)}×`,
+        `with the check on every layer (j/f), ${threadsPhrase(r.threads)}: inrun ${fmt(r.inrun, 2)}×`,
       );
   notes.push(allocationNote(allocations));
   if (speedupOverNaive !== null)

@@ -51,7 +51,7 @@ import {
   writeJson,
 } from './table.js';
 import { findTorch } from './torch/client.js';
-import { comparisonTables, type TorchOptions } from './torch/compare.js';
+import { comparisonTables, type TorchOptions, threadsPhrase } from './torch/compare.js';
 
 interface Benchmark {
   name: string;
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     console.log(`\n${result.title} — ${seconds.toFixed(1)} s`);
     const lastThreads = result.torch?.threads.at(-1);
-    if (lastThreads) console.log(`inrun alone, ${lastThreads} thread${lastThreads > 1 ? 's' : ''}:`);
+    if (lastThreads) console.log(`inrun alone, ${threadsPhrase(lastThreads)}:`);
     console.log(resultTable(result));
     for (const table of result.tables ?? [])
       console.log(`\n${table.title}:\n${formatTable(table.headers, table.cells)}`);

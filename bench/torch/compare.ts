@@ -134,7 +134,7 @@ export async function runPaired(options: {
       await runTorch(t, c, warmup, null);
       const t2 = performance.now();
       log(
-        `  warm-up (${c.id}) ${c.label}, ${t} thread${t > 1 ? 's' : ''}: ${warmup} steps, ` +
+        `  warm-up (${c.id}) ${c.label}, ${threadsPhrase(t)}: ${warmup} steps, ` +
           `inrun ${c.step ? `${((t1 - t0) / 1000).toFixed(1)} s` : '–'}, ` +
           `PyTorch ${c.torch ? `${((t2 - t1) / 1000).toFixed(1)} s` : '–'}`,
       );
@@ -207,7 +207,7 @@ export function comparisonTables(comparison: TorchComparison): string {
   const out: string[] = [];
   comparison.threads.forEach((t, k) => {
     const headers = [
-      `${t} thread${t > 1 ? 's' : ''}`,
+      threadsPhrase(t),
       'inrun ms',
       'p25–p75',
       '× plain',
@@ -282,10 +282,20 @@ export function aloneFloorRatios(
   });
 }
 
+/** "1 thread", "2 threads". */
+export function threadsPhrase(threads: number): string {
+  return `${threads} thread${threads > 1 ? 's' : ''}`;
+}
+
 /** The note line of a floor ratio. */
 export function floorRatioNote(label: string, r: FloorRatio): string {
   const side = (x: number | null) => (x === null ? '–' : `${x.toFixed(2)}×`);
-  return `${label}, ${r.threads} thread${r.threads > 1 ? 's' : ''}: inrun ${side(r.inrun)}, PyTorch ${side(r.torch)}`;
+  return `${label}, ${threadsPhrase(r.threads)}: inrun ${side(r.inrun)}, PyTorch ${side(r.torch)}`;
+}
+
+/** The note line of an aloneFloorRatios entry. */
+export function aloneFloorRatioNote(label: string, r: { threads: number; inrun: number }): string {
+  return `${label}, no PyTorch turns between, ${threadsPhrase(r.threads)}: ${r.inrun.toFixed(2)}×`;
 }
 
 /** How the bench runs PyTorch (run.ts decides; absent: inrun alone). */
