@@ -147,7 +147,9 @@ export class ValueLedger {
     const columnAbs = new Float64Array(columnMain ? m : 0);
     if (columnMain) for (let e = 0; e < columnMain.length; e++) columnAbs[e % m] += Math.abs(columnMain[e]);
     const stages = this.stageCount;
-    step.ids.forEach((id, r) => {
+    // A plain loop: as a forEach callback, the update boxed a number per example.
+    for (let r = 0; r < step.ids.length; r++) {
+      const id = step.ids[r];
       let entry = this.entries.get(id);
       if (!entry) {
         entry = {
@@ -207,7 +209,7 @@ export class ValueLedger {
           if (entry.perValidationStages) entry.perValidationStages[q * stages + stage] += value;
         }
       }
-    });
+    }
   }
 
   /** Adds a settled step's momentum credit (position r: the r-th example of that step's batch). */
