@@ -10,7 +10,15 @@ export function chainForward(
   tapes: LayerTape[],
 ): Activation {
   for (const layer of layers) {
-    const tape = { input: x, output: x } as LayerTape;
+    // Every field a tape may get, from the start: fields added later would grow the object.
+    const tape: LayerTape = {
+      input: x,
+      output: x,
+      outputGrad: undefined,
+      rInput: undefined,
+      rOutput: undefined,
+      children: undefined,
+    };
     x = layer.forward(ctx, x, tape);
     tapes.push(tape);
   }
@@ -40,9 +48,7 @@ export function chainRForward(
   rx: Activation | null,
 ): Activation {
   let r = rx;
-  layers.forEach((layer, l) => {
-    r = layer.rForward(ctx, v, tapes[l], r);
-  });
+  for (let l = 0; l < layers.length; l++) r = layers[l].rForward(ctx, v, tapes[l], r);
   return r!;
 }
 
@@ -60,28 +66,4 @@ export function chainRBackward(
     r = layers[l].rBackward(ctx, v, tapes[l], r!, hv, l > 0 || needInputGrad);
   }
   return r;
-}
-
-/**
- * Calls fn for every layer that owns parameters, descending into composites, with that layer's
- * tape from each of the given passes (e.g. the training and the validation pass).
- */
-export function forEachParamLayer(
-  layers: Layer[],
-  tapeLists: LayerTape[][],
-  fn: (layer: Layer, tapes: LayerTape[]) => void,
-): void {
-  // Plain loops: this runs for every layer of every pass, and closures per layer add up.
-  for (let l = 0; l < layers.length; l++) {
-    const layer = layers[l];
-    if (layer.children) {
-      const childLists = new Array<LayerTape[]>(tapeLists.length);
-      for (let k = 0; k < tapeLists.length; k++) childLists[k] = tapeLists[k][l].children!;
-      forEachParamLayer(layer.children, childLists, fn);
-    } else if (layer.params.length > 0) {
-      const tapes = new Array<LayerTape>(tapeLists.length);
-      for (let k = 0; k < tapeLists.length; k++) tapes[k] = tapeLists[k][l];
-      fn(layer, tapes);
-    }
-  }
 }

@@ -4,13 +4,7 @@ import { allocFloat } from '../kernels/alloc.js';
 // src/browser/node-kernels.ts, so pages must pass a Kernels object (scripts/build-web.mjs).
 import { getKernels } from '../kernels/index.js';
 import type { DType, FloatArray, KernelKind, Kernels } from '../kernels/types.js';
-import {
-  chainBackward,
-  chainForward,
-  chainRBackward,
-  chainRForward,
-  forEachParamLayer,
-} from '../layers/chain.js';
+import { chainBackward, chainForward, chainRBackward, chainRForward } from '../layers/chain.js';
 import { freshBuffers, type PassArena, type PassBuffers } from '../layers/scratch.js';
 import {
   type Activation,
@@ -92,6 +86,10 @@ export class Sequential {
   readonly sharedSlots = new Set<ParamSlot>();
   readonly inputShape: { tokens: number; width: number };
   readonly outputShape: { tokens: number; width: number };
+  /** The layers that own parameters, in layout order, nested ones included. */
+  readonly paramLayers: readonly Layer[];
+  /** Per parameter layer, the child indices that lead from a pass's tapes to its tape (paramTape). */
+  private readonly paramLayerPaths: readonly number[][];
 
   constructor(
     readonly layers: Layer[],
@@ -139,6 +137,21 @@ export class Sequential {
       layOut(layer, layer.name ?? `layers.${index}`);
     });
     this.outputShape = shape;
+    const paramLayers: Layer[] = [];
+    const paths: number[][] = [];
+    const findParamLayers = (list: Layer[], parent: number[]) => {
+      list.forEach((layer, l) => {
+        const path = [...parent, l];
+        if (layer.children) findParamLayers(layer.children, path);
+        else if (layer.params.length > 0) {
+          paramLayers.push(layer);
+          paths.push(path);
+        }
+      });
+    };
+    findParamLayers(layers, []);
+    this.paramLayers = paramLayers;
+    this.paramLayerPaths = paths;
     this.params = allocFloat(this.dtype, offset);
     this.initialize(options.seed ?? 0);
   }
@@ -150,7 +163,7 @@ export class Sequential {
   /** Re-draws every parameter from its layer's initialisation rule with the given seed. */
   initialize(seed: number): void {
     const rng = new Rng(seed);
-    forEachParamLayer(this.layers, [], (layer) => {
+    for (const layer of this.paramLayers) {
       layer.paramSpecs().forEach((spec, k) => {
         if (spec.tiedTo) return;
         const { init } = spec;
@@ -164,7 +177,7 @@ export class Sequential {
                 : init.value;
         }
       });
-    });
+    }
   }
 
   /**
@@ -183,13 +196,16 @@ export class Sequential {
     return ranges;
   }
 
-  /** Parameter layers in order (nested ones included). */
-  get paramLayers(): Layer[] {
-    const out: Layer[] = [];
-    forEachParamLayer(this.layers, [], (layer) => {
-      out.push(layer);
-    });
-    return out;
+  /**
+   * Parameter layer k's tape among a pass's tapes. Callers loop over `paramLayers` with this rather
+   * than take a callback: it runs for every layer of every pass, and closures and tape lists per
+   * layer add up.
+   */
+  paramTape(tapes: LayerTape[], k: number): LayerTape {
+    const path = this.paramLayerPaths[k];
+    let tape = tapes[path[0]];
+    for (let depth = 1; depth < path.length; depth++) tape = tape.children![path[depth]];
+    return tape;
   }
 
   context(
@@ -305,11 +321,11 @@ export class Sequential {
   addGrad(pass: Pass, scale: number, out: FloatArray, start = 0, end = pass.n, only?: number[]): void {
     requireBackward(pass);
     const ctx = this.passContext(pass);
-    let index = 0;
-    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
-      if (!only || only.includes(index)) layer.addGrad?.(ctx, tape, { start, end }, scale, out);
-      index++;
-    });
+    const rows = { start, end };
+    for (let k = 0; k < this.paramLayers.length; k++) {
+      if (only && !only.includes(k)) continue;
+      this.paramLayers[k].addGrad?.(ctx, this.paramTape(pass.tapes, k), rows, scale, out);
+    }
   }
 
   /** Mean loss and mean gradient of a batch (plain training and tests use this). */
@@ -367,11 +383,15 @@ export class Sequential {
     if (this.sharedSlots.size > 0) fail('the pairwise ghost route does not support tied weights');
     requireCurrent(validation);
     const ctx = this.passContext(train);
-    let index = 0;
-    forEachParamLayer(this.layers, [train.tapes, validation.tapes], (layer, [trainTape, valTape]) => {
-      if (!only || only.includes(index)) layer.ghostPairwise?.(ctx, trainTape, valTape, out);
-      index++;
-    });
+    for (let k = 0; k < this.paramLayers.length; k++) {
+      if (only && !only.includes(k)) continue;
+      this.paramLayers[k].ghostPairwise?.(
+        ctx,
+        this.paramTape(train.tapes, k),
+        this.paramTape(validation.tapes, k),
+        out,
+      );
+    }
   }
 
   /**
@@ -436,7 +456,8 @@ export class Sequential {
       }
     };
     const tied: { layer: Layer; tape: LayerTape }[] = [];
-    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
+    this.paramLayers.forEach((layer, k) => {
+      const tape = this.paramTape(pass.tapes, k);
       if (layer.params.some((slot) => this.sharedSlots.has(slot))) tied.push({ layer, tape });
       else if (!product.ghost(layer, ctx, tape)) formEach([{ layer, tape }]);
     });
@@ -469,9 +490,8 @@ export class Sequential {
   ghostDot(pass: Pass, us: FloatArray[], outs: Float64Array[]): void {
     requireBackward(pass);
     const ctx = this.passContext(pass);
-    forEachParamLayer(this.layers, [pass.tapes], (layer, [tape]) => {
-      layer.ghostDot?.(ctx, tape, us, outs);
-    });
+    for (let k = 0; k < this.paramLayers.length; k++)
+      this.paramLayers[k].ghostDot?.(ctx, this.paramTape(pass.tapes, k), us, outs);
   }
 }
 

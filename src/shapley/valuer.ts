@@ -1,7 +1,6 @@
 import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
-import { forEachParamLayer } from '../layers/chain.js';
 import { PassArena, Scratch } from '../layers/scratch.js';
 import type { Targets } from '../losses/types.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
@@ -212,6 +211,14 @@ export interface ValueStepArgs {
   ids: ExampleId[];
   groups: (string | undefined)[];
   linearisationGap?: number | null;
+}
+
+/** A step's ghost routes and the u1 spans that follow from them (InRunValuer.routePlan). */
+interface RoutePlan {
+  pairwise: boolean[];
+  unchecked: number[];
+  formed: number[] | undefined;
+  u1Ranges: [number, number][] | null;
 }
 
 /** The valuer's accumulated results, for checkpoints. */
@@ -484,15 +491,17 @@ export class InRunValuer {
     // A pairwise layer's slice of g_V serves only the efficiency check, U(∅) (c) and momentum
     // credit; where none of them needs it, it is skipped, and the routes are chosen knowing that.
     const skipPairwiseGradient = !this.checkPairwiseLayers && c === null && this.momentum === null;
-    const pairwise = this.pairwiseLayers(canPair && !columnVectors, n, m, skipPairwiseGradient);
-    const unchecked = skipPairwiseGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
-    const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
+    const { pairwise, unchecked, formed, u1Ranges } = this.routePlan(
+      canPair && !columnVectors,
+      n,
+      m,
+      skipPairwiseGradient,
+    );
 
     // u1 = η Kᵀ g_V, built in place: validation gradients summed with weight η/|V|, then K. Where
     // unchecked pairwise layers skip their slices of g_V, u1 is only built, scaled and read (by the
     // vector-route layers and the utility below) on the other layers' slices; K is a scalar there
     // (pairwise layers need one), so it applies slice by slice.
-    const u1Ranges = formed ? model.parameterRanges(formed) : null;
     const u1 = this.workspace('u1', u1Ranges === null);
     for (const [start, end] of u1Ranges ?? []) u1.fill(0, start, end);
     model.addGrad(valPass, eta / m, u1, 0, m, formed);
@@ -897,6 +906,34 @@ export class InRunValuer {
   }
 
   /**
+   * The step's routes (pairwiseLayers) and what follows from them: the pairwise layers whose slice
+   * of g_V is skipped (`unchecked`, when `skipsValidationGradient`), the layers whose slices u1 is
+   * built on (`formed`, undefined for all) and those slices' spans. Kept from the previous step
+   * when its inputs are the same, as they are from step to step of a run.
+   */
+  private routePlan(canPair: boolean, n: number, m: number, skipsValidationGradient: boolean): RoutePlan {
+    const last = this.lastRoutePlan;
+    if (
+      last &&
+      last.canPair === canPair &&
+      last.n === n &&
+      last.m === m &&
+      last.skipsValidationGradient === skipsValidationGradient
+    )
+      return last;
+    const pairwise = this.pairwiseLayers(canPair, n, m, skipsValidationGradient);
+    const unchecked = skipsValidationGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
+    const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
+    const u1Ranges = formed ? this.model.parameterRanges(formed) : null;
+    this.lastRoutePlan = { canPair, n, m, skipsValidationGradient, pairwise, unchecked, formed, u1Ranges };
+    return this.lastRoutePlan;
+  }
+
+  private lastRoutePlan:
+    | (RoutePlan & { canPair: boolean; n: number; m: number; skipsValidationGradient: boolean })
+    | null = null;
+
+  /**
    * Which parameter layers (in `paramLayers` order) take the pairwise route this step: the cheaper
    * one under route 'auto' (the vector route charged the layer's validation gradient when the
    * pairwise one would skip it), every layer that has one under 'pairwise' or with perValidation
@@ -945,16 +982,21 @@ export class InRunValuer {
     const dots1 = new Float64Array(n);
     const gram = this.gramBuffer(n * m);
     let usedGram = false;
-    let index = 0;
-    forEachParamLayer(model.layers, [pass.tapes, valPass.tapes], (layer, [tape, valTape]) => {
-      if (pairwise[index++]) {
-        layer.ghostPairwise!(ctx, tape, valTape, gram);
+    const vectors = u2 ? [u1, u2] : [u1];
+    const vectorDots = u2 ? [dots1, dots2] : [dots1];
+    const second = u2 ? [u2] : [];
+    const secondDots = [dots2];
+    for (let k = 0; k < model.paramLayers.length; k++) {
+      const layer = model.paramLayers[k];
+      const tape = model.paramTape(pass.tapes, k);
+      if (pairwise[k]) {
+        layer.ghostPairwise!(ctx, tape, model.paramTape(valPass.tapes, k), gram);
         usedGram = true;
-        if (u2) layer.ghostDot!(ctx, tape, [u2], [dots2]);
+        if (u2) layer.ghostDot!(ctx, tape, second, secondDots);
       } else {
-        layer.ghostDot!(ctx, tape, u2 ? [u1, u2] : [u1], u2 ? [dots1, dots2] : [dots1]);
+        layer.ghostDot!(ctx, tape, vectors, vectorDots);
       }
-    });
+    }
     if (!usedGram) return { values: dots1, gram: null, pairwiseSum: 0 };
     // u1 = η·kScale·g_V and g_V is the mean of the g_j, so each Gram entry counts η·kScale/|V|.
     const scale = args.gramScale / m;
@@ -1085,7 +1127,12 @@ export class InRunValuer {
     sums[3] += x * x;
     sums[4] += y * y;
     sums[5] += x * y;
-    const [n, sx, sy, sxx, syy, sxy] = sums;
+    const n = sums[0];
+    const sx = sums[1];
+    const sy = sums[2];
+    const sxx = sums[3];
+    const syy = sums[4];
+    const sxy = sums[5];
     if (!(n >= 3)) return null;
     const vx = sxx - (sx * sx) / n;
     const vy = syy - (sy * sy) / n;
