@@ -9,6 +9,7 @@ import {
   type ParamSlot,
   type PassContext,
   passBuffers,
+  tail,
   zeroActivation,
 } from './types.js';
 
@@ -59,49 +60,23 @@ export class CausalSelfAttention implements Layer {
     return { tokens: input.tokens, width: width / 3 };
   }
 
-  /** Sizes for an input of this shape: d, dh, the input row length 3d and 1/√dh. */
-  private dims(x: Activation) {
-    const d = this.outputShape(x).width;
-    const dh = d / this.heads;
-    return { d, dh, w: 3 * d, scale: 1 / Math.sqrt(dh) };
-  }
-
-  /**
-   * Strided views for one call over all (example, head) pairs: problem (i, h) starts at
-   * i·stride + h·innerStride of `data`, with leading dimension ld.
-   */
-  private views(x: Activation) {
-    const T = x.tokens;
-    const { d, dh, w } = this.dims(x);
-    const H = this.heads;
-    return {
-      /** Column block `col` (0 q, 1 k, 2 v) of an [n, T, 3d] array. */
-      qkv: (data: FloatArray, col: number): View => ({
-        data: data.subarray(col * d),
-        ld: w,
-        stride: T * w,
-        innerStride: dh,
-      }),
-      /** An [n, T, d] array, heads side by side. */
-      out: (data: FloatArray): View => ({ data, ld: d, stride: T * d, innerStride: dh }),
-      /** An [n, heads, T, T] array. */
-      square: (data: FloatArray): View => ({ data, ld: T, stride: H * T * T, innerStride: T * T }),
-    };
+  /** The per-head width dh of an input [n, T, 3d] (its width checked when the model was built). */
+  private headWidth(x: Activation): number {
+    return x.width / 3 / this.heads;
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const { n, tokens: T } = x;
-    const { d, dh, scale } = this.dims(x);
     const H = this.heads;
-    const mm = batchedGemm(ctx, n, H);
-    const { qkv, out, square } = this.views(x);
-    const y = outputActivation(ctx, n, T, d);
+    const dh = this.headWidth(x);
+    const mm = new BatchedGemm(ctx, n, T, H, dh);
+    const y = outputActivation(ctx, n, T, H * dh);
     const probs = passBuffers(ctx).uninitialized(ctx.dtype, n * H * T * T);
     // S = Q Kᵀ/√dh, then the masked softmax in place.
-    mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(x.data, 1), 0, square(probs));
+    mm.run(false, true, T, T, dh, mm.scale, mm.qkv(x.data, 0), mm.qkv(x.data, 1), 0, mm.square(probs));
     ctx.kernels.causalSoftmaxForward(probs, n * H, T);
     // O = P V.
-    mm(false, false, T, dh, T, 1, square(probs), qkv(x.data, 2), 0, out(y.data));
+    mm.run(false, false, T, dh, T, 1, mm.square(probs), mm.qkv(x.data, 2), 0, mm.heads(y.data));
     const t = tape as AttentionTape;
     t.input = x;
     t.output = y;
@@ -116,22 +91,18 @@ export class CausalSelfAttention implements Layer {
     const x = tape.input;
     const probs = savedProbs(tape);
     const { n, tokens: T } = x;
-    const { dh, w, scale } = this.dims(x);
     const H = this.heads;
-    const mm = batchedGemm(ctx, n, H);
-    const { qkv, out, square } = this.views(x);
-    const q = qkv(x.data, 0);
-    const k = qkv(x.data, 1);
-    const v = qkv(x.data, 2);
-    const P = square(probs);
-    const dO = out(dy.data);
-    const dx = outputActivation(ctx, n, T, w);
+    const dh = this.headWidth(x);
+    const mm = new BatchedGemm(ctx, n, T, H, dh);
+    const P = mm.square(probs);
+    const dO = mm.heads(dy.data);
+    const dx = outputActivation(ctx, n, T, x.width);
     const dS = this.scratch.take('dS', ctx.dtype, n * H * T * T);
-    mm(true, false, T, dh, T, 1, P, dO, 0, qkv(dx.data, 2));
-    mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
+    mm.run(true, false, T, dh, T, 1, P, dO, 0, mm.qkv(dx.data, 2));
+    mm.run(false, true, T, T, dh, 1, dO, mm.qkv(x.data, 2), 0, mm.square(dS));
     ctx.kernels.causalSoftmaxBackward(probs, dS, n * H, T);
-    mm(false, false, T, dh, T, scale, square(dS), k, 0, qkv(dx.data, 0));
-    mm(true, false, T, dh, T, scale, square(dS), q, 0, qkv(dx.data, 1));
+    mm.run(false, false, T, dh, T, mm.scale, mm.square(dS), mm.qkv(x.data, 1), 0, mm.qkv(dx.data, 0));
+    mm.run(true, false, T, dh, T, mm.scale, mm.square(dS), mm.qkv(x.data, 0), 0, mm.qkv(dx.data, 1));
     return dx;
   }
 
@@ -141,22 +112,21 @@ export class CausalSelfAttention implements Layer {
     const x = tape.input;
     const probs = savedProbs(tape);
     const { n, tokens: T } = x;
-    const { d, dh, scale } = this.dims(x);
     const H = this.heads;
+    const dh = this.headWidth(x);
     // Without R{x} (the input is data) R{y} is zero.
-    const ry = rx ? outputActivation(ctx, n, T, d) : zeroActivation(ctx, n, T, d);
+    const ry = rx ? outputActivation(ctx, n, T, H * dh) : zeroActivation(ctx, n, T, H * dh);
     let rProbs: FloatArray | null = null;
     if (rx) {
-      const mm = batchedGemm(ctx, n, H);
-      const { qkv, out, square } = this.views(x);
+      const mm = new BatchedGemm(ctx, n, T, H, dh);
       rProbs = passBuffers(ctx).uninitialized(ctx.dtype, n * H * T * T);
-      const rP = square(rProbs);
-      mm(false, true, T, T, dh, scale, qkv(rx.data, 0), qkv(x.data, 1), 0, rP);
-      mm(false, true, T, T, dh, scale, qkv(x.data, 0), qkv(rx.data, 1), 1, rP);
+      const rP = mm.square(rProbs);
+      mm.run(false, true, T, T, dh, mm.scale, mm.qkv(rx.data, 0), mm.qkv(x.data, 1), 0, rP);
+      mm.run(false, true, T, T, dh, mm.scale, mm.qkv(x.data, 0), mm.qkv(rx.data, 1), 1, rP);
       ctx.kernels.causalSoftmaxBackward(probs, rProbs, n * H, T);
-      const ro = out(ry.data);
-      mm(false, false, T, dh, T, 1, rP, qkv(x.data, 2), 0, ro);
-      mm(false, false, T, dh, T, 1, square(probs), qkv(rx.data, 2), 1, ro);
+      const ro = mm.heads(ry.data);
+      mm.run(false, false, T, dh, T, 1, rP, mm.qkv(x.data, 2), 0, ro);
+      mm.run(false, false, T, dh, T, 1, mm.square(probs), mm.qkv(rx.data, 2), 1, ro);
     }
     t.rInput = rx;
     t.rOutput = ry;
@@ -181,57 +151,118 @@ export class CausalSelfAttention implements Layer {
     const rProbs = (tape as AttentionTape).rProbs ?? null;
     if (rx && !rProbs) throw new Error('internal: rForward has not run on this tape');
     const { n, tokens: T } = x;
-    const { dh, w, scale } = this.dims(x);
     const H = this.heads;
-    const mm = batchedGemm(ctx, n, H);
-    const { qkv, out, square } = this.views(x);
-    const q = qkv(x.data, 0);
-    const k = qkv(x.data, 1);
-    const v = qkv(x.data, 2);
-    const P = square(probs);
-    const dO = out(dy.data);
-    const rdO = out(rdy.data);
-    const rdx = outputActivation(ctx, n, T, w);
-    const rdQ = qkv(rdx.data, 0);
-    const rdK = qkv(rdx.data, 1);
-    const rdV = qkv(rdx.data, 2);
+    const dh = this.headWidth(x);
+    const mm = new BatchedGemm(ctx, n, T, H, dh);
+    const scale = mm.scale;
+    const q = mm.qkv(x.data, 0);
+    const k = mm.qkv(x.data, 1);
+    const v = mm.qkv(x.data, 2);
+    const P = mm.square(probs);
+    const dO = mm.heads(dy.data);
+    const rdO = mm.heads(rdy.data);
+    const rdx = outputActivation(ctx, n, T, x.width);
+    const rdQ = mm.qkv(rdx.data, 0);
+    const rdK = mm.qkv(rdx.data, 1);
+    const rdV = mm.qkv(rdx.data, 2);
     const dS = this.scratch.take('dS', ctx.dtype, n * H * T * T);
     const rdS = this.scratch.take('rdS', ctx.dtype, n * H * T * T);
 
     // R{dV} = R{P}ᵀ dO + Pᵀ R{dO}.
-    mm(true, false, T, dh, T, 1, P, rdO, 0, rdV);
-    if (rProbs) mm(true, false, T, dh, T, 1, square(rProbs), dO, 1, rdV);
+    mm.run(true, false, T, dh, T, 1, P, rdO, 0, rdV);
+    if (rProbs) mm.run(true, false, T, dh, T, 1, mm.square(rProbs), dO, 1, rdV);
     // dP = dO Vᵀ;  R{dP} = R{dO} Vᵀ + dO R{V}ᵀ.
-    mm(false, true, T, T, dh, 1, dO, v, 0, square(dS));
-    mm(false, true, T, T, dh, 1, rdO, v, 0, square(rdS));
-    if (rx) mm(false, true, T, T, dh, 1, dO, qkv(rx, 2), 1, square(rdS));
+    mm.run(false, true, T, T, dh, 1, dO, v, 0, mm.square(dS));
+    mm.run(false, true, T, T, dh, 1, rdO, v, 0, mm.square(rdS));
+    if (rx) mm.run(false, true, T, T, dh, 1, dO, mm.qkv(rx, 2), 1, mm.square(rdS));
     // dS = P ⊙ (dP − c), c = rowsum(dP ⊙ P);
     // R{dS} = R{P} ⊙ (dP − c) + P ⊙ (R{dP} − rowsum(R{dP} ⊙ P + dP ⊙ R{P})).
     ctx.kernels.causalSoftmaxRBackward(probs, rProbs, dS, rdS, n * H, T);
     // R{dQ} = (R{dS} K + dS R{K})/√dh;  R{dK} = (R{dS}ᵀ Q + dSᵀ R{Q})/√dh.
-    mm(false, false, T, dh, T, scale, square(rdS), k, 0, rdQ);
-    if (rx) mm(false, false, T, dh, T, scale, square(dS), qkv(rx, 1), 1, rdQ);
-    mm(true, false, T, dh, T, scale, square(rdS), q, 0, rdK);
-    if (rx) mm(true, false, T, dh, T, scale, square(dS), qkv(rx, 0), 1, rdK);
+    mm.run(false, false, T, dh, T, scale, mm.square(rdS), k, 0, rdQ);
+    if (rx) mm.run(false, false, T, dh, T, scale, mm.square(dS), mm.qkv(rx, 1), 1, rdQ);
+    mm.run(true, false, T, dh, T, scale, mm.square(rdS), q, 0, rdK);
+    if (rx) mm.run(true, false, T, dh, T, scale, mm.square(dS), mm.qkv(rx, 0), 1, rdK);
     return rdx;
   }
 }
 
-/** A matrix operand repeated over (example, head): see CausalSelfAttention.views. */
+/**
+ * A matrix operand repeated over (example, head): problem (i, h) starts at element
+ * i·stride + h·innerStride of `data`, with leading dimension ld.
+ */
 interface View {
   data: FloatArray;
+  /** Where `data` starts in the array it was made from. */
+  offset: number;
   ld: number;
   stride: number;
   innerStride: number;
 }
 
 /**
- * C ← alpha·op(A)·op(B) + beta·C for every (example, head) pair in one kernels call, so the
- * per-call overhead is paid once per product instead of n·heads times.
+ * The views made so far, per array. A pass's arrays come back from its arena step after step, so
+ * each view is made once (as slotView does for parameter slices); the map is keyed weakly by the
+ * array, so its views go with it.
  */
-function batchedGemm(ctx: PassContext, n: number, heads: number) {
-  const kernels = ctx.kernels;
-  return (
+const madeViews = new WeakMap<FloatArray, View[]>();
+/** An array used with more shapes than this drops its oldest views (a bound, never reached by one model). */
+const MAX_VIEWS_PER_ARRAY = 16;
+
+function view(data: FloatArray, offset: number, ld: number, stride: number, innerStride: number): View {
+  let views = madeViews.get(data);
+  if (views === undefined) {
+    views = [];
+    madeViews.set(data, views);
+  }
+  for (let k = 0; k < views.length; k++) {
+    const v = views[k];
+    if (v.offset === offset && v.ld === ld && v.stride === stride && v.innerStride === innerStride) return v;
+  }
+  const made = { data: tail(data, offset), offset, ld, stride, innerStride };
+  if (views.length === MAX_VIEWS_PER_ARRAY) views.shift();
+  views.push(made);
+  return made;
+}
+
+/**
+ * C ← alpha·op(A)·op(B) + beta·C for every (example, head) pair in one kernels call, so the
+ * per-call overhead is paid once per product instead of n·heads times; and the layer's three
+ * layouts as views for it.
+ */
+class BatchedGemm {
+  /** 1/√dh, the scores' scale. */
+  readonly scale: number;
+
+  constructor(
+    private readonly ctx: PassContext,
+    private readonly n: number,
+    private readonly T: number,
+    private readonly H: number,
+    private readonly dh: number,
+  ) {
+    this.scale = 1 / Math.sqrt(dh);
+  }
+
+  /** Column block `col` (0 q, 1 k, 2 v) of an [n, T, 3d] array. */
+  qkv(data: FloatArray, col: number): View {
+    const d = this.H * this.dh;
+    return view(data, col * d, 3 * d, this.T * 3 * d, this.dh);
+  }
+
+  /** An [n, T, d] array, heads side by side. */
+  heads(data: FloatArray): View {
+    const d = this.H * this.dh;
+    return view(data, 0, d, this.T * d, this.dh);
+  }
+
+  /** An [n, heads, T, T] array. */
+  square(data: FloatArray): View {
+    const T = this.T;
+    return view(data, 0, T, this.H * T * T, T * T);
+  }
+
+  run(
     transA: boolean,
     transB: boolean,
     M: number,
@@ -242,8 +273,8 @@ function batchedGemm(ctx: PassContext, n: number, heads: number) {
     B: View,
     beta: number,
     C: View,
-  ): void =>
-    kernels.gemmBatched(
+  ): void {
+    this.ctx.kernels.gemmBatched(
       transA,
       transB,
       M,
@@ -260,12 +291,13 @@ function batchedGemm(ctx: PassContext, n: number, heads: number) {
       C.data,
       C.ld,
       C.stride,
-      n,
-      heads,
+      this.n,
+      this.H,
       A.innerStride,
       B.innerStride,
       C.innerStride,
     );
+  }
 }
 
 function savedProbs(tape: LayerTape): FloatArray {
