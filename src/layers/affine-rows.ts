@@ -15,26 +15,42 @@ export interface AffineRows {
 /** The scale and shift parts of a parameter-shaped vector (shift null without one). */
 export type AffineParts = (flat: FloatArray) => { scale: FloatArray; shift: FloatArray | null };
 
-/** out[i] += ⟨row_i, us[pick(i)]⟩ for every example (skipped where pick(i) < 0). */
+/** outs[k][i] += ⟨row_i, us[k]⟩ for every example and vector. */
 export function affineRowDots(
-  { rows, n, channels: C, shifted }: AffineRows,
+  rows: AffineRows,
   parts: AffineParts,
   us: FloatArray[],
-  pick: (i: number) => number,
+  outs: Float64Array[],
+): void {
+  for (let k = 0; k < us.length; k++) {
+    const u = parts(us[k]);
+    for (let i = 0; i < rows.n; i++) outs[k][i] += rowDot(rows, i, u);
+  }
+}
+
+/** out[i] += ⟨row_i, us[which[i]]⟩ for every example (skipped where which[i] < 0). */
+export function affineRowDotsEach(
+  rows: AffineRows,
+  parts: AffineParts,
+  us: FloatArray[],
+  which: Int32Array,
   out: Float64Array,
 ): void {
-  const K = shifted ? 2 * C : C;
   const views = us.map(parts);
-  for (let i = 0; i < n; i++) {
-    const k = pick(i);
-    if (k < 0) continue;
-    const { scale, shift } = views[k];
-    const o = i * K;
-    let sum = 0;
-    for (let c = 0; c < C; c++) sum += rows[o + c] * scale[c];
-    if (shifted && shift) for (let c = 0; c < C; c++) sum += rows[o + C + c] * shift[c];
-    out[i] += sum;
-  }
+  for (let i = 0; i < rows.n; i++) if (which[i] >= 0) out[i] += rowDot(rows, i, views[which[i]]);
+}
+
+/** ⟨row_i, u⟩ with u given by its scale and shift parts. */
+function rowDot(
+  { rows, channels: C, shifted }: AffineRows,
+  i: number,
+  { scale, shift }: { scale: FloatArray; shift: FloatArray | null },
+): number {
+  const o = i * (shifted ? 2 * C : C);
+  let sum = 0;
+  for (let c = 0; c < C; c++) sum += rows[o + c] * scale[c];
+  if (shifted && shift) for (let c = 0; c < C; c++) sum += rows[o + C + c] * shift[c];
+  return sum;
 }
 
 /** out[i] += Σ_e w_e·row_ie² for every example (w = `weights`, 1 where null). */

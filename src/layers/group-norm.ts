@@ -1,6 +1,12 @@
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, describe, fail } from '../util/errors.js';
-import { type AffineParts, type AffineRows, affineRowDots, affineRowSelfDots } from './affine-rows.js';
+import {
+  type AffineParts,
+  type AffineRows,
+  affineRowDots,
+  affineRowDotsEach,
+  affineRowSelfDots,
+} from './affine-rows.js';
 import type { ShapeWithImage } from './conv2d.js';
 import { Scratch } from './scratch.js';
 import {
@@ -262,7 +268,7 @@ export class GroupNorm implements Layer {
   ghostDot(_ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
     if (!this.affine) return;
     const rows = this.rows(tape);
-    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, [us[k]], () => 0, outs[k]);
+    affineRowDots(rows, this.parts, us, outs);
   }
 
   ghostDotEach(
@@ -272,7 +278,7 @@ export class GroupNorm implements Layer {
     which: Int32Array,
     out: Float64Array,
   ): void {
-    if (this.affine) affineRowDots(this.rows(tape), this.parts, us, (i) => which[i], out);
+    if (this.affine) affineRowDotsEach(this.rows(tape), this.parts, us, which, out);
   }
 
   ghostSelfDot(_ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {

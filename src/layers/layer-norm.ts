@@ -1,6 +1,12 @@
 import type { FloatArray } from '../kernels/types.js';
 import { checkKnownKeys, checkNumber, fail } from '../util/errors.js';
-import { type AffineParts, type AffineRows, affineRowDots, affineRowSelfDots } from './affine-rows.js';
+import {
+  type AffineParts,
+  type AffineRows,
+  affineRowDots,
+  affineRowDotsEach,
+  affineRowSelfDots,
+} from './affine-rows.js';
 import { Scratch } from './scratch.js';
 import {
   type Activation,
@@ -170,7 +176,7 @@ abstract class TokenNorm implements Layer {
     const rows = ((end - start) * T) / segments;
     const g = tail(dy.data, start * T * d);
     ctx.kernels.columnSums(out, g, tail(xhat, start * T * d), segments, rows, d, K);
-    if (this.bias) ctx.kernels.columnSums(out.subarray(d), g, null, segments, rows, d, K);
+    if (this.bias) ctx.kernels.columnSums(tail(out, d), g, null, segments, rows, d, K);
   }
 
   /**
@@ -212,7 +218,7 @@ abstract class TokenNorm implements Layer {
 
   ghostDot(ctx: PassContext, tape: LayerTape, us: FloatArray[], outs: Float64Array[]): void {
     const rows = this.rows(ctx, tape);
-    for (let k = 0; k < us.length; k++) affineRowDots(rows, this.parts, [us[k]], () => 0, outs[k]);
+    affineRowDots(rows, this.parts, us, outs);
   }
 
   ghostDotEach(
@@ -222,7 +228,7 @@ abstract class TokenNorm implements Layer {
     which: Int32Array,
     out: Float64Array,
   ): void {
-    affineRowDots(this.rows(ctx, tape), this.parts, us, (i) => which[i], out);
+    affineRowDotsEach(this.rows(ctx, tape), this.parts, us, which, out);
   }
 
   ghostSelfDot(ctx: PassContext, tape: LayerTape, weights: FloatArray | null, out: Float64Array): void {

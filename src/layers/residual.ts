@@ -10,6 +10,12 @@ import {
   type PassContext,
 } from './types.js';
 
+/** The identity shortcut's tapes: none (shared, never written). */
+const NO_TAPES: LayerTape[] = [];
+
+/** A residual block's tape: its children's tapes (main branch first), and each branch's. */
+type ResidualTape = LayerTape & { mainTapes?: LayerTape[]; shortTapes?: LayerTape[] };
+
 /**
  * y = f(x) + s(x): f a chain of layers (a transformer's sub-block, a ResNet block's main branch)
  * and s the shortcut, the identity by default or itself a chain (ResNet's "downsample": a strided
@@ -47,18 +53,22 @@ export class Residual implements Layer {
     return a;
   }
 
-  /** The tapes of the main branch and of the shortcut. */
-  private split(tape: LayerTape): [LayerTape[], LayerTape[]] {
-    const tapes = tape.children!;
-    return [tapes.slice(0, this.main.length), tapes.slice(this.main.length)];
+  /** The tapes of the main branch and of the shortcut, as forward kept them. */
+  private split(tape: LayerTape): { mainTapes: LayerTape[]; shortTapes: LayerTape[] } {
+    const { mainTapes, shortTapes } = tape as ResidualTape;
+    if (!mainTapes || !shortTapes) throw new Error('internal: forward has not run on this tape');
+    return { mainTapes, shortTapes };
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
     const mainTapes: LayerTape[] = [];
-    const shortTapes: LayerTape[] = [];
+    const shortTapes: LayerTape[] = this.shortcut.length > 0 ? [] : NO_TAPES;
     const fx = chainForward(this.main, ctx, x, mainTapes);
     const sx = this.shortcut.length > 0 ? chainForward(this.shortcut, ctx, x, shortTapes) : x;
-    tape.children = [...mainTapes, ...shortTapes];
+    const t = tape as ResidualTape;
+    t.mainTapes = mainTapes;
+    t.shortTapes = shortTapes;
+    t.children = shortTapes.length > 0 ? [...mainTapes, ...shortTapes] : mainTapes;
     tape.input = x;
     tape.output = add(ctx, fx, sx);
     return tape.output;
@@ -66,7 +76,7 @@ export class Residual implements Layer {
 
   backward(ctx: PassContext, dy: Activation, tape: LayerTape, needInputGrad: boolean): Activation | null {
     tape.outputGrad = dy;
-    const [mainTapes, shortTapes] = this.split(tape);
+    const { mainTapes, shortTapes } = this.split(tape);
     const dm = chainBackward(this.main, ctx, dy, mainTapes, needInputGrad);
     const ds =
       this.shortcut.length > 0 ? chainBackward(this.shortcut, ctx, dy, shortTapes, needInputGrad) : dy;
@@ -74,7 +84,7 @@ export class Residual implements Layer {
   }
 
   rForward(ctx: PassContext, v: FloatArray, tape: LayerTape, rx: Activation | null): Activation {
-    const [mainTapes, shortTapes] = this.split(tape);
+    const { mainTapes, shortTapes } = this.split(tape);
     const rm = chainRForward(this.main, ctx, v, mainTapes, rx);
     const rs = this.shortcut.length > 0 ? chainRForward(this.shortcut, ctx, v, shortTapes, rx) : rx;
     tape.rInput = rx;
@@ -90,7 +100,7 @@ export class Residual implements Layer {
     hv: FloatArray,
     needInputGrad: boolean,
   ): Activation | null {
-    const [mainTapes, shortTapes] = this.split(tape);
+    const { mainTapes, shortTapes } = this.split(tape);
     const rm = chainRBackward(this.main, ctx, v, mainTapes, rdy, hv, needInputGrad);
     const rs =
       this.shortcut.length > 0

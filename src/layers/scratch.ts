@@ -1,5 +1,6 @@
 import { allocFloat, allocUninitialized, dtypeOf } from '../kernels/alloc.js';
 import type { DType, FloatArray } from '../kernels/types.js';
+import type { Activation } from './types.js';
 
 // Two ways the engine reuses memory instead of allocating (and zero-filling) it every step — a
 // step used to allocate megabytes (a CNN step 18–54 MB, a GPT step 120–240 MB) and spend a fifth
@@ -57,6 +58,12 @@ export interface PassBuffers {
   uninitialized(dtype: DType, length: number): FloatArray;
   /** `length` int32 elements of unspecified contents (argmax indices and the like). */
   indices(length: number): Int32Array;
+  /**
+   * An activation [n, tokens, width] over a new array of these buffers, zero-filled when `zeroed`
+   * (the rules of `zeros` and `uninitialized`). An arena hands back the activation object of the
+   * previous pass at the same position as well as its array.
+   */
+  activation(dtype: DType, n: number, tokens: number, width: number, zeroed: boolean): Activation;
 }
 
 /** New arrays every time: what a pass gets outside a PassArena (evaluation, tests, user code). */
@@ -64,6 +71,10 @@ export const freshBuffers: PassBuffers = {
   zeros: allocFloat as PassBuffers['zeros'],
   uninitialized: allocUninitialized as PassBuffers['uninitialized'],
   indices: (length) => new Int32Array(length),
+  activation: (dtype, n, tokens, width, zeroed) => {
+    const length = n * tokens * width;
+    return { data: zeroed ? allocFloat(dtype, length) : allocUninitialized(dtype, length), n, tokens, width };
+  },
 };
 
 type Kind = DType | 'int32';
@@ -74,6 +85,8 @@ interface Slot {
   /** The whole buffer (its capacity) and the view last handed out (the requested length). */
   buffer: AnyArray;
   view: AnyArray;
+  /** The activation object last handed out over `view` (see `activation`), made on first use. */
+  activation: Activation | null;
 }
 
 function allocate(kind: Kind, length: number): AnyArray {
@@ -112,18 +125,27 @@ export class PassArena implements PassBuffers {
   }
 
   private take(kind: Kind, length: number): AnyArray {
+    return this.takeSlot(kind, length).view;
+  }
+
+  private takeSlot(kind: Kind, length: number): Slot {
     const k = this.next++;
     let slot = this.slots[k];
     if (!slot || slot.kind !== kind || slot.buffer.length < length) {
       // Grown to the largest length asked for at this position, so passes of varying shapes settle.
       const capacity = slot && slot.kind === kind ? Math.max(length, slot.buffer.length) : length;
       const buffer = allocate(kind, capacity);
-      slot = { kind, buffer, view: buffer.length === length ? buffer : buffer.subarray(0, length) };
+      slot = {
+        kind,
+        buffer,
+        view: buffer.length === length ? buffer : buffer.subarray(0, length),
+        activation: null,
+      };
       this.slots[k] = slot;
     } else if (slot.view.length !== length) {
       slot.view = slot.buffer.length === length ? slot.buffer : slot.buffer.subarray(0, length);
     }
-    return slot.view;
+    return slot;
   }
 
   zeros(dtype: 'float64', length: number): Float64Array;
@@ -140,5 +162,23 @@ export class PassArena implements PassBuffers {
 
   indices(length: number): Int32Array {
     return this.take('int32', length) as Int32Array;
+  }
+
+  activation(dtype: DType, n: number, tokens: number, width: number, zeroed: boolean): Activation {
+    const slot = this.takeSlot(dtype, n * tokens * width);
+    const data = slot.view as FloatArray;
+    if (zeroed) data.fill(0);
+    // Reused like the array under it: the previous pass's activation at this position is dead.
+    let activation = slot.activation;
+    if (activation === null) {
+      activation = { data, n, tokens, width };
+      slot.activation = activation;
+    } else {
+      activation.data = data;
+      activation.n = n;
+      activation.tokens = tokens;
+      activation.width = width;
+    }
+    return activation;
   }
 }

@@ -179,18 +179,36 @@ export function passBuffers(ctx: PassContext): PassBuffers {
 
 /** A zero-filled activation from the pass's buffers: for outputs a kernel adds into or writes in part. */
 export function zeroActivation(ctx: PassContext, n: number, tokens: number, width: number): Activation {
-  return { data: passBuffers(ctx).zeros(ctx.dtype, n * tokens * width), n, tokens, width };
+  return passBuffers(ctx).activation(ctx.dtype, n, tokens, width, true);
 }
 
 /** An activation of unspecified contents from the pass's buffers: for outputs a kernel writes in full. */
 export function outputActivation(ctx: PassContext, n: number, tokens: number, width: number): Activation {
-  return { data: passBuffers(ctx).uninitialized(ctx.dtype, n * tokens * width), n, tokens, width };
+  return passBuffers(ctx).activation(ctx.dtype, n, tokens, width, false);
 }
 
-/** `data` from element `offset` on: the array itself at offset 0 (no view object), else a view. */
-export function tail(data: FloatArray, offset: number): FloatArray {
-  return offset === 0 ? data : data.subarray(offset);
+/**
+ * `data` from element `offset` on: the array itself at offset 0, else a view, kept per array (the
+ * last few offsets asked for) so that a layer asking again at its next call gets the same view.
+ */
+export function tail<A extends FloatArray>(data: A, offset: number): A {
+  if (offset === 0) return data;
+  let views = tailViews.get(data);
+  if (views === undefined) {
+    views = [];
+    tailViews.set(data, views);
+  }
+  const byteOffset = data.byteOffset + offset * data.BYTES_PER_ELEMENT;
+  for (let k = 0; k < views.length; k++) if (views[k].byteOffset === byteOffset) return views[k] as A;
+  const view = data.subarray(offset) as A;
+  // Bounded: a per-example loop asks for a new offset at every example.
+  if (views.length === MAX_TAILS_PER_ARRAY) views.shift();
+  views.push(view);
+  return view;
 }
+
+const tailViews = new WeakMap<FloatArray, FloatArray[]>();
+const MAX_TAILS_PER_ARRAY = 8;
 
 /**
  * Views already made, per flat vector. Layers take their slots' views on every call, and the flat

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { freshBuffers, PassArena } from '../../src/layers/scratch.js';
+import { tail } from '../../src/layers/types.js';
+
+describe('tail', () => {
+  test('is the array itself at offset 0, and a view of the rest elsewhere', () => {
+    const data = Float32Array.from({ length: 10 }, (_, e) => e);
+    assert.equal(tail(data, 0), data);
+    for (const offset of [1, 4, 9, 10]) {
+      const view = tail(data, offset);
+      assert.equal(view.buffer, data.buffer);
+      assert.deepEqual(Array.from(view), Array.from(data).slice(offset), `offset ${offset}`);
+    }
+  });
+
+  test('hands back the view it made for an offset, and views of other arrays are their own', () => {
+    const data = new Float64Array(32);
+    const other = new Float64Array(32);
+    const first = tail(data, 5);
+    assert.equal(tail(data, 5), first);
+    assert.notEqual(tail(other, 5), first);
+    assert.equal(tail(other, 5).buffer, other.buffer);
+    // A view of a view starts from the view's own element 0.
+    const inner = data.subarray(8);
+    inner[2] = 7;
+    assert.equal(tail(inner, 2)[0], 7);
+    assert.equal(tail(data, 10)[0], 7);
+  });
+
+  test('stays right when many offsets are asked for (it keeps only the latest few)', () => {
+    const data = Float32Array.from({ length: 64 }, (_, e) => e);
+    for (let round = 0; round < 3; round++)
+      for (let offset = 1; offset < 64; offset++) {
+        const view = tail(data, offset);
+        assert.equal(view.length, 64 - offset);
+        assert.equal(view[0], offset);
+      }
+  });
+});
+
+describe('PassArena.activation', () => {
+  test('hands the next pass the same object at the same position, with that pass’s shape and array', () => {
+    const arena = new PassArena();
+    const first = arena.activation('float32', 2, 3, 4, false);
+    const second = arena.activation('float32', 2, 1, 5, true);
+    assert.equal(first.data.length, 24);
+    first.data.fill(3);
+    second.data.fill(3);
+    arena.reset();
+    const again = arena.activation('float32', 2, 3, 4, true);
+    assert.equal(again, first);
+    assert.deepEqual(Array.from(again.data), new Array(24).fill(0), 'zeroed on request');
+    // A smaller shape at position 1: same object, a shorter view of the same memory, no stale shape.
+    const smaller = arena.activation('float32', 1, 1, 5, false);
+    assert.equal(smaller, second);
+    assert.deepEqual([smaller.n, smaller.tokens, smaller.width, smaller.data.length], [1, 1, 5, 5]);
+  });
+
+  test('outside an arena every activation is new and zeroed on request', () => {
+    const a = freshBuffers.activation('float64', 1, 2, 3, true);
+    const b = freshBuffers.activation('float64', 1, 2, 3, true);
+    assert.notEqual(a, b);
+    assert.ok(a.data instanceof Float64Array);
+    assert.deepEqual(Array.from(a.data), new Array(6).fill(0));
+  });
+});
