@@ -1,26 +1,20 @@
 import type { FloatArray } from '../kernels/types.js';
-import type { Activation, Layer, LayerTape, PassContext } from './types.js';
+import { type Activation, type Layer, type LayerTape, type PassContext, passBuffers } from './types.js';
 
 // Running a list of layers in order: shared by the model and by composite layers (residual blocks).
 
+/** Runs the layers in order; layer l's tape goes to tapes[l] (tapes from the pass's buffers). */
 export function chainForward(
   layers: Layer[],
   ctx: PassContext,
   x: Activation,
   tapes: LayerTape[],
 ): Activation {
-  for (const layer of layers) {
-    // Every field a tape may get, from the start: fields added later would grow the object.
-    const tape: LayerTape = {
-      input: x,
-      output: x,
-      outputGrad: undefined,
-      rInput: undefined,
-      rOutput: undefined,
-      children: undefined,
-    };
-    x = layer.forward(ctx, x, tape);
-    tapes.push(tape);
+  const buffers = passBuffers(ctx);
+  for (let l = 0; l < layers.length; l++) {
+    const tape = buffers.tape(x);
+    x = layers[l].forward(ctx, x, tape);
+    tapes[l] = tape;
   }
   return x;
 }

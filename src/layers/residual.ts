@@ -8,6 +8,7 @@ import {
   outputActivation,
   type ParamSlot,
   type PassContext,
+  passBuffers,
 } from './types.js';
 
 /** The identity shortcut's tapes: none (shared, never written). */
@@ -61,14 +62,21 @@ export class Residual implements Layer {
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {
-    const mainTapes: LayerTape[] = [];
-    const shortTapes: LayerTape[] = this.shortcut.length > 0 ? [] : NO_TAPES;
+    const buffers = passBuffers(ctx);
+    const mainTapes = buffers.tapeList(this.main.length);
+    const shortTapes = this.shortcut.length > 0 ? buffers.tapeList(this.shortcut.length) : NO_TAPES;
     const fx = chainForward(this.main, ctx, x, mainTapes);
     const sx = this.shortcut.length > 0 ? chainForward(this.shortcut, ctx, x, shortTapes) : x;
     const t = tape as ResidualTape;
     t.mainTapes = mainTapes;
     t.shortTapes = shortTapes;
-    t.children = shortTapes.length > 0 ? [...mainTapes, ...shortTapes] : mainTapes;
+    if (this.shortcut.length === 0) t.children = mainTapes;
+    else {
+      const children = buffers.tapeList(this.children.length);
+      for (let l = 0; l < mainTapes.length; l++) children[l] = mainTapes[l];
+      for (let l = 0; l < shortTapes.length; l++) children[mainTapes.length + l] = shortTapes[l];
+      t.children = children;
+    }
     tape.input = x;
     tape.output = add(ctx, fx, sx);
     return tape.output;

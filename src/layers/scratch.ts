@@ -1,6 +1,6 @@
 import { allocFloat, allocUninitialized, dtypeOf } from '../kernels/alloc.js';
 import type { DType, FloatArray } from '../kernels/types.js';
-import type { Activation } from './types.js';
+import type { Activation, LayerTape } from './types.js';
 
 // Two ways the engine reuses memory instead of allocating (and zero-filling) it every step — a
 // step used to allocate megabytes (a CNN step 18–54 MB, a GPT step 120–240 MB) and spend a fifth
@@ -64,6 +64,25 @@ export interface PassBuffers {
    * previous pass at the same position as well as its array.
    */
   activation(dtype: DType, n: number, tokens: number, width: number, zeroed: boolean): Activation;
+  /**
+   * A tape for a layer called on `input` (input and output set to it, every other field
+   * undefined). An arena hands back the previous pass's tape at the same position, emptied.
+   */
+  tape(input: Activation): LayerTape;
+  /** An array for `length` tapes (a layer list's), likewise reused by an arena. */
+  tapeList(length: number): LayerTape[];
+}
+
+/** A tape with every field a tape may get from the start: fields added later would grow the object. */
+function newTape(input: Activation): LayerTape {
+  return {
+    input,
+    output: input,
+    outputGrad: undefined,
+    rInput: undefined,
+    rOutput: undefined,
+    children: undefined,
+  };
 }
 
 /** New arrays every time: what a pass gets outside a PassArena (evaluation, tests, user code). */
@@ -75,6 +94,8 @@ export const freshBuffers: PassBuffers = {
     const length = n * tokens * width;
     return { data: zeroed ? allocFloat(dtype, length) : allocUninitialized(dtype, length), n, tokens, width };
   },
+  tape: newTape,
+  tapeList: (length) => new Array<LayerTape>(length),
 };
 
 type Kind = DType | 'int32';
@@ -108,12 +129,18 @@ function allocate(kind: Kind, length: number): AnyArray {
 export class PassArena implements PassBuffers {
   private readonly slots: Slot[] = [];
   private next = 0;
+  private readonly tapes: LayerTape[] = [];
+  private nextTape = 0;
+  private readonly tapeLists: LayerTape[][] = [];
+  private nextTapeList = 0;
   /** Counts the passes started in this arena; a pass remembers the one it was started in. */
   generation = 0;
 
   /** Starts a new pass: arrays handed out before may be handed out again. */
   reset(): void {
     this.next = 0;
+    this.nextTape = 0;
+    this.nextTapeList = 0;
     this.generation++;
   }
 
@@ -180,5 +207,29 @@ export class PassArena implements PassBuffers {
       activation.width = width;
     }
     return activation;
+  }
+
+  tape(input: Activation): LayerTape {
+    const k = this.nextTape++;
+    const tape = this.tapes[k];
+    if (tape === undefined) {
+      this.tapes[k] = newTape(input);
+      return this.tapes[k];
+    }
+    // Emptied, layer-specific fields included: nothing the previous pass kept may reach this one.
+    for (const key in tape) (tape as unknown as Record<string, unknown>)[key] = undefined;
+    tape.input = input;
+    tape.output = input;
+    return tape;
+  }
+
+  tapeList(length: number): LayerTape[] {
+    const k = this.nextTapeList++;
+    let list = this.tapeLists[k];
+    if (list === undefined || list.length !== length) {
+      list = new Array<LayerTape>(length);
+      this.tapeLists[k] = list;
+    }
+    return list;
   }
 }

@@ -12,6 +12,7 @@ import {
   type LayerTape,
   type ParamSlot,
   type PassContext,
+  passBuffers,
   slotView,
 } from '../layers/types.js';
 import type { Loss, LossTape, Targets } from '../losses/types.js';
@@ -287,7 +288,7 @@ export class Sequential {
       step: mode.step,
       buffers: arena ?? freshBuffers,
     });
-    const tapes: LayerTape[] = [];
+    const tapes = passBuffers(ctx).tapeList(this.layers.length);
     const output = chainForward(this.layers, ctx, input, tapes);
     const lossTape = { output, targets } as LossTape;
     const losses = this.loss.forward(ctx, output, targets, lossTape);
