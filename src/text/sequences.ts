@@ -20,7 +20,7 @@
  * report — nothing is dropped silently.
  */
 import type { Batch, Dataset } from '../data/dataset.js';
-import { allocFloat } from '../kernels/alloc.js';
+import { allocFloat, dtypeOf } from '../kernels/alloc.js';
 import type { DType } from '../kernels/types.js';
 import { IGNORE_INDEX } from '../losses/softmax-cross-entropy.js';
 import { checkKnownKeys, checkNumber, describe, fail, InrunError } from '../util/errors.js';
@@ -274,19 +274,37 @@ export class TextSequenceDataset implements Dataset {
     return this.sequences[index];
   }
 
-  batch(indices: ArrayLike<number>, dtype: DType): Batch {
+  batch(indices: ArrayLike<number>, dtype: DType, into?: Batch): Batch {
     const T = this.context;
     const n = indices.length;
+    // Every element of both arrays is written below, so `into`'s are reused when they fit.
+    const fits =
+      into?.input.ids?.length === n * T &&
+      into.targets instanceof Int32Array &&
+      into.targets.length === n * T &&
+      dtypeOf(into.input.data) === dtype;
+    if (fits) {
+      const { input, targets } = into;
+      this.fill(indices, input.ids!, targets as Int32Array);
+      return { input: { data: input.data, n, tokens: T, width: 1, ids: input.ids }, targets };
+    }
     const ids = new Int32Array(n * T);
     const targets = new Int32Array(n * T);
+    this.fill(indices, ids, targets);
+    // Token inputs: the ids ride alongside an empty feature array (see Activation.ids).
+    return { input: { data: allocFloat(dtype, 0), n, tokens: T, width: 1, ids }, targets };
+  }
+
+  /** The sequences at `indices`, row after row, into ids and targets. */
+  private fill(indices: ArrayLike<number>, ids: Int32Array, targets: Int32Array): void {
+    const T = this.context;
+    const n = indices.length;
     for (let r = 0; r < n; r++) {
       const seq = this.sequences[indices[r]];
       if (!seq) fail(`${this.name}: no sequence at index ${indices[r]} (size ${this.size})`);
       ids.set(seq.inputs, r * T);
       targets.set(seq.targets, r * T);
     }
-    // Token inputs: the ids ride alongside an empty feature array (see Activation.ids).
-    return { input: { data: allocFloat(dtype, 0), n, tokens: T, width: 1, ids }, targets };
   }
 
   /** A new dataset with the sequences at `indices`. */

@@ -260,6 +260,28 @@ test('TextSequenceDataset: ids, groups and batches of [context, 1] token ids wit
   assert.equal(sub.id(0), sequences[b].id);
 });
 
+test('TextSequenceDataset.batch refills a previous batch of its shape, and allocates for any other', () => {
+  const { sequences } = splitIntoSequences(DOCS, bytes, { context: 16 });
+  const data = new TextSequenceDataset('train', sequences, 16);
+  const last = sequences.length - 1;
+  const first = data.batch([0, 1], 'float32');
+  const again = data.batch([last, 0], 'float32', first);
+  const fresh = data.batch([last, 0], 'float32');
+  assert.equal(again.input.ids, first.input.ids, 'the ids array is refilled');
+  assert.equal(again.targets, first.targets, 'the targets array is refilled');
+  assert.deepEqual(Array.from(again.input.ids!), Array.from(fresh.input.ids!));
+  assert.deepEqual(Array.from(again.targets), Array.from(fresh.targets));
+  assert.deepEqual([again.input.n, again.input.tokens, again.input.width], [2, 16, 1]);
+  // Another batch size or element type: new arrays, the old batch untouched.
+  const before = Array.from(again.input.ids!);
+  const bigger = data.batch([0, 1, last], 'float32', again);
+  assert.notEqual(bigger.input.ids, again.input.ids);
+  assert.equal(bigger.input.ids!.length, 48);
+  const other = data.batch([1, 0], 'float64', again);
+  assert.notEqual(other.input.ids, again.input.ids);
+  assert.deepEqual(Array.from(again.input.ids!), before);
+});
+
 test('TextSequenceDataset: validates up front', () => {
   const { sequences } = splitIntoSequences(DOCS, bytes, { context: 8 });
   assert.throws(
