@@ -299,7 +299,7 @@ export class InRunValuer {
   /** excludeBrokenSteps: the last step's values, held until its row is complete. */
   private pendingLedgerStep: Parameters<ValueLedger['addStep']>[0] | null = null;
   /** See ValuerState.taylorSums. */
-  private taylorSums = [0, 0, 0, 0, 0, 0];
+  private taylorSums = new Float64Array(6);
   /**
    * Buffers of the valuer's passes, reused from step to step (see PassArena); each arena holds one
    * pass at a time, so passes alive together get their own:
@@ -512,10 +512,15 @@ export class InRunValuer {
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
     // Unchecked pairwise layers add their values' sum below.
     let firstOrderUtility = 0;
-    for (const [start, end] of u1Ranges ?? [[0, u1.length]]) {
-      const slice = u1.subarray(start, end);
-      applyK(plan, slice, slice, model.kernels);
-      firstOrderUtility += this.dot(slice, gradSum.subarray(start, end));
+    if (u1Ranges === null) {
+      applyK(plan, u1, u1, model.kernels);
+      firstOrderUtility = this.dot(u1, gradSum);
+    } else {
+      for (const [start, end] of u1Ranges) {
+        const slice = u1.subarray(start, end);
+        applyK(plan, slice, slice, model.kernels);
+        firstOrderUtility += this.dot(slice, gradSum.subarray(start, end));
+      }
     }
     let secondOrderTerm = 0;
     let u2: FloatArray | null = null;
@@ -1057,7 +1062,7 @@ export class InRunValuer {
     return {
       ledger: this.ledger.snapshot(),
       trace: this.trace.map((row) => ({ ...row })),
-      taylorSums: this.taylorSums.slice(),
+      taylorSums: Array.from(this.taylorSums),
     };
   }
 
@@ -1073,8 +1078,9 @@ export class InRunValuer {
     const last = this.trace[this.trace.length - 1];
     this.lastPending = last !== undefined && Number.isNaN(last.validationLossAfter);
     this.pendingSampleStep = this.lastPending && this.sampleSize !== null ? last.step : null;
-    this.taylorSums =
-      state.taylorSums?.slice() ?? (last ? new Array(6).fill(Number.NaN) : [0, 0, 0, 0, 0, 0]);
+    this.taylorSums = state.taylorSums
+      ? Float64Array.from(state.taylorSums)
+      : new Float64Array(6).fill(last ? Number.NaN : 0);
   }
 
   /** Evaluates the validation loss at the final weights to complete the last trace row. */
