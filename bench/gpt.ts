@@ -16,7 +16,7 @@ import { Sgd } from '../src/optim/sgd.js';
 import { TextSequenceDataset } from '../src/text/sequences.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
-import { allocationNote, configAllocations, QUICK_ALLOCATION } from './memory.js';
+import { type AllocationSchedule, allocationNote, configAllocations, QUICK_ALLOCATION } from './memory.js';
 import { type BenchOptions, VALUES_ONLY_NOTE, valuesOnly } from './mlp.js';
 import { type BenchResult, fmt, summarize } from './table.js';
 import { runInterleaved, type Schedule } from './timing.js';
@@ -41,8 +41,11 @@ const QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 1 };
  */
 const TORCH_FULL: Schedule = { rounds: 4, stepsPerRound: 2, warmup: 1 };
 const TORCH_QUICK: Schedule = { rounds: 1, stepsPerRound: 1, warmup: 0 };
-/** Allocation windows (bench/memory.ts): steps take up to seconds, so a few one-step windows. */
-const GPT_ALLOCATION = { windows: 6, stepsPerWindow: 1 };
+/**
+ * Allocation windows (bench/memory.ts): steps take up to seconds, so a few one-step windows, after
+ * 24 steps of the configuration alone (what interleaving left unoptimised settles by then).
+ */
+const GPT_ALLOCATION: AllocationSchedule = { windows: 6, stepsPerWindow: 1, warmSteps: 24 };
 const LR = 1e-3;
 const ADAMW = { lr: LR, weightDecay: 0.1, clipNorm: 1 };
 /** PyTorch's AdamW defaults, which inrun's adamw() shares. */

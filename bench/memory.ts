@@ -11,7 +11,7 @@ import { type PerformanceEntry, PerformanceObserver, performance } from 'node:pe
 import v8 from 'node:v8';
 
 /** A --quick run's windows: a smoke test of the measurement, not a measurement. */
-export const QUICK_ALLOCATION = { windows: 2, stepsPerWindow: 1 };
+export const QUICK_ALLOCATION: AllocationSchedule = { windows: 2, stepsPerWindow: 1 };
 
 export interface StepAllocation {
   /** Median over clean windows of the bytes one step leaves on the JavaScript heap. */
@@ -45,11 +45,24 @@ function median(values: number[]): number | null {
   return sorted[sorted.length >> 1];
 }
 
-/** Runs `windows` windows of `stepsPerWindow` steps each (after the caller's warm-up). */
+/** What measureAllocation runs: `warmSteps` steps back to back, then the windows. */
+export interface AllocationSchedule {
+  windows?: number;
+  stepsPerWindow?: number;
+  /**
+   * Steps of this configuration alone before the windows. After rounds that interleave several
+   * models, code shared by them runs partly unoptimised (and boxes its arithmetic) until it has
+   * seen one model for a while, as it does in a real run.
+   */
+  warmSteps?: number;
+}
+
+/** Runs `windows` windows of `stepsPerWindow` steps each, after `warmSteps` steps. */
 export async function measureAllocation(
   step: () => void,
-  { windows = 12, stepsPerWindow = 3 }: { windows?: number; stepsPerWindow?: number } = {},
+  { windows = 12, stepsPerWindow = 3, warmSteps = 0 }: AllocationSchedule = {},
 ): Promise<StepAllocation> {
+  for (let s = 0; s < warmSteps; s++) step();
   const gcEntries: PerformanceEntry[] = [];
   const observer = new PerformanceObserver((list) => {
     gcEntries.push(...list.getEntries());
@@ -115,7 +128,7 @@ export function allocationNote(results: { id: string; allocation: StepAllocation
  */
 export async function configAllocations(
   configs: { id: string; step?: () => void }[],
-  options: { windows?: number; stepsPerWindow?: number; skip?: string[] } = {},
+  options: AllocationSchedule & { skip?: string[] } = {},
 ): Promise<{ id: string; allocation: StepAllocation }[]> {
   const results: { id: string; allocation: StepAllocation }[] = [];
   for (const config of configs) {
