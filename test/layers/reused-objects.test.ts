@@ -65,3 +65,33 @@ describe('PassArena.activation', () => {
     assert.deepEqual(Array.from(a.data), new Array(6).fill(0));
   });
 });
+
+describe('PassArena.tape', () => {
+  test('hands the next pass the tape at the same position, emptied of every field the last pass set', () => {
+    const arena = new PassArena();
+    const x = arena.activation('float32', 1, 1, 2, true);
+    const tape = arena.tape(x) as ReturnType<PassArena['tape']> & { probs?: unknown };
+    const list = arena.tapeList(3);
+    tape.outputGrad = x;
+    tape.children = [];
+    tape.probs = new Float32Array(4);
+    arena.reset();
+    const y = arena.activation('float32', 1, 1, 2, false);
+    const again = arena.tape(y) as typeof tape;
+    assert.equal(again, tape);
+    assert.equal(again.input, y);
+    assert.equal(again.output, y);
+    for (const field of ['outputGrad', 'rInput', 'rOutput', 'children', 'probs'] as const)
+      assert.equal(again[field], undefined, field);
+    assert.equal(arena.tapeList(3), list, 'a list of the same length is handed back');
+    arena.reset();
+    arena.tape(y);
+    assert.notEqual(arena.tapeList(4), list, 'another length gets a new list');
+  });
+
+  test('outside an arena every tape and list is new', () => {
+    const x = freshBuffers.activation('float32', 1, 1, 1, true);
+    assert.notEqual(freshBuffers.tape(x), freshBuffers.tape(x));
+    assert.equal(freshBuffers.tapeList(2).length, 2);
+  });
+});
