@@ -187,28 +187,37 @@ export function outputActivation(ctx: PassContext, n: number, tokens: number, wi
   return passBuffers(ctx).activation(ctx.dtype, n, tokens, width, false);
 }
 
-/**
- * `data` from element `offset` on: the array itself at offset 0, else a view, kept per array (the
- * last few offsets asked for) so that a layer asking again at its next call gets the same view.
- */
+/** `data` from element `offset` on: the array itself at offset 0, else a kept view (see `span`). */
 export function tail<A extends FloatArray>(data: A, offset: number): A {
-  if (offset === 0) return data;
-  let views = tailViews.get(data);
+  return offset === 0 ? data : span(data, offset, data.length);
+}
+
+/**
+ * Elements [start, end) of `data` as a view, kept per array (the last few spans asked for), so
+ * that code asking again at its next call, as layers and the valuer do every step, gets the same
+ * view instead of a new object.
+ */
+export function span<A extends FloatArray>(data: A, start: number, end: number): A {
+  let views = spanViews.get(data);
   if (views === undefined) {
     views = [];
-    tailViews.set(data, views);
+    spanViews.set(data, views);
   }
-  const byteOffset = data.byteOffset + offset * data.BYTES_PER_ELEMENT;
-  for (let k = 0; k < views.length; k++) if (views[k].byteOffset === byteOffset) return views[k] as A;
-  const view = data.subarray(offset) as A;
-  // Bounded: a per-example loop asks for a new offset at every example.
-  if (views.length === MAX_TAILS_PER_ARRAY) views.shift();
+  const byteOffset = data.byteOffset + start * data.BYTES_PER_ELEMENT;
+  const length = end - start;
+  for (let k = 0; k < views.length; k++) {
+    const view = views[k];
+    if (view.byteOffset === byteOffset && view.length === length) return view as A;
+  }
+  const view = data.subarray(start, end) as A;
+  // Bounded: a per-example loop asks for a new span at every example.
+  if (views.length === MAX_SPANS_PER_ARRAY) views.shift();
   views.push(view);
   return view;
 }
 
-const tailViews = new WeakMap<FloatArray, FloatArray[]>();
-const MAX_TAILS_PER_ARRAY = 8;
+const spanViews = new WeakMap<FloatArray, FloatArray[]>();
+const MAX_SPANS_PER_ARRAY = 8;
 
 /**
  * Views already made, per flat vector. Layers take their slots' views on every call, and the flat

@@ -2,6 +2,7 @@ import type { Batch, Dataset, ExampleId } from '../data/dataset.js';
 import { allocFloat } from '../kernels/alloc.js';
 import type { FloatArray } from '../kernels/types.js';
 import { PassArena, Scratch } from '../layers/scratch.js';
+import { span } from '../layers/types.js';
 import type { Targets } from '../losses/types.js';
 import { mean, type Pass, type Sequential } from '../models/sequential.js';
 import { applyK, type StepPlan } from '../optim/types.js';
@@ -503,7 +504,7 @@ export class InRunValuer {
     // vector-route layers and the utility below) on the other layers' slices; K is a scalar there
     // (pairwise layers need one), so it applies slice by slice.
     const u1 = this.workspace('u1', u1Ranges === null);
-    for (const [start, end] of u1Ranges ?? []) u1.fill(0, start, end);
+    if (u1Ranges) for (let r = 0; r < u1Ranges.length; r++) u1.fill(0, u1Ranges[r][0], u1Ranges[r][1]);
     model.addGrad(valPass, eta / m, u1, 0, m, formed);
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const emptyUtility = c ? this.dot(u1, c) : 0;
@@ -516,10 +517,12 @@ export class InRunValuer {
       applyK(plan, u1, u1, model.kernels);
       firstOrderUtility = this.dot(u1, gradSum);
     } else {
-      for (const [start, end] of u1Ranges) {
-        const slice = u1.subarray(start, end);
+      for (let r = 0; r < u1Ranges.length; r++) {
+        const start = u1Ranges[r][0];
+        const end = u1Ranges[r][1];
+        const slice = span(u1, start, end);
         applyK(plan, slice, slice, model.kernels);
-        firstOrderUtility += this.dot(slice, gradSum.subarray(start, end));
+        firstOrderUtility += this.dot(slice, span(gradSum, start, end));
       }
     }
     let secondOrderTerm = 0;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { freshBuffers, PassArena } from '../../src/layers/scratch.js';
-import { tail } from '../../src/layers/types.js';
+import { span, tail } from '../../src/layers/types.js';
 
 describe('tail', () => {
   test('is the array itself at offset 0, and a view of the rest elsewhere', () => {
@@ -36,6 +36,20 @@ describe('tail', () => {
         assert.equal(view.length, 64 - offset);
         assert.equal(view[0], offset);
       }
+  });
+});
+
+describe('span', () => {
+  test('is elements [start, end) as a view, kept per array by start and length', () => {
+    const data = Float64Array.from({ length: 12 }, (_, e) => e * 10);
+    const middle = span(data, 2, 5);
+    assert.deepEqual(Array.from(middle), [20, 30, 40]);
+    assert.equal(middle.buffer, data.buffer);
+    assert.equal(span(data, 2, 5), middle);
+    assert.notEqual(span(data, 2, 6), middle, 'another length at the same start is another view');
+    assert.deepEqual(Array.from(span(data, 2, 6)), [20, 30, 40, 50]);
+    assert.equal(tail(data, 7), span(data, 7, 12), 'tail is the span to the end');
+    assert.equal(span(data, 4, 4).length, 0);
   });
 });
 
