@@ -7,8 +7,8 @@ import type { Activation, LayerTape } from './types.js';
 // of its time allocating and collecting them:
 // - Scratch, a layer's own buffers for values that never outlive one call (never on a tape);
 // - PassBuffers, where a pass takes what it keeps on its tapes or hands to the next layer
-//   (outputs, input gradients, R-operator results): fresh arrays, or a PassArena's, reused by the
-//   next pass run in the same arena.
+//   (outputs, input gradients, R-operator results), and the tapes and activation objects
+//   themselves: fresh ones, or a PassArena's, reused by the next pass run in the same arena.
 
 /** Buffers above this many elements are allocated per call rather than kept between calls. */
 const KEEP_ELEMENTS = 1 << 23;
@@ -116,15 +116,17 @@ function allocate(kind: Kind, length: number): AnyArray {
 
 /**
  * Buffers for one pass at a time, reused by the next pass run in the same arena: the k-th array a
- * pass asks for is the k-th array the previous pass got (grown when too small), so a training
- * loop whose passes have the same shapes allocates nothing after its first step.
+ * pass asks for is the k-th array the previous pass got (grown when too small), and likewise its
+ * activation objects, tapes and tape lists, so a training loop whose passes have the same shapes
+ * allocates no arrays and almost no objects after its first step.
  *
- * Ownership: `Sequential.forward` with an arena calls `reset()`, after which every array of the
- * previous pass in it — its tapes, output, losses, gradients, R-operator results, and what ghost
- * products kept on its tapes — may be overwritten. So passes that must be alive at the same time
+ * Ownership: `Sequential.forward` with an arena calls `reset()`, after which every array and
+ * object of the previous pass in it — its tapes, output, losses, gradients, R-operator results,
+ * and what ghost products kept on its tapes — may be overwritten. So passes that must be alive at the same time
  * (a step's training pass and its validation pass, the two halves of a validation sample) each
  * need their own arena, and a pass that must outlive its step must not use one (momentum credit
- * replays the passes it needs later instead of keeping them). The model refuses to work on a pass whose arena has moved on (`generation`).
+ * replays the passes it needs later instead of keeping them). The model refuses to work on a pass
+ * whose arena has moved on (`generation`).
  */
 export class PassArena implements PassBuffers {
   private readonly slots: Slot[] = [];
