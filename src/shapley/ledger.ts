@@ -100,16 +100,70 @@ export interface LedgerOptions {
   momentumCredit?: boolean;
 }
 
+/** The per-example sums a ledger keeps, one column each (see LedgerEntry for their meaning). */
+const SUMS = [
+  'timesSeen',
+  'firstOrder',
+  'secondOrder',
+  'normalized',
+  'selfInfluence',
+  'lossSum',
+  'marginSum',
+  'forgettingEvents',
+  'timesCorrect',
+  'classValue',
+  'valueVariance',
+  'momentumCredit',
+] as const;
+type SumName = (typeof SUMS)[number];
+
+/** The per-validation arrays an entry may have. */
+const COLUMN_ARRAYS = [
+  'perValidation',
+  'perValidationSecond',
+  'perValidationNormalized',
+  'perValidationStages',
+] as const;
+type ColumnArrayName = (typeof COLUMN_ARRAYS)[number];
+
+/** lastCorrect as stored: null (not yet seen), false, true. */
+const UNSEEN = -1;
+
+/** Where a first-seen example's sum starts: 0 where the run measures it, NaN where not. */
+function measured(on: boolean): number {
+  return on ? 0 : Number.NaN;
+}
+
 /**
  * The value ledger: accumulates each step's per-example values under stable example ids, so a
  * value follows its example across steps, epochs and repeated occurrences.
+ *
+ * Examples get slots in first-seen order, and every sum is a column of one Float64Array: a step's
+ * update writes numbers into typed arrays, never boxing them, and an example costs about a hundred
+ * bytes however long the run. Entries (`all`, `get`, `snapshot`) are made from the columns when
+ * asked for.
  */
 export class ValueLedger {
-  private readonly entries = new Map<ExampleId, LedgerEntry>();
+  private readonly slots = new Map<ExampleId, number>();
+  private readonly ids: ExampleId[] = [];
+  private readonly groups: (string | undefined)[] = [];
+  private capacity = 0;
+  private sums = {} as Record<SumName, Float64Array>;
+  private lastCorrect = new Int8Array(0);
+  /** [slot, stage], row-major. */
+  private stageSums = new Float64Array(0);
+  /** Per slot, its per-validation arrays (the ones it has). */
+  private readonly columnArrays: Record<ColumnArrayName, (Float64Array | undefined)[]> = {
+    perValidation: [],
+    perValidationSecond: [],
+    perValidationNormalized: [],
+    perValidationStages: [],
+  };
   readonly stageStarts: number[];
 
   constructor(readonly options: LedgerOptions) {
     this.stageStarts = options.stageStarts ?? [];
+    this.grow(0);
   }
 
   get stageCount(): number {
@@ -120,6 +174,38 @@ export class ValueLedger {
     let stage = 0;
     while (stage < this.stageStarts.length && step >= this.stageStarts[stage]) stage++;
     return stage;
+  }
+
+  /** Room for `needed` slots: the columns at least double when they grow. */
+  private grow(needed: number): void {
+    if (needed <= this.capacity && this.capacity > 0) return;
+    const capacity = Math.max(needed, 2 * this.capacity, 64);
+    const sums = {} as Record<SumName, Float64Array>;
+    for (const name of SUMS) {
+      sums[name] = new Float64Array(capacity);
+      if (this.sums[name]) sums[name].set(this.sums[name]);
+    }
+    this.sums = sums;
+    const lastCorrect = new Int8Array(capacity);
+    lastCorrect.set(this.lastCorrect);
+    this.lastCorrect = lastCorrect;
+    const stageSums = new Float64Array(capacity * this.stageCount);
+    stageSums.set(this.stageSums);
+    this.stageSums = stageSums;
+    this.capacity = capacity;
+  }
+
+  /** A new slot for `id`, its sums 0 or NaN (not measured) as in `initial`. */
+  private addSlot(id: ExampleId, group: string | undefined, initial: Record<SumName, number>): number {
+    const k = this.ids.length;
+    this.grow(k + 1);
+    this.slots.set(id, k);
+    this.ids.push(id);
+    this.groups.push(group);
+    for (const name of SUMS) this.sums[name][k] = initial[name];
+    this.lastCorrect[k] = UNSEEN;
+    for (const name of COLUMN_ARRAYS) this.columnArrays[name].push(undefined);
+    return k;
   }
 
   /**
@@ -144,69 +230,72 @@ export class ValueLedger {
     const stage = this.stageOf(step.step);
     const m = this.options.validationSize ?? 0;
     const columnMain = step.perValidationSecond ?? step.perValidation;
-    const columnAbs = new Float64Array(columnMain ? m : 0);
-    if (columnMain) for (let e = 0; e < columnMain.length; e++) columnAbs[e % m] += Math.abs(columnMain[e]);
+    const columnAbs = columnMain ? new Float64Array(m) : null;
+    if (columnMain && columnAbs)
+      for (let e = 0; e < columnMain.length; e++) columnAbs[e % m] += Math.abs(columnMain[e]);
+    if (step.perValidation && this.options.perValidationSecondOrder && !step.perValidationSecond)
+      fail('internal: a step without second-order per-validation values');
     const stages = this.stageCount;
-    // A plain loop: as a forEach callback, the update boxed a number per example.
+    const signals = step.signals;
+    let initial: Record<SumName, number> | null = null;
     for (let r = 0; r < step.ids.length; r++) {
       const id = step.ids[r];
-      let entry = this.entries.get(id);
-      if (!entry) {
-        entry = {
-          id,
-          group: step.groups[r],
+      let k = this.slots.get(id);
+      if (k === undefined) {
+        initial ??= {
           timesSeen: 0,
           firstOrder: 0,
-          secondOrder: this.options.hasSecondOrder ? 0 : Number.NaN,
-          stages: new Array(this.stageCount).fill(0),
+          secondOrder: measured(this.options.hasSecondOrder),
           normalized: 0,
-          selfInfluence: step.signals ? 0 : Number.NaN,
-          lossSum: step.signals ? 0 : Number.NaN,
-          marginSum: step.signals?.margins ? 0 : Number.NaN,
-          forgettingEvents: step.signals?.margins ? 0 : Number.NaN,
-          timesCorrect: step.signals?.margins ? 0 : Number.NaN,
-          lastCorrect: null,
-          classValue: step.signals?.classValues ? 0 : Number.NaN,
-          valueVariance: step.variance ? 0 : Number.NaN,
-          momentumCredit: this.options.momentumCredit ? 0 : Number.NaN,
+          selfInfluence: measured(signals !== undefined),
+          lossSum: measured(signals !== undefined),
+          marginSum: measured(!!signals?.margins),
+          forgettingEvents: measured(!!signals?.margins),
+          timesCorrect: measured(!!signals?.margins),
+          classValue: measured(!!signals?.classValues),
+          valueVariance: measured(step.variance !== undefined),
+          momentumCredit: measured(!!this.options.momentumCredit),
         };
+        k = this.addSlot(id, step.groups[r], initial);
         if (step.perValidation) {
-          entry.perValidation = new Float64Array(m);
-          entry.perValidationNormalized = new Float64Array(m);
-          if (this.options.perValidationSecondOrder) entry.perValidationSecond = new Float64Array(m);
-          if (stages > 1) entry.perValidationStages = new Float64Array(m * stages);
+          const columns = this.columnArrays;
+          columns.perValidation[k] = new Float64Array(m);
+          columns.perValidationNormalized[k] = new Float64Array(m);
+          if (this.options.perValidationSecondOrder) columns.perValidationSecond[k] = new Float64Array(m);
+          if (stages > 1) columns.perValidationStages[k] = new Float64Array(m * stages);
         }
-        this.entries.set(id, entry);
       }
-      entry.timesSeen += 1;
-      entry.firstOrder += step.firstOrder[r];
-      if (step.secondOrder) entry.secondOrder += step.secondOrder[r];
-      entry.stages[stage] += main[r];
-      if (absTotal > 0) entry.normalized += main[r] / absTotal;
-      const signals = step.signals;
+      const sums = this.sums;
+      sums.timesSeen[k] += 1;
+      sums.firstOrder[k] += step.firstOrder[r];
+      if (step.secondOrder) sums.secondOrder[k] += step.secondOrder[r];
+      this.stageSums[k * stages + stage] += main[r];
+      if (absTotal > 0) sums.normalized[k] += main[r] / absTotal;
       if (signals) {
-        entry.selfInfluence += signals.selfInfluence[r];
-        entry.lossSum += signals.losses[r];
+        sums.selfInfluence[k] += signals.selfInfluence[r];
+        sums.lossSum[k] += signals.losses[r];
         if (signals.margins) {
           const margin = signals.margins[r];
           const correct = margin > 0;
-          entry.marginSum += margin;
-          if (entry.lastCorrect === true && !correct) entry.forgettingEvents += 1;
-          if (correct) entry.timesCorrect += 1;
-          entry.lastCorrect = correct;
+          sums.marginSum[k] += margin;
+          if (this.lastCorrect[k] === 1 && !correct) sums.forgettingEvents[k] += 1;
+          if (correct) sums.timesCorrect[k] += 1;
+          this.lastCorrect[k] = correct ? 1 : 0;
         }
-        if (signals.classValues) entry.classValue += signals.classValues[r];
+        if (signals.classValues) sums.classValue[k] += signals.classValues[r];
       }
-      if (step.variance) entry.valueVariance += step.variance[r];
-      if (step.perValidation && entry.perValidation) {
-        if (this.options.perValidationSecondOrder && !step.perValidationSecond)
-          fail('internal: a step without second-order per-validation values');
+      if (step.variance) sums.valueVariance[k] += step.variance[r];
+      const perValidation = this.columnArrays.perValidation[k];
+      if (step.perValidation && columnMain && columnAbs && perValidation) {
+        const second = this.columnArrays.perValidationSecond[k];
+        const normalized = this.columnArrays.perValidationNormalized[k]!;
+        const byStage = this.columnArrays.perValidationStages[k];
         for (let q = 0; q < m; q++) {
-          entry.perValidation[q] += step.perValidation[r * m + q];
-          if (entry.perValidationSecond) entry.perValidationSecond[q] += step.perValidationSecond![r * m + q];
-          const value = columnMain![r * m + q];
-          if (columnAbs[q] > 0) entry.perValidationNormalized![q] += value / columnAbs[q];
-          if (entry.perValidationStages) entry.perValidationStages[q * stages + stage] += value;
+          perValidation[q] += step.perValidation[r * m + q];
+          if (second) second[q] += step.perValidationSecond![r * m + q];
+          const value = columnMain[r * m + q];
+          if (columnAbs[q] > 0) normalized[q] += value / columnAbs[q];
+          if (byStage) byStage[q * stages + stage] += value;
         }
       }
     }
@@ -214,25 +303,54 @@ export class ValueLedger {
 
   /** Adds a settled step's momentum credit (position r: the r-th example of that step's batch). */
   addCredit(ids: ExampleId[], credit: Float64Array): void {
-    ids.forEach((id, r) => {
-      const entry = this.entries.get(id);
-      if (!entry) fail(`internal: momentum credit for ${JSON.stringify(id)}, which was never valued`);
-      entry.momentumCredit += credit[r];
-    });
+    for (let r = 0; r < ids.length; r++) {
+      const k = this.slots.get(ids[r]);
+      if (k === undefined)
+        fail(`internal: momentum credit for ${JSON.stringify(ids[r])}, which was never valued`);
+      this.sums.momentumCredit[k] += credit[r];
+    }
   }
 
-  /** Deep copies of all entries, in first-seen order (for checkpoints). */
+  /**
+   * The entry of slot k. Its per-validation arrays are the ledger's own (later steps add to them)
+   * unless `copyColumns`.
+   */
+  private entry(k: number, copyColumns: boolean): LedgerEntry {
+    const sums = this.sums;
+    const S = this.stageCount;
+    const last = this.lastCorrect[k];
+    const entry: LedgerEntry = {
+      id: this.ids[k],
+      group: this.groups[k],
+      timesSeen: sums.timesSeen[k],
+      firstOrder: sums.firstOrder[k],
+      secondOrder: sums.secondOrder[k],
+      stages: Array.from(this.stageSums.subarray(k * S, (k + 1) * S)),
+      normalized: sums.normalized[k],
+      selfInfluence: sums.selfInfluence[k],
+      lossSum: sums.lossSum[k],
+      marginSum: sums.marginSum[k],
+      forgettingEvents: sums.forgettingEvents[k],
+      timesCorrect: sums.timesCorrect[k],
+      lastCorrect: last === UNSEEN ? null : last === 1,
+      classValue: sums.classValue[k],
+      valueVariance: sums.valueVariance[k],
+      momentumCredit: sums.momentumCredit[k],
+    };
+    for (const name of COLUMN_ARRAYS) {
+      const array = this.columnArrays[name][k];
+      if (array) entry[name] = copyColumns ? array.slice() : array;
+    }
+    return entry;
+  }
+
+  /** Entries with their own copies of everything, in first-seen order (for checkpoints). */
   snapshot(): LedgerEntry[] {
-    return this.all().map((entry) => ({
-      ...entry,
-      stages: entry.stages.slice(),
-      ...copyColumns(entry),
-    }));
+    return this.ids.map((_, k) => this.entry(k, true));
   }
 
   /** Replaces the ledger's contents with a snapshot. */
   restore(entries: LedgerEntry[]): void {
-    this.entries.clear();
     for (const entry of entries) {
       if (entry.stages.length !== this.stageCount)
         fail(
@@ -247,25 +365,36 @@ export class ValueLedger {
         fail(
           `checkpoint: its per-validation values are ${entry.perValidationSecond ? 'second' : 'first'} order, this run keeps ${this.options.perValidationSecondOrder ? 'second' : 'first'} order`,
         );
-      this.entries.set(entry.id, {
-        ...entry,
-        stages: entry.stages.slice(),
-        ...copyColumns(entry),
-      });
+    }
+    this.slots.clear();
+    this.ids.length = 0;
+    this.groups.length = 0;
+    for (const name of COLUMN_ARRAYS) this.columnArrays[name].length = 0;
+    this.capacity = 0;
+    this.sums = {} as Record<SumName, Float64Array>;
+    this.lastCorrect = new Int8Array(0);
+    this.stageSums = new Float64Array(0);
+    this.grow(entries.length);
+    for (const entry of entries) {
+      const k = this.addSlot(entry.id, entry.group, entry);
+      this.lastCorrect[k] = entry.lastCorrect === null ? UNSEEN : entry.lastCorrect ? 1 : 0;
+      this.stageSums.set(entry.stages, k * this.stageCount);
+      for (const name of COLUMN_ARRAYS) this.columnArrays[name][k] = entry[name]?.slice();
     }
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.ids.length;
   }
 
   get(id: ExampleId): LedgerEntry | undefined {
-    return this.entries.get(id);
+    const k = this.slots.get(id);
+    return k === undefined ? undefined : this.entry(k, false);
   }
 
-  /** Entries in first-seen order. */
+  /** Entries in first-seen order (made when asked for: later steps do not change them). */
   all(): LedgerEntry[] {
-    return [...this.entries.values()];
+    return this.ids.map((_, k) => this.entry(k, false));
   }
 
   /** The run's main value of an entry: second order when computed, else first order. */
@@ -280,8 +409,9 @@ export class ValueLedger {
 
   groupTotals(): GroupTotal[] {
     const totals = new Map<string, GroupTotal>();
-    for (const entry of this.entries.values()) {
-      const group = entry.group ?? '(none)';
+    const S = this.stageCount;
+    for (let k = 0; k < this.ids.length; k++) {
+      const group = this.groups[k] ?? '(none)';
       let total = totals.get(group);
       if (!total) {
         total = {
@@ -290,17 +420,15 @@ export class ValueLedger {
           timesSeen: 0,
           firstOrder: 0,
           secondOrder: 0,
-          stages: new Array(this.stageCount).fill(0),
+          stages: new Array(S).fill(0),
         };
         totals.set(group, total);
       }
       total.examples += 1;
-      total.timesSeen += entry.timesSeen;
-      total.firstOrder += entry.firstOrder;
-      total.secondOrder += entry.secondOrder;
-      entry.stages.forEach((v, s) => {
-        total.stages[s] += v;
-      });
+      total.timesSeen += this.sums.timesSeen[k];
+      total.firstOrder += this.sums.firstOrder[k];
+      total.secondOrder += this.sums.secondOrder[k];
+      for (let s = 0; s < S; s++) total.stages[s] += this.stageSums[k * S + s];
     }
     return [...totals.values()];
   }
@@ -342,14 +470,4 @@ export function perValidationMatrices(
     secondOrder: first?.perValidationSecond ? stack((e) => e.perValidationSecond, columns) : null,
     stages: first?.perValidationStages ? stack((e) => e.perValidationStages, columns * stageCount) : null,
   };
-}
-
-/** Copies of an entry's per-validation arrays (the ones it has). */
-function copyColumns(entry: LedgerEntry): Partial<LedgerEntry> {
-  const out: Partial<LedgerEntry> = {};
-  if (entry.perValidation) out.perValidation = entry.perValidation.slice();
-  if (entry.perValidationSecond) out.perValidationSecond = entry.perValidationSecond.slice();
-  if (entry.perValidationNormalized) out.perValidationNormalized = entry.perValidationNormalized.slice();
-  if (entry.perValidationStages) out.perValidationStages = entry.perValidationStages.slice();
-  return out;
 }
