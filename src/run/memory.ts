@@ -118,7 +118,11 @@ export interface BufferLimits {
 
 const F32 = 4;
 const F64 = 8;
-/** JS heap per ledger entry and per trace row (measured: 221 B with 3 stages, 330 B), rounded up. */
+/**
+ * Memory per ledger entry and per trace row, rounded up: an entry measured 257 B with 3 stages
+ * (its columns, id map and lists, with the columns' doubling slack at 1.3×; up to 2× just after
+ * they grow), a row 330 B.
+ */
 const LEDGER_ENTRY_BYTES = 320;
 const TRACE_ROW_BYTES = 400;
 /** Linear and embedding pairwise routes compute their Gram blocks in chunks of this many elements. */
