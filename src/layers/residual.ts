@@ -55,10 +55,10 @@ export class Residual implements Layer {
   }
 
   /** The tapes of the main branch and of the shortcut, as forward kept them. */
-  private split(tape: LayerTape): { mainTapes: LayerTape[]; shortTapes: LayerTape[] } {
-    const { mainTapes, shortTapes } = tape as ResidualTape;
-    if (!mainTapes || !shortTapes) throw new Error('internal: forward has not run on this tape');
-    return { mainTapes, shortTapes };
+  private split(tape: LayerTape): Required<Pick<ResidualTape, 'mainTapes' | 'shortTapes'>> {
+    const t = tape as ResidualTape;
+    if (!t.mainTapes || !t.shortTapes) throw new Error('internal: forward has not run on this tape');
+    return t as Required<ResidualTape>;
   }
 
   forward(ctx: PassContext, x: Activation, tape: LayerTape): Activation {

@@ -228,8 +228,17 @@ export class Sequential {
   /** The context for working on a pass after its forward (backward, R-operator, ghost products). */
   passContext(pass: Pass): PassContext {
     requireCurrent(pass);
-    return this.context(this.params, { buffers: pass.arena ?? freshBuffers });
+    const buffers = pass.arena ?? freshBuffers;
+    let ctx = this.passContexts.get(buffers);
+    if (ctx === undefined) {
+      ctx = this.context(this.params, { buffers });
+      this.passContexts.set(buffers, ctx);
+    }
+    return ctx;
   }
+
+  /** passContext's contexts, one per arena: they differ only in their buffers. */
+  private readonly passContexts = new WeakMap<PassBuffers, PassContext>();
 
   /** Checks a batch against the model's input shape and the loss's target rules. */
   checkBatch(input: Activation, targets: Targets, where: string, firstExample = 0): void {
