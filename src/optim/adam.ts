@@ -333,16 +333,15 @@ export class Adam implements Optimizer {
       kDiagonal,
       // m_t = β1 m_{t−1} + (1 − β1) ĝ_t and the step divides by (1 − β1^t)(√v̂_t + ε): step s's gradient
       // reaches step t's update as β1^{t−s}·(1 − β1)k_s·P_t/(1 − β1^t) = …·kDiagonal_t/(1 − β1).
-      ...(beta1 > 0
-        ? {
-            momentum: {
+      momentum:
+        beta1 > 0
+          ? {
               rho: beta1,
               sourceScale: (1 - beta1) * gradScale,
               carryScale: 1 / (1 - beta1),
               carryDiagonal: kDiagonal,
-            },
-          }
-        : {}),
+            }
+          : undefined,
     };
     this.planned.set(plan, t);
     return plan;

@@ -102,9 +102,10 @@ export class Sgd implements Optimizer {
       c,
       kDiagonal: null,
       // b_t = μ b_{t−1} + k_t g_B,t + λw: step s's gradient reaches step t's update as μ^{t−s} k_s g_B,s.
-      ...(momentum > 0
-        ? { momentum: { rho: momentum, sourceScale: scale.kScale, carryScale: 1, carryDiagonal: null } }
-        : {}),
+      momentum:
+        momentum > 0
+          ? { rho: momentum, sourceScale: scale.kScale, carryScale: 1, carryDiagonal: null }
+          : undefined,
     };
   }
 
