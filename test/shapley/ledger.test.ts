@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type LedgerEntry, type StepSignals, ValueLedger } from '../../src/shapley/ledger.js';
+import { type LedgerEntry, ValueLedger } from '../../src/shapley/ledger.js';
 import { Rng } from '../../src/util/rng.js';
 
 // The ledger keeps its sums in typed-array columns; the reference below keeps one plain object
@@ -9,17 +9,8 @@ import { Rng } from '../../src/util/rng.js';
 const IDS = Array.from({ length: 9 }, (_, k) => (k % 3 === 0 ? k : `example-${k}`));
 const GROUPS = ['a', 'b', undefined];
 
-interface Step {
-  step: number;
-  ids: (string | number)[];
-  groups: (string | undefined)[];
-  firstOrder: Float64Array;
-  secondOrder: Float64Array | null;
-  perValidation?: Float64Array;
-  perValidationSecond?: Float64Array;
-  signals?: StepSignals;
-  variance?: Float64Array;
-}
+/** One step's values, as the valuer hands them to the ledger. */
+type Step = Parameters<ValueLedger['addStep']>[0];
 
 interface Options {
   stageStarts: number[];
