@@ -108,11 +108,14 @@ export class Sequential {
     this.inputShape = { tokens: options.input.tokens ?? 1, width: options.input.width };
     let shape = this.inputShape;
     let offset = 0;
+    const paramLayers: Layer[] = [];
+    const paths: number[][] = [];
     // Lay out every parameter of every (nested) layer in one flat vector; tied specs reuse a slot.
-    const layOut = (layer: Layer, prefix: string) => {
+    // `path`: the child indices that lead to the layer, for paramTape.
+    const layOut = (layer: Layer, prefix: string, path: number[]) => {
       if (layer.children) {
         layer.children.forEach((child, k) => {
-          layOut(child, `${prefix}.${child.name ?? k}`);
+          layOut(child, `${prefix}.${child.name ?? k}`, [...path, k]);
         });
         return;
       }
@@ -132,25 +135,16 @@ export class Sequential {
         this.slots.push(slot);
         return slot;
       });
+      if (layer.params.length > 0) {
+        paramLayers.push(layer);
+        paths.push(path);
+      }
     };
     layers.forEach((layer, index) => {
       shape = layer.outputShape(shape);
-      layOut(layer, layer.name ?? `layers.${index}`);
+      layOut(layer, layer.name ?? `layers.${index}`, [index]);
     });
     this.outputShape = shape;
-    const paramLayers: Layer[] = [];
-    const paths: number[][] = [];
-    const findParamLayers = (list: Layer[], parent: number[]) => {
-      list.forEach((layer, l) => {
-        const path = [...parent, l];
-        if (layer.children) findParamLayers(layer.children, path);
-        else if (layer.params.length > 0) {
-          paramLayers.push(layer);
-          paths.push(path);
-        }
-      });
-    };
-    findParamLayers(layers, []);
     this.paramLayers = paramLayers;
     this.paramLayerPaths = paths;
     this.params = allocFloat(this.dtype, offset);
