@@ -219,7 +219,8 @@ interface RoutePlan {
   pairwise: boolean[];
   unchecked: number[];
   formed: number[] | undefined;
-  u1Ranges: [number, number][] | null;
+  /** The spans u1 is built, scaled and read on: the formed layers', or the whole vector. */
+  u1Ranges: [number, number][];
 }
 
 /** The valuer's accumulated results, for checkpoints. */
@@ -503,8 +504,8 @@ export class InRunValuer {
     // unchecked pairwise layers skip their slices of g_V, u1 is only built, scaled and read (by the
     // vector-route layers and the utility below) on the other layers' slices; K is a scalar there
     // (pairwise layers need one), so it applies slice by slice.
-    const u1 = this.workspace('u1', u1Ranges === null);
-    if (u1Ranges) for (let r = 0; r < u1Ranges.length; r++) u1.fill(0, u1Ranges[r][0], u1Ranges[r][1]);
+    const u1 = this.workspace('u1', false);
+    for (let r = 0; r < u1Ranges.length; r++) u1.fill(0, u1Ranges[r][0], u1Ranges[r][1]);
     model.addGrad(valPass, eta / m, u1, 0, m, formed);
     // U(∅) to first order, η⟨g_V, c⟩, while u1 is still η g_V.
     const emptyUtility = c ? this.dot(u1, c) : 0;
@@ -513,17 +514,12 @@ export class InRunValuer {
     // first order η⟨g_V, K g_B⟩ = ⟨u1, g_B⟩; second order subtracts η²⟨K g_B, H_V x⟩ = ⟨u2, g_B⟩.
     // Unchecked pairwise layers add their values' sum below.
     let firstOrderUtility = 0;
-    if (u1Ranges === null) {
-      applyK(plan, u1, u1, model.kernels);
-      firstOrderUtility = this.dot(u1, gradSum);
-    } else {
-      for (let r = 0; r < u1Ranges.length; r++) {
-        const start = u1Ranges[r][0];
-        const end = u1Ranges[r][1];
-        const slice = span(u1, start, end);
-        applyK(plan, slice, slice, model.kernels);
-        firstOrderUtility += this.dot(slice, span(gradSum, start, end));
-      }
+    for (let r = 0; r < u1Ranges.length; r++) {
+      const start = u1Ranges[r][0];
+      const end = u1Ranges[r][1];
+      const slice = span(u1, start, end);
+      applyK(plan, slice, slice, model.kernels);
+      firstOrderUtility += this.dot(slice, span(gradSum, start, end));
     }
     let secondOrderTerm = 0;
     let u2: FloatArray | null = null;
@@ -932,7 +928,9 @@ export class InRunValuer {
     const pairwise = this.pairwiseLayers(canPair, n, m, skipsValidationGradient);
     const unchecked = skipsValidationGradient ? pairwise.flatMap((p, l) => (p ? [l] : [])) : [];
     const formed = unchecked.length > 0 ? pairwise.flatMap((p, l) => (p ? [] : [l])) : undefined;
-    const u1Ranges = formed ? this.model.parameterRanges(formed) : null;
+    const u1Ranges: [number, number][] = formed
+      ? this.model.parameterRanges(formed)
+      : [[0, this.model.parameterCount]];
     this.lastRoutePlan = { canPair, n, m, skipsValidationGradient, pairwise, unchecked, formed, u1Ranges };
     return this.lastRoutePlan;
   }
