@@ -126,6 +126,13 @@ const COLUMN_ARRAYS = [
 ] as const;
 type ColumnArrayName = (typeof COLUMN_ARRAYS)[number];
 
+/** One Float64Array of `capacity` zeros per sum. */
+function sumColumns(capacity: number): Record<SumName, Float64Array> {
+  const sums = {} as Record<SumName, Float64Array>;
+  for (const name of SUMS) sums[name] = new Float64Array(capacity);
+  return sums;
+}
+
 /** lastCorrect as stored: null (not yet seen), false, true. */
 const UNSEEN = -1;
 
@@ -148,7 +155,7 @@ export class ValueLedger {
   private readonly ids: ExampleId[] = [];
   private readonly groups: (string | undefined)[] = [];
   private capacity = 0;
-  private sums = {} as Record<SumName, Float64Array>;
+  private sums = sumColumns(0);
   private lastCorrect = new Int8Array(0);
   /** [slot, stage], row-major. */
   private stageSums = new Float64Array(0);
@@ -163,7 +170,6 @@ export class ValueLedger {
 
   constructor(readonly options: LedgerOptions) {
     this.stageStarts = options.stageStarts ?? [];
-    this.grow(0);
   }
 
   get stageCount(): number {
@@ -178,19 +184,18 @@ export class ValueLedger {
 
   /** Room for `needed` slots: the columns at least double when they grow. */
   private grow(needed: number): void {
-    if (needed <= this.capacity && this.capacity > 0) return;
+    if (needed <= this.capacity) return;
     const capacity = Math.max(needed, 2 * this.capacity, 64);
-    const sums = {} as Record<SumName, Float64Array>;
-    for (const name of SUMS) {
-      sums[name] = new Float64Array(capacity);
-      if (this.sums[name]) sums[name].set(this.sums[name]);
-    }
+    const count = this.ids.length;
+    const S = this.stageCount;
+    const sums = sumColumns(capacity);
+    for (const name of SUMS) sums[name].set(this.sums[name].subarray(0, count));
     this.sums = sums;
     const lastCorrect = new Int8Array(capacity);
-    lastCorrect.set(this.lastCorrect);
+    lastCorrect.set(this.lastCorrect.subarray(0, count));
     this.lastCorrect = lastCorrect;
-    const stageSums = new Float64Array(capacity * this.stageCount);
-    stageSums.set(this.stageSums);
+    const stageSums = new Float64Array(capacity * S);
+    stageSums.set(this.stageSums.subarray(0, count * S));
     this.stageSums = stageSums;
     this.capacity = capacity;
   }
@@ -204,6 +209,8 @@ export class ValueLedger {
     this.groups.push(group);
     for (const name of SUMS) this.sums[name][k] = initial[name];
     this.lastCorrect[k] = UNSEEN;
+    // Columns keep their capacity across restore(), so a slot clears its own stage row.
+    this.stageSums.fill(0, k * this.stageCount, (k + 1) * this.stageCount);
     for (const name of COLUMN_ARRAYS) this.columnArrays[name].push(undefined);
     return k;
   }
@@ -370,10 +377,6 @@ export class ValueLedger {
     this.ids.length = 0;
     this.groups.length = 0;
     for (const name of COLUMN_ARRAYS) this.columnArrays[name].length = 0;
-    this.capacity = 0;
-    this.sums = {} as Record<SumName, Float64Array>;
-    this.lastCorrect = new Int8Array(0);
-    this.stageSums = new Float64Array(0);
     this.grow(entries.length);
     for (const entry of entries) {
       const k = this.addSlot(entry.id, entry.group, entry);

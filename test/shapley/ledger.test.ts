@@ -261,6 +261,12 @@ describe('ValueLedger', () => {
       resumed.restore(snapshot);
       for (const s of steps.slice(5)) resumed.addStep(s);
       assertEntries(resumed.all(), whole.all(), 'resumed');
+      // Restored over a ledger that holds other values (more of them, so stale rows stay behind).
+      const reused = ledgerFor(o);
+      for (const s of steps) reused.addStep(s);
+      reused.restore(snapshot);
+      for (const s of steps.slice(5)) reused.addStep(s);
+      assertEntries(reused.all(), whole.all(), 'restored over other values');
     });
   }
 
